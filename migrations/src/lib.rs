@@ -1,0 +1,23 @@
+//! Schema migrations of Tessera's database, one file per change, applied in the order of
+//! [`Migrator::migrations`]. They use the sea-query builders only, so the same migration runs
+//! on SQLite (the embedded default) and on PostgreSQL (production).
+//!
+//! Rules that keep several replicas and old databases working:
+//! - an applied migration is never edited; a change of schema is a new file
+//!   `mYYYYMMDD_NNNNNN_what.rs`, appended to the list below;
+//! - SQLite cannot add a foreign key or a CHECK to an existing table, so they are declared
+//!   when a table is created, and value sets that may grow (statuses) are checked in code.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261129_000001_initial;
+
+/// The migrations of Tessera's schema, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261129_000001_initial::Migration)]
+    }
+}

@@ -1,0 +1,43 @@
+//! Caller API keys: generated here, stored only as SHA-256 hashes. Keys are 256-bit random
+//! values, so a fast hash is enough (there is nothing to brute-force as with passwords).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::secret::Secret;
+
+/// A new key, e.g. `tsk_3q2...`.
+pub fn generate() -> Secret {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    Secret::new(format!("tsk_{}", URL_SAFE_NO_PAD.encode(bytes)))
+}
+
+pub fn hash(key: &str) -> String {
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The first characters, enough to recognise a key in a list without revealing it.
+pub fn prefix(key: &str) -> String {
+    key.chars().take(8).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_unique_and_hashes_stable() {
+        let (a, b) = (generate(), generate());
+        assert_ne!(a.expose(), b.expose());
+        assert!(a.expose().starts_with("tsk_"));
+        assert_eq!(hash("demo-key"), hash("demo-key"));
+        assert_eq!(hash("demo-key").len(), 64);
+        assert_eq!(prefix("tsk_abcdefgh"), "tsk_abcd");
+    }
+}

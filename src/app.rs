@@ -1,0 +1,195 @@
+//! The composition root: loads the schema and providers, opens the store, builds the
+//! engine and the GraphQL schema, and serves the router. `main` and the tests both start
+//! the gateway through here, so they run the same wiring.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::config::Providers;
+use crate::credentials::{SecretKey, Vault};
+use crate::engine::{Engine, EngineOptions};
+use crate::graphql::{Services, build_schema};
+use crate::http::{AppState, router};
+use crate::problem::Problems;
+use crate::secret::Secret;
+use crate::store::{Environment, Store, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub database_url: String,
+    pub providers_dir: PathBuf,
+    pub schema_dir: PathBuf,
+    pub allow_private_upstreams: bool,
+    pub secret_key: SecretKey,
+    /// Pre-filled in GraphiQL (demo only).
+    pub playground_key: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("the schema has problems:\n{0}")]
+    Schema(Problems),
+    #[error("provider files have problems:\n{0}")]
+    Providers(Problems),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("the GraphQL schema cannot be built: {0}")]
+    GraphQl(String),
+    #[error("cannot create the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Loads and checks the SDL and every provider file, as `serve` and `check` both need.
+pub fn load_configuration(
+    schema_dir: &std::path::Path,
+    providers_dir: &std::path::Path,
+) -> Result<(crate::schema::UnifiedModel, Providers), StartError> {
+    let model = crate::schema::load_dir(schema_dir).map_err(StartError::Schema)?;
+    let engine = crate::mapping::default_engine();
+    let providers = crate::config::load_dir(providers_dir, &model, engine.as_ref())
+        .map_err(StartError::Providers)?;
+    Ok((model, providers))
+}
+
+pub struct Gateway {
+    pub state: AppState,
+}
+
+impl Gateway {
+    pub async fn build(cfg: GatewayConfig) -> Result<Gateway, StartError> {
+        let (model, providers) = load_configuration(&cfg.schema_dir, &cfg.providers_dir)?;
+        let store = Store::connect(&cfg.database_url).await?;
+        let engine = Engine::new(
+            cfg.secret_key.derive("relay-cursor"),
+            EngineOptions::default(),
+        )?;
+        let services = Arc::new(Services {
+            store,
+            engine,
+            providers,
+            vault: Vault::new(&cfg.secret_key),
+            allow_private_upstreams: cfg.allow_private_upstreams,
+            model: model.clone(),
+        });
+        let schema = build_schema(&model, Some(services.clone()))
+            .map_err(|e| StartError::GraphQl(e.to_string()))?;
+        Ok(Gateway {
+            state: AppState {
+                services,
+                schema,
+                playground_key: cfg.playground_key.map(Into::into),
+            },
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.state.services.store
+    }
+
+    /// Makes sure an admin key exists. With `key`, registers its hash (idempotent);
+    /// without, generates one on first start and returns it so it can be printed once.
+    pub async fn ensure_admin_key(&self, key: Option<&str>) -> Result<Option<Secret>, StartError> {
+        let store = self.store();
+        match key {
+            Some(key) => {
+                let hash = crate::apikey::hash(key);
+                if store.find_api_key(&hash).await?.is_none() {
+                    store
+                        .insert_api_key(None, &hash, &crate::apikey::prefix(key))
+                        .await?;
+                }
+                Ok(None)
+            }
+            None if store.has_admin_key().await? => Ok(None),
+            None => {
+                let key = crate::apikey::generate();
+                store
+                    .insert_api_key(
+                        None,
+                        &crate::apikey::hash(key.expose()),
+                        &crate::apikey::prefix(key.expose()),
+                    )
+                    .await?;
+                Ok(Some(key))
+            }
+        }
+    }
+
+    /// Finds or creates the named environment and makes sure `key` is one of its keys.
+    pub async fn ensure_environment(
+        &self,
+        name: &str,
+        key: &str,
+    ) -> Result<Environment, StartError> {
+        let store = self.store();
+        let env = match store.find_environment_by_name(name).await? {
+            Some(env) => env,
+            None => store.create_environment(name).await?,
+        };
+        let hash = crate::apikey::hash(key);
+        match store.find_api_key(&hash).await? {
+            Some(k) if k.environment_id.as_deref() == Some(env.id.as_str()) => {}
+            Some(_) => {
+                return Err(StartError::Store(StoreError::Conflict {
+                    what: "that API key already belongs to another environment or the admin".into(),
+                }));
+            }
+            None => {
+                store
+                    .insert_api_key(Some(&env.id), &hash, &crate::apikey::prefix(key))
+                    .await?;
+            }
+        }
+        Ok(env)
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, router(self.state))
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// A gateway serving in the background (tests, demo).
+pub struct RunningGateway {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningGateway {
+    pub async fn start(gateway: Gateway, listen: SocketAddr) -> Result<RunningGateway, StartError> {
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(gateway.serve(listener, async move {
+            let _ = rx.await;
+        }));
+        Ok(RunningGateway {
+            addr,
+            stop: Some(tx),
+            task,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}

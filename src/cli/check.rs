@@ -1,0 +1,59 @@
+//! `tessera check`: validates the SDL and every provider file, and evaluates each response
+//! mapping on the sandbox's sample records. One line per problem: `file: /pointer: message`.
+
+use std::path::PathBuf;
+
+use crate::app::{StartError, load_configuration};
+use crate::mapping::Vars;
+use crate::problem::{Problem, pointer_segment};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct CheckArgs {
+    #[arg(long, default_value = "providers")]
+    pub providers: PathBuf,
+    #[arg(long, default_value = "schema")]
+    pub schema: PathBuf,
+}
+
+/// Every problem found; empty means the configuration is good.
+pub fn problems(args: &CheckArgs) -> Vec<Problem> {
+    let providers = match load_configuration(&args.schema, &args.providers) {
+        Ok((_, providers)) => providers,
+        Err(StartError::Schema(p) | StartError::Providers(p)) => return p.0,
+        Err(other) => return vec![Problem::new(&args.providers, "", other.to_string())],
+    };
+    let mut found = Vec::new();
+    for provider in providers.iter() {
+        for (name, resource) in &provider.resources {
+            let Some(samples) = crate::sandbox::sample_records(&provider.name, name) else {
+                continue;
+            };
+            for (i, sample) in samples.iter().enumerate() {
+                if let Err(e) = resource
+                    .mapping
+                    .composed
+                    .evaluate(Some(sample), &Vars::none())
+                {
+                    found.push(Problem::new(
+                        &provider.file,
+                        format!("/resources/{}/fields", pointer_segment(name)),
+                        format!("mapping fails on sandbox sample record {i}: {e}"),
+                    ));
+                }
+            }
+        }
+    }
+    found
+}
+
+pub fn run(args: &CheckArgs) -> std::process::ExitCode {
+    let found = problems(args);
+    if found.is_empty() {
+        println!("ok: schema and providers are valid");
+        return std::process::ExitCode::SUCCESS;
+    }
+    for p in &found {
+        println!("{p}");
+    }
+    std::process::ExitCode::FAILURE
+}

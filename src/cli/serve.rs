@@ -1,0 +1,135 @@
+//! `tessera serve`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use crate::app::{Gateway, GatewayConfig, StartError};
+use crate::credentials::SecretKey;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TESSERA_LISTEN", default_value = "127.0.0.1:4000")]
+    pub listen: SocketAddr,
+    /// `sqlite://path?mode=rwc` (created and migrated on start) or `postgres://...`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/tessera.db?mode=rwc"
+    )]
+    pub database_url: String,
+    /// Directory of provider files.
+    #[arg(long, default_value = "providers")]
+    pub providers: PathBuf,
+    /// Directory of the unified SDL.
+    #[arg(long, default_value = "schema")]
+    pub schema: PathBuf,
+    /// Let linked accounts point at hosts outside a provider's allowed hosts (tests, demo,
+    /// on-premise vendors).
+    #[arg(long)]
+    pub allow_private_upstreams: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeySetupError {
+    #[error(
+        "TESSERA_SECRET_KEY is required with PostgreSQL (base64 of 32 bytes; every replica needs the same key)"
+    )]
+    MissingForPostgres,
+    #[error(transparent)]
+    Key(#[from] crate::credentials::KeyError),
+}
+
+/// `TESSERA_SECRET_KEY`, or on SQLite a key file beside the database (created 0600).
+pub fn secret_key(database_url: &str) -> Result<SecretKey, KeySetupError> {
+    if let Ok(text) = std::env::var("TESSERA_SECRET_KEY") {
+        return Ok(SecretKey::from_base64(&text)?);
+    }
+    if !database_url.starts_with("sqlite:") {
+        return Err(KeySetupError::MissingForPostgres);
+    }
+    Ok(SecretKey::load_or_create(
+        &sqlite_dir(database_url).join("secret.key"),
+    )?)
+}
+
+/// The directory of a `sqlite://` database file (`data` for the default URL).
+fn sqlite_dir(url: &str) -> PathBuf {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    match Path::new(path).parent() {
+        Some(p) if !p.as_os_str().is_empty() && path != ":memory:" => p.to_path_buf(),
+        _ => PathBuf::from("data"),
+    }
+}
+
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: draining in-flight requests");
+}
+
+pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let key = secret_key(&args.database_url)?;
+    let gateway = Gateway::build(GatewayConfig {
+        database_url: args.database_url.clone(),
+        providers_dir: args.providers.clone(),
+        schema_dir: args.schema.clone(),
+        allow_private_upstreams: args.allow_private_upstreams,
+        secret_key: key,
+        playground_key: None,
+    })
+    .await?;
+    let admin_env = std::env::var("TESSERA_ADMIN_KEY")
+        .ok()
+        .filter(|k| !k.is_empty());
+    if let Some(generated) = gateway.ensure_admin_key(admin_env.as_deref()).await? {
+        // Printed once, on the first start: only the hash is kept.
+        println!(
+            "Admin key (shown once, store it now): {}",
+            generated.expose()
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(StartError::Io)?;
+    println!(
+        "Tessera listening on http://{}/graphql",
+        listener.local_addr()?
+    );
+    gateway.serve(listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_file_lives_beside_the_sqlite_database() {
+        assert_eq!(
+            sqlite_dir("sqlite://data/tessera.db?mode=rwc"),
+            PathBuf::from("data")
+        );
+        assert_eq!(
+            sqlite_dir("sqlite:///var/lib/t/x.db"),
+            PathBuf::from("/var/lib/t")
+        );
+        assert_eq!(sqlite_dir("sqlite://x.db"), PathBuf::from("data"));
+    }
+}

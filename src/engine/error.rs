@@ -1,0 +1,108 @@
+//! What can go wrong between the engine and a vendor, classified once.
+
+use crate::error::{ErrorCode, HasCode};
+
+use super::ratelimit::RateLimit;
+
+/// How a connection failed, so an operator can tell DNS from TLS at a glance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkFailure {
+    Dns,
+    Connect,
+    Tls,
+    Other,
+}
+
+impl NetworkFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetworkFailure::Dns => "DNS",
+            NetworkFailure::Connect => "TCP_CONNECT",
+            NetworkFailure::Tls => "TLS",
+            NetworkFailure::Other => "NETWORK",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("provider `{provider}` does not support `{operation}` on `{resource}`")]
+    Unsupported {
+        provider: String,
+        resource: String,
+        operation: &'static str,
+    },
+    #[error(
+        "the cursor is invalid: it was not issued by this gateway for this list, or it was edited"
+    )]
+    BadCursor,
+    #[error("`first` must be between 0 and {max}")]
+    BadPageSize { max: usize },
+    #[error("the upstream URL is not allowed: {reason}")]
+    UpstreamUrl { reason: String },
+    #[error("the vendor answered HTTP 404{summary}")]
+    NotFound { summary: String },
+    #[error(
+        "the vendor rejected the linked account's credentials (HTTP {status}{summary}); the account must be reconnected"
+    )]
+    Unauthorized { status: u16, summary: String },
+    #[error("the vendor refused access (HTTP {status}{summary})")]
+    Forbidden { status: u16, summary: String },
+    #[error("the vendor's rate limit is exhausted (HTTP {status}); retry after the reset")]
+    RateLimited { status: u16, rate_limit: RateLimit },
+    #[error("the vendor is unavailable (HTTP {status}{summary})")]
+    Unavailable { status: u16, summary: String },
+    #[error("the vendor did not answer in time")]
+    Timeout,
+    #[error("cannot reach the vendor: {} failure", kind.as_str())]
+    Network { kind: NetworkFailure },
+    #[error("the vendor answered HTTP {status}{summary}")]
+    Upstream { status: u16, summary: String },
+    #[error("the vendor's response changed shape: {what}")]
+    Drift { what: String },
+    #[error("the vendor repeated a pagination cursor; the listing was stopped instead of looping")]
+    PaginationLoop,
+    #[error(
+        "the listing needed more than {pages} upstream pages for one request; ask for a smaller `first`"
+    )]
+    PageCap { pages: usize },
+}
+
+impl HasCode for EngineError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            EngineError::Unsupported { .. }
+            | EngineError::BadCursor
+            | EngineError::BadPageSize { .. } => ErrorCode::BadUserInput,
+            EngineError::UpstreamUrl { .. } => ErrorCode::ConfigError,
+            EngineError::NotFound { .. } => ErrorCode::NotFound,
+            EngineError::Unauthorized { .. } => ErrorCode::NeedsReauth,
+            EngineError::Forbidden { .. } => ErrorCode::Forbidden,
+            EngineError::RateLimited { .. } => ErrorCode::RateLimited,
+            EngineError::Unavailable { .. } | EngineError::Network { .. } => {
+                ErrorCode::UpstreamUnavailable
+            }
+            EngineError::Timeout => ErrorCode::UpstreamTimeout,
+            EngineError::Upstream { .. }
+            | EngineError::PaginationLoop
+            | EngineError::PageCap { .. } => ErrorCode::UpstreamError,
+            EngineError::Drift { .. } => ErrorCode::SchemaDrift,
+        }
+    }
+}
+
+impl EngineError {
+    pub fn rate_limit(&self) -> Option<&RateLimit> {
+        match self {
+            EngineError::RateLimited { rate_limit, .. } => Some(rate_limit),
+            _ => None,
+        }
+    }
+
+    pub fn network_failure(&self) -> Option<NetworkFailure> {
+        match self {
+            EngineError::Network { kind } => Some(*kind),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! The one place that decides what of an error reaches a GraphQL caller: a message, and
+//! `extensions.code` from CONTRACT.md (plus `rateLimit` and the network failure kind).
+
+use std::fmt::Display;
+
+use async_graphql::{Context, Error, ErrorExtensions};
+
+use super::context::RequestState;
+use crate::engine::EngineError;
+use crate::error::{ErrorCode, HasCode};
+
+pub fn coded(code: ErrorCode, message: impl Into<String>) -> Error {
+    Error::new(message).extend_with(|_, ext| ext.set("code", code.as_str()))
+}
+
+pub fn from_code<E: HasCode + Display>(err: &E) -> Error {
+    coded(err.code(), err.to_string())
+}
+
+/// Engine errors also report their rate-limit figures, to the error and to the HTTP layer
+/// (which turns them into `ratelimit-*` headers).
+pub fn from_engine(ctx: &Context<'_>, err: EngineError) -> Error {
+    let mut error = from_code(&err);
+    if let Some(rl) = err.rate_limit() {
+        if let Ok(state) = ctx.data::<std::sync::Arc<RequestState>>() {
+            state.note_rate_limit(rl.clone());
+        }
+        let rl = rl.clone();
+        error = error.extend_with(move |_, ext| {
+            let mut obj = async_graphql::indexmap::IndexMap::new();
+            let num = |v: Option<u64>| {
+                v.map(async_graphql::Value::from)
+                    .unwrap_or(async_graphql::Value::Null)
+            };
+            obj.insert(async_graphql::Name::new("limit"), num(rl.limit));
+            obj.insert(async_graphql::Name::new("remaining"), num(rl.remaining));
+            obj.insert(async_graphql::Name::new("reset"), num(rl.reset));
+            ext.set("rateLimit", async_graphql::Value::Object(obj));
+        });
+    }
+    if let Some(kind) = err.network_failure() {
+        error = error.extend_with(move |_, ext| ext.set("failure", kind.as_str()));
+    }
+    error
+}

@@ -1,0 +1,143 @@
+//! The served GraphQL schema: the unified model (from `schema/`) plus the gateway's own
+//! types, as an async-graphql dynamic schema with generic resolvers.
+//!
+//! Resolvers call the engine with (account, resource, operation, arguments) and shape what
+//! comes back; they never build an HTTP request.
+
+mod accounts;
+pub mod context;
+mod errors;
+pub mod ids;
+mod platform;
+mod resources;
+mod values;
+
+use std::sync::Arc;
+
+use async_graphql::dynamic::{
+    Field, FieldFuture, Interface, InterfaceField, Object, Scalar, Schema, SchemaError, TypeRef,
+};
+
+pub use context::{Caller, RequestState, Services, SharedServices};
+
+use crate::error::{ErrorCode, HasCode};
+use crate::schema::{ObjectDef, UnifiedModel};
+use values::{Shape, to_field_value};
+
+impl HasCode for crate::store::StoreError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            crate::store::StoreError::Conflict { .. } => ErrorCode::BadUserInput,
+            _ => ErrorCode::Internal,
+        }
+    }
+}
+
+/// Query depth and complexity caps: a unified model has no legitimate query deeper than a
+/// few relations, and the caps keep one request from fanning out into thousands of
+/// upstream calls.
+const MAX_DEPTH: usize = 16;
+const MAX_COMPLEXITY: usize = 20_000;
+
+/// Builds the schema from the model. `services` is `None` for printing the SDL only.
+pub fn build_schema(
+    model: &UnifiedModel,
+    services: Option<SharedServices>,
+) -> Result<Schema, SchemaError> {
+    let mut query = Object::new("Query");
+    let mut mutation = Object::new("Mutation");
+    let mut builder_types: Vec<async_graphql::dynamic::Type> = Vec::new();
+
+    builder_types.push(Scalar::new("JSON").description("Any JSON value.").into());
+    builder_types.push(
+        Scalar::new("DateTime")
+            .description("A date and time in RFC 3339 format, e.g. `2024-03-02T10:11:12.345Z`.")
+            .specified_by_url("https://www.rfc-editor.org/rfc/rfc3339")
+            .into(),
+    );
+    for s in &model.scalars {
+        let mut scalar = Scalar::new(&s.name);
+        if let Some(d) = &s.description {
+            scalar = scalar.description(d);
+        }
+        builder_types.push(scalar.into());
+    }
+    for e in &model.enums {
+        let mut en =
+            async_graphql::dynamic::Enum::new(&e.name).items(e.values.iter().map(String::as_str));
+        if let Some(d) = &e.description {
+            en = en.description(d);
+        }
+        builder_types.push(en.into());
+    }
+    builder_types.push(
+        Interface::new("Node")
+            .description("A record with a global id, refetchable with `node(id:)`.")
+            .field(InterfaceField::new("id", TypeRef::named_nn(TypeRef::ID)))
+            .into(),
+    );
+    builder_types.push(resources::page_info_type().into());
+    for o in &model.objects {
+        builder_types.push(value_object(o, model).into());
+    }
+    for r in &model.resources {
+        for t in resources::resource_types(r, model) {
+            builder_types.push(t.into());
+        }
+        query = query
+            .field(resources::list_root_field(r))
+            .field(resources::single_root_field(r));
+    }
+    query = query.field(resources::node_root_field(model));
+    let (objects, enums) = platform::types();
+    builder_types.extend(objects.into_iter().map(Into::into));
+    builder_types.extend(enums.into_iter().map(Into::into));
+    for f in platform::query_fields() {
+        query = query.field(f);
+    }
+    for f in platform::mutation_fields() {
+        mutation = mutation.field(f);
+    }
+
+    let mut builder = Schema::build("Query", Some("Mutation"), None)
+        .register(query)
+        .register(mutation)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY);
+    for t in builder_types {
+        builder = builder.register(t);
+    }
+    if let Some(services) = services {
+        builder = builder.data(services);
+    }
+    builder.finish()
+}
+
+/// A plain object type: its fields read keys of the parent JSON object.
+fn value_object(def: &ObjectDef, model: &UnifiedModel) -> Object {
+    let mut obj = Object::new(&def.name);
+    if let Some(d) = &def.description {
+        obj = obj.description(d);
+    }
+    for f in &def.fields {
+        let shape = Arc::new(Shape::of(&f.ty, model));
+        let key: Arc<str> = f.name.as_str().into();
+        let mut field = Field::new(&f.name, resources::output_type(&f.ty), move |ctx| {
+            let value = ctx
+                .parent_value
+                .downcast_ref::<serde_json::Value>()
+                .and_then(|parent| to_field_value(parent.get(&*key), &shape));
+            FieldFuture::Value(value)
+        });
+        if let Some(d) = &f.description {
+            field = field.description(d);
+        }
+        obj = obj.field(field);
+    }
+    obj
+}
+
+/// The SDL the server serves, as introspection returns it.
+pub fn print_sdl(model: &UnifiedModel) -> Result<String, SchemaError> {
+    Ok(build_schema(model, None)?.sdl())
+}

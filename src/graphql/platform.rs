@@ -1,0 +1,280 @@
+//! The gateway's own types and operations: providers, environments, linked accounts.
+
+use async_graphql::dynamic::{
+    Enum, Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, TypeRef,
+};
+use async_graphql::{Error, Value as GqlValue};
+use chrono::{DateTime, Utc};
+
+use super::accounts::{base_url, visible_account};
+use super::context::{Caller, SharedServices};
+use super::errors::{coded, from_code};
+use crate::config::ProviderModel;
+use crate::credentials::Credentials;
+use crate::error::ErrorCode;
+use crate::store::{Environment, LinkedAccount, NewLinkedAccount};
+
+pub const ACCOUNT_STATUSES: &[&str] = &[
+    "ACTIVE",
+    "REFRESHING",
+    "NEEDS_REAUTH",
+    "REVOKED",
+    "ERROR",
+    "DISABLED",
+];
+
+fn services(ctx: &ResolverContext<'_>) -> Result<SharedServices, Error> {
+    ctx.data::<SharedServices>().cloned()
+}
+
+fn caller(ctx: &ResolverContext<'_>) -> Result<Caller, Error> {
+    ctx.data::<Caller>()
+        .cloned()
+        .map_err(|_| coded(ErrorCode::Unauthenticated, "no API key"))
+}
+
+fn time(t: &Option<DateTime<Utc>>) -> Option<FieldValue<'static>> {
+    t.map(|t| FieldValue::value(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+}
+
+/// A field of a parent of type `T` computed synchronously.
+fn getter<T: 'static + Send + Sync>(
+    name: &str,
+    ty: TypeRef,
+    get: impl Fn(&T) -> Option<FieldValue<'static>> + Send + Sync + 'static,
+) -> Field {
+    Field::new(name, ty, move |ctx| {
+        let value = ctx.parent_value.try_downcast_ref::<T>().map(&get);
+        match value {
+            Ok(v) => FieldFuture::Value(v),
+            // A parent of the wrong type is a schema-building bug; report it, do not hide it.
+            Err(e) => FieldFuture::new(async move { Err::<Option<FieldValue<'_>>, _>(e) }),
+        }
+    })
+}
+
+pub fn types() -> (Vec<Object>, Vec<Enum>) {
+    let status = Enum::new("LinkedAccountStatus")
+        .description("Where a linked account stands in its credential lifecycle.")
+        .items(ACCOUNT_STATUSES.iter().copied());
+    let account = Object::new("LinkedAccount")
+        .description("One customer's connection to one vendor account (one CRM portal or org).")
+        .field(getter::<LinkedAccount>(
+            "id",
+            TypeRef::named_nn(TypeRef::ID),
+            |a| Some(FieldValue::value(a.id.clone())),
+        ))
+        .field(getter::<LinkedAccount>(
+            "provider",
+            TypeRef::named_nn(TypeRef::STRING),
+            |a| Some(FieldValue::value(a.provider.clone())),
+        ))
+        .field(getter::<LinkedAccount>(
+            "status",
+            TypeRef::named_nn("LinkedAccountStatus"),
+            |a| {
+                Some(FieldValue::value(GqlValue::Enum(async_graphql::Name::new(
+                    &a.status,
+                ))))
+            },
+        ))
+        .field(getter::<LinkedAccount>(
+            "statusReason",
+            TypeRef::named(TypeRef::STRING),
+            |a| a.status_reason.clone().map(FieldValue::value),
+        ))
+        .field(getter::<LinkedAccount>(
+            "settings",
+            TypeRef::named("JSON"),
+            |a| {
+                GqlValue::from_json(a.settings.clone())
+                    .ok()
+                    .map(FieldValue::value)
+            },
+        ))
+        .field(getter::<LinkedAccount>(
+            "expiresAt",
+            TypeRef::named("DateTime"),
+            |a| time(&a.expires_at),
+        ))
+        .field(getter::<LinkedAccount>(
+            "lastRefreshedAt",
+            TypeRef::named("DateTime"),
+            |a| time(&a.last_refreshed_at),
+        ))
+        .field(getter::<LinkedAccount>(
+            "createdAt",
+            TypeRef::named_nn("DateTime"),
+            |a| time(&Some(a.created_at)),
+        ));
+    let provider = Object::new("Provider")
+        .description("A vendor Tessera can talk to, declared by a file in providers/.")
+        .field(getter::<std::sync::Arc<ProviderModel>>(
+            "name",
+            TypeRef::named_nn(TypeRef::STRING),
+            |p| Some(FieldValue::value(p.name.clone())),
+        ))
+        .field(getter::<std::sync::Arc<ProviderModel>>(
+            "displayName",
+            TypeRef::named_nn(TypeRef::STRING),
+            |p| Some(FieldValue::value(p.display_name.clone())),
+        ))
+        .field(getter::<std::sync::Arc<ProviderModel>>(
+            "resources",
+            TypeRef::named_nn_list_nn(TypeRef::STRING),
+            |p| {
+                Some(FieldValue::list(
+                    p.resources.keys().map(|k| FieldValue::value(k.clone())),
+                ))
+            },
+        ));
+    let environment = Object::new("Environment")
+        .description("One customer's workspace: its API keys, linked accounts and overrides.")
+        .field(getter::<Environment>(
+            "id",
+            TypeRef::named_nn(TypeRef::ID),
+            |e| Some(FieldValue::value(e.id.clone())),
+        ))
+        .field(getter::<Environment>(
+            "name",
+            TypeRef::named_nn(TypeRef::STRING),
+            |e| Some(FieldValue::value(e.name.clone())),
+        ))
+        .field(getter::<Environment>(
+            "createdAt",
+            TypeRef::named_nn("DateTime"),
+            |e| time(&Some(e.created_at)),
+        ));
+    let created = Object::new("CreateEnvironmentPayload")
+        .field(getter::<(Environment, String)>(
+            "environment",
+            TypeRef::named_nn("Environment"),
+            |(e, _)| Some(FieldValue::owned_any(e.clone())),
+        ))
+        .field(
+            getter::<(Environment, String)>(
+                "apiKey",
+                TypeRef::named_nn(TypeRef::STRING),
+                |(_, k)| Some(FieldValue::value(k.clone())),
+            )
+            .description("The environment's API key. Shown once: only its hash is stored."),
+        );
+    (vec![account, provider, environment, created], vec![status])
+}
+
+pub fn query_fields() -> Vec<Field> {
+    vec![
+        Field::new("providers", TypeRef::named_nn_list_nn("Provider"), |ctx| {
+            FieldFuture::new(async move {
+                let services = services(&ctx)?;
+                caller(&ctx)?;
+                Ok(Some(FieldValue::list(
+                    services
+                        .providers
+                        .iter()
+                        .map(|p| FieldValue::owned_any(p.clone())),
+                )))
+            })
+        })
+        .description("Every provider the gateway has loaded."),
+        Field::new(
+            "linkedAccounts",
+            TypeRef::named_nn_list_nn("LinkedAccount"),
+            |ctx| {
+                FieldFuture::new(async move {
+                    let services = services(&ctx)?;
+                    let caller = caller(&ctx)?;
+                    let rows = services
+                        .store
+                        .list_linked_accounts(caller.environment())
+                        .await
+                        .map_err(|e| from_code(&e))?;
+                    Ok(Some(FieldValue::list(
+                        rows.into_iter().map(FieldValue::owned_any),
+                    )))
+                })
+            },
+        )
+        .description("The caller's linked accounts (every account, for the admin key)."),
+        Field::new("linkedAccount", TypeRef::named("LinkedAccount"), |ctx| {
+            FieldFuture::new(async move {
+                let services = services(&ctx)?;
+                let caller = caller(&ctx)?;
+                let id = ctx.args.try_get("id")?.string()?.to_string();
+                Ok(Some(FieldValue::owned_any(
+                    visible_account(&services, &caller, &id).await?,
+                )))
+            })
+        })
+        .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID))),
+    ]
+}
+
+pub fn mutation_fields() -> Vec<Field> {
+    vec![
+        Field::new("createEnvironment", TypeRef::named_nn("CreateEnvironmentPayload"), |ctx| {
+            FieldFuture::new(async move {
+                let services = services(&ctx)?;
+                if caller(&ctx)? != Caller::Admin {
+                    return Err(coded(ErrorCode::Forbidden, "only the admin key can create environments"));
+                }
+                let name = ctx.args.try_get("name")?.string()?.trim().to_string();
+                if name.is_empty() || name.len() > 100 {
+                    return Err(coded(ErrorCode::BadUserInput, "`name` must be 1 to 100 characters"));
+                }
+                let env = services.store.create_environment(&name).await.map_err(|e| from_code(&e))?;
+                let key = crate::apikey::generate();
+                services
+                    .store
+                    .insert_api_key(Some(&env.id), &crate::apikey::hash(key.expose()), &crate::apikey::prefix(key.expose()))
+                    .await
+                    .map_err(|e| from_code(&e))?;
+                Ok(Some(FieldValue::owned_any((env, key.expose().to_string()))))
+            })
+        })
+        .argument(InputValue::new("name", TypeRef::named_nn(TypeRef::STRING)))
+        .description("Creates an environment and its first API key (admin key only)."),
+        Field::new("connectAccount", TypeRef::named_nn("LinkedAccount"), |ctx| {
+            FieldFuture::new(async move {
+                let services = services(&ctx)?;
+                let Caller::Environment { id: environment_id } = caller(&ctx)? else {
+                    return Err(coded(ErrorCode::Forbidden, "connect accounts with an environment's API key: a linked account belongs to an environment"));
+                };
+                let provider_name = ctx.args.try_get("provider")?.string()?.to_string();
+                let provider = services.providers.get(&provider_name).cloned().ok_or_else(|| {
+                    let known: Vec<&str> = services.providers.iter().map(|p| p.name.as_str()).collect();
+                    coded(ErrorCode::BadUserInput, format!("unknown provider `{provider_name}` (known: {})", known.join(", ")))
+                })?;
+                let credentials = ctx.args.try_get("credentials")?.as_value().clone().into_json().map_err(|e| coded(ErrorCode::BadUserInput, e.to_string()))?;
+                let credentials = Credentials::from_input(&credentials).map_err(|e| from_code(&e))?;
+                let settings = match ctx.args.get("settings") {
+                    Some(v) if !v.is_null() => v.as_value().clone().into_json().map_err(|e| coded(ErrorCode::BadUserInput, e.to_string()))?,
+                    _ => serde_json::Value::Object(Default::default()),
+                };
+                if !settings.is_object() {
+                    return Err(coded(ErrorCode::BadUserInput, "`settings` must be a JSON object"));
+                }
+                base_url(&provider, &settings, services.allow_private_upstreams).map_err(|m| coded(ErrorCode::BadUserInput, m))?;
+                let id = uuid::Uuid::new_v4().to_string();
+                let row = services
+                    .store
+                    .insert_linked_account(NewLinkedAccount {
+                        id: id.clone(),
+                        environment_id,
+                        provider: provider.name.clone(),
+                        status: "ACTIVE".into(),
+                        credentials: services.vault.seal(&id, &credentials),
+                        settings,
+                        expires_at: credentials.expires_at,
+                    })
+                    .await
+                    .map_err(|e| from_code(&e))?;
+                Ok(Some(FieldValue::owned_any(row)))
+            })
+        })
+        .argument(InputValue::new("provider", TypeRef::named_nn(TypeRef::STRING)))
+        .argument(InputValue::new("credentials", TypeRef::named_nn("JSON")).description("`{accessToken, refreshToken, expiresAt}` or `{apiKey}`."))
+        .argument(InputValue::new("settings", TypeRef::named("JSON")).description("`baseUrl` and the provider's own template values."))
+        .description("Links a vendor account to the caller's environment."),
+    ]
+}

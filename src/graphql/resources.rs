@@ -1,0 +1,417 @@
+//! The unified resource types (Contact, Company, ...), their Relay connections and root
+//! fields, with one generic resolver per operation kind. Nothing here names a resource.
+
+use std::sync::Arc;
+
+use async_graphql::dynamic::{
+    Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, TypeRef,
+};
+use async_graphql::{Error, Value as GqlValue};
+
+use super::accounts::handle_for;
+use super::context::{Caller, SharedServices};
+use super::errors::{coded, from_engine};
+use super::ids::GlobalId;
+use super::values::{Shape, to_field_value};
+use crate::engine::{AccountHandle, Record};
+use crate::error::ErrorCode;
+use crate::schema::{ResourceDef, UnifiedModel};
+
+/// Page size when the caller does not say.
+pub const DEFAULT_FIRST: usize = 20;
+
+/// The parent value of a resource object: a record with the account it came from.
+pub struct RecordNode {
+    pub account: Arc<AccountHandle>,
+    pub resource: Arc<str>,
+    pub record: Record,
+}
+
+struct EdgeNode {
+    cursor: String,
+    node: Arc<RecordNode>,
+}
+
+struct ConnectionNode {
+    edges: Vec<EdgeNode>,
+    has_next_page: bool,
+}
+
+fn services(ctx: &ResolverContext<'_>) -> Result<SharedServices, Error> {
+    ctx.data::<SharedServices>().cloned()
+}
+
+fn caller(ctx: &ResolverContext<'_>) -> Result<Caller, Error> {
+    ctx.data::<Caller>()
+        .cloned()
+        .map_err(|_| coded(ErrorCode::Unauthenticated, "no API key"))
+}
+
+pub fn page_info_type() -> Object {
+    Object::new("PageInfo")
+        .description("Relay pagination state of a connection.")
+        .field(Field::new(
+            "hasNextPage",
+            TypeRef::named_nn(TypeRef::BOOLEAN),
+            |ctx| {
+                FieldFuture::new(async move {
+                    let c = ctx.parent_value.try_downcast_ref::<ConnectionNode>()?;
+                    Ok(Some(FieldValue::value(c.has_next_page)))
+                })
+            },
+        ))
+        .field(Field::new(
+            "endCursor",
+            TypeRef::named(TypeRef::STRING),
+            |ctx| {
+                FieldFuture::new(async move {
+                    let c = ctx.parent_value.try_downcast_ref::<ConnectionNode>()?;
+                    Ok(c.edges.last().map(|e| FieldValue::value(e.cursor.clone())))
+                })
+            },
+        ))
+}
+
+/// The object type, its edge and connection types.
+pub fn resource_types(def: &ResourceDef, model: &UnifiedModel) -> Vec<Object> {
+    let type_name = def.type_name.clone();
+    let mut obj = Object::new(&type_name).implement("Node");
+    if let Some(d) = &def.description {
+        obj = obj.description(d);
+    }
+    obj = obj
+        .field(Field::new("id", TypeRef::named_nn(TypeRef::ID), |ctx| {
+            FieldFuture::new(async move {
+                let n = ctx.parent_value.try_downcast_ref::<Arc<RecordNode>>()?;
+                Ok(Some(FieldValue::value(GlobalId::encode(&n.account.id, &n.resource, &n.record.remote_id))))
+            })
+        }).description("Global, opaque id: encodes the linked account, so ids never collide across accounts."))
+        .field(Field::new("remoteId", TypeRef::named_nn(TypeRef::ID), |ctx| {
+            FieldFuture::new(async move {
+                let n = ctx.parent_value.try_downcast_ref::<Arc<RecordNode>>()?;
+                Ok(Some(FieldValue::value(n.record.remote_id.clone())))
+            })
+        }).description("The vendor's own id of the record."))
+        .field(Field::new("remoteData", TypeRef::named("JSON"), |ctx| {
+            FieldFuture::new(async move {
+                let n = ctx.parent_value.try_downcast_ref::<Arc<RecordNode>>()?;
+                Ok(GqlValue::from_json(n.record.raw.clone()).ok().map(FieldValue::value))
+            })
+        }).description("The raw upstream record, as the vendor sent it."));
+    for (name, ty, doc) in [
+        (
+            "customFields",
+            "JSON",
+            "Fields outside the unified model, as the mapping and its overrides define them.",
+        ),
+        (
+            "remoteCreatedAt",
+            "DateTime",
+            "When the record was created in the vendor's system.",
+        ),
+        (
+            "remoteUpdatedAt",
+            "DateTime",
+            "When the record was last changed in the vendor's system.",
+        ),
+    ] {
+        obj = obj.field(
+            mapped_field(name, &crate::schema::TypeRef::Named(ty.into()), model).description(doc),
+        );
+    }
+    for f in &def.fields {
+        let field = match &f.link {
+            Some(link) => link_field(&f.name, &link.field, &link.resource, &f.ty),
+            None => mapped_field(&f.name, &f.ty, model),
+        };
+        obj = obj.field(match &f.description {
+            Some(d) => field.description(d),
+            None => field,
+        });
+    }
+    let edge = Object::new(format!("{type_name}Edge"))
+        .field(Field::new(
+            "cursor",
+            TypeRef::named_nn(TypeRef::STRING),
+            |ctx| {
+                FieldFuture::new(async move {
+                    let e = ctx.parent_value.try_downcast_ref::<EdgeNode>()?;
+                    Ok(Some(FieldValue::value(e.cursor.clone())))
+                })
+            },
+        ))
+        .field(Field::new("node", TypeRef::named_nn(&type_name), |ctx| {
+            FieldFuture::new(async move {
+                let e = ctx.parent_value.try_downcast_ref::<EdgeNode>()?;
+                Ok(Some(FieldValue::owned_any(e.node.clone())))
+            })
+        }));
+    let connection = Object::new(format!("{type_name}Connection"))
+        .field(Field::new(
+            "edges",
+            TypeRef::named_nn_list_nn(format!("{type_name}Edge")),
+            |ctx| {
+                FieldFuture::new(async move {
+                    let c = ctx.parent_value.try_downcast_ref::<ConnectionNode>()?;
+                    Ok(Some(FieldValue::list(
+                        c.edges.iter().map(|e| FieldValue::borrowed_any(e)),
+                    )))
+                })
+            },
+        ))
+        .field(Field::new(
+            "pageInfo",
+            TypeRef::named_nn("PageInfo"),
+            |ctx| {
+                FieldFuture::new(async move {
+                    let c = ctx.parent_value.try_downcast_ref::<ConnectionNode>()?;
+                    Ok(Some(FieldValue::borrowed_any(c)))
+                })
+            },
+        ));
+    vec![obj, edge, connection]
+}
+
+fn gql_type(ty: &crate::schema::TypeRef) -> TypeRef {
+    match ty {
+        crate::schema::TypeRef::Named(n) => TypeRef::named(n),
+        crate::schema::TypeRef::List(t) => TypeRef::List(Box::new(gql_type(t))),
+        crate::schema::TypeRef::NonNull(t) => TypeRef::NonNull(Box::new(gql_type(t))),
+    }
+}
+
+pub fn output_type(ty: &crate::schema::TypeRef) -> TypeRef {
+    gql_type(ty)
+}
+
+/// A field read from the record's mapped JSON.
+fn mapped_field(name: &str, ty: &crate::schema::TypeRef, model: &UnifiedModel) -> Field {
+    let shape = Arc::new(Shape::of(ty, model));
+    let key: Arc<str> = name.into();
+    Field::new(name, gql_type(ty), move |ctx| {
+        let shape = shape.clone();
+        let key = key.clone();
+        FieldFuture::new(async move {
+            let n = ctx.parent_value.try_downcast_ref::<Arc<RecordNode>>()?;
+            match &n.record.mapped {
+                Ok(map) => Ok(to_field_value(map.get(&*key), &shape)),
+                Err(e) => Err(coded(
+                    ErrorCode::ConfigError,
+                    format!(
+                        "the {} mapping failed on record `{}`: {e}",
+                        n.resource, n.record.remote_id
+                    ),
+                )),
+            }
+        })
+    })
+}
+
+/// A related record, fetched through the provider's `get` by the id the mapping put in
+/// `id_field`.
+fn link_field(name: &str, id_field: &str, resource: &str, ty: &crate::schema::TypeRef) -> Field {
+    let id_field: Arc<str> = id_field.into();
+    let resource: Arc<str> = resource.into();
+    Field::new(name, gql_type(ty), move |ctx| {
+        let id_field = id_field.clone();
+        let resource = resource.clone();
+        FieldFuture::new(async move {
+            let n = ctx.parent_value.try_downcast_ref::<Arc<RecordNode>>()?;
+            let Ok(map) = &n.record.mapped else {
+                return Ok(None);
+            };
+            let remote_id = match map.get(&*id_field) {
+                Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
+                Some(serde_json::Value::Number(num)) => num.to_string(),
+                _ => return Ok(None),
+            };
+            let services = services(&ctx)?;
+            let record = services
+                .engine
+                .get(&n.account, &resource, &remote_id)
+                .await
+                .map_err(|e| from_engine(&ctx, e))?;
+            Ok(record.map(|record| {
+                FieldValue::owned_any(Arc::new(RecordNode {
+                    account: n.account.clone(),
+                    resource: resource.clone(),
+                    record,
+                }))
+            }))
+        })
+    })
+}
+
+/// `contacts(accountId:, first:, after:)`.
+pub fn list_root_field(def: &ResourceDef) -> Field {
+    let resource: Arc<str> = def.resource.as_str().into();
+    Field::new(
+        &def.resource,
+        TypeRef::named_nn(format!("{}Connection", def.type_name)),
+        move |ctx| {
+            let resource = resource.clone();
+            FieldFuture::new(async move {
+                let services = services(&ctx)?;
+                let caller = caller(&ctx)?;
+                let account_id = ctx.args.try_get("accountId")?.string()?.to_string();
+                let first = match ctx.args.get("first") {
+                    Some(v) if !v.is_null() => {
+                        let n = v.i64()?;
+                        usize::try_from(n).map_err(|_| {
+                            coded(ErrorCode::BadUserInput, "`first` must not be negative")
+                        })?
+                    }
+                    _ => DEFAULT_FIRST,
+                };
+                let after = match ctx.args.get("after") {
+                    Some(v) if !v.is_null() => Some(v.string()?.to_string()),
+                    _ => None,
+                };
+                let account = handle_for(&services, &caller, &account_id).await?;
+                let page = services
+                    .engine
+                    .list(&account, &resource, first, after.as_deref())
+                    .await
+                    .map_err(|e| from_engine(&ctx, e))?;
+                let edges = page
+                    .edges
+                    .into_iter()
+                    .map(|e| EdgeNode {
+                        cursor: e.cursor,
+                        node: Arc::new(RecordNode {
+                            account: account.clone(),
+                            resource: resource.clone(),
+                            record: e.record,
+                        }),
+                    })
+                    .collect();
+                Ok(Some(FieldValue::owned_any(ConnectionNode {
+                    edges,
+                    has_next_page: page.has_next_page,
+                })))
+            })
+        },
+    )
+    .argument(
+        InputValue::new("accountId", TypeRef::named_nn(TypeRef::ID))
+            .description("The linked account to read from."),
+    )
+    .argument(
+        InputValue::new("first", TypeRef::named(TypeRef::INT)).description(format!(
+            "Records to return (default {DEFAULT_FIRST}, at most {}).",
+            crate::engine::MAX_FIRST
+        )),
+    )
+    .argument(
+        InputValue::new("after", TypeRef::named(TypeRef::STRING))
+            .description("An `endCursor` or edge `cursor` from a previous page."),
+    )
+    .description(format!(
+        "Lists {} of a linked account, as a Relay connection.",
+        def.resource
+    ))
+}
+
+/// `contact(id:)` or `contact(accountId:, remoteId:)`.
+pub fn single_root_field(def: &ResourceDef) -> Field {
+    let resource: Arc<str> = def.resource.as_str().into();
+    Field::new(
+        &def.single_field,
+        TypeRef::named(&def.type_name),
+        move |ctx| {
+            let resource = resource.clone();
+            FieldFuture::new(async move {
+                let arg = |name: &str| -> Result<Option<String>, Error> {
+                    match ctx.args.get(name) {
+                        Some(v) if !v.is_null() => Ok(Some(v.string()?.to_string())),
+                        _ => Ok(None),
+                    }
+                };
+                let (account_id, remote_id) =
+                    match (arg("id")?, arg("accountId")?, arg("remoteId")?) {
+                        (Some(id), None, None) => {
+                            let gid = GlobalId::decode(&id).ok_or_else(|| {
+                                coded(ErrorCode::NotFound, format!("no record has the id `{id}`"))
+                            })?;
+                            if gid.resource != *resource {
+                                return Err(coded(
+                                    ErrorCode::BadUserInput,
+                                    format!(
+                                        "`{id}` is the id of a {} record, not of {resource}",
+                                        gid.resource
+                                    ),
+                                ));
+                            }
+                            (gid.account, gid.remote_id)
+                        }
+                        (None, Some(account), Some(remote)) => (account, remote),
+                        _ => {
+                            return Err(coded(
+                                ErrorCode::BadUserInput,
+                                "give either `id`, or both `accountId` and `remoteId`",
+                            ));
+                        }
+                    };
+                fetch_node(&ctx, &account_id, &resource, &remote_id).await
+            })
+        },
+    )
+    .argument(InputValue::new("id", TypeRef::named(TypeRef::ID)))
+    .argument(InputValue::new("accountId", TypeRef::named(TypeRef::ID)))
+    .argument(InputValue::new("remoteId", TypeRef::named(TypeRef::ID)))
+    .description(format!(
+        "One {} record, by global `id` or by `accountId` and `remoteId`.",
+        def.type_name
+    ))
+}
+
+async fn fetch_node<'a>(
+    ctx: &ResolverContext<'a>,
+    account_id: &str,
+    resource: &Arc<str>,
+    remote_id: &str,
+) -> Result<Option<FieldValue<'a>>, Error> {
+    let services = services(ctx)?;
+    let caller = caller(ctx)?;
+    let account = handle_for(&services, &caller, account_id).await?;
+    let record = services
+        .engine
+        .get(&account, resource, remote_id)
+        .await
+        .map_err(|e| from_engine(ctx, e))?;
+    Ok(record.map(|record| {
+        FieldValue::owned_any(Arc::new(RecordNode {
+            account,
+            resource: resource.clone(),
+            record,
+        }))
+    }))
+}
+
+/// `node(id:)`: refetches any record by its global id.
+pub fn node_root_field(model: &UnifiedModel) -> Field {
+    let types: Arc<Vec<(String, String)>> = Arc::new(
+        model
+            .resources
+            .iter()
+            .map(|r| (r.resource.clone(), r.type_name.clone()))
+            .collect(),
+    );
+    Field::new("node", TypeRef::named("Node"), move |ctx| {
+        let types = types.clone();
+        FieldFuture::new(async move {
+            let id = ctx.args.try_get("id")?.string()?.to_string();
+            let not_found = || coded(ErrorCode::NotFound, format!("no record has the id `{id}`"));
+            let gid = GlobalId::decode(&id).ok_or_else(not_found)?;
+            let (_, type_name) = types
+                .iter()
+                .find(|(r, _)| *r == gid.resource)
+                .ok_or_else(not_found)?;
+            let resource: Arc<str> = gid.resource.as_str().into();
+            let found = fetch_node(&ctx, &gid.account, &resource, &gid.remote_id).await?;
+            Ok(found.map(|v| v.with_type(type_name.clone())))
+        })
+    })
+    .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
+    .description("Any record, by its global id.")
+}

@@ -1,0 +1,177 @@
+//! GraphQL over HTTP: POST JSON, GET `?query=`, and GraphiQL for browsers.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::json;
+
+use super::AppState;
+use super::auth::{AuthError, authenticate};
+use crate::engine::RateLimit;
+use crate::graphql::RequestState;
+
+/// The most a request body may be: a GraphQL document and its variables, not an upload.
+const MAX_BODY: usize = 1024 * 1024;
+
+fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"errors": [{"message": message, "extensions": {"code": code}}]})),
+    )
+        .into_response()
+}
+
+pub async fn get_graphql(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    let query = query.unwrap_or_default();
+    if wants_html && !query.contains("query=") {
+        return Html(playground(&state)).into_response();
+    }
+    let request = match async_graphql::http::parse_query_string(&query) {
+        Ok(r) => r,
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                &format!("invalid GraphQL GET request: {e}"),
+            );
+        }
+    };
+    // GET must not change state (GraphQL over HTTP): mutations are refused.
+    if has_mutation(&request.query) {
+        return error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "BAD_USER_INPUT",
+            "mutations must be sent with POST",
+        );
+    }
+    execute(&state, &headers, request).await
+}
+
+fn has_mutation(query: &str) -> bool {
+    use async_graphql::parser::types::OperationType;
+    match async_graphql::parser::parse_query(query) {
+        Ok(doc) => doc
+            .operations
+            .iter()
+            .any(|(_, op)| op.node.ty == OperationType::Mutation),
+        // Unparseable: the executor reports the syntax error.
+        Err(_) => false,
+    }
+}
+
+pub async fn post_graphql(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if body.len() > MAX_BODY {
+        return error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BAD_USER_INPUT",
+            "the request body is larger than 1 MiB",
+        );
+    }
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                &format!(
+                    "the body must be a JSON object with `query` (and optional `variables`, `operationName`): {e}"
+                ),
+            );
+        }
+    };
+    execute(&state, &headers, request).await
+}
+
+async fn execute(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+) -> Response {
+    let caller = match authenticate(&state.services, headers).await {
+        Ok(c) => c,
+        Err(AuthError::Store) => {
+            return error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "INTERNAL",
+                &AuthError::Store.to_string(),
+            );
+        }
+        Err(e) => {
+            return error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &e.to_string());
+        }
+    };
+    let request_state = Arc::new(RequestState::default());
+    let mut response = state
+        .schema
+        .execute(request.data(caller).data(request_state.clone()))
+        .await;
+    let mut rate_limited = false;
+    for error in &mut response.errors {
+        let ext = error.extensions.get_or_insert_with(Default::default);
+        let code = match ext.get("code") {
+            Some(async_graphql::Value::String(code)) => code.clone(),
+            _ => {
+                // Parse and validation errors come from async-graphql itself; they have no
+                // path. Anything else without a code is ours and unexpected.
+                let code = if error.path.is_empty() {
+                    "BAD_USER_INPUT"
+                } else {
+                    "INTERNAL"
+                };
+                ext.set("code", code);
+                code.to_string()
+            }
+        };
+        rate_limited |= code == "RATE_LIMITED";
+    }
+    let no_data = matches!(response.data, async_graphql::Value::Null);
+    let status = if rate_limited && no_data {
+        StatusCode::TOO_MANY_REQUESTS
+    } else {
+        StatusCode::OK
+    };
+    let mut http = (status, Json(&response)).into_response();
+    if let Some(rl) = request_state.rate_limit() {
+        set_rate_limit_headers(http.headers_mut(), &rl);
+    }
+    http
+}
+
+fn set_rate_limit_headers(headers: &mut HeaderMap, rl: &RateLimit) {
+    let mut put = |name: &'static str, v: Option<u64>| {
+        if let Some(v) = v {
+            headers.insert(name, HeaderValue::from(v));
+        }
+    };
+    put("ratelimit-limit", rl.limit);
+    put("ratelimit-remaining", rl.remaining);
+    put("ratelimit-reset", rl.reset);
+    put("retry-after", rl.retry_after.or(rl.reset));
+}
+
+fn playground(state: &AppState) -> String {
+    let auth = state.playground_key.as_ref().map(|k| format!("Bearer {k}"));
+    let mut source = async_graphql::http::GraphiQLSource::build()
+        .endpoint("/graphql")
+        .title("Tessera");
+    if let Some(auth) = auth.as_deref() {
+        source = source.header("Authorization", auth);
+    }
+    source.finish()
+}

@@ -1,0 +1,35 @@
+//! The HTTP surface: the axum router, caller authentication, GraphQL over HTTP, GraphiQL
+//! and the operational endpoints. Handlers extract, call, map; no business logic here.
+
+mod auth;
+mod graphql;
+mod ops;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::graphql::SharedServices;
+
+pub use auth::authenticate;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: SharedServices,
+    pub schema: async_graphql::dynamic::Schema,
+    /// Pre-filled in GraphiQL's Authorization header (the demo's key; never a real one).
+    pub playground_key: Option<Arc<str>>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/graphql",
+            get(graphql::get_graphql).post(graphql::post_graphql),
+        )
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .with_state(state)
+}

@@ -1,0 +1,107 @@
+//! The `tessera` binary: argument parsing only; every command lives in `tessera::cli`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tessera::cli;
+
+#[derive(Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "A GraphQL unified-API gateway over SaaS CRMs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve(cli::serve::ServeArgs),
+    /// Run the gateway with the sandbox vendors, a demo environment and linked accounts.
+    Demo(cli::demo::DemoArgs),
+    /// Run only the sandbox vendors.
+    Sandbox {
+        #[arg(long, default_value = "127.0.0.1:4010")]
+        listen: std::net::SocketAddr,
+    },
+    /// Validate the schema and every provider file.
+    Check(cli::check::CheckArgs),
+    /// Schema tools.
+    Schema {
+        #[command(subcommand)]
+        command: SchemaCommand,
+    },
+    /// Evaluate a JSONata expression with the gateway's engine and limits.
+    Map(cli::map::MapArgs),
+}
+
+#[derive(Subcommand)]
+enum SchemaCommand {
+    /// Print the served SDL (identical to what introspection returns).
+    Print {
+        #[arg(long, default_value = "schema")]
+        schema: PathBuf,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result: Result<(), Box<dyn std::error::Error>> = match cli.command {
+        Command::Check(args) => return cli::check::run(&args),
+        Command::Map(args) => return cli::map::run(&args),
+        Command::Schema {
+            command: SchemaCommand::Print { schema },
+        } => (|| {
+            let model = tessera::schema::load_dir(&schema)?;
+            print!("{}", tessera::graphql::print_sdl(&model)?);
+            Ok(())
+        })(),
+        Command::Serve(args) => {
+            init_tracing();
+            runtime()
+                .map_err(Into::into)
+                .and_then(|rt| rt.block_on(cli::serve::run(args)))
+        }
+        Command::Demo(args) => {
+            init_tracing();
+            runtime()
+                .map_err(Into::into)
+                .and_then(|rt| rt.block_on(cli::demo::run(args)))
+        }
+        Command::Sandbox { listen } => {
+            init_tracing();
+            runtime().map_err(Into::into).and_then(|rt| {
+                rt.block_on(async {
+                    println!("Sandbox vendors on http://{listen} (control: /_control/stats)");
+                    tessera::sandbox::serve(listen).await.map_err(Into::into)
+                })
+            })
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

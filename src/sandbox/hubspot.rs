@@ -1,0 +1,1141 @@
+//! HubSpot CRM v3 objects API (contacts, companies) as described in
+//! `/work/shared/vendors.md` §2, served under `/hubspot`.
+//!
+//! Every request passes [`gate`] first: it is counted, may be hijacked by an injected
+//! fault, is authenticated against the shared token registry and is charged to its
+//! token's rolling rate-limit window. Handlers then work on an in-memory [`Store`].
+//!
+//! Choices where HubSpot's behaviour is not pinned down by vendors.md (tagged [M] there
+//! or not covered):
+//! - A property that is known but unset comes back as `null` when requested, as HubSpot
+//!   does; properties not in the schema are dropped from reads and rejected on writes
+//!   with `PROPERTY_DOESNT_EXIST`.
+//! - `DELETE` is idempotent: unknown or already-archived ids also get 204.
+//! - Rate-limit headers are sent on every authenticated response; 401s carry none, since
+//!   the window belongs to a token. `-Secondly`/`-Secondly-Remaining` are reported from the
+//!   same window but never enforced.
+//! - Injected faults fire before authentication, like an upstream outage would.
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequestParts, MatchedPath, OriginalUri, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use chrono::Utc;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+
+use super::DemoAccount;
+use super::HUBSPOT_DEMO_TOKEN;
+use super::control::{
+    Control, FaultAction, FaultKind, RateDecision, RateLimitConfig, Reject, TokenCheck, Vendor,
+    iso_millis,
+};
+use super::hubspot_data::{ObjectType, Record, Selection, Store};
+
+pub(crate) const PROVIDER: &str = "hubspot";
+const PREFIX: &str = "/hubspot";
+const DEFAULT_LIMIT: usize = 10;
+const MAX_LIMIT: usize = 100;
+const MAX_BATCH_INPUTS: usize = 100;
+/// Both path styles HubSpot serves today (vendors.md §2): classic and date-versioned.
+const VERSION_PREFIXES: [&str; 3] = [
+    "/crm/v3/objects",
+    "/crm/objects/2025-09",
+    "/crm/objects/2026-03",
+];
+const UNMATCHED_ROUTE: &str = "/hubspot/{unmatched}";
+
+pub(crate) struct HubSpot {
+    control: Arc<Control>,
+    store: RwLock<Store>,
+    /// Used for paging links when a request carries no `Host` header.
+    base_url: String,
+    /// Full route templates, so stats label unrouted paths as one bucket instead of
+    /// one entry per raw URL.
+    templates: HashSet<String>,
+}
+
+enum RouteKind {
+    Collection,
+    Item,
+    BatchRead,
+}
+
+fn route_table() -> Vec<(ObjectType, RouteKind, String)> {
+    let mut routes = Vec::new();
+    for prefix in VERSION_PREFIXES {
+        for ty in ObjectType::ALL {
+            let base = format!("{prefix}/{}", ty.path());
+            routes.push((ty, RouteKind::Item, format!("{base}/{{{}}}", ty.id_param())));
+            routes.push((ty, RouteKind::BatchRead, format!("{base}/batch/read")));
+            routes.push((ty, RouteKind::Collection, base));
+        }
+    }
+    routes
+}
+
+impl HubSpot {
+    pub(crate) fn new(control: Arc<Control>, base_url: &str) -> HubSpot {
+        HubSpot {
+            control,
+            store: RwLock::new(Store::seed()),
+            base_url: base_url.to_owned(),
+            templates: route_table()
+                .into_iter()
+                .map(|(_, _, path)| format!("{PREFIX}{path}"))
+                .collect(),
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Store> {
+        self.store.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Store> {
+        self.store.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Vendor for HubSpot {
+    fn provider(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn seed_tokens(&self) -> Vec<String> {
+        vec![HUBSPOT_DEMO_TOKEN.to_owned()]
+    }
+
+    fn default_rate_limit(&self) -> RateLimitConfig {
+        // Public OAuth apps: 110 requests per 10 s per installed account (vendors.md §2).
+        RateLimitConfig {
+            max: 110,
+            interval_ms: 10_000,
+        }
+    }
+
+    fn reset_data(&self) {
+        *self.write() = Store::seed();
+    }
+
+    fn router(self: Arc<Self>) -> Router {
+        let mut router: Router<Arc<HubSpot>> = Router::new();
+        for (ty, kind, path) in route_table() {
+            router = match kind {
+                RouteKind::Collection => router.route(
+                    &path,
+                    get(
+                        move |State(hs): State<Arc<HubSpot>>, info: ReqInfo| async move {
+                            hs.list(ty, &info)
+                        },
+                    )
+                    .post(
+                        move |State(hs): State<Arc<HubSpot>>, body: Bytes| async move {
+                            hs.create(ty, &body)
+                        },
+                    ),
+                ),
+                RouteKind::Item => router.route(
+                    &path,
+                    get(
+                        move |State(hs): State<Arc<HubSpot>>,
+                              info: ReqInfo,
+                              id: Result<Path<String>, PathRejection>| async move {
+                            hs.get_one(ty, &info, id)
+                        },
+                    )
+                    .patch(
+                        move |State(hs): State<Arc<HubSpot>>,
+                              id: Result<Path<String>, PathRejection>,
+                              body: Bytes| async move {
+                            hs.update(ty, id, &body)
+                        },
+                    )
+                    .delete(
+                        move |State(hs): State<Arc<HubSpot>>,
+                              id: Result<Path<String>, PathRejection>| async move {
+                            hs.archive(ty, id)
+                        },
+                    ),
+                ),
+                RouteKind::BatchRead => router.route(
+                    &path,
+                    post(
+                        move |State(hs): State<Arc<HubSpot>>, info: ReqInfo, body: Bytes| async move {
+                            hs.batch_read(ty, &info, &body)
+                        },
+                    ),
+                ),
+            };
+        }
+        router
+            .method_not_allowed_fallback(
+                |State(hs): State<Arc<HubSpot>>, info: ReqInfo| async move {
+                    hs.error(
+                        StatusCode::METHOD_NOT_ALLOWED,
+                        "VALIDATION_ERROR",
+                        format!(
+                            "HTTP method {} is not supported by this resource",
+                            info.method
+                        ),
+                        None,
+                    )
+                },
+            )
+            .fallback(|State(hs): State<Arc<HubSpot>>, info: ReqInfo| async move {
+                hs.error(
+                    StatusCode::NOT_FOUND,
+                    "OBJECT_NOT_FOUND",
+                    format!("No resource found for {} {}", info.method, info.path),
+                    None,
+                )
+            })
+            .layer(middleware::from_fn_with_state(self.clone(), gate))
+            .with_state(self)
+    }
+
+    fn demo_account(&self, base_url: &str) -> DemoAccount {
+        DemoAccount {
+            provider: PROVIDER,
+            credentials: json!({ "accessToken": HUBSPOT_DEMO_TOKEN }),
+            settings: json!({ "baseUrl": format!("{base_url}{PREFIX}") }),
+        }
+    }
+}
+
+/// A handful of seeded records in list-endpoint shape with every schema property asked
+/// for, chosen to include the edge cases (no email, unicode and apostrophe names, no
+/// company, no tier, no domain, no industry).
+pub(crate) fn sample_records(resource: &str) -> Option<Vec<Value>> {
+    let ty = ObjectType::from_path(resource)?;
+    let ids: &[u64] = match ty {
+        ObjectType::Contacts => &[1001, 1002, 1004, 1005, 1013, 1042, 1100, 1150],
+        ObjectType::Companies => &[5001, 5002, 5010, 5021, 5022, 5025, 5026],
+    };
+    let store = Store::seed();
+    Some(
+        ids.iter()
+            .filter_map(|id| store.live(ty, *id))
+            .map(|r| r.render(ty, &Selection::Schema))
+            .collect(),
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Middleware
+
+/// Counting, faults, auth and rate limiting, in the order a real upstream applies them.
+async fn gate(State(hs): State<Arc<HubSpot>>, req: Request, next: Next) -> Response {
+    let info = ReqInfo::from_parts(req.method(), req.uri(), req.headers(), req.extensions());
+    let template = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+        .filter(|m| hs.templates.contains(*m))
+        .unwrap_or(UNMATCHED_ROUTE);
+    hs.control
+        .count(PROVIDER, format!("{} {template}", info.method));
+
+    if let Some(FaultAction::Respond {
+        status,
+        body,
+        delay,
+    }) = hs.control.take_fault(
+        PROVIDER,
+        &info.method,
+        &info.path_and_query,
+        FaultKind::Respond,
+    ) {
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+        if let Some(status) = status {
+            return hs.fault_response(status, body);
+        }
+    }
+
+    let token = bearer_token(req.headers());
+    let token = match hs.control.check_token(PROVIDER, token.as_deref()) {
+        TokenCheck::Valid => token.unwrap_or_default(),
+        TokenCheck::Unknown => return hs.unauthenticated(),
+        TokenCheck::Expired {
+            expired_at,
+            seconds_ago,
+        } => {
+            return hs.error(
+                StatusCode::UNAUTHORIZED,
+                "EXPIRED_AUTHENTICATION",
+                format!(
+                    "The OAuth token used to make this call expired {seconds_ago} second(s) ago."
+                ),
+                Some(json!({ "expire time": [iso_millis(expired_at)] })),
+            );
+        }
+    };
+
+    let decision = hs.control.rate_limit(PROVIDER, &token);
+    let mut response = if decision.allowed {
+        next.run(req).await
+    } else {
+        hs.rate_limited()
+    };
+    set_rate_headers(response.headers_mut(), &decision);
+    response
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+}
+
+fn set_rate_headers(headers: &mut HeaderMap, d: &RateDecision) {
+    let pairs: [(&'static str, u64); 5] = [
+        ("x-hubspot-ratelimit-interval-milliseconds", d.interval_ms),
+        ("x-hubspot-ratelimit-max", u64::from(d.max)),
+        ("x-hubspot-ratelimit-remaining", u64::from(d.remaining)),
+        ("x-hubspot-ratelimit-secondly", u64::from(d.secondly)),
+        (
+            "x-hubspot-ratelimit-secondly-remaining",
+            u64::from(d.secondly_remaining),
+        ),
+    ];
+    for (name, value) in pairs {
+        headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+    }
+}
+
+/// What handlers need to know about the request as the client sent it (before `nest`
+/// stripped the `/hubspot` prefix).
+struct ReqInfo {
+    method: String,
+    path: String,
+    path_and_query: String,
+    query: Option<String>,
+    host: Option<String>,
+}
+
+impl ReqInfo {
+    fn from_parts(
+        method: &axum::http::Method,
+        uri: &axum::http::Uri,
+        headers: &HeaderMap,
+        extensions: &axum::http::Extensions,
+    ) -> ReqInfo {
+        let uri = extensions.get::<OriginalUri>().map_or(uri, |o| &o.0);
+        ReqInfo {
+            method: method.as_str().to_owned(),
+            path: uri.path().to_owned(),
+            path_and_query: uri
+                .path_and_query()
+                .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned()),
+            query: uri.query().map(str::to_owned),
+            host: headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ReqInfo {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ReqInfo::from_parts(
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+            &parts.extensions,
+        ))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Error bodies (vendors.md §1.5 / §2 Errors)
+
+impl HubSpot {
+    fn error_body(
+        &self,
+        category: &str,
+        message: impl Into<String>,
+        context: Option<Value>,
+    ) -> Map<String, Value> {
+        let mut body = Map::new();
+        body.insert("status".into(), json!("error"));
+        body.insert("message".into(), json!(message.into()));
+        body.insert("correlationId".into(), json!(self.control.next_uuid()));
+        body.insert("category".into(), json!(category));
+        if let Some(context) = context {
+            body.insert("context".into(), context);
+        }
+        body
+    }
+
+    fn error(
+        &self,
+        status: StatusCode,
+        category: &str,
+        message: impl Into<String>,
+        context: Option<Value>,
+    ) -> Response {
+        let body = self.error_body(category, message, context);
+        (status, Json(Value::Object(body))).into_response()
+    }
+
+    fn unauthenticated(&self) -> Response {
+        self.error(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_AUTHENTICATION",
+            "Authentication credentials not found. This API supports OAuth 2.0 authentication \
+             and you can find more details at \
+             https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+            None,
+        )
+    }
+
+    fn rate_limited(&self) -> Response {
+        let body = json!({
+            "status": "error",
+            "message": "You have reached your ten_secondly_rolling limit.",
+            "errorType": "RATE_LIMIT",
+            "correlationId": self.control.next_uuid(),
+            "policyName": "TEN_SECONDLY_ROLLING",
+            "requestId": self.control.next_uuid(),
+        });
+        (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response()
+    }
+
+    fn not_found(&self, id: &str) -> Response {
+        self.error(
+            StatusCode::NOT_FOUND,
+            "OBJECT_NOT_FOUND",
+            "Object not found.  objectId are usually numeric.",
+            Some(json!({ "id": [id] })),
+        )
+    }
+
+    fn validation(&self, message: impl Into<String>, context: Option<Value>) -> Response {
+        self.error(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            message,
+            context,
+        )
+    }
+
+    fn invalid_json(&self, e: &serde_json::Error) -> Response {
+        let text = e.to_string();
+        // serde_json appends " at line L column C"; HubSpot puts the position first.
+        let detail = text.split(" at line ").next().unwrap_or(&text);
+        self.validation(
+            format!(
+                "Invalid input JSON on line {}, column {}: {detail}",
+                e.line(),
+                e.column()
+            ),
+            None,
+        )
+    }
+
+    fn fault_response(&self, status: StatusCode, body: Option<Value>) -> Response {
+        if let Some(body) = body {
+            return (status, Json(body)).into_response();
+        }
+        match status.as_u16() {
+            429 => {
+                let mut r = self.rate_limited();
+                *r.status_mut() = status;
+                r
+            }
+            401 => self.unauthenticated(),
+            code => {
+                // Categories for codes HubSpot does not document are the sandbox's choice.
+                let category = match code {
+                    400 => "VALIDATION_ERROR",
+                    403 => "MISSING_SCOPES",
+                    404 => "OBJECT_NOT_FOUND",
+                    409 => "CONFLICT",
+                    500..=599 => "INTERNAL_ERROR",
+                    _ => "UNKNOWN",
+                };
+                let reason = status.canonical_reason().unwrap_or("Error");
+                self.error(status, category, reason, None)
+            }
+        }
+    }
+
+    fn parse_body<T: DeserializeOwned>(&self, body: &Bytes) -> Result<T, Reject> {
+        serde_json::from_slice(body).map_err(|e| self.invalid_json(&e).into())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Query parameters and cursors
+
+struct ReadParams {
+    properties: Option<Vec<String>>,
+    associations: Vec<String>,
+    archived: bool,
+    limit: usize,
+    /// Start position (an id, inclusive) decoded from `after`.
+    after: Option<u64>,
+    id_property: Option<String>,
+}
+
+fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// Comma-separated and repeated forms both work, as in HubSpot's generated clients.
+fn list_param(pairs: &[(String, String)], name: &str) -> Option<Vec<String>> {
+    let mut found = false;
+    let mut out = Vec::new();
+    for (k, v) in pairs {
+        if k == name {
+            found = true;
+            out.extend(
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned),
+            );
+        }
+    }
+    found.then_some(out)
+}
+
+fn last_param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+impl HubSpot {
+    fn read_params(&self, query: Option<&str>) -> Result<ReadParams, Reject> {
+        let pairs = query_pairs(query);
+        let limit = match last_param(&pairs, "limit") {
+            None => DEFAULT_LIMIT,
+            Some(raw) => match raw.trim().parse::<i64>() {
+                Ok(n) if n >= 1 && usize::try_from(n).is_ok_and(|n| n <= MAX_LIMIT) => {
+                    usize::try_from(n).unwrap_or(MAX_LIMIT)
+                }
+                Ok(_) => {
+                    return Err(self
+                        .validation(
+                            format!("limit must be between 1 and {MAX_LIMIT}; got {raw}"),
+                            Some(json!({ "limit": [raw] })),
+                        )
+                        .into());
+                }
+                Err(_) => {
+                    return Err(self
+                        .validation(
+                            format!("limit must be an integer; got '{raw}'"),
+                            Some(json!({ "limit": [raw] })),
+                        )
+                        .into());
+                }
+            },
+        };
+        let archived = match last_param(&pairs, "archived") {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) => {
+                return Err(self
+                    .validation(
+                        format!("archived must be true or false; got '{v}'"),
+                        Some(json!({ "archived": [v] })),
+                    )
+                    .into());
+            }
+        };
+        let after = match last_param(&pairs, "after") {
+            None => None,
+            Some(raw) => Some(decode_cursor(raw).ok_or_else(|| {
+                self.validation(
+                    format!("Invalid paging cursor: after={raw}"),
+                    Some(json!({ "after": [raw] })),
+                )
+            })?),
+        };
+        Ok(ReadParams {
+            properties: list_param(&pairs, "properties").filter(|p| !p.is_empty()),
+            associations: list_param(&pairs, "associations").unwrap_or_default(),
+            archived,
+            limit,
+            after,
+            id_property: last_param(&pairs, "idProperty").map(str::to_owned),
+        })
+    }
+
+    fn selection<'a>(params: &'a ReadParams) -> Selection<'a> {
+        params
+            .properties
+            .as_deref()
+            .map_or(Selection::Default, Selection::Only)
+    }
+
+    fn render(&self, store: &Store, ty: ObjectType, record: &Record, params: &ReadParams) -> Value {
+        let mut value = record.render(ty, &Self::selection(params));
+        let other = ty.other();
+        let singular = match other {
+            ObjectType::Contacts => "contact",
+            ObjectType::Companies => "company",
+        };
+        let wanted = params
+            .associations
+            .iter()
+            .any(|a| a == other.path() || a == singular);
+        if wanted {
+            let ids = store.associations(ty, record);
+            // HubSpot leaves the key out entirely when there is nothing associated.
+            if !ids.is_empty() {
+                let results: Vec<Value> = ids
+                    .iter()
+                    .map(|id| json!({ "id": id.to_string(), "type": ty.association_label() }))
+                    .collect();
+                value["associations"] = json!({ other.path(): { "results": results } });
+            }
+        }
+        value
+    }
+}
+
+/// Cursors are base64 of "<next id>\n", the shape of HubSpot's `NTI1Cg==`.
+fn raw_cursor(position: u64) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{position}\n"))
+}
+
+/// HubSpot hands the cursor out already percent-encoded (`NTI1Cg%3D%3D`).
+fn wire_cursor(position: u64) -> String {
+    url::form_urlencoded::byte_serialize(raw_cursor(position).as_bytes()).collect()
+}
+
+fn decode_cursor(value: &str) -> Option<u64> {
+    // Accept the cursor however the client echoed it: decoded once by the query parser,
+    // still percent-encoded (double-encoded by the client), or with '+' turned to ' '.
+    let mut text = value.trim().replace(' ', "+");
+    if text.contains('%') {
+        text = percent_decode(&text)?;
+    }
+    let engine = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let bytes = engine.decode(text.as_bytes()).ok()?;
+    let decoded = String::from_utf8(bytes).ok()?;
+    decoded.strip_suffix('\n').unwrap_or(&decoded).parse().ok()
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+// ---------------------------------------------------------------------------------------
+// Handlers
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum IdValue {
+    Text(String),
+    Number(u64),
+}
+
+impl IdValue {
+    fn into_string(self) -> String {
+        match self {
+            IdValue::Text(s) => s,
+            IdValue::Number(n) => n.to_string(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct BatchInput {
+    id: IdValue,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BatchReadBody {
+    #[serde(default)]
+    properties: Vec<String>,
+    id_property: Option<String>,
+    inputs: Vec<BatchInput>,
+}
+
+#[derive(Deserialize)]
+struct AssociationTarget {
+    id: IdValue,
+}
+
+#[derive(Deserialize)]
+struct AssociationInput {
+    to: AssociationTarget,
+}
+
+#[derive(Deserialize)]
+struct WriteBody {
+    properties: Map<String, Value>,
+    #[serde(default)]
+    associations: Vec<AssociationInput>,
+}
+
+type Changes = Vec<(String, Option<String>)>;
+
+impl HubSpot {
+    fn list(&self, ty: ObjectType, info: &ReqInfo) -> Result<Response, Reject> {
+        let params = self.read_params(info.query.as_deref())?;
+        let start = params.after.unwrap_or(0);
+        let repeat = self
+            .control
+            .take_fault(
+                PROVIDER,
+                &info.method,
+                &info.path_and_query,
+                FaultKind::RepeatCursor,
+            )
+            .is_some();
+
+        let store = self.read();
+        let mut rows = store
+            .table(ty)
+            .range(start..)
+            .map(|(_, r)| r)
+            .filter(|r| r.archived_at.is_some() == params.archived);
+        let page: Vec<&Record> = rows.by_ref().take(params.limit).collect();
+        let next = rows.next().map(|r| r.id);
+        let results: Vec<Value> = page
+            .iter()
+            .map(|r| self.render(&store, ty, r, &params))
+            .collect();
+        let first_on_page = page.first().map(|r| r.id);
+        drop(store);
+
+        let next = if repeat {
+            // The vendor bug: hand back the cursor that produced this very page.
+            Some(params.after.or(first_on_page).unwrap_or(start))
+        } else {
+            next
+        };
+        let mut body = json!({ "results": results });
+        if let Some(position) = next {
+            body["paging"] = json!({
+                "next": {
+                    "after": wire_cursor(position),
+                    "link": self.next_link(info, position),
+                }
+            });
+        }
+        Ok(Json(body).into_response())
+    }
+
+    /// The request's own URL with `after` replaced, so following it keeps the caller's
+    /// `limit` and `properties`.
+    fn next_link(&self, info: &ReqInfo, position: u64) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in query_pairs(info.query.as_deref()) {
+            if k != "after" {
+                query.append_pair(&k, &v);
+            }
+        }
+        query.append_pair("after", &raw_cursor(position));
+        let origin = info
+            .host
+            .as_ref()
+            .map_or_else(|| self.base_url.clone(), |h| format!("http://{h}"));
+        format!("{origin}{}?{}", info.path, query.finish())
+    }
+
+    fn find<'s>(
+        &self,
+        store: &'s Store,
+        ty: ObjectType,
+        id: &str,
+        id_property: Option<&str>,
+        archived: bool,
+    ) -> Result<Option<&'s Record>, Reject> {
+        let wanted_state = |r: &&Record| r.archived_at.is_some() == archived;
+        match id_property {
+            None | Some("hs_object_id") => Ok(id
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .and_then(|n| store.table(ty).get(&n))
+                .filter(wanted_state)),
+            Some("email") if ty == ObjectType::Contacts => {
+                Ok(store.table(ty).values().filter(wanted_state).find(|r| {
+                    r.property("email")
+                        .is_some_and(|e| e.eq_ignore_ascii_case(id))
+                }))
+            }
+            Some(other) => Err(self
+                .validation(
+                    format!(
+                        "{other} is not a unique identifier property for {}",
+                        ty.path()
+                    ),
+                    Some(json!({ "idProperty": [other] })),
+                )
+                .into()),
+        }
+    }
+
+    fn get_one(
+        &self,
+        ty: ObjectType,
+        info: &ReqInfo,
+        id: Result<Path<String>, PathRejection>,
+    ) -> Result<Response, Reject> {
+        let Ok(Path(id)) = id else {
+            return Err(self.not_found(&info.path).into());
+        };
+        let params = self.read_params(info.query.as_deref())?;
+        let store = self.read();
+        let record = self
+            .find(
+                &store,
+                ty,
+                &id,
+                params.id_property.as_deref(),
+                params.archived,
+            )?
+            .ok_or_else(|| self.not_found(&id))?;
+        Ok(Json(self.render(&store, ty, record, &params)).into_response())
+    }
+
+    fn batch_read(&self, ty: ObjectType, info: &ReqInfo, body: &Bytes) -> Result<Response, Reject> {
+        let started = iso_millis(Utc::now());
+        let input: BatchReadBody = self.parse_body(body)?;
+        if input.inputs.len() > MAX_BATCH_INPUTS {
+            return Err(self
+                .validation(
+                    format!(
+                        "Too many inputs: {} (the limit is {MAX_BATCH_INPUTS})",
+                        input.inputs.len()
+                    ),
+                    None,
+                )
+                .into());
+        }
+        let mut params = self.read_params(info.query.as_deref())?;
+        params.properties = (!input.properties.is_empty()).then_some(input.properties);
+
+        let mut seen = HashSet::new();
+        let mut results = Vec::new();
+        let mut missing = Vec::new();
+        let store = self.read();
+        for BatchInput { id } in input.inputs {
+            let id = id.into_string();
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            match self.find(
+                &store,
+                ty,
+                &id,
+                input.id_property.as_deref(),
+                params.archived,
+            )? {
+                Some(record) => results.push(self.render(&store, ty, record, &params)),
+                None => missing.push(id),
+            }
+        }
+        drop(store);
+
+        let completed = iso_millis(Utc::now());
+        if missing.is_empty() {
+            return Ok(Json(json!({
+                "status": "COMPLETE",
+                "results": results,
+                "startedAt": started,
+                "completedAt": completed,
+            }))
+            .into_response());
+        }
+        let body = json!({
+            "status": "COMPLETE",
+            "results": results,
+            "numErrors": 1,
+            "errors": [{
+                "status": "error",
+                "category": "OBJECT_NOT_FOUND",
+                "message": format!(
+                    "Could not get some {} objects, they may be deleted or not exist. Check that ids are valid.",
+                    ty.upper_singular()
+                ),
+                "context": { "ids": missing },
+            }],
+            "startedAt": started,
+            "completedAt": completed,
+        });
+        Ok((StatusCode::MULTI_STATUS, Json(body)).into_response())
+    }
+
+    /// Checks a write's `properties` against the schema; `None` clears a value.
+    fn validate_properties(
+        &self,
+        ty: ObjectType,
+        properties: Map<String, Value>,
+    ) -> Result<Changes, Reject> {
+        let mut problems = Vec::new();
+        let mut changes = Vec::new();
+        for (name, value) in properties {
+            let (code, message) = if !ty.is_known(&name) {
+                (
+                    "PROPERTY_DOESNT_EXIST",
+                    format!("Property \"{name}\" does not exist"),
+                )
+            } else if ty.read_only_properties().contains(&name.as_str()) {
+                (
+                    "READ_ONLY_VALUE",
+                    format!("\"{name}\" is a read only property; its value cannot be set."),
+                )
+            } else {
+                match value {
+                    Value::String(s) => {
+                        changes.push((name, (!s.is_empty()).then_some(s)));
+                        continue;
+                    }
+                    Value::Null => {
+                        changes.push((name, None));
+                        continue;
+                    }
+                    Value::Number(n) => {
+                        changes.push((name, Some(n.to_string())));
+                        continue;
+                    }
+                    Value::Bool(b) => {
+                        changes.push((name, Some(b.to_string())));
+                        continue;
+                    }
+                    Value::Array(_) | Value::Object(_) => (
+                        "INVALID_PROPERTY_VALUE",
+                        format!("Property \"{name}\" must be a string, number or boolean"),
+                    ),
+                }
+            };
+            problems.push((name, code, message));
+        }
+        if problems.is_empty() {
+            return Ok(changes);
+        }
+        let inner: Vec<Value> = problems
+            .iter()
+            .map(|(name, code, message)| {
+                json!({
+                    "isValid": false,
+                    "message": message,
+                    "error": code,
+                    "name": name,
+                    "localizedErrorMessage": message,
+                })
+            })
+            .collect();
+        let errors: Vec<Value> = problems
+            .iter()
+            .map(|(name, code, message)| {
+                json!({ "message": message, "code": code, "context": { "propertyName": [name] } })
+            })
+            .collect();
+        let message = format!("Property values were not valid: {}", Value::Array(inner));
+        let mut body = self.error_body("VALIDATION_ERROR", message, None);
+        body.insert("errors".into(), Value::Array(errors));
+        Err((StatusCode::BAD_REQUEST, Json(Value::Object(body)))
+            .into_response()
+            .into())
+    }
+
+    /// Contacts are unique by email (case-insensitive) in HubSpot.
+    fn check_email_conflict(
+        &self,
+        store: &Store,
+        ty: ObjectType,
+        changes: &Changes,
+        own_id: Option<u64>,
+    ) -> Result<(), Reject> {
+        if ty != ObjectType::Contacts {
+            return Ok(());
+        }
+        let Some(Some(email)) = changes.iter().find(|(k, _)| k == "email").map(|(_, v)| v) else {
+            return Ok(());
+        };
+        let existing = store.table(ty).values().find(|r| {
+            r.archived_at.is_none()
+                && Some(r.id) != own_id
+                && r.property("email")
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+        });
+        match existing {
+            Some(r) => Err(self
+                .error(
+                    StatusCode::CONFLICT,
+                    "CONFLICT",
+                    format!("Contact already exists. Existing ID: {}", r.id),
+                    None,
+                )
+                .into()),
+            None => Ok(()),
+        }
+    }
+
+    fn create(&self, ty: ObjectType, body: &Bytes) -> Result<Response, Reject> {
+        let input: WriteBody = self.parse_body(body)?;
+        let changes = self.validate_properties(ty, input.properties)?;
+        let targets: Vec<String> = input
+            .associations
+            .into_iter()
+            .map(|a| a.to.id.into_string())
+            .collect();
+
+        let mut store = self.write();
+        self.check_email_conflict(&store, ty, &changes, None)?;
+        let other = ty.other();
+        let mut target_ids = Vec::new();
+        for target in &targets {
+            match target
+                .parse::<u64>()
+                .ok()
+                .filter(|id| store.live(other, *id).is_some())
+            {
+                Some(id) => target_ids.push(id),
+                None => {
+                    return Err(self
+                        .validation(
+                            format!(
+                                "Association target {} {target} does not exist",
+                                other.path()
+                            ),
+                            Some(json!({ "toObjectId": [target] })),
+                        )
+                        .into());
+                }
+            }
+        }
+
+        let now = iso_millis(Utc::now());
+        let id = store.allocate_id(ty);
+        let mut record = Record {
+            id,
+            properties: Default::default(),
+            archived_at: None,
+        };
+        for (name, value) in changes {
+            if let Some(value) = value {
+                record.properties.insert(name, value);
+            }
+        }
+        record
+            .properties
+            .entry("createdate".into())
+            .or_insert_with(|| now.clone());
+        record
+            .properties
+            .insert(ty.modified_property().into(), now.clone());
+        record
+            .properties
+            .insert("hs_object_id".into(), id.to_string());
+        // The sandbox models one association, contact -> primary company, via the
+        // `associatedcompanyid` property, exactly as HubSpot mirrors it.
+        match ty {
+            ObjectType::Contacts => {
+                if let Some(company) = target_ids.first() {
+                    record
+                        .properties
+                        .entry("associatedcompanyid".into())
+                        .or_insert_with(|| company.to_string());
+                }
+            }
+            ObjectType::Companies => {
+                for contact in &target_ids {
+                    if let Some(c) = store.table_mut(other).get_mut(contact) {
+                        c.properties
+                            .insert("associatedcompanyid".into(), id.to_string());
+                    }
+                }
+            }
+        }
+        let rendered = record.render(ty, &Selection::Present);
+        store.table_mut(ty).insert(id, record);
+        Ok((StatusCode::CREATED, Json(rendered)).into_response())
+    }
+
+    fn update(
+        &self,
+        ty: ObjectType,
+        id: Result<Path<String>, PathRejection>,
+        body: &Bytes,
+    ) -> Result<Response, Reject> {
+        let Ok(Path(id)) = id else {
+            return Err(self.not_found("").into());
+        };
+        let input: WriteBody = self.parse_body(body)?;
+        let changes = self.validate_properties(ty, input.properties)?;
+        let mut store = self.write();
+        let numeric = id
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| store.live(ty, *n).is_some())
+            .ok_or_else(|| self.not_found(&id))?;
+        self.check_email_conflict(&store, ty, &changes, Some(numeric))?;
+        let now = iso_millis(Utc::now());
+        let Some(record) = store.table_mut(ty).get_mut(&numeric) else {
+            return Err(self.not_found(&id).into());
+        };
+        for (name, value) in changes {
+            match value {
+                Some(v) => record.properties.insert(name, v),
+                None => record.properties.remove(&name),
+            };
+        }
+        record.properties.insert(ty.modified_property().into(), now);
+        Ok(Json(record.render(ty, &Selection::Present)).into_response())
+    }
+
+    fn archive(&self, ty: ObjectType, id: Result<Path<String>, PathRejection>) -> Response {
+        if let Ok(Path(id)) = id
+            && let Ok(numeric) = id.trim().parse::<u64>()
+        {
+            let now = iso_millis(Utc::now());
+            let mut store = self.write();
+            if let Some(record) = store.table_mut(ty).get_mut(&numeric)
+                && record.archived_at.is_none()
+            {
+                record.archived_at = Some(now);
+            }
+        }
+        StatusCode::NO_CONTENT.into_response()
+    }
+}

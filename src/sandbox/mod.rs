@@ -1,0 +1,182 @@
+//! The vendor sandbox: imitations of the SaaS CRM APIs Tessera integrates with, served over
+//! real HTTP on loopback for the integration tests, the demo (`tessera sandbox`) and the
+//! benchmarks.
+//!
+//! This folder owns every simulated vendor (one file each, today `hubspot.rs` with its data
+//! in `hubspot_data.rs`) and the shared `/_control` plane in `control.rs`: request counters,
+//! fault injection, the access-token registry and rate-limit windows. Vendor behaviour
+//! follows `/work/shared/vendors.md`, which is the source of truth, not the gateway's
+//! provider configs.
+//!
+//! The sandbox must not import the gateway's engine, nor any other `crate::` module. It is
+//! the independent witness the gateway is tested against; if both shared code, a bug in
+//! that code would be reproduced on both sides of the wire and the tests would still pass.
+//!
+//! Adding a vendor: write `<vendor>.rs` implementing `control::Vendor`, list it in
+//! `vendors()`, and answer for it in [`sample_records`].
+
+mod control;
+mod hubspot;
+mod hubspot_data;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use control::{Control, Vendor};
+
+/// The static access token the sandbox HubSpot accepts out of the box.
+pub const HUBSPOT_DEMO_TOKEN: &str = "sandbox-hubspot-token";
+
+/// What a linked account to one simulated provider needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DemoAccount {
+    /// Provider file name, e.g. `"hubspot"`.
+    pub provider: &'static str,
+    /// e.g. `{"accessToken": "..."}`.
+    pub credentials: Value,
+    /// e.g. `{"baseUrl": "http://127.0.0.1:PORT/hubspot"}`.
+    pub settings: Value,
+}
+
+/// A running sandbox. Dropping it stops the server.
+pub struct Sandbox {
+    addr: SocketAddr,
+    vendors: Vec<Arc<dyn Vendor>>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox").field("addr", &self.addr).finish()
+    }
+}
+
+fn vendors(control: &Arc<Control>, base_url: &str) -> Vec<Arc<dyn Vendor>> {
+    vec![Arc::new(hubspot::HubSpot::new(control.clone(), base_url))]
+}
+
+/// Links must be usable by clients even when the server listens on every interface.
+fn reachable_base_url(addr: SocketAddr) -> String {
+    let host = match addr {
+        SocketAddr::V4(a) if a.ip().is_unspecified() => format!("127.0.0.1:{}", a.port()),
+        SocketAddr::V6(a) if a.ip().is_unspecified() => format!("[::1]:{}", a.port()),
+        other => other.to_string(),
+    };
+    format!("http://{host}")
+}
+
+impl Sandbox {
+    /// Binds `listen` (use 127.0.0.1:0 for a free port) and serves every simulated vendor
+    /// plus /_control in a background tokio task.
+    pub async fn spawn(listen: SocketAddr) -> std::io::Result<Sandbox> {
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let control = Arc::new(Control::default());
+        let vendors = vendors(&control, &reachable_base_url(addr));
+
+        let mut app = Router::new();
+        for vendor in &vendors {
+            control.register(vendor.as_ref());
+            app = app.nest(&format!("/{}", vendor.provider()), vendor.clone().router());
+        }
+        let app = app
+            .nest("/_control", control::router(control, vendors.clone()))
+            .fallback(|| async {
+                let body = json!({ "error": "no simulated vendor is served at this path" });
+                (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+            });
+
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let server = axum::serve(listener, app).with_graceful_shutdown(async {
+                // An error means the Sandbox was dropped: stop as well.
+                let _ = stopped.await;
+            });
+            if let Err(error) = server.await {
+                tracing::warn!(%error, "sandbox server stopped with an error");
+            }
+        });
+        Ok(Sandbox {
+            addr,
+            vendors,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// e.g. "http://127.0.0.1:4010"
+    pub fn base_url(&self) -> String {
+        reachable_base_url(self.addr)
+    }
+
+    /// One entry per simulated provider, for the demo: what a linked account to it needs.
+    pub fn demo_accounts(&self) -> Vec<DemoAccount> {
+        let base = self.base_url();
+        self.vendors.iter().map(|v| v.demo_account(&base)).collect()
+    }
+
+    /// Stops the server (dropping the Sandbox does the same).
+    pub fn shutdown(mut self) {
+        self.signal_stop();
+    }
+
+    fn signal_stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Stops and waits (bounded) for in-flight requests to finish.
+    async fn stop_and_wait(mut self) {
+        self.signal_stop();
+        if let Some(task) = self.task.take() {
+            // Keep-alive connections from stubborn clients must not hold the process.
+            let aborter = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
+                aborter.abort();
+            }
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.signal_stop();
+    }
+}
+
+/// Serve until ctrl-c (for `tessera sandbox --listen`). Prints nothing itself; returns when
+/// stopped.
+pub async fn serve(listen: SocketAddr) -> std::io::Result<()> {
+    let sandbox = Sandbox::spawn(listen).await?;
+    let signal = tokio::signal::ctrl_c().await;
+    sandbox.stop_and_wait().await;
+    signal
+}
+
+/// Sample upstream records (raw vendor JSON, as the list endpoint returns one record) for a
+/// provider/resource, e.g. ("hubspot","contacts"); used by `tessera check` to evaluate
+/// mappings. None if unknown.
+pub fn sample_records(provider: &str, resource: &str) -> Option<Vec<Value>> {
+    match provider {
+        hubspot::PROVIDER => hubspot::sample_records(resource),
+        _ => None,
+    }
+}

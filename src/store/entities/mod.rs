@@ -1,0 +1,6 @@
+//! sea-orm entities, one per table, written by hand to match `migrations/`. They stay private
+//! to the store: callers get the plain types of the aggregate modules instead.
+
+pub(crate) mod api_key;
+pub(crate) mod environment;
+pub(crate) mod linked_account;

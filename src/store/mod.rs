@@ -1,0 +1,115 @@
+//! Persistence: the sea-orm entities of Tessera's tables and every query on them.
+//!
+//! This folder owns the database side of the gateway: opening the pool (SQLite as the
+//! embedded default, PostgreSQL for production and several replicas), running the migrations
+//! of the `migration` crate on start, and the typed operations on environments, API keys and
+//! linked accounts. Callers get plain structs ([`Environment`], [`ApiKey`],
+//! [`LinkedAccount`]) and a [`StoreError`]; the entities stay private.
+//!
+//! It does no HTTP and knows nothing of GraphQL, providers or OAuth. Secrets arrive already
+//! transformed: API keys as hex SHA-256 hashes, credentials as ciphertext bytes. Nothing here
+//! ever sees a plaintext key or token, and no error or `Debug` output prints credentials.
+//!
+//! Every value reaches the database as a bound parameter. Timestamps are truncated to
+//! microseconds before they are written, which is what PostgreSQL keeps, so both backends
+//! hand back exactly what was stored.
+
+mod api_keys;
+mod connect;
+mod entities;
+mod environments;
+mod error;
+mod linked_accounts;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::{DatabaseConnection, DbBackend};
+
+pub use api_keys::ApiKey;
+pub use environments::Environment;
+pub use error::StoreError;
+pub use linked_accounts::{
+    LINKED_ACCOUNT_STATUSES, LinkedAccount, LinkedAccountUpdate, NewLinkedAccount,
+};
+
+/// The database of the gateway. Cheap to clone: clones share one connection pool.
+#[derive(Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Store {
+    /// Connects and runs all pending migrations.
+    ///
+    /// `url` is `sqlite://path/to/file.db` (the parent directory and the file are created when
+    /// missing, unless the URL says `mode=rw` or `mode=ro`), `sqlite::memory:`, or
+    /// `postgres://...`. SQLite files use WAL and a busy timeout, so concurrent writers wait
+    /// for each other instead of failing. On PostgreSQL, replicas starting together take turns
+    /// to migrate.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let db = connect::connect(url).await?;
+        Ok(Store { db })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.db.get_database_backend() {
+            DbBackend::Postgres => Backend::Postgres,
+            // Only the SQLite and PostgreSQL drivers are compiled in.
+            _ => Backend::Sqlite,
+        }
+    }
+
+    /// Checks that the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db
+            .ping()
+            .await
+            .map_err(StoreError::db("reach the database"))
+    }
+
+    /// Closes the pool for every clone of this store; later calls fail. For a clean shutdown,
+    /// so that SQLite checkpoints its WAL and PostgreSQL sees its sessions end.
+    pub async fn close(self) -> Result<(), StoreError> {
+        self.db
+            .close()
+            .await
+            .map_err(StoreError::db("close the database"))
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The current time at the precision both backends keep.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// A caller's timestamp at the precision both backends keep.
+fn stored_time(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Stands in for secret bytes in `Debug` output.
+pub(crate) struct Redacted(pub(crate) usize);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<redacted {} bytes>", self.0)
+    }
+}

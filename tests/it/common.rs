@@ -1,0 +1,218 @@
+//! The harness every end-to-end test uses: the sandbox vendors and a gateway on loopback
+//! (port 0), a temporary SQLite file, an admin key, one environment and one linked account
+//! to the sandbox HubSpot, created through the public GraphQL API.
+
+use std::path::{Path, PathBuf};
+
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use tessera::app::{Gateway, GatewayConfig, RunningGateway};
+use tessera::credentials::SecretKey;
+use tessera::sandbox::Sandbox;
+
+pub const ADMIN_KEY: &str = "admin-test-key";
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+pub struct TestGateway {
+    pub gateway: RunningGateway,
+    pub sandbox: Sandbox,
+    pub http: reqwest::Client,
+    /// The first environment's API key.
+    pub env_key: String,
+    /// Its linked account to the sandbox HubSpot.
+    pub account_id: String,
+    /// Holds the SQLite file; dropped with the harness.
+    pub _dir: tempfile::TempDir,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The `extensions.code` of the first error.
+    pub fn code(&self) -> Option<&str> {
+        self.body["errors"][0]["extensions"]["code"].as_str()
+    }
+}
+
+impl TestGateway {
+    pub async fn start() -> TestGateway {
+        Self::start_with(&repo_path("schema"), &repo_path("providers")).await
+    }
+
+    pub async fn start_with(schema: &Path, providers: &Path) -> TestGateway {
+        let sandbox = Sandbox::spawn("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let gateway = Gateway::build(GatewayConfig {
+            database_url: format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("tessera.db").display()
+            ),
+            providers_dir: providers.to_path_buf(),
+            schema_dir: schema.to_path_buf(),
+            allow_private_upstreams: true,
+            secret_key: SecretKey::generate(),
+            playground_key: None,
+        })
+        .await
+        .unwrap();
+        gateway.ensure_admin_key(Some(ADMIN_KEY)).await.unwrap();
+        let gateway = RunningGateway::start(gateway, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let mut t = TestGateway {
+            gateway,
+            sandbox,
+            http: reqwest::Client::new(),
+            env_key: String::new(),
+            account_id: String::new(),
+            _dir: dir,
+        };
+        t.env_key = t.create_environment("acme").await;
+        t.account_id = t.connect_sandbox(&t.env_key.clone(), "hubspot").await;
+        t
+    }
+
+    pub async fn create_environment(&self, name: &str) -> String {
+        let r = self
+            .gql(Some(ADMIN_KEY), "mutation($n: String!) { createEnvironment(name: $n) { environment { id name } apiKey } }", json!({"n": name}))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body["data"]["createEnvironment"]["apiKey"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Connects the sandbox account of `provider` to the environment of `key`.
+    pub async fn connect_sandbox(&self, key: &str, provider: &str) -> String {
+        let demo = self
+            .sandbox
+            .demo_accounts()
+            .into_iter()
+            .find(|a| a.provider == provider)
+            .unwrap();
+        let r = self
+            .gql(
+                Some(key),
+                "mutation($p: String!, $c: JSON!, $s: JSON) { connectAccount(provider: $p, credentials: $c, settings: $s) { id provider status } }",
+                json!({"p": provider, "c": demo.credentials, "s": demo.settings}),
+            )
+            .await;
+        assert!(r.body["errors"].is_null(), "{}", r.body);
+        r.body["data"]["connectAccount"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    pub fn url(&self) -> String {
+        format!("{}/graphql", self.gateway.url())
+    }
+
+    pub async fn gql(&self, key: Option<&str>, query: &str, variables: Value) -> Reply {
+        let mut req = self
+            .http
+            .post(self.url())
+            .json(&json!({"query": query, "variables": variables}));
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.unwrap();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)));
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Every contact of the account, walking `after` cursors `first` at a time.
+    pub async fn all_contact_ids(&self, first: usize) -> Vec<String> {
+        let mut ids = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..1000 {
+            let r = self
+                .gql(
+                    Some(&self.env_key),
+                    "query($a: ID!, $f: Int, $after: String) { contacts(accountId: $a, first: $f, after: $after) { edges { cursor node { remoteId } } pageInfo { hasNextPage endCursor } } }",
+                    json!({"a": self.account_id, "f": first, "after": after}),
+                )
+                .await;
+            assert!(r.body["errors"].is_null(), "{}", r.body);
+            let conn = &r.body["data"]["contacts"];
+            let edges = conn["edges"].as_array().unwrap();
+            assert!(edges.len() <= first);
+            ids.extend(
+                edges
+                    .iter()
+                    .map(|e| e["node"]["remoteId"].as_str().unwrap().to_string()),
+            );
+            if !conn["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+                return ids;
+            }
+            assert_eq!(
+                edges.len(),
+                first,
+                "a page before the last one must be full"
+            );
+            after = Some(conn["pageInfo"]["endCursor"].as_str().unwrap().to_string());
+        }
+        panic!("pagination did not end");
+    }
+
+    pub async fn sandbox_stats(&self) -> Value {
+        self.http
+            .get(format!("{}/_control/stats", self.sandbox.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+/// Runs the `tessera` binary built for these tests.
+pub fn tessera(args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut input = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            input.write_all(s.as_bytes()).unwrap();
+        }
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Copies a directory (flat) into `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! `tessera check`, `tessera schema print`, and the promise that a field is data: an SDL
+//! line plus a mapping line, no Rust change.
+
+use serde_json::json;
+
+use crate::common::{TestGateway, copy_dir, repo_path, tessera};
+
+#[test]
+fn the_shipped_schema_and_providers_pass_check() {
+    let out = tessera(&["check"], None);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A copy of the shipped providers with `hubspot.json` edited by `edit`.
+fn broken_copy(edit: impl Fn(&mut serde_json::Value)) -> (tempfile::TempDir, std::process::Output) {
+    let dir = tempfile::tempdir().unwrap();
+    let providers = dir.path().join("providers");
+    copy_dir(&repo_path("providers"), &providers);
+    let path = providers.join("hubspot.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut doc);
+    std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    let out = tessera(&["check", "--providers", providers.to_str().unwrap()], None);
+    (dir, out)
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn check_points_at_an_invalid_jsonata_expression() {
+    let (_dir, out) = broken_copy(|d| {
+        d["resources"]["contacts"]["fields"]["firstName"] = json!("properties.firstname[")
+    });
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("hubspot.json: /resources/contacts/fields/firstName: invalid JSONata: S0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_points_at_a_missing_records_path() {
+    let (_dir, out) = broken_copy(|d| {
+        d["resources"]["contacts"]["operations"]["list"]
+            .as_object_mut()
+            .unwrap()
+            .remove("recordsPath");
+    });
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "hubspot.json: /resources/contacts/operations/list: missing field `recordsPath`"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_points_at_an_unknown_auth_kind_and_unknown_fields() {
+    let (_dir, out) = broken_copy(|d| d["auth"] = json!({"type": "magic"}));
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("hubspot.json: /auth/type: unknown variant `magic`"),
+        "{text}"
+    );
+    let (_dir, out) =
+        broken_copy(|d| d["resources"]["contacts"]["fields"]["nickName"] = json!("properties.x"));
+    assert!(stdout(&out).contains("hubspot.json: /resources/contacts/fields/nickName: `nickName` is not an output field of `Contact`"), "{}", stdout(&out));
+    let (_dir, out) = broken_copy(|d| d["pagination"]["cursorPath"] = json!("paging.next.after"));
+    assert!(
+        stdout(&out).contains(
+            "hubspot.json: /pagination/cursorPath: `paging.next.after` is not a JSON pointer"
+        ),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn check_reports_invalid_json_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let providers = dir.path().join("providers");
+    copy_dir(&repo_path("providers"), &providers);
+    std::fs::write(
+        providers.join("hubspot.json"),
+        "{\n  \"name\": \"hubspot\",\n  oops\n}",
+    )
+    .unwrap();
+    let out = tessera(&["check", "--providers", providers.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out)
+            .contains("hubspot.json: /: invalid JSON: key must be a string at line 3 column 3"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn schema_print_matches_what_introspection_serves() {
+    let out = tessera(&["schema", "print"], None);
+    assert!(out.status.success());
+    let printed = stdout(&out);
+    let model = tessera::schema::load_dir(&repo_path("schema")).unwrap();
+    assert_eq!(printed, tessera::graphql::print_sdl(&model).unwrap());
+    for needle in [
+        "type Contact implements Node",
+        "): ContactConnection!",
+        "accountId: ID!",
+        "after: String",
+        "customFields: JSON",
+        "remoteData: JSON",
+        "interface Node",
+    ] {
+        assert!(
+            printed.contains(needle),
+            "missing `{needle}` in:\n{printed}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn introspection_lists_the_printed_types() {
+    let t = TestGateway::start().await;
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "{ __schema { types { name kind } } }",
+            json!({}),
+        )
+        .await;
+    let printed = stdout(&tessera(&["schema", "print"], None));
+    for ty in r.body["data"]["__schema"]["types"].as_array().unwrap() {
+        let name = ty["name"].as_str().unwrap();
+        if name.starts_with("__") || ["String", "Int", "Float", "Boolean", "ID"].contains(&name) {
+            continue;
+        }
+        let keyword = match ty["kind"].as_str().unwrap() {
+            "OBJECT" => "type",
+            "SCALAR" => "scalar",
+            "ENUM" => "enum",
+            "INTERFACE" => "interface",
+            other => panic!("unexpected kind {other}"),
+        };
+        assert!(
+            printed.contains(&format!("{keyword} {name}")),
+            "introspection has {keyword} {name}, print does not"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_new_sdl_field_plus_a_mapping_line_is_served_without_rust_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (schema, providers) = (dir.path().join("schema"), dir.path().join("providers"));
+    copy_dir(&repo_path("schema"), &schema);
+    copy_dir(&repo_path("providers"), &providers);
+    let sdl = std::fs::read_to_string(schema.join("crm.graphql")).unwrap();
+    let sdl = sdl.replacen(
+        "  firstName: String\n",
+        "  firstName: String\n  \"Shouted first name.\"\n  nickname: String\n",
+        1,
+    );
+    std::fs::write(schema.join("crm.graphql"), sdl).unwrap();
+    let path = providers.join("hubspot.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    doc["resources"]["contacts"]["fields"]["nickname"] =
+        json!("$uppercase(properties.firstname) & '!'");
+    std::fs::write(&path, serde_json::to_string(&doc).unwrap()).unwrap();
+
+    let t = TestGateway::start_with(&schema, &providers).await;
+    let r = t
+        .gql(Some(&t.env_key), "query($a: ID!) { contacts(accountId: $a, first: 3) { edges { node { firstName nickname } } } }", json!({"a": t.account_id}))
+        .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    for edge in r.body["data"]["contacts"]["edges"].as_array().unwrap() {
+        let first = edge["node"]["firstName"].as_str().unwrap();
+        assert_eq!(
+            edge["node"]["nickname"],
+            json!(format!("{}!", first.to_uppercase()))
+        );
+    }
+}

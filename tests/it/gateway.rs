@@ -1,0 +1,401 @@
+//! End to end over real HTTP: GraphQL -> gateway -> sandbox HubSpot, on loopback.
+
+use std::collections::HashSet;
+
+use serde_json::{Value, json};
+
+use crate::common::{ADMIN_KEY, TestGateway};
+
+#[tokio::test]
+async fn pages_through_every_contact_with_no_loss_or_duplicate() {
+    let t = TestGateway::start().await;
+    // Ground truth straight from the sandbox, not through the gateway.
+    let mut truth = HashSet::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut url = format!(
+            "{}/hubspot/crm/v3/objects/contacts?limit=100",
+            t.sandbox.base_url()
+        );
+        if let Some(a) = &after {
+            url.push_str(&format!("&after={a}"));
+        }
+        let page: Value = t
+            .http
+            .get(url)
+            .bearer_auth(tessera::sandbox::HUBSPOT_DEMO_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        truth.extend(
+            page["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_string()),
+        );
+        match page["paging"]["next"]["after"].as_str() {
+            Some(a) => after = Some(a.to_string()),
+            None => break,
+        }
+    }
+    assert!(
+        truth.len() >= 250,
+        "the sandbox must hold at least 250 contacts"
+    );
+    // 7 divides nothing the sandbox does; 150 is above HubSpot's 100 page cap.
+    for first in [7, 100, 150] {
+        let ids = t.all_contact_ids(first).await;
+        let unique: HashSet<String> = ids.iter().cloned().collect();
+        assert_eq!(
+            unique.len(),
+            ids.len(),
+            "first={first}: a contact was returned twice"
+        );
+        assert_eq!(unique, truth, "first={first}: contacts lost or invented");
+    }
+}
+
+#[tokio::test]
+async fn first_larger_than_the_vendor_page_is_served_by_several_pages() {
+    let t = TestGateway::start().await;
+    let before = t.sandbox_stats().await["requests"].as_u64().unwrap();
+    let r = t
+        .gql(Some(&t.env_key), "query($a: ID!) { contacts(accountId: $a, first: 250) { edges { node { remoteId } } pageInfo { hasNextPage } } }", json!({"a": t.account_id}))
+        .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    assert_eq!(
+        r.body["data"]["contacts"]["edges"]
+            .as_array()
+            .unwrap()
+            .len(),
+        250
+    );
+    let calls = t.sandbox_stats().await["requests"].as_u64().unwrap() - before;
+    assert_eq!(calls, 3, "250 records at 100 a page is 3 upstream calls");
+}
+
+#[tokio::test]
+async fn maps_a_known_record_field_by_field() {
+    let t = TestGateway::start().await;
+    let raw: Value = t
+        .http
+        .get(format!("{}/hubspot/crm/v3/objects/contacts?limit=1&properties=firstname,lastname,email,phone,jobtitle,associatedcompanyid,customer_tier", t.sandbox.base_url()))
+        .bearer_auth(tessera::sandbox::HUBSPOT_DEMO_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let raw = &raw["results"][0];
+    let id = raw["id"].as_str().unwrap();
+    let p = &raw["properties"];
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "query($a: ID!, $r: ID!) { contact(accountId: $a, remoteId: $r) { id remoteId firstName lastName title emails { address type } phones { number } customFields remoteCreatedAt remoteUpdatedAt remoteData company { remoteId name } } }",
+            json!({"a": t.account_id, "r": id}),
+        )
+        .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    let c = &r.body["data"]["contact"];
+    assert_eq!(c["remoteId"], id);
+    assert_eq!(c["firstName"], p["firstname"]);
+    assert_eq!(c["lastName"], p["lastname"]);
+    assert_eq!(c["title"], p["jobtitle"]);
+    assert_eq!(
+        c["emails"],
+        json!([{"address": p["email"], "type": "WORK"}])
+    );
+    assert_eq!(c["phones"][0]["number"], p["phone"]);
+    assert_eq!(
+        c["customFields"],
+        json!({"customerTier": p["customer_tier"]})
+    );
+    assert_eq!(c["remoteCreatedAt"], raw["createdAt"]);
+    assert_eq!(c["remoteUpdatedAt"], raw["updatedAt"]);
+    assert_eq!(c["remoteData"]["properties"]["email"], p["email"]);
+    assert_eq!(c["company"]["remoteId"], p["associatedcompanyid"]);
+    assert!(c["company"]["name"].as_str().is_some_and(|n| !n.is_empty()));
+    // The global id refetches the same record through node(id:).
+    let n = t
+        .gql(
+            Some(&t.env_key),
+            "query($id: ID!) { node(id: $id) { id ... on Contact { remoteId firstName } } }",
+            json!({"id": c["id"]}),
+        )
+        .await;
+    assert_eq!(n.body["data"]["node"]["remoteId"], id, "{}", n.body);
+    assert_eq!(n.body["data"]["node"]["firstName"], p["firstname"]);
+}
+
+#[tokio::test]
+async fn callers_without_a_valid_key_get_401_unauthenticated() {
+    let t = TestGateway::start().await;
+    for key in [None, Some("wrong-key")] {
+        let r = t.gql(key, "{ linkedAccounts { id } }", json!({})).await;
+        assert_eq!(r.status, 401);
+        assert_eq!(r.code(), Some("UNAUTHENTICATED"));
+    }
+}
+
+#[tokio::test]
+async fn an_environment_never_sees_another_environments_accounts() {
+    let t = TestGateway::start().await;
+    let other_key = t.create_environment("globex").await;
+    let other_account = t.connect_sandbox(&other_key, "hubspot").await;
+    let mine = t
+        .gql(
+            Some(&t.env_key),
+            "{ linkedAccounts { id provider status } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        mine.body["data"]["linkedAccounts"],
+        json!([{"id": t.account_id, "provider": "hubspot", "status": "ACTIVE"}])
+    );
+    for query in [
+        "query($a: ID!) { contacts(accountId: $a, first: 1) { edges { cursor } } }",
+        "query($a: ID!) { linkedAccount(id: $a) { id } }",
+        "query($a: ID!) { contact(accountId: $a, remoteId: \"1\") { id } }",
+    ] {
+        let r = t
+            .gql(Some(&t.env_key), query, json!({"a": other_account}))
+            .await;
+        assert_eq!(r.code(), Some("NOT_FOUND"), "{query}: {}", r.body);
+    }
+    // The admin sees both.
+    let all = t
+        .gql(Some(ADMIN_KEY), "{ linkedAccounts { id } }", json!({}))
+        .await;
+    assert_eq!(
+        all.body["data"]["linkedAccounts"].as_array().unwrap().len(),
+        2
+    );
+    // Only the admin creates environments.
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "mutation { createEnvironment(name: \"x\") { apiKey } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.code(), Some("FORBIDDEN"));
+}
+
+#[tokio::test]
+async fn bad_requests_get_the_documented_codes() {
+    let t = TestGateway::start().await;
+    let r = t
+        .gql(Some(&t.env_key), "{ contacts(accountId: ", json!({}))
+        .await;
+    assert_eq!(r.code(), Some("BAD_USER_INPUT"), "{}", r.body);
+    let r = t.gql(Some(&t.env_key), "{ nope }", json!({})).await;
+    assert_eq!(r.code(), Some("BAD_USER_INPUT"), "{}", r.body);
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "{ contacts(accountId: \"no-such-account\") { edges { cursor } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.code(), Some("NOT_FOUND"), "{}", r.body);
+    let r = t
+        .gql(Some(&t.env_key), "query($a: ID!) { contacts(accountId: $a, after: \"forged.cursor\") { edges { cursor } } }", json!({"a": t.account_id}))
+        .await;
+    assert_eq!(r.code(), Some("BAD_USER_INPUT"), "{}", r.body);
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "mutation { connectAccount(provider: \"nope\", credentials: {apiKey: \"k\"}) { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.code(), Some("BAD_USER_INPUT"), "{}", r.body);
+    let resp = t
+        .http
+        .post(t.url())
+        .bearer_auth(&t.env_key)
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn a_cursor_from_another_account_is_refused() {
+    let t = TestGateway::start().await;
+    let second = t.connect_sandbox(&t.env_key.clone(), "hubspot").await;
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "query($a: ID!) { contacts(accountId: $a, first: 2) { pageInfo { endCursor } } }",
+            json!({"a": t.account_id}),
+        )
+        .await;
+    let cursor = r.body["data"]["contacts"]["pageInfo"]["endCursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = t
+        .gql(Some(&t.env_key), "query($a: ID!, $c: String) { contacts(accountId: $a, first: 2, after: $c) { edges { cursor } } }", json!({"a": second, "c": cursor}))
+        .await;
+    assert_eq!(r.code(), Some("BAD_USER_INPUT"), "{}", r.body);
+}
+
+#[tokio::test]
+async fn a_rejected_token_is_needs_reauth_and_never_echoed() {
+    let t = TestGateway::start().await;
+    let demo = t
+        .sandbox
+        .demo_accounts()
+        .into_iter()
+        .find(|a| a.provider == "hubspot")
+        .unwrap();
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "mutation($s: JSON) { connectAccount(provider: \"hubspot\", credentials: {accessToken: \"revoked-token-123\"}, settings: $s) { id } }",
+            json!({"s": demo.settings}),
+        )
+        .await;
+    let account = r.body["data"]["connectAccount"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "query($a: ID!) { contacts(accountId: $a) { edges { cursor } } }",
+            json!({"a": account}),
+        )
+        .await;
+    assert_eq!(r.code(), Some("NEEDS_REAUTH"), "{}", r.body);
+    assert!(!r.body.to_string().contains("revoked-token-123"));
+}
+
+#[tokio::test]
+async fn a_throttled_upstream_is_passed_through_as_429_with_ietf_headers() {
+    let t = TestGateway::start().await;
+    let resp = t
+        .http
+        .post(format!("{}/_control/ratelimit", t.sandbox.base_url()))
+        .json(&json!({"provider": "hubspot", "max": 1, "intervalMs": 10000}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let q = "query($a: ID!) { contacts(accountId: $a, first: 1) { edges { cursor } } }";
+    let first = t.gql(Some(&t.env_key), q, json!({"a": t.account_id})).await;
+    assert!(first.body["errors"].is_null(), "{}", first.body);
+    let r = t.gql(Some(&t.env_key), q, json!({"a": t.account_id})).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(r.code(), Some("RATE_LIMITED"));
+    assert_eq!(r.body["errors"][0]["extensions"]["rateLimit"]["limit"], 1);
+    assert_eq!(
+        r.body["errors"][0]["extensions"]["rateLimit"]["remaining"],
+        0
+    );
+    assert_eq!(r.headers["ratelimit-limit"], "1");
+    assert_eq!(r.headers["ratelimit-remaining"], "0");
+    assert!(r.headers.contains_key("ratelimit-reset"));
+    assert!(r.headers.contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn graphiql_health_and_readiness_answer() {
+    let t = TestGateway::start().await;
+    let html = t
+        .http
+        .get(t.url())
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(html.status(), 200);
+    assert!(
+        html.text()
+            .await
+            .unwrap()
+            .to_lowercase()
+            .contains("graphiql")
+    );
+    for path in ["/healthz", "/readyz"] {
+        let r = t
+            .http
+            .get(format!("{}{path}", t.gateway.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let r = t
+        .http
+        .get(format!("{}?query={{__typename}}", t.url()))
+        .bearer_auth(&t.env_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["data"]["__typename"],
+        "Query"
+    );
+    let r = t
+        .http
+        .get(format!("{}?query=mutation{{__typename}}", t.url()))
+        .bearer_auth(&t.env_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+}
+
+#[tokio::test]
+async fn connect_account_refuses_hosts_outside_the_allowed_list_without_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = tessera::app::Gateway::build(tessera::app::GatewayConfig {
+        database_url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
+        providers_dir: crate::common::repo_path("providers"),
+        schema_dir: crate::common::repo_path("schema"),
+        allow_private_upstreams: false,
+        secret_key: tessera::credentials::SecretKey::generate(),
+        playground_key: None,
+    })
+    .await
+    .unwrap();
+    let env = gateway.ensure_environment("e", "env-key").await.unwrap();
+    assert_eq!(env.name, "e");
+    let running = tessera::app::RunningGateway::start(gateway, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let body = json!({"query": "mutation { connectAccount(provider: \"hubspot\", credentials: {accessToken: \"t\"}, settings: {baseUrl: \"http://127.0.0.1:1/x\"}) { id } }"});
+    let r: Value = reqwest::Client::new()
+        .post(format!("{}/graphql", running.url()))
+        .bearer_auth("env-key")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        r["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{r}"
+    );
+    assert!(
+        r["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("allowed hosts")
+    );
+    running.stop().await;
+}

@@ -1,0 +1,12 @@
+//! The one integration-test binary (each file directly under tests/ would link the crate
+//! again, which costs minutes on a 2-core CI).
+#![allow(clippy::unwrap_used)]
+
+mod architecture;
+mod common;
+mod config;
+mod gateway;
+mod jsonata_suite;
+mod mapping;
+mod sandbox;
+mod store;
