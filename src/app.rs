@@ -163,6 +163,7 @@ impl Gateway {
 /// A gateway serving in the background (tests, demo).
 pub struct RunningGateway {
     pub addr: SocketAddr,
+    pub services: crate::graphql::SharedServices,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -171,12 +172,14 @@ impl RunningGateway {
     pub async fn start(gateway: Gateway, listen: SocketAddr) -> Result<RunningGateway, StartError> {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
+        let services = gateway.state.services.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(gateway.serve(listener, async move {
             let _ = rx.await;
         }));
         Ok(RunningGateway {
             addr,
+            services,
             stop: Some(tx),
             task,
         })

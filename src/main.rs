@@ -46,6 +46,8 @@ enum SchemaCommand {
         #[arg(long, default_value = "schema")]
         schema: PathBuf,
     },
+    /// Print the JSON Schema of provider files (`providers/provider.schema.json`).
+    Providers,
 }
 
 fn init_tracing() {
@@ -75,6 +77,12 @@ fn main() -> ExitCode {
             print!("{}", tessera::graphql::print_sdl(&model)?);
             Ok(())
         })(),
+        Command::Schema {
+            command: SchemaCommand::Providers,
+        } => {
+            print!("{}", tessera::config::provider_json_schema());
+            Ok(())
+        }
         Command::Serve(args) => {
             init_tracing();
             runtime()

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 use crate::app::{StartError, load_configuration};
 use crate::mapping::Vars;
+use serde_json::Value;
+
 use crate::problem::{Problem, pointer_segment};
+use crate::schema::{TypeRef, fits};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct CheckArgs {
@@ -17,8 +20,8 @@ pub struct CheckArgs {
 
 /// Every problem found; empty means the configuration is good.
 pub fn problems(args: &CheckArgs) -> Vec<Problem> {
-    let providers = match load_configuration(&args.schema, &args.providers) {
-        Ok((_, providers)) => providers,
+    let (model, providers) = match load_configuration(&args.schema, &args.providers) {
+        Ok(loaded) => loaded,
         Err(StartError::Schema(p) | StartError::Providers(p)) => return p.0,
         Err(other) => return vec![Problem::new(&args.providers, "", other.to_string())],
     };
@@ -28,17 +31,68 @@ pub fn problems(args: &CheckArgs) -> Vec<Problem> {
             let Some(samples) = crate::sandbox::sample_records(&provider.name, name) else {
                 continue;
             };
+            let Some(def) = model.resource(name) else {
+                continue;
+            };
+            let at = |field: &str| {
+                format!(
+                    "/resources/{}/fields/{}",
+                    pointer_segment(name),
+                    pointer_segment(field)
+                )
+            };
             for (i, sample) in samples.iter().enumerate() {
-                if let Err(e) = resource
+                let mapped = match resource
                     .mapping
                     .composed
                     .evaluate(Some(sample), &Vars::none())
                 {
-                    found.push(Problem::new(
-                        &provider.file,
-                        format!("/resources/{}/fields", pointer_segment(name)),
-                        format!("mapping fails on sandbox sample record {i}: {e}"),
-                    ));
+                    Ok(Some(Value::Object(map))) => map,
+                    Ok(_) => {
+                        found.push(Problem::new(
+                            &provider.file,
+                            format!("/resources/{}/fields", pointer_segment(name)),
+                            format!("sandbox sample record {i} maps to no object"),
+                        ));
+                        continue;
+                    }
+                    Err(e) => {
+                        found.push(Problem::new(
+                            &provider.file,
+                            format!("/resources/{}/fields", pointer_segment(name)),
+                            format!("mapping fails on sandbox sample record {i}: {e}"),
+                        ));
+                        continue;
+                    }
+                };
+                for (key, value) in &mapped {
+                    let ty = match def
+                        .fields
+                        .iter()
+                        .find(|f| &f.name == key && f.link.is_none())
+                    {
+                        Some(f) => f.ty.clone(),
+                        None if def
+                            .fields
+                            .iter()
+                            .any(|f| f.link.as_ref().is_some_and(|l| &l.field == key)) =>
+                        {
+                            TypeRef::Named("ID".into())
+                        }
+                        None if key == "remoteCreatedAt" || key == "remoteUpdatedAt" => {
+                            TypeRef::Named("DateTime".into())
+                        }
+                        None => TypeRef::Named("JSON".into()),
+                    };
+                    if let Err(why) = fits(Some(value), &ty, &model) {
+                        found.push(Problem::new(
+                            &provider.file,
+                            at(key),
+                            format!(
+                                "on sandbox sample record {i} the value does not fit `{ty}`: {why}"
+                            ),
+                        ));
+                    }
                 }
             }
         }

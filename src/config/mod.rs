@@ -11,3 +11,12 @@ mod validate;
 
 pub use model::*;
 pub use validate::{load_dir, load_file_text};
+
+/// The JSON Schema of provider files, generated from the raw types (committed as
+/// `providers/provider.schema.json` so editors validate and complete provider files).
+pub fn provider_json_schema() -> String {
+    let schema = schemars::schema_for!(raw::RawProvider);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use indexmap::IndexMap;
+use reqwest::header::HeaderName;
 use url::Url;
 
 use crate::mapping::Expr;
@@ -14,7 +15,9 @@ pub struct ProviderModel {
     pub name: String,
     pub display_name: String,
     pub file: PathBuf,
-    pub base_url: Url,
+    /// Settings a linked account may give (`instanceUrl`), with their defaults.
+    pub settings: Vec<SettingDef>,
+    pub base_url: Template,
     pub allowed_hosts: Vec<HostPattern>,
     pub auth: Auth,
     pub pagination: Pagination,
@@ -23,14 +26,75 @@ pub struct ProviderModel {
     pub resources: IndexMap<String, ResourceModel>,
 }
 
+#[derive(Debug, Clone)]
+pub struct SettingDef {
+    pub name: String,
+    pub default: Option<String>,
+}
+
 impl ProviderModel {
-    /// Whether `url` may be used as this provider's API base (its own host, or an allowed
-    /// host pattern).
+    /// Whether `url`'s host may serve this provider's API: an allowed host pattern, or the
+    /// host of a base URL that is not a template.
     pub fn allows_host(&self, url: &Url) -> bool {
         let Some(host) = url.host_str() else {
             return false;
         };
-        self.base_url.host_str() == Some(host) || self.allowed_hosts.iter().any(|p| p.matches(host))
+        let own = self.base_url.literal().and_then(|b| Url::parse(b).ok());
+        own.as_ref().and_then(|u| u.host_str()) == Some(host)
+            || self.allowed_hosts.iter().any(|p| p.matches(host))
+    }
+
+    /// A linked-account setting, or its declared default.
+    pub fn setting<'a>(&'a self, settings: &'a serde_json::Value, name: &str) -> Option<&'a str> {
+        settings.get(name).and_then(|v| v.as_str()).or_else(|| {
+            self.settings
+                .iter()
+                .find(|s| s.name == name)
+                .and_then(|s| s.default.as_deref())
+        })
+    }
+
+    /// The API base URL of an account: `settings.baseUrl`, else the `baseUrl` template
+    /// rendered with the account's settings. Hosts outside `allowedHosts` (and plain http)
+    /// are refused unless private upstreams are allowed.
+    pub fn resolve_base_url(
+        &self,
+        settings: &serde_json::Value,
+        allow_private: bool,
+    ) -> Result<Url, String> {
+        let text = match settings.get("baseUrl") {
+            Some(v) => v.as_str().ok_or("settings.baseUrl must be a string")?.to_string(),
+            None => self.base_url.render(|name| self.setting(settings, name).map(str::to_string)).map_err(|missing| {
+                format!("settings.{missing} is required by provider `{}` (it fills `{{{missing}}}` in its base URL)", self.name)
+            })?,
+        };
+        let url =
+            Url::parse(&text).map_err(|e| format!("the base URL `{text}` is not a URL: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(format!(
+                "the base URL `{text}` must be an absolute http(s) URL"
+            ));
+        }
+        if !url.username().is_empty()
+            || url.password().is_some()
+            || url.query().is_some()
+            || url.fragment().is_some()
+        {
+            return Err("the base URL must not carry credentials, a query or a fragment".into());
+        }
+        if !allow_private {
+            if !self.allows_host(&url) {
+                return Err(format!(
+                    "host `{}` is not among the allowed hosts of provider `{}` (the server must run with --allow-private-upstreams for other hosts)",
+                    url.host_str().unwrap_or_default(),
+                    self.name
+                ));
+            }
+            if url.scheme() != "https" {
+                return Err("the base URL must use https".into());
+            }
+        }
+        Ok(url)
     }
 }
 
@@ -52,24 +116,73 @@ impl HostPattern {
 pub enum Auth {
     Bearer,
     ApiKeyHeader {
-        header: reqwest::header::HeaderName,
+        header: HeaderName,
         prefix: Option<String>,
     },
     ApiKeyQuery {
         param: String,
     },
+    Basic,
+    /// Header values are templates over `token` and the account's settings.
+    Headers(Vec<(HeaderName, Template)>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    Query,
+    JsonBody,
 }
 
 #[derive(Debug, Clone)]
 pub enum Pagination {
     None,
     Cursor(CursorPagination),
+    PageToken(CursorPagination),
+    NextUrl(NextUrlPagination),
+    Offset(OffsetPagination),
+    PageNumber(PageNumberPagination),
+    LinkHeader(LinkHeaderPagination),
 }
 
 #[derive(Debug, Clone)]
 pub struct CursorPagination {
     pub cursor_pointer: String,
     pub cursor_param: String,
+    pub limit_param: String,
+    pub max_page_size: usize,
+    pub placement: Placement,
+}
+
+#[derive(Debug, Clone)]
+pub struct NextUrlPagination {
+    pub next_url_pointer: String,
+    pub limit_param: Option<String>,
+    pub max_page_size: usize,
+    pub min_page_size: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct OffsetPagination {
+    pub offset_param: String,
+    pub limit_param: String,
+    pub max_page_size: usize,
+    pub has_more_pointer: Option<String>,
+    pub placement: Placement,
+}
+
+#[derive(Debug, Clone)]
+pub struct PageNumberPagination {
+    pub page_param: String,
+    pub size_param: String,
+    pub max_page_size: usize,
+    pub first_page: u32,
+    pub more_pointer: Option<String>,
+    pub next_token: Option<(String, String)>,
+    pub placement: Placement,
+}
+
+#[derive(Debug, Clone)]
+pub struct LinkHeaderPagination {
     pub limit_param: String,
     pub max_page_size: usize,
 }
@@ -79,16 +192,28 @@ impl Pagination {
     pub fn max_page_size(&self) -> usize {
         match self {
             Pagination::None => usize::MAX,
-            Pagination::Cursor(c) => c.max_page_size,
+            Pagination::Cursor(c) | Pagination::PageToken(c) => c.max_page_size,
+            Pagination::NextUrl(n) => n.max_page_size,
+            Pagination::Offset(o) => o.max_page_size,
+            Pagination::PageNumber(p) => p.max_page_size,
+            Pagination::LinkHeader(l) => l.max_page_size,
+        }
+    }
+
+    /// The smallest page the vendor accepts.
+    pub fn min_page_size(&self) -> usize {
+        match self {
+            Pagination::NextUrl(n) => n.min_page_size,
+            _ => 1,
         }
     }
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct RateLimitRules {
-    pub limit_header: Option<reqwest::header::HeaderName>,
-    pub remaining_header: Option<reqwest::header::HeaderName>,
-    pub window_header: Option<reqwest::header::HeaderName>,
+    pub limit_header: Option<HeaderName>,
+    pub remaining_header: Option<HeaderName>,
+    pub window_header: Option<HeaderName>,
     pub window_unit: Duration,
     pub throttle_statuses: Vec<u16>,
 }
@@ -97,15 +222,44 @@ pub struct RateLimitRules {
 pub struct ErrorRules {
     pub message_pointer: Option<String>,
     pub category_pointer: Option<String>,
+    pub rules: Vec<ErrorRule>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    RateLimited,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Unavailable,
+    Error,
+}
+
+#[derive(Debug, Clone)]
+pub struct ErrorRule {
+    pub when: Expr,
+    pub class: ErrorClass,
+    pub on_success: bool,
+}
+
+/// Where a record's id is.
+#[derive(Debug, Clone)]
+pub enum IdSource {
+    Pointer(String),
+    Expr(Expr),
 }
 
 #[derive(Debug)]
 pub struct ResourceModel {
     pub name: String,
-    pub id_pointer: String,
+    pub id: IdSource,
     pub mapping: ResponseMapping,
     pub list: Option<ListOperation>,
     pub get: Option<GetOperation>,
+    pub batch_get: Option<BatchGetOperation>,
+    pub create: Option<WriteOperation>,
+    pub update: Option<WriteOperation>,
+    pub delete: Option<DeleteOperation>,
 }
 
 /// The response mapping of a resource: one expression per output field (kept for
@@ -129,6 +283,9 @@ pub struct ListOperation {
     pub method: reqwest::Method,
     pub path: PathTemplate,
     pub query: Vec<(String, String)>,
+    /// Templates over `pageSize`.
+    pub headers: Vec<(HeaderName, Template)>,
+    pub body: Option<serde_json::Value>,
     pub records_pointer: String,
 }
 
@@ -140,9 +297,39 @@ pub struct GetOperation {
     pub record_pointer: String,
 }
 
-/// A URL path with `{name}` placeholders, parsed once at load.
+#[derive(Debug, Clone)]
+pub struct BatchGetOperation {
+    pub method: reqwest::Method,
+    pub path: PathTemplate,
+    /// Each value is JSONata over `$ids`.
+    pub query: Vec<(String, Expr)>,
+    pub body: Option<Expr>,
+    pub records_pointer: String,
+    pub item_pointer: String,
+    pub max_ids: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct WriteOperation {
+    pub method: reqwest::Method,
+    pub path: PathTemplate,
+    pub query: Vec<(String, String)>,
+    pub body: Expr,
+    pub record_pointer: Option<String>,
+    pub id_pointer: Option<String>,
+    pub read_before: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeleteOperation {
+    pub method: reqwest::Method,
+    pub path: PathTemplate,
+    pub query: Vec<(String, String)>,
+}
+
+/// Text with `{name}` placeholders, parsed once at load.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PathTemplate {
+pub struct Template {
     pub segments: Vec<PathSegment>,
 }
 
@@ -152,26 +339,21 @@ pub enum PathSegment {
     Var(String),
 }
 
-impl PathTemplate {
-    pub fn parse(text: &str) -> Result<PathTemplate, String> {
-        if !text.starts_with('/') {
-            return Err(format!("path `{text}` must start with `/`"));
-        }
+impl Template {
+    pub fn parse(text: &str) -> Result<Template, String> {
         let mut segments = Vec::new();
         let mut rest = text;
         while let Some(open) = rest.find('{') {
             let close = rest[open..]
                 .find('}')
                 .map(|c| c + open)
-                .ok_or_else(|| format!("path `{text}` has an unclosed `{{`"))?;
+                .ok_or_else(|| format!("`{text}` has an unclosed `{{`"))?;
             if open > 0 {
                 segments.push(PathSegment::Literal(rest[..open].to_string()));
             }
             let name = &rest[open + 1..close];
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!(
-                    "path `{text}` has an invalid placeholder `{{{name}}}`"
-                ));
+                return Err(format!("`{text}` has an invalid placeholder `{{{name}}}`"));
             }
             segments.push(PathSegment::Var(name.to_string()));
             rest = &rest[close + 1..];
@@ -179,7 +361,7 @@ impl PathTemplate {
         if !rest.is_empty() {
             segments.push(PathSegment::Literal(rest.to_string()));
         }
-        Ok(PathTemplate { segments })
+        Ok(Template { segments })
     }
 
     pub fn vars(&self) -> impl Iterator<Item = &str> {
@@ -187,6 +369,44 @@ impl PathTemplate {
             PathSegment::Var(v) => Some(v.as_str()),
             PathSegment::Literal(_) => None,
         })
+    }
+
+    /// The text when the template has no placeholder.
+    pub fn literal(&self) -> Option<&str> {
+        match self.segments.as_slice() {
+            [PathSegment::Literal(l)] => Some(l),
+            [] => Some(""),
+            _ => None,
+        }
+    }
+
+    /// Renders with `lookup`; the error is the first name without a value.
+    pub fn render(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+        let mut out = String::new();
+        for seg in &self.segments {
+            match seg {
+                PathSegment::Literal(l) => out.push_str(l),
+                PathSegment::Var(v) => out.push_str(&lookup(v).ok_or_else(|| v.clone())?),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A URL path template: starts with `/`; values are percent-encoded when rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathTemplate(pub Template);
+
+impl PathTemplate {
+    pub fn parse(text: &str) -> Result<PathTemplate, String> {
+        if !text.starts_with('/') {
+            return Err(format!("path `{text}` must start with `/`"));
+        }
+        Template::parse(text).map(PathTemplate)
+    }
+
+    pub fn vars(&self) -> impl Iterator<Item = &str> {
+        self.0.vars()
     }
 }
 

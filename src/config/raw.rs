@@ -1,5 +1,6 @@
 //! The provider file as written: one JSON document per provider in `providers/`.
-//! Field docs here become the descriptions editors show (through the generated JSON Schema).
+//! Field docs here become the descriptions editors show (through the generated JSON Schema,
+//! `providers/provider.schema.json`).
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
@@ -15,11 +16,16 @@ pub struct RawProvider {
     /// The provider's id, used in `connectAccount(provider:)`. Must equal the file name.
     pub name: String,
     pub display_name: String,
-    /// The API base URL, e.g. `https://api.example.com`. A linked account's
-    /// `settings.baseUrl` replaces it (checked against `allowedHosts`).
+    /// Values a linked account's `settings` may carry, usable as `{name}` in `baseUrl`
+    /// (e.g. `instanceUrl`). `baseUrl` itself is always accepted and replaces the template.
+    #[serde(default)]
+    pub settings: IndexMap<String, RawSetting>,
+    /// The API base URL, a template over `settings`, e.g. `{instanceUrl}/services/data/v62.0`
+    /// or `https://api.example.com`.
     pub base_url: String,
-    /// Hosts a linked account's `settings.baseUrl` may point at. `*.example.com` matches any
-    /// subdomain. The host of `baseUrl` is always allowed.
+    /// Hosts the resolved base URL may use. `*.example.com` matches any subdomain. A plain
+    /// `baseUrl` (no template) allows its own host. Other hosts are refused unless the server
+    /// runs with `--allow-private-upstreams`.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
     /// How the linked account's credentials are put on each request.
@@ -30,11 +36,22 @@ pub struct RawProvider {
     /// Which response headers carry the vendor's rate-limit figures.
     #[serde(default)]
     pub rate_limit: RawRateLimit,
-    /// How upstream error bodies are read.
+    /// How upstream errors are read and classified.
     #[serde(default)]
     pub errors: RawErrors,
     /// Unified resources (keys are `@resource` names of the SDL, e.g. `contacts`).
     pub resources: IndexMap<String, RawResource>,
+}
+
+/// A linked-account setting the provider understands.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawSetting {
+    /// Used when the account does not give the setting; without a default it is required.
+    #[serde(default)]
+    pub default: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 /// Where credentials go on the upstream request.
@@ -48,15 +65,31 @@ pub struct RawProvider {
 pub enum RawAuth {
     /// `Authorization: Bearer <accessToken or apiKey>`.
     Bearer,
-    /// The API key (or access token) in a header, optionally after a prefix
-    /// (`Authorization: <scheme> <token>` for vendors with a custom scheme).
+    /// The token in one header, optionally after a scheme word
+    /// (`Authorization: <prefix> <token>`).
     ApiKeyHeader {
         header: String,
         #[serde(default)]
         prefix: Option<String>,
     },
-    /// The API key in a query parameter (`?api_token=...`).
+    /// The token in a query parameter (`?api_token=...`).
     ApiKeyQuery { param: String },
+    /// HTTP Basic with the token as the user name and an empty password.
+    Basic,
+    /// Several headers at once. Values are templates: `{token}` is the access token or API
+    /// key, `{<setting>}` a linked-account setting.
+    Headers { headers: IndexMap<String, String> },
+}
+
+/// Where paging parameters go.
+#[derive(Debug, Default, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RawPlacement {
+    /// In the query string.
+    #[default]
+    Query,
+    /// In the JSON request body (the list operation's `body` is the starting object).
+    JsonBody,
 }
 
 /// The pagination strategy of list operations.
@@ -71,19 +104,84 @@ pub enum RawPagination {
     /// One request returns everything.
     #[default]
     None,
-    /// An opaque cursor read from the response body (JSON pointer) and sent back as a query
-    /// parameter; no cursor in the body means the last page.
+    /// An opaque cursor read from the body and sent back as a parameter; no cursor (or
+    /// null, or empty) in the body means the last page.
     Cursor {
-        /// JSON pointer to the next cursor in the response body, e.g. `/paging/next/after`.
+        /// JSON pointer to the next cursor, e.g. `/paging/next/after`.
         cursor_path: String,
-        /// Query parameter that carries the cursor, e.g. `after`.
+        /// Parameter that carries the cursor, e.g. `after`.
         cursor_param: String,
-        /// Query parameter that carries the page size, e.g. `limit`.
+        /// Parameter that carries the page size, e.g. `limit`.
         limit_param: String,
-        /// The largest page the vendor serves. Larger `first` values are served by several
+        /// The largest page the vendor serves; larger `first` values are served by several
         /// upstream pages.
         max_page_size: u32,
+        #[serde(default)]
+        placement: RawPlacement,
     },
+    /// A page token (`nextPageToken` -> `pageToken`); the same mechanics as `cursor`.
+    PageToken {
+        token_path: String,
+        token_param: String,
+        limit_param: String,
+        max_page_size: u32,
+        #[serde(default)]
+        placement: RawPlacement,
+    },
+    /// The URL of the next page read from the body, relative or absolute; it must stay on
+    /// the provider's host.
+    NextUrl {
+        /// JSON pointer to the next URL, e.g. `/nextRecordsUrl` or `/@odata.nextLink`.
+        next_url_path: String,
+        /// Parameter carrying the page size on the first request (`$top`); none when the
+        /// size goes in a header (see the operation's `headers` and `{pageSize}`).
+        #[serde(default)]
+        limit_param: Option<String>,
+        max_page_size: u32,
+        /// The smallest page the vendor accepts (some take no page smaller than 200).
+        #[serde(default)]
+        min_page_size: Option<u32>,
+    },
+    /// An offset and a limit. The listing ends when `hasMorePath` is false, or, without
+    /// one, on a page shorter than asked.
+    Offset {
+        offset_param: String,
+        limit_param: String,
+        max_page_size: u32,
+        /// JSON pointer to a boolean "there is more" flag.
+        #[serde(default)]
+        has_more_path: Option<String>,
+        #[serde(default)]
+        placement: RawPlacement,
+    },
+    /// A page number and a page size. The listing ends when `morePath` is false, or,
+    /// without one, on a short page. With `nextTokenPath` and `tokenParam`, a token the
+    /// vendor returns replaces the page number for the following page (deep paging past a page-number limit).
+    PageNumber {
+        page_param: String,
+        size_param: String,
+        max_page_size: u32,
+        /// The number of the first page (default 1).
+        #[serde(default = "one")]
+        first_page: u32,
+        #[serde(default)]
+        more_path: Option<String>,
+        #[serde(default)]
+        next_token_path: Option<String>,
+        #[serde(default)]
+        token_param: Option<String>,
+        #[serde(default)]
+        placement: RawPlacement,
+    },
+    /// RFC 8288 `Link: <url>; rel="next"` response header.
+    LinkHeader {
+        limit_param: String,
+        max_page_size: u32,
+    },
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// Response headers carrying the vendor's rate-limit figures. Each is optional.
@@ -103,7 +201,8 @@ pub struct RawRateLimit {
     /// Unit of `windowHeader`: `seconds` (default) or `milliseconds`.
     #[serde(default)]
     pub window_unit: RawTimeUnit,
-    /// HTTP statuses that mean "throttled" (default `[429]`).
+    /// HTTP statuses that mean "throttled" (default `[429]`). Body-based signals (a 403
+    /// with a limit code) are declared in `errors.rules`.
     #[serde(default)]
     pub throttle_statuses: Vec<u16>,
 }
@@ -116,7 +215,7 @@ pub enum RawTimeUnit {
     Milliseconds,
 }
 
-/// How to summarise an upstream error body (never echoed whole).
+/// How to read and classify upstream errors (bodies are summarised, never echoed whole).
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RawErrors {
@@ -126,6 +225,39 @@ pub struct RawErrors {
     /// JSON pointer to a machine category in error bodies, e.g. `/category`.
     #[serde(default)]
     pub category_path: Option<String>,
+    /// Rules tried in order before the status-based defaults. Each `when` is JSONata over
+    /// `{status, body, headers}` (header names lower-case).
+    #[serde(default)]
+    pub rules: Vec<RawErrorRule>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawErrorRule {
+    /// A JSONata condition, e.g. `status = 403 and body[0].errorCode = 'REQUEST_LIMIT_EXCEEDED'`.
+    pub when: String,
+    /// What a match means.
+    pub class: RawErrorClass,
+    /// Also test successful (2xx) responses: vendors that report errors with HTTP 200.
+    #[serde(default)]
+    pub on_success: bool,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RawErrorClass {
+    /// Throttled: passed to the caller as `RATE_LIMITED`.
+    RateLimited,
+    /// The credentials were rejected: `NEEDS_REAUTH`.
+    Unauthorized,
+    /// Access refused (scopes, permissions): `FORBIDDEN`.
+    Forbidden,
+    /// The record does not exist: `NOT_FOUND`.
+    NotFound,
+    /// The vendor is down or overloaded: `UPSTREAM_UNAVAILABLE`.
+    Unavailable,
+    /// Anything else that failed: `UPSTREAM_ERROR`.
+    Error,
 }
 
 /// One unified resource served by this provider.
@@ -135,6 +267,10 @@ pub struct RawResource {
     /// JSON pointer to the vendor's record id inside one record (default `/id`).
     #[serde(default = "default_id_path")]
     pub id_path: String,
+    /// The record id as JSONata on one record, when a pointer is not enough (e.g.
+    /// `$substringAfter(resourceName, 'people/')`). Replaces `idPath`.
+    #[serde(default)]
+    pub id_expr: Option<String>,
     /// Output field -> JSONata expression evaluated on one upstream record. Keys are SDL
     /// field names, `@link` id fields (`companyId`), `remoteCreatedAt`, `remoteUpdatedAt`,
     /// or `customFields.<name>`.
@@ -153,20 +289,36 @@ pub struct RawOperations {
     pub list: Option<RawListOperation>,
     #[serde(default)]
     pub get: Option<RawGetOperation>,
+    #[serde(default)]
+    pub batch_get: Option<RawBatchGetOperation>,
+    #[serde(default)]
+    pub create: Option<RawWriteOperation>,
+    #[serde(default)]
+    pub update: Option<RawWriteOperation>,
+    #[serde(default)]
+    pub delete: Option<RawDeleteOperation>,
 }
 
 /// Lists records, page by page, with the provider's pagination.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RawListOperation {
-    #[serde(default = "default_method")]
+    #[serde(default = "get_method")]
     pub method: String,
     /// Path under the base URL, e.g. `/crm/v3/objects/contacts`.
     pub path: String,
     /// Fixed query parameters.
     #[serde(default)]
     pub query: IndexMap<String, String>,
-    /// JSON pointer to the array of records in the response body, e.g. `/results`.
+    /// Extra headers; `{pageSize}` is replaced by the upstream page size.
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
+    /// The JSON body to send (for POST listings); paging parameters with placement
+    /// `json_body` are merged into it.
+    #[serde(default)]
+    pub body: Option<serde_json::Value>,
+    /// JSON pointer to the array of records in the response body, e.g. `/results` (empty:
+    /// the body itself is the array).
     pub records_path: String,
 }
 
@@ -174,7 +326,7 @@ pub struct RawListOperation {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RawGetOperation {
-    #[serde(default = "default_method")]
+    #[serde(default = "get_method")]
     pub method: String,
     /// Path with an `{id}` placeholder, e.g. `/crm/v3/objects/contacts/{id}`.
     pub path: String,
@@ -185,6 +337,71 @@ pub struct RawGetOperation {
     pub record_path: String,
 }
 
-fn default_method() -> String {
+/// Fetches several records by id in one request.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawBatchGetOperation {
+    #[serde(default = "get_method")]
+    pub method: String,
+    pub path: String,
+    /// Query parameters as JSONata over `$ids` (an array of remote ids): a string is one
+    /// parameter, an array repeats it, undefined omits it. E.g. `"$join($ids, ',')"`.
+    #[serde(default)]
+    pub query: IndexMap<String, String>,
+    /// The JSON body as JSONata over `$ids`, e.g. `{ 'inputs': $ids.{ 'id': $ } }`.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// JSON pointer to the array of results.
+    pub records_path: String,
+    /// JSON pointer, inside each result, to the record (e.g. `/person`); null results and
+    /// results without a record are records that do not exist.
+    #[serde(default)]
+    pub item_path: String,
+    /// The most ids one request may carry.
+    pub max_ids: u32,
+}
+
+/// Creates or updates a record.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawWriteOperation {
+    pub method: String,
+    /// Path; updates use `{id}`.
+    pub path: String,
+    #[serde(default)]
+    pub query: IndexMap<String, String>,
+    /// The request body as JSONata over the unified input (`firstName`, `emails`, ...,
+    /// `customFields`); `$id` is the remote id on updates.
+    pub body: String,
+    /// JSON pointer to the written record in the response, when the vendor returns it.
+    #[serde(default)]
+    pub record_path: Option<String>,
+    /// JSON pointer to the new record's id when the vendor returns only the id (the record
+    /// is then fetched with `get`).
+    #[serde(default)]
+    pub id_path: Option<String>,
+    /// Read the record first and bind it (raw, as the vendor sent it) as `$current` in
+    /// `body`: for vendors whose updates need the current version tag (an etag).
+    #[serde(default)]
+    pub read_before: bool,
+}
+
+/// Deletes a record.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawDeleteOperation {
+    #[serde(default = "delete_method")]
+    pub method: String,
+    /// Path with `{id}`.
+    pub path: String,
+    #[serde(default)]
+    pub query: IndexMap<String, String>,
+}
+
+fn get_method() -> String {
     "GET".to_string()
+}
+
+fn delete_method() -> String {
+    "DELETE".to_string()
 }

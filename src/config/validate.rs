@@ -135,17 +135,15 @@ impl Checker<'_> {
                 ),
             );
         }
-        let base_url = match Url::parse(&raw.base_url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Some(u),
-            Ok(_) => {
-                self.problem("/baseUrl", "must be an absolute http(s) URL");
-                None
-            }
-            Err(e) => {
-                self.problem("/baseUrl", format!("not a URL: {e}"));
-                None
-            }
-        };
+        let settings: Vec<SettingDef> = raw
+            .settings
+            .into_iter()
+            .map(|(name, s)| SettingDef {
+                name,
+                default: s.default,
+            })
+            .collect();
+        let base_url = self.base_url(&raw.base_url, &settings);
         let allowed_hosts = raw
             .allowed_hosts
             .iter()
@@ -163,13 +161,10 @@ impl Checker<'_> {
                 }
             })
             .collect();
-        let auth = self.auth(raw.auth);
+        let auth = self.auth(raw.auth, &settings);
         let pagination = self.pagination(raw.pagination);
         let rate_limit = self.rate_limit(raw.rate_limit);
-        let errors = ErrorRules {
-            message_pointer: self.pointer("/errors/messagePath", raw.errors.message_path),
-            category_pointer: self.pointer("/errors/categoryPath", raw.errors.category_path),
-        };
+        let errors = self.errors(raw.errors);
         let mut resources = IndexMap::new();
         if raw.resources.is_empty() {
             self.problem("/resources", "a provider needs at least one resource");
@@ -202,6 +197,7 @@ impl Checker<'_> {
                     name: raw.name,
                     display_name: raw.display_name,
                     file: self.file.to_path_buf(),
+                    settings,
                     base_url,
                     allowed_hosts,
                     auth,
@@ -215,24 +211,124 @@ impl Checker<'_> {
         }
     }
 
-    fn auth(&mut self, raw: RawAuth) -> Option<Auth> {
+    fn base_url(&mut self, text: &str, settings: &[SettingDef]) -> Option<Template> {
+        let template = match Template::parse(text) {
+            Ok(t) => t,
+            Err(m) => {
+                self.problem("/baseUrl", m);
+                return None;
+            }
+        };
+        for var in template.vars() {
+            if !settings.iter().any(|s| s.name == var) {
+                self.problem(
+                    "/baseUrl",
+                    format!("`{{{var}}}` is not a declared setting (declare it under `settings`)"),
+                );
+                return None;
+            }
+        }
+        // With every setting at its default (or a placeholder origin), the result must be a URL.
+        let sample = template
+            .render(|name| {
+                settings
+                    .iter()
+                    .find(|s| s.name == name)
+                    .and_then(|s| s.default.clone())
+                    .or(Some("https://example.com".into()))
+            })
+            .unwrap_or_default();
+        match Url::parse(&sample) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
+                Some(template)
+            }
+            Ok(_) => {
+                self.problem("/baseUrl", "must be an absolute http(s) URL");
+                None
+            }
+            Err(e) => {
+                self.problem("/baseUrl", format!("not a URL: {e}"));
+                None
+            }
+        }
+    }
+
+    fn auth(&mut self, raw: RawAuth, settings: &[SettingDef]) -> Option<Auth> {
         Some(match raw {
             RawAuth::Bearer => Auth::Bearer,
+            RawAuth::Basic => Auth::Basic,
             RawAuth::ApiKeyHeader { header, prefix } => Auth::ApiKeyHeader {
                 header: self.header("/auth/header", &header)?,
                 prefix,
             },
-            RawAuth::ApiKeyQuery { param } => {
-                if param.is_empty() {
-                    self.problem("/auth/param", "must not be empty");
+            RawAuth::ApiKeyQuery { param } => Auth::ApiKeyQuery {
+                param: self.nonempty("/auth/param", param)?,
+            },
+            RawAuth::Headers { headers } => {
+                let mut out = Vec::new();
+                for (name, value) in headers {
+                    let at = format!("/auth/headers/{}", pointer_segment(&name));
+                    let header = self.header(&at, &name)?;
+                    let template = self.template(&at, &value, |v| {
+                        v == "token" || settings.iter().any(|s| s.name == v)
+                    })?;
+                    out.push((header, template));
+                }
+                if out.is_empty() {
+                    self.problem("/auth/headers", "give at least one header");
                     return None;
                 }
-                Auth::ApiKeyQuery { param }
+                Auth::Headers(out)
             }
         })
     }
 
+    fn template(&mut self, at: &str, text: &str, known: impl Fn(&str) -> bool) -> Option<Template> {
+        match Template::parse(text) {
+            Ok(t) => {
+                if let Some(v) = t.vars().find(|v| !known(v)) {
+                    self.problem(at, format!("unknown placeholder `{{{v}}}`"));
+                    return None;
+                }
+                Some(t)
+            }
+            Err(m) => {
+                self.problem(at, m);
+                None
+            }
+        }
+    }
+
+    fn nonempty(&mut self, at: &str, value: String) -> Option<String> {
+        if value.is_empty() {
+            self.problem(at, "must not be empty");
+            None
+        } else {
+            Some(value)
+        }
+    }
+
+    fn page_size(&mut self, at: &str, value: u32) -> Option<usize> {
+        if value == 0 {
+            self.problem(at, "must be at least 1");
+            None
+        } else {
+            Some(value as usize)
+        }
+    }
+
+    fn optional_pointer(&mut self, at: &str, value: Option<String>) -> Result<Option<String>, ()> {
+        match value {
+            Some(p) => self.pointer(at, Some(p)).map(Some).ok_or(()),
+            None => Ok(None),
+        }
+    }
+
     fn pagination(&mut self, raw: RawPagination) -> Option<Pagination> {
+        let placement = |p: RawPlacement| match p {
+            RawPlacement::Query => Placement::Query,
+            RawPlacement::JsonBody => Placement::JsonBody,
+        };
         Some(match raw {
             RawPagination::None => Pagination::None,
             RawPagination::Cursor {
@@ -240,28 +336,111 @@ impl Checker<'_> {
                 cursor_param,
                 limit_param,
                 max_page_size,
+                placement: p,
+            } => Pagination::Cursor(CursorPagination {
+                cursor_pointer: self.pointer("/pagination/cursorPath", Some(cursor_path))?,
+                cursor_param: self.nonempty("/pagination/cursorParam", cursor_param)?,
+                limit_param: self.nonempty("/pagination/limitParam", limit_param)?,
+                max_page_size: self.page_size("/pagination/maxPageSize", max_page_size)?,
+                placement: placement(p),
+            }),
+            RawPagination::PageToken {
+                token_path,
+                token_param,
+                limit_param,
+                max_page_size,
+                placement: p,
+            } => Pagination::PageToken(CursorPagination {
+                cursor_pointer: self.pointer("/pagination/tokenPath", Some(token_path))?,
+                cursor_param: self.nonempty("/pagination/tokenParam", token_param)?,
+                limit_param: self.nonempty("/pagination/limitParam", limit_param)?,
+                max_page_size: self.page_size("/pagination/maxPageSize", max_page_size)?,
+                placement: placement(p),
+            }),
+            RawPagination::NextUrl {
+                next_url_path,
+                limit_param,
+                max_page_size,
+                min_page_size,
             } => {
-                let cursor_pointer = self.pointer("/pagination/cursorPath", Some(cursor_path))?;
-                if max_page_size == 0 {
-                    self.problem("/pagination/maxPageSize", "must be at least 1");
-                    return None;
-                }
-                for (at, v) in [
-                    ("/pagination/cursorParam", &cursor_param),
-                    ("/pagination/limitParam", &limit_param),
-                ] {
-                    if v.is_empty() {
-                        self.problem(at, "must not be empty");
+                let max_page_size = self.page_size("/pagination/maxPageSize", max_page_size)?;
+                let min_page_size = match min_page_size {
+                    Some(min) if min as usize > max_page_size || min == 0 => {
+                        self.problem(
+                            "/pagination/minPageSize",
+                            "must be between 1 and maxPageSize",
+                        );
                         return None;
                     }
-                }
-                Pagination::Cursor(CursorPagination {
-                    cursor_pointer,
-                    cursor_param,
+                    Some(min) => min as usize,
+                    None => 1,
+                };
+                Pagination::NextUrl(NextUrlPagination {
+                    next_url_pointer: self
+                        .pointer("/pagination/nextUrlPath", Some(next_url_path))?,
                     limit_param,
-                    max_page_size: max_page_size as usize,
+                    max_page_size,
+                    min_page_size,
                 })
             }
+            RawPagination::Offset {
+                offset_param,
+                limit_param,
+                max_page_size,
+                has_more_path,
+                placement: p,
+            } => Pagination::Offset(OffsetPagination {
+                offset_param: self.nonempty("/pagination/offsetParam", offset_param)?,
+                limit_param: self.nonempty("/pagination/limitParam", limit_param)?,
+                max_page_size: self.page_size("/pagination/maxPageSize", max_page_size)?,
+                has_more_pointer: self
+                    .optional_pointer("/pagination/hasMorePath", has_more_path)
+                    .ok()?,
+                placement: placement(p),
+            }),
+            RawPagination::PageNumber {
+                page_param,
+                size_param,
+                max_page_size,
+                first_page,
+                more_path,
+                next_token_path,
+                token_param,
+                placement: p,
+            } => {
+                let next_token = match (next_token_path, token_param) {
+                    (Some(path), Some(param)) => Some((
+                        self.pointer("/pagination/nextTokenPath", Some(path))?,
+                        self.nonempty("/pagination/tokenParam", param)?,
+                    )),
+                    (None, None) => None,
+                    _ => {
+                        self.problem(
+                            "/pagination",
+                            "`nextTokenPath` and `tokenParam` go together",
+                        );
+                        return None;
+                    }
+                };
+                Pagination::PageNumber(PageNumberPagination {
+                    page_param: self.nonempty("/pagination/pageParam", page_param)?,
+                    size_param: self.nonempty("/pagination/sizeParam", size_param)?,
+                    max_page_size: self.page_size("/pagination/maxPageSize", max_page_size)?,
+                    first_page,
+                    more_pointer: self
+                        .optional_pointer("/pagination/morePath", more_path)
+                        .ok()?,
+                    next_token,
+                    placement: placement(p),
+                })
+            }
+            RawPagination::LinkHeader {
+                limit_param,
+                max_page_size,
+            } => Pagination::LinkHeader(LinkHeaderPagination {
+                limit_param: self.nonempty("/pagination/limitParam", limit_param)?,
+                max_page_size: self.page_size("/pagination/maxPageSize", max_page_size)?,
+            }),
         })
     }
 
@@ -288,6 +467,31 @@ impl Checker<'_> {
         }
     }
 
+    fn errors(&mut self, raw: RawErrors) -> ErrorRules {
+        let mut rules = Vec::new();
+        for (i, rule) in raw.rules.into_iter().enumerate() {
+            if let Some(when) = self.expr(&format!("/errors/rules/{i}/when"), &rule.when) {
+                rules.push(ErrorRule {
+                    when,
+                    class: match rule.class {
+                        RawErrorClass::RateLimited => ErrorClass::RateLimited,
+                        RawErrorClass::Unauthorized => ErrorClass::Unauthorized,
+                        RawErrorClass::Forbidden => ErrorClass::Forbidden,
+                        RawErrorClass::NotFound => ErrorClass::NotFound,
+                        RawErrorClass::Unavailable => ErrorClass::Unavailable,
+                        RawErrorClass::Error => ErrorClass::Error,
+                    },
+                    on_success: rule.on_success,
+                });
+            }
+        }
+        ErrorRules {
+            message_pointer: self.pointer("/errors/messagePath", raw.message_path),
+            category_pointer: self.pointer("/errors/categoryPath", raw.category_path),
+            rules,
+        }
+    }
+
     fn header(&mut self, at: &str, name: &str) -> Option<HeaderName> {
         match HeaderName::from_bytes(name.as_bytes()) {
             Ok(h) => Some(h),
@@ -307,7 +511,8 @@ impl Checker<'_> {
             self.problem(
                 at,
                 format!(
-                    "`{value}` is not a JSON pointer (it must start with `/`, e.g. `/{value}`)"
+                    "`{value}` is not a JSON pointer (it must start with `/`, e.g. `/{}`)",
+                    value.replace('.', "/")
                 ),
             );
             None
@@ -335,16 +540,14 @@ impl Checker<'_> {
                 let mut ok = true;
                 for v in t.vars() {
                     if !vars.contains(&v) {
+                        let allowed = if vars.is_empty() {
+                            "none".to_string()
+                        } else {
+                            vars.join(", ")
+                        };
                         self.problem(
                             at,
-                            format!(
-                                "unknown placeholder `{{{v}}}` (allowed here: {})",
-                                if vars.is_empty() {
-                                    "none".to_string()
-                                } else {
-                                    vars.join(", ")
-                                }
-                            ),
+                            format!("unknown placeholder `{{{v}}}` (allowed here: {allowed})"),
                         );
                         ok = false;
                     }
@@ -364,21 +567,30 @@ impl Checker<'_> {
         }
     }
 
+    fn expr(&mut self, at: &str, source: &str) -> Option<Expr> {
+        match self.engine.compile(source) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                self.problem(at, format!("invalid JSONata: {e}"));
+                None
+            }
+        }
+    }
+
     fn resource(&mut self, at: &str, def: &ResourceDef, raw: RawResource) -> Option<ResourceModel> {
         let before = self.problems.len();
-        let id_pointer = self.pointer(&format!("{at}/idPath"), Some(raw.id_path));
+        let id = match &raw.id_expr {
+            Some(e) => self.expr(&format!("{at}/idExpr"), e).map(IdSource::Expr),
+            None => self
+                .pointer(&format!("{at}/idPath"), Some(raw.id_path))
+                .map(IdSource::Pointer),
+        };
         let mapping = self.mapping(&format!("{at}/fields"), def, &raw.fields);
-        let list = raw.operations.list.and_then(|op| {
-            let at = format!("{at}/operations/list");
-            Some(ListOperation {
-                method: self.method(&format!("{at}/method"), &op.method)?,
-                path: self.path(&format!("{at}/path"), &op.path, &[])?,
-                query: op.query.into_iter().collect(),
-                records_pointer: self
-                    .pointer(&format!("{at}/recordsPath"), Some(op.records_path))?,
-            })
-        });
-        let get = raw.operations.get.and_then(|op| {
+        let ops = raw.operations;
+        let list = ops
+            .list
+            .and_then(|op| self.list(&format!("{at}/operations/list"), op));
+        let get = ops.get.and_then(|op| {
             let at = format!("{at}/operations/get");
             Some(GetOperation {
                 method: self.method(&format!("{at}/method"), &op.method)?,
@@ -387,15 +599,107 @@ impl Checker<'_> {
                 record_pointer: self.pointer(&format!("{at}/recordPath"), Some(op.record_path))?,
             })
         });
+        let batch_get = ops
+            .batch_get
+            .and_then(|op| self.batch_get(&format!("{at}/operations/batchGet"), op));
+        let create = ops
+            .create
+            .and_then(|op| self.write(&format!("{at}/operations/create"), op, &[]));
+        let update = ops
+            .update
+            .and_then(|op| self.write(&format!("{at}/operations/update"), op, &["id"]));
+        let delete = ops.delete.and_then(|op| {
+            let at = format!("{at}/operations/delete");
+            Some(DeleteOperation {
+                method: self.method(&format!("{at}/method"), &op.method)?,
+                path: self.path(&format!("{at}/path"), &op.path, &["id"])?,
+                query: op.query.into_iter().collect(),
+            })
+        });
         if self.problems.len() > before {
             return None;
         }
         Some(ResourceModel {
             name: def.resource.clone(),
-            id_pointer: id_pointer?,
+            id: id?,
             mapping: mapping?,
             list,
             get,
+            batch_get,
+            create,
+            update,
+            delete,
+        })
+    }
+
+    fn list(&mut self, at: &str, op: RawListOperation) -> Option<ListOperation> {
+        let mut headers = Vec::new();
+        for (name, value) in &op.headers {
+            let here = format!("{at}/headers/{}", pointer_segment(name));
+            headers.push((
+                self.header(&here, name)?,
+                self.template(&here, value, |v| v == "pageSize")?,
+            ));
+        }
+        if op.body.as_ref().is_some_and(|b| !b.is_object()) {
+            self.problem(format!("{at}/body"), "must be a JSON object");
+            return None;
+        }
+        Some(ListOperation {
+            method: self.method(&format!("{at}/method"), &op.method)?,
+            path: self.path(&format!("{at}/path"), &op.path, &[])?,
+            query: op.query.into_iter().collect(),
+            headers,
+            body: op.body,
+            records_pointer: self.pointer(&format!("{at}/recordsPath"), Some(op.records_path))?,
+        })
+    }
+
+    fn batch_get(&mut self, at: &str, op: RawBatchGetOperation) -> Option<BatchGetOperation> {
+        let mut query = Vec::new();
+        for (k, v) in &op.query {
+            query.push((
+                k.clone(),
+                self.expr(&format!("{at}/query/{}", pointer_segment(k)), v)?,
+            ));
+        }
+        let body = match &op.body {
+            Some(b) => Some(self.expr(&format!("{at}/body"), b)?),
+            None => None,
+        };
+        Some(BatchGetOperation {
+            method: self.method(&format!("{at}/method"), &op.method)?,
+            path: self.path(&format!("{at}/path"), &op.path, &[])?,
+            query,
+            body,
+            records_pointer: self.pointer(&format!("{at}/recordsPath"), Some(op.records_path))?,
+            item_pointer: self.pointer(&format!("{at}/itemPath"), Some(op.item_path))?,
+            max_ids: self.page_size(&format!("{at}/maxIds"), op.max_ids)?,
+        })
+    }
+
+    fn write(&mut self, at: &str, op: RawWriteOperation, vars: &[&str]) -> Option<WriteOperation> {
+        let record_pointer = self
+            .optional_pointer(&format!("{at}/recordPath"), op.record_path)
+            .ok()?;
+        let id_pointer = self
+            .optional_pointer(&format!("{at}/idPath"), op.id_path)
+            .ok()?;
+        if vars.is_empty() && record_pointer.is_none() && id_pointer.is_none() {
+            self.problem(
+                at,
+                "a create needs `recordPath` or `idPath` to find the new record",
+            );
+            return None;
+        }
+        Some(WriteOperation {
+            method: self.method(&format!("{at}/method"), &op.method)?,
+            path: self.path(&format!("{at}/path"), &op.path, vars)?,
+            query: op.query.into_iter().collect(),
+            body: self.expr(&format!("{at}/body"), &op.body)?,
+            record_pointer,
+            id_pointer,
+            read_before: op.read_before,
         })
     }
 

@@ -58,6 +58,14 @@ pub enum EngineError {
     Network { kind: NetworkFailure },
     #[error("the vendor answered HTTP {status}{summary}")]
     Upstream { status: u16, summary: String },
+    #[error("the vendor refused the data (HTTP {status}{summary})")]
+    Rejected { status: u16, summary: String },
+    #[error("a request mapping failed: {0}")]
+    Mapping(crate::mapping::MappingError),
+    #[error(
+        "the vendor announced another page but returned an empty one (out-of-range page); the listing was stopped"
+    )]
+    EmptyPage,
     #[error("the vendor's response changed shape: {what}")]
     Drift { what: String },
     #[error("the vendor repeated a pagination cursor; the listing was stopped instead of looping")]
@@ -73,8 +81,9 @@ impl HasCode for EngineError {
         match self {
             EngineError::Unsupported { .. }
             | EngineError::BadCursor
-            | EngineError::BadPageSize { .. } => ErrorCode::BadUserInput,
-            EngineError::UpstreamUrl { .. } => ErrorCode::ConfigError,
+            | EngineError::BadPageSize { .. }
+            | EngineError::Rejected { .. } => ErrorCode::BadUserInput,
+            EngineError::UpstreamUrl { .. } | EngineError::Mapping(_) => ErrorCode::ConfigError,
             EngineError::NotFound { .. } => ErrorCode::NotFound,
             EngineError::Unauthorized { .. } => ErrorCode::NeedsReauth,
             EngineError::Forbidden { .. } => ErrorCode::Forbidden,
@@ -85,6 +94,7 @@ impl HasCode for EngineError {
             EngineError::Timeout => ErrorCode::UpstreamTimeout,
             EngineError::Upstream { .. }
             | EngineError::PaginationLoop
+            | EngineError::EmptyPage
             | EngineError::PageCap { .. } => ErrorCode::UpstreamError,
             EngineError::Drift { .. } => ErrorCode::SchemaDrift,
         }

@@ -16,13 +16,18 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use url::Url;
 
-use crate::config::{ProviderModel, ResourceModel};
+use reqwest::header::{HeaderMap, HeaderValue};
+
+use crate::config::{
+    IdSource, ListOperation, Placement, ProviderModel, ResourceModel, WriteOperation,
+};
 use crate::mapping::{MappingError, Vars};
 use crate::secret::Secret;
 
 pub use cursor::{CursorCodec, Position};
 pub use error::{EngineError, NetworkFailure};
-pub use ratelimit::RateLimit;
+pub use pagination::PageTarget;
+pub use ratelimit::{RateLimit, RateLimitLog};
 
 /// The largest `first` a caller may ask for in one request.
 pub const MAX_FIRST: usize = 1000;
@@ -39,6 +44,10 @@ pub struct AccountHandle {
     pub base_url: Url,
     /// The access token or API key placed on requests as the provider's auth says.
     pub token: Secret,
+    /// The account's settings (for auth header templates).
+    pub settings: Value,
+    /// Where the rate-limit figures of every upstream reply are noted.
+    pub rate_limits: Arc<RateLimitLog>,
 }
 
 /// One upstream record: the raw vendor JSON and its unified mapping.
@@ -127,12 +136,12 @@ impl Engine {
             return Err(EngineError::BadPageSize { max: MAX_FIRST });
         }
         let res = Self::resource(account, resource, "list")?;
-        let op = res.list.as_ref().ok_or_else(|| EngineError::Unsupported {
-            provider: account.provider.name.clone(),
-            resource: resource.to_string(),
-            operation: "list",
-        })?;
-        let strategy = pagination::paginator(&account.provider.pagination);
+        let op = res
+            .list
+            .as_ref()
+            .ok_or_else(|| unsupported(account, resource, "list"))?;
+        let pagination = &account.provider.pagination;
+        let strategy = pagination::paginator(pagination);
         let (mut state, mut skip, page_size) = match after {
             Some(c) => {
                 let p = self.cursors.decode(c, &account.id, resource)?;
@@ -141,30 +150,24 @@ impl Engine {
             None => (
                 None,
                 0,
-                first.clamp(1, account.provider.pagination.max_page_size()),
+                first.clamp(pagination.min_page_size(), pagination.max_page_size()),
             ),
         };
         let mut edges = Vec::new();
-        let mut seen_states: Vec<Option<String>> = vec![state.clone()];
-        let path = upstream::render_path(&op.path, &[]);
         if first == 0 {
             return Ok(ListPage {
                 edges,
                 has_next_page: false,
             });
         }
+        let mut seen_states: Vec<Option<String>> = vec![state.clone()];
+        let mut followed_more = false;
         for _ in 0..MAX_PAGES_PER_REQUEST {
-            let mut query = op.query.clone();
-            query.extend(strategy.page_query(state.as_deref(), page_size));
-            let reply =
-                upstream::send(&self.http, account, op.method.clone(), &path, query).await?;
-            let next = strategy.next_state(&reply.body);
-            if next.is_some() && seen_states.contains(&next) {
-                return Err(EngineError::PaginationLoop);
-            }
+            let target = self.page_target(account, op, strategy, state.as_deref(), page_size)?;
+            let reply = upstream::send(&self.http, account, target).await?;
             let records = match reply.body.pointer(&op.records_pointer) {
                 Some(Value::Array(items)) => items.clone(),
-                // A 204 "no content" answer (some vendors send it for an empty list) is an empty page.
+                // A 204 "no content" answer (some vendors send it for an empty list).
                 None if reply.body.is_null() => Vec::new(),
                 _ => {
                     return Err(EngineError::Drift {
@@ -175,7 +178,29 @@ impl Engine {
                     });
                 }
             };
+            if records.is_empty() && followed_more && strategy.explicit_more() {
+                return Err(EngineError::EmptyPage);
+            }
             let count = records.len();
+            let next = strategy.next_state(&pagination::PageView {
+                body: &reply.body,
+                headers: &reply.headers,
+                state: state.as_deref(),
+                page_size,
+                records: count,
+            });
+            if next.is_some() && seen_states.contains(&next) {
+                return Err(EngineError::PaginationLoop);
+            }
+            let position = |state: &Option<String>, offset: usize| {
+                self.cursors.encode(&Position {
+                    account: account.id.clone(),
+                    resource: resource.to_string(),
+                    state: state.clone(),
+                    offset,
+                    page_size,
+                })
+            };
             for (i, raw) in records.into_iter().enumerate().skip(skip) {
                 if edges.len() == first {
                     // Records left on this page: there is more.
@@ -184,36 +209,15 @@ impl Engine {
                         has_next_page: true,
                     });
                 }
-                let position = if i + 1 < count {
-                    Position {
-                        account: account.id.clone(),
-                        resource: resource.to_string(),
-                        state: state.clone(),
-                        offset: i + 1,
-                        page_size,
-                    }
+                let cursor = if i + 1 < count {
+                    position(&state, i + 1)
                 } else if next.is_some() {
-                    Position {
-                        account: account.id.clone(),
-                        resource: resource.to_string(),
-                        state: next.clone(),
-                        offset: 0,
-                        page_size,
-                    }
+                    position(&next, 0)
                 } else {
-                    Position {
-                        account: account.id.clone(),
-                        resource: resource.to_string(),
-                        state: state.clone(),
-                        offset: count,
-                        page_size,
-                    }
+                    position(&state, count)
                 };
                 let record = map_record(res, raw, i)?;
-                edges.push(Edge {
-                    cursor: self.cursors.encode(&position),
-                    record,
-                });
+                edges.push(Edge { cursor, record });
             }
             match next {
                 None => {
@@ -232,12 +236,70 @@ impl Engine {
                     seen_states.push(Some(n.clone()));
                     state = Some(n);
                     skip = 0;
+                    followed_more = true;
                 }
             }
         }
         Err(EngineError::PageCap {
             pages: MAX_PAGES_PER_REQUEST,
         })
+    }
+
+    fn page_target(
+        &self,
+        account: &AccountHandle,
+        op: &ListOperation,
+        strategy: &dyn pagination::Paginator,
+        state: Option<&str>,
+        page_size: usize,
+    ) -> Result<upstream::Target, EngineError> {
+        let mut headers = HeaderMap::new();
+        for (name, template) in &op.headers {
+            let value = template
+                .render(|_| Some(page_size.to_string()))
+                .map_err(|m| EngineError::UpstreamUrl {
+                    reason: format!("header placeholder `{m}`"),
+                })?;
+            let value = HeaderValue::from_str(&value).map_err(|_| EngineError::UpstreamUrl {
+                reason: format!("header `{name}` is not valid"),
+            })?;
+            headers.insert(name.clone(), value);
+        }
+        match strategy.target(state, page_size) {
+            PageTarget::Url(next) => Ok(upstream::Target {
+                method: op.method.clone(),
+                url: upstream::resolve_next(&account.base_url, &next)?,
+                headers,
+                body: op.body.clone(),
+            }),
+            PageTarget::Params(params) => {
+                let mut query = op.query.clone();
+                let mut body = op.body.clone();
+                match strategy.placement() {
+                    Placement::Query => query.extend(
+                        params
+                            .iter()
+                            .map(|(k, v)| (k.clone(), upstream::query_text(v))),
+                    ),
+                    Placement::JsonBody => {
+                        let object = body.get_or_insert_with(|| Value::Object(Map::new()));
+                        if let Value::Object(map) = object {
+                            map.extend(params);
+                        }
+                    }
+                }
+                Ok(upstream::Target {
+                    method: op.method.clone(),
+                    url: upstream::url_for(
+                        &account.base_url,
+                        &upstream::render_path(&op.path, &[]),
+                        &query,
+                    )?,
+                    headers,
+                    body,
+                })
+            }
+        }
     }
 
     /// Fetches one record by its remote id; `Ok(None)` when the vendor says it does not exist.
@@ -248,47 +310,302 @@ impl Engine {
         remote_id: &str,
     ) -> Result<Option<Record>, EngineError> {
         let res = Self::resource(account, resource, "get")?;
-        let op = res.get.as_ref().ok_or_else(|| EngineError::Unsupported {
-            provider: account.provider.name.clone(),
-            resource: resource.to_string(),
-            operation: "get",
-        })?;
-        let path = upstream::render_path(&op.path, &[("id", remote_id)]);
-        let reply = match upstream::send(
-            &self.http,
-            account,
-            op.method.clone(),
-            &path,
-            op.query.clone(),
-        )
-        .await
-        {
+        match self.get_raw(account, res, remote_id).await? {
+            Some(raw) => map_record(res, raw, 0).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The raw vendor record, unmapped.
+    async fn get_raw(
+        &self,
+        account: &AccountHandle,
+        res: &ResourceModel,
+        remote_id: &str,
+    ) -> Result<Option<Value>, EngineError> {
+        let op = res
+            .get
+            .as_ref()
+            .ok_or_else(|| unsupported(account, &res.name, "get"))?;
+        let target = upstream::Target {
+            method: op.method.clone(),
+            url: upstream::url_for(
+                &account.base_url,
+                &upstream::render_path(&op.path, &[("id", remote_id)]),
+                &op.query,
+            )?,
+            headers: HeaderMap::new(),
+            body: None,
+        };
+        let reply = match upstream::send(&self.http, account, target).await {
             Ok(reply) => reply,
             Err(EngineError::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let raw = if op.record_pointer.is_empty() {
-            reply.body
-        } else {
-            match reply.body.pointer(&op.record_pointer) {
-                Some(v) => v.clone(),
-                None => return Ok(None),
+        Ok(match reply.body.pointer(&op.record_pointer) {
+            Some(Value::Null) | None => None,
+            Some(v) => Some(v.clone()),
+        })
+    }
+
+    /// Fetches records by remote id, in as few requests as the provider's `batch_get`
+    /// allows. Ids the vendor does not know are absent from the result (in no given order).
+    pub async fn batch_get(
+        &self,
+        account: &AccountHandle,
+        resource: &str,
+        ids: &[String],
+    ) -> Result<Vec<Record>, EngineError> {
+        let res = Self::resource(account, resource, "batch_get")?;
+        let op = res
+            .batch_get
+            .as_ref()
+            .ok_or_else(|| unsupported(account, resource, "batch_get"))?;
+        let mut out = Vec::new();
+        for chunk in ids.chunks(op.max_ids) {
+            let mut vars = Map::new();
+            vars.insert(
+                "ids".into(),
+                Value::Array(chunk.iter().map(|i| Value::String(i.clone())).collect()),
+            );
+            let vars = Vars::from_map(vars);
+            let mut query = Vec::new();
+            for (name, expr) in &op.query {
+                match expr.evaluate(None, &vars).map_err(EngineError::Mapping)? {
+                    Some(Value::Array(items)) => query.extend(
+                        items
+                            .iter()
+                            .map(|v| (name.clone(), upstream::query_text(v))),
+                    ),
+                    Some(v) => query.push((name.clone(), upstream::query_text(&v))),
+                    None => {}
+                }
+            }
+            let body = match &op.body {
+                Some(expr) => expr.evaluate(None, &vars).map_err(EngineError::Mapping)?,
+                None => None,
+            };
+            let target = upstream::Target {
+                method: op.method.clone(),
+                url: upstream::url_for(
+                    &account.base_url,
+                    &upstream::render_path(&op.path, &[]),
+                    &query,
+                )?,
+                headers: HeaderMap::new(),
+                body,
+            };
+            let reply = upstream::send(&self.http, account, target).await?;
+            let items = match reply.body.pointer(&op.records_pointer) {
+                Some(Value::Array(items)) => items.clone(),
+                None if reply.body.is_null() => Vec::new(),
+                _ => {
+                    return Err(EngineError::Drift {
+                        what: format!(
+                            "no array of results at `{}` in the batch response",
+                            op.records_pointer
+                        ),
+                    });
+                }
+            };
+            for (i, item) in items.into_iter().enumerate() {
+                match item.pointer(&op.item_pointer) {
+                    Some(Value::Null) | None => continue,
+                    Some(record) => {
+                        // A per-item error entry (no id) means that id does not exist.
+                        if record_id(res, record).is_none() {
+                            continue;
+                        }
+                        out.push(map_record(res, record.clone(), i)?);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates a record from the unified `input` and returns it as the vendor stored it.
+    pub async fn create(
+        &self,
+        account: &AccountHandle,
+        resource: &str,
+        input: &Value,
+    ) -> Result<Record, EngineError> {
+        let res = Self::resource(account, resource, "create")?;
+        let op = res
+            .create
+            .as_ref()
+            .ok_or_else(|| unsupported(account, resource, "create"))?;
+        let reply = self.write(account, res, op, None, input).await?;
+        self.written_record(account, resource, res, op, reply, None)
+            .await
+    }
+
+    /// Updates a record from the unified `input` (fields absent from it are left alone).
+    pub async fn update(
+        &self,
+        account: &AccountHandle,
+        resource: &str,
+        remote_id: &str,
+        input: &Value,
+    ) -> Result<Record, EngineError> {
+        let res = Self::resource(account, resource, "update")?;
+        let op = res
+            .update
+            .as_ref()
+            .ok_or_else(|| unsupported(account, resource, "update"))?;
+        let reply = self.write(account, res, op, Some(remote_id), input).await?;
+        self.written_record(account, resource, res, op, reply, Some(remote_id))
+            .await
+    }
+
+    pub async fn delete(
+        &self,
+        account: &AccountHandle,
+        resource: &str,
+        remote_id: &str,
+    ) -> Result<(), EngineError> {
+        let res = Self::resource(account, resource, "delete")?;
+        let op = res
+            .delete
+            .as_ref()
+            .ok_or_else(|| unsupported(account, resource, "delete"))?;
+        let target = upstream::Target {
+            method: op.method.clone(),
+            url: upstream::url_for(
+                &account.base_url,
+                &upstream::render_path(&op.path, &[("id", remote_id)]),
+                &op.query,
+            )?,
+            headers: HeaderMap::new(),
+            body: None,
+        };
+        upstream::send(&self.http, account, target)
+            .await
+            .map_err(rejected)?;
+        Ok(())
+    }
+
+    async fn write(
+        &self,
+        account: &AccountHandle,
+        res: &ResourceModel,
+        op: &WriteOperation,
+        remote_id: Option<&str>,
+        input: &Value,
+    ) -> Result<upstream::Reply, EngineError> {
+        let mut vars = Map::new();
+        if let Some(id) = remote_id {
+            vars.insert("id".into(), Value::String(id.to_string()));
+            if op.read_before {
+                let current =
+                    self.get_raw(account, res, id)
+                        .await?
+                        .ok_or_else(|| EngineError::NotFound {
+                            summary: format!(": `{id}` does not exist"),
+                        })?;
+                vars.insert("current".into(), current);
+            }
+        }
+        let body = op
+            .body
+            .evaluate(Some(input), &Vars::from_map(vars))
+            .map_err(EngineError::Mapping)?
+            .unwrap_or(Value::Object(Map::new()));
+        let path = match remote_id {
+            Some(id) => upstream::render_path(&op.path, &[("id", id)]),
+            None => upstream::render_path(&op.path, &[]),
+        };
+        let target = upstream::Target {
+            method: op.method.clone(),
+            url: upstream::url_for(&account.base_url, &path, &op.query)?,
+            headers: HeaderMap::new(),
+            body: Some(body),
+        };
+        upstream::send(&self.http, account, target)
+            .await
+            .map_err(rejected)
+    }
+
+    /// The record a write produced: from the reply when the vendor returns it, else fetched.
+    async fn written_record(
+        &self,
+        account: &AccountHandle,
+        resource: &str,
+        res: &ResourceModel,
+        op: &WriteOperation,
+        reply: upstream::Reply,
+        known_id: Option<&str>,
+    ) -> Result<Record, EngineError> {
+        if let Some(pointer) = &op.record_pointer
+            && let Some(record @ Value::Object(_)) = reply.body.pointer(pointer)
+        {
+            return map_record(res, record.clone(), 0);
+        }
+        let id = match (&op.id_pointer, known_id) {
+            (Some(pointer), _) => match reply.body.pointer(pointer) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Number(n)) => n.to_string(),
+                _ => {
+                    return Err(EngineError::Drift {
+                        what: format!("the write response has no id at `{pointer}`"),
+                    });
+                }
+            },
+            (None, Some(id)) => id.to_string(),
+            (None, None) => {
+                return Err(EngineError::Drift {
+                    what: "the write response holds no record".into(),
+                });
             }
         };
-        map_record(res, raw, 0).map(Some)
+        self.get(account, resource, &id)
+            .await?
+            .ok_or_else(|| EngineError::Drift {
+                what: format!("the written record `{id}` cannot be read back"),
+            })
+    }
+}
+
+fn unsupported(account: &AccountHandle, resource: &str, operation: &'static str) -> EngineError {
+    EngineError::Unsupported {
+        provider: account.provider.name.clone(),
+        resource: resource.to_string(),
+        operation,
+    }
+}
+
+/// A vendor refusing the data of a write (validation, conflict) is the caller's to fix.
+fn rejected(err: EngineError) -> EngineError {
+    match err {
+        EngineError::Upstream {
+            status: status @ (400 | 409 | 422),
+            summary,
+        } => EngineError::Rejected { status, summary },
+        other => other,
+    }
+}
+
+/// The vendor's id of a raw record, as the provider file says to read it.
+fn record_id(res: &ResourceModel, raw: &Value) -> Option<String> {
+    let value = match &res.id {
+        IdSource::Pointer(p) => raw.pointer(p).cloned(),
+        IdSource::Expr(e) => e.evaluate(Some(raw), &Vars::none()).ok().flatten(),
+    };
+    match value? {
+        Value::String(s) if !s.is_empty() => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 
 fn map_record(res: &ResourceModel, raw: Value, index: usize) -> Result<Record, EngineError> {
-    let remote_id = match raw.pointer(&res.id_pointer) {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => {
-            return Err(EngineError::Drift {
-                what: format!("record {index} has no id at `{}`", res.id_pointer),
-            });
-        }
-    };
+    let remote_id = record_id(res, &raw).ok_or_else(|| EngineError::Drift {
+        what: match &res.id {
+            IdSource::Pointer(p) => format!("record {index} has no id at `{p}`"),
+            IdSource::Expr(e) => format!("record {index} has no id (`{}` gave none)", e.source()),
+        },
+    })?;
     let mapped = match res.mapping.composed.evaluate(Some(&raw), &Vars::none()) {
         Ok(Some(Value::Object(map))) => Ok(map),
         Ok(None) => Ok(Map::new()),

@@ -23,6 +23,41 @@ fn number(headers: &HeaderMap, name: Option<&reqwest::header::HeaderName>) -> Op
         .filter(|v| v.is_finite() && *v >= 0.0)
 }
 
+impl RateLimit {
+    pub fn is_empty(&self) -> bool {
+        self.limit.is_none()
+            && self.remaining.is_none()
+            && self.reset.is_none()
+            && self.retry_after.is_none()
+    }
+}
+
+/// The most constrained figures seen during one caller request (fewest remaining), so the
+/// caller can slow down before it is throttled.
+#[derive(Debug, Default)]
+pub struct RateLimitLog(std::sync::Mutex<Option<RateLimit>>);
+
+impl RateLimitLog {
+    pub fn note(&self, rl: &RateLimit) {
+        if rl.is_empty() {
+            return;
+        }
+        if let Ok(mut slot) = self.0.lock() {
+            let keep = match slot.as_ref() {
+                Some(old) => rl.remaining.unwrap_or(u64::MAX) <= old.remaining.unwrap_or(u64::MAX),
+                None => true,
+            };
+            if keep {
+                *slot = Some(rl.clone());
+            }
+        }
+    }
+
+    pub fn most_constrained(&self) -> Option<RateLimit> {
+        self.0.lock().ok().and_then(|s| s.clone())
+    }
+}
+
 /// Reads the figures the provider file names. `Retry-After` is read in its seconds form.
 pub fn read(rules: &RateLimitRules, headers: &HeaderMap) -> RateLimit {
     let retry_after = headers

@@ -1,14 +1,16 @@
-//! One HTTP exchange with a vendor: URL building, credentials, a capped body read, and the
+//! One HTTP exchange with a vendor: URLs, credentials, a capped body read, and the
 //! classification of the outcome into an [`EngineError`].
 
+use base64::Engine as _;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
-use serde_json::Value;
+use serde_json::{Value, json};
 use url::Url;
 
 use super::AccountHandle;
 use super::error::{EngineError, NetworkFailure};
-use super::ratelimit;
-use crate::config::{Auth, PathSegment, PathTemplate, ProviderModel};
+use super::ratelimit::{self, RateLimit};
+use crate::config::{Auth, ErrorClass, PathSegment, PathTemplate, ProviderModel};
+use crate::mapping::Vars;
 
 /// Vendor bodies above this are refused rather than buffered: a list page is kilobytes, so
 /// a body this large is a fault, and reading it would put the whole gateway at risk.
@@ -16,20 +18,29 @@ const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// Upstream error messages are summarised to this many characters.
 const SUMMARY_CHARS: usize = 160;
 
+/// A request ready to go, before credentials are added.
+pub struct Target {
+    pub method: reqwest::Method,
+    pub url: Url,
+    pub headers: HeaderMap,
+    pub body: Option<Value>,
+}
+
 pub struct Reply {
+    pub headers: HeaderMap,
     pub body: Value,
 }
 
 /// Renders `template` with percent-encoded values, so an id can never add path segments.
 pub fn render_path(template: &PathTemplate, vars: &[(&str, &str)]) -> String {
     let mut out = String::new();
-    for seg in &template.segments {
+    for seg in &template.0.segments {
         match seg {
             PathSegment::Literal(l) => out.push_str(l),
             PathSegment::Var(name) => {
                 let value = vars
                     .iter()
-                    .find(|(n, _)| n == name)
+                    .find(|(n, _)| *n == name.as_str())
                     .map(|(_, v)| *v)
                     .unwrap_or_default();
                 out.extend(
@@ -42,14 +53,19 @@ pub fn render_path(template: &PathTemplate, vars: &[(&str, &str)]) -> String {
     out
 }
 
-pub fn build_url(base: &Url, path: &str, query: &[(String, String)]) -> Result<Url, EngineError> {
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// The base URL joined with a rendered path and query parameters.
+pub fn url_for(base: &Url, path: &str, query: &[(String, String)]) -> Result<Url, EngineError> {
     let joined = format!("{}{}", base.as_str().trim_end_matches('/'), path);
     let mut url = Url::parse(&joined).map_err(|e| EngineError::UpstreamUrl {
         reason: e.to_string(),
     })?;
-    if url.host_str() != base.host_str()
-        || url.port_or_known_default() != base.port_or_known_default()
-    {
+    if !same_origin(&url, base) {
         return Err(EngineError::UpstreamUrl {
             reason: "the path leaves the provider's host".into(),
         });
@@ -63,62 +79,182 @@ pub fn build_url(base: &Url, path: &str, query: &[(String, String)]) -> Result<U
     Ok(url)
 }
 
+/// A next-page URL from a vendor body: absolute, or relative to the base URL's origin. It
+/// must stay on the base URL's origin, so a vendor (or a forged body) cannot send the
+/// account's credentials elsewhere.
+pub fn resolve_next(base: &Url, next: &str) -> Result<Url, EngineError> {
+    let url = base.join(next).map_err(|e| EngineError::UpstreamUrl {
+        reason: format!("the next-page URL is invalid: {e}"),
+    })?;
+    if !same_origin(&url, base) {
+        return Err(EngineError::UpstreamUrl {
+            reason: "the next-page URL points at another host".into(),
+        });
+    }
+    Ok(url)
+}
+
+/// A JSON value as query-string text.
+pub fn query_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 pub async fn send(
     http: &reqwest::Client,
     account: &AccountHandle,
-    method: reqwest::Method,
-    path: &str,
-    mut query: Vec<(String, String)>,
+    mut target: Target,
 ) -> Result<Reply, EngineError> {
     let provider = &account.provider;
-    let mut headers = HeaderMap::new();
     let token = account.token.expose();
     match &provider.auth {
         Auth::Bearer => {
-            headers.insert(AUTHORIZATION, sensitive(&format!("Bearer {token}"))?);
+            target
+                .headers
+                .insert(AUTHORIZATION, sensitive(&format!("Bearer {token}"))?);
         }
         Auth::ApiKeyHeader { header, prefix } => {
             let value = match prefix {
                 Some(p) => format!("{p} {token}"),
                 None => token.to_string(),
             };
-            headers.insert(header.clone(), sensitive(&value)?);
+            target.headers.insert(header.clone(), sensitive(&value)?);
         }
-        Auth::ApiKeyQuery { param } => query.push((param.clone(), token.to_string())),
+        Auth::ApiKeyQuery { param } => {
+            target.url.query_pairs_mut().append_pair(param, token);
+        }
+        Auth::Basic => {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{token}:"));
+            target
+                .headers
+                .insert(AUTHORIZATION, sensitive(&format!("Basic {encoded}"))?);
+        }
+        Auth::Headers(headers) => {
+            for (name, template) in headers {
+                let value = template
+                    .render(|var| match var {
+                        "token" => Some(token.to_string()),
+                        other => provider
+                            .setting(&account.settings, other)
+                            .map(str::to_string),
+                    })
+                    .map_err(|missing| EngineError::UpstreamUrl {
+                        reason: format!(
+                            "the account has no setting `{missing}` for its auth headers"
+                        ),
+                    })?;
+                target.headers.insert(name.clone(), sensitive(&value)?);
+            }
+        }
     }
-    let url = build_url(&account.base_url, path, &query)?;
-    let response = http
-        .request(method, url)
-        .headers(headers)
-        .header(reqwest::header::ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(transport_error)?;
+    let mut request = http
+        .request(target.method, target.url)
+        .headers(target.headers)
+        .header(reqwest::header::ACCEPT, "application/json");
+    if let Some(body) = &target.body {
+        let bytes = serde_json::to_vec(body).map_err(|e| EngineError::UpstreamUrl {
+            reason: e.to_string(),
+        })?;
+        request = request
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(bytes);
+    }
+    let response = request.send().await.map_err(transport_error)?;
     let status = response.status().as_u16();
-    let response_headers = response.headers().clone();
+    let headers = response.headers().clone();
     let bytes = read_capped(response).await?;
-    if (200..300).contains(&status) {
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).map_err(|e| EngineError::Drift {
-                what: format!("the HTTP {status} body is not JSON ({e})"),
-            })?
-        };
-        return Ok(Reply { body });
+    let rate_limit = ratelimit::read(&provider.rate_limit, &headers);
+    account.rate_limits.note(&rate_limit);
+    let body: Option<Value> = if bytes.is_empty() {
+        Some(Value::Null)
+    } else {
+        serde_json::from_slice(&bytes).ok()
+    };
+    let success = (200..300).contains(&status);
+    if let Some(class) = rule_class(provider, status, &headers, body.as_ref(), success) {
+        return Err(error_of(
+            class,
+            status,
+            rate_limit,
+            summarise(provider, body.as_ref(), token),
+        ));
     }
-    Err(classify_failure(
-        provider,
+    if success {
+        let body = body.ok_or_else(|| EngineError::Drift {
+            what: format!("the HTTP {status} body is not JSON"),
+        })?;
+        return Ok(Reply { headers, body });
+    }
+    let class = if provider.rate_limit.throttle_statuses.contains(&status) {
+        ErrorClass::RateLimited
+    } else {
+        match status {
+            401 => ErrorClass::Unauthorized,
+            403 => ErrorClass::Forbidden,
+            404 | 410 => ErrorClass::NotFound,
+            500 | 502..=504 => ErrorClass::Unavailable,
+            _ => ErrorClass::Error,
+        }
+    };
+    Err(error_of(
+        class,
         status,
-        &response_headers,
-        &bytes,
-        token,
+        rate_limit,
+        summarise(provider, body.as_ref(), token),
     ))
+}
+
+/// The first declared rule that matches this response.
+fn rule_class(
+    provider: &ProviderModel,
+    status: u16,
+    headers: &HeaderMap,
+    body: Option<&Value>,
+    success: bool,
+) -> Option<ErrorClass> {
+    let rules = &provider.errors.rules;
+    if rules.is_empty() || (success && !rules.iter().any(|r| r.on_success)) {
+        return None;
+    }
+    let headers: serde_json::Map<String, Value> = headers
+        .iter()
+        .filter_map(|(k, v)| {
+            Some((
+                k.as_str().to_string(),
+                Value::String(v.to_str().ok()?.to_string()),
+            ))
+        })
+        .collect();
+    let input =
+        json!({"status": status, "body": body.cloned().unwrap_or(Value::Null), "headers": headers});
+    rules
+        .iter()
+        .filter(|r| !success || r.on_success)
+        .find(|r| {
+            matches!(
+                r.when.evaluate(Some(&input), &Vars::none()),
+                Ok(Some(Value::Bool(true)))
+            )
+        })
+        .map(|r| r.class)
+}
+
+fn error_of(class: ErrorClass, status: u16, rate_limit: RateLimit, summary: String) -> EngineError {
+    match class {
+        ErrorClass::RateLimited => EngineError::RateLimited { status, rate_limit },
+        ErrorClass::Unauthorized => EngineError::Unauthorized { status, summary },
+        ErrorClass::Forbidden => EngineError::Forbidden { status, summary },
+        ErrorClass::NotFound => EngineError::NotFound { summary },
+        ErrorClass::Unavailable => EngineError::Unavailable { status, summary },
+        ErrorClass::Error => EngineError::Upstream { status, summary },
+    }
 }
 
 fn sensitive(value: &str) -> Result<HeaderValue, EngineError> {
     let mut v = HeaderValue::from_str(value).map_err(|_| EngineError::UpstreamUrl {
-        reason: "the credential contains characters not allowed in an HTTP header".into(),
+        reason: "a credential or setting contains characters not allowed in an HTTP header".into(),
     })?;
     v.set_sensitive(true);
     Ok(v)
@@ -162,33 +298,10 @@ fn transport_error(err: reqwest::Error) -> EngineError {
     EngineError::Network { kind }
 }
 
-/// Turns a non-2xx reply into an error. The body is summarised through the provider's
-/// declared message path, truncated, and scrubbed of the credential, never echoed whole.
-fn classify_failure(
-    provider: &ProviderModel,
-    status: u16,
-    headers: &HeaderMap,
-    body: &[u8],
-    token: &str,
-) -> EngineError {
-    if provider.rate_limit.throttle_statuses.contains(&status) {
-        return EngineError::RateLimited {
-            status,
-            rate_limit: ratelimit::read(&provider.rate_limit, headers),
-        };
-    }
-    let summary = summarise(provider, body, token);
-    match status {
-        401 => EngineError::Unauthorized { status, summary },
-        403 => EngineError::Forbidden { status, summary },
-        404 => EngineError::NotFound { summary },
-        502..=504 | 500 => EngineError::Unavailable { status, summary },
-        _ => EngineError::Upstream { status, summary },
-    }
-}
-
-fn summarise(provider: &ProviderModel, body: &[u8], token: &str) -> String {
-    let Ok(json) = serde_json::from_slice::<Value>(body) else {
+/// The body through the provider's declared message paths, truncated, scrubbed of the
+/// credential: never the whole body.
+fn summarise(provider: &ProviderModel, body: Option<&Value>, token: &str) -> String {
+    let Some(json) = body else {
         return String::new();
     };
     let pick = |pointer: &Option<String>| {
@@ -230,12 +343,32 @@ mod tests {
             "/objects/..%2F..%2Fadmin%3Fx%3D1"
         );
         let base = Url::parse("http://127.0.0.1:9/vendor").unwrap();
-        let url = build_url(
+        let url = url_for(
             &base,
             &render_path(&t, &[("id", "a b")]),
             &[("q".into(), "1".into())],
         )
         .unwrap();
         assert_eq!(url.as_str(), "http://127.0.0.1:9/vendor/objects/a%20b?q=1");
+    }
+
+    #[test]
+    fn next_urls_stay_on_the_providers_origin() {
+        let base = Url::parse("http://127.0.0.1:9/sf/services/data/v62.0").unwrap();
+        assert_eq!(
+            resolve_next(&base, "/sf/services/data/v62.0/query/01g-200")
+                .unwrap()
+                .as_str(),
+            "http://127.0.0.1:9/sf/services/data/v62.0/query/01g-200"
+        );
+        assert_eq!(
+            resolve_next(&base, "http://127.0.0.1:9/x?$skip=10")
+                .unwrap()
+                .as_str(),
+            "http://127.0.0.1:9/x?$skip=10"
+        );
+        assert!(resolve_next(&base, "http://evil.example/x").is_err());
+        assert!(resolve_next(&base, "//evil.example/x").is_err());
+        assert!(resolve_next(&base, "https://127.0.0.1:9/x").is_err());
     }
 }

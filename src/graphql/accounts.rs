@@ -4,12 +4,10 @@
 use std::sync::Arc;
 
 use async_graphql::Error;
-use url::Url;
 
 use super::context::{Caller, Services};
 use super::errors::{coded, from_code};
-use crate::config::ProviderModel;
-use crate::engine::AccountHandle;
+use crate::engine::{AccountHandle, RateLimitLog};
 use crate::error::ErrorCode;
 use crate::store::LinkedAccount;
 
@@ -42,6 +40,7 @@ pub async fn handle_for(
     services: &Services,
     caller: &Caller,
     id: &str,
+    rate_limits: Arc<RateLimitLog>,
 ) -> Result<Arc<AccountHandle>, Error> {
     let row = visible_account(services, caller, id).await?;
     match row.status.as_str() {
@@ -75,7 +74,8 @@ pub async fn handle_for(
                 ),
             )
         })?;
-    let base_url = base_url(&provider, &row.settings, services.allow_private_upstreams)
+    let base_url = provider
+        .resolve_base_url(&row.settings, services.allow_private_upstreams)
         .map_err(|m| coded(ErrorCode::ConfigError, m))?;
     let creds = services
         .vault
@@ -92,40 +92,7 @@ pub async fn handle_for(
         provider,
         base_url,
         token,
+        settings: row.settings,
+        rate_limits,
     }))
-}
-
-/// The account's API base: `settings.baseUrl` when set (checked against the provider's
-/// allowed hosts unless private upstreams are allowed), else the provider's own.
-pub fn base_url(
-    provider: &ProviderModel,
-    settings: &serde_json::Value,
-    allow_private: bool,
-) -> Result<Url, String> {
-    let Some(value) = settings.get("baseUrl") else {
-        return Ok(provider.base_url.clone());
-    };
-    let text = value.as_str().ok_or("settings.baseUrl must be a string")?;
-    let url = Url::parse(text).map_err(|e| format!("settings.baseUrl is not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err("settings.baseUrl must be an absolute http(s) URL".into());
-    }
-    if !url.username().is_empty()
-        || url.password().is_some()
-        || url.query().is_some()
-        || url.fragment().is_some()
-    {
-        return Err("settings.baseUrl must not carry credentials, a query or a fragment".into());
-    }
-    if !allow_private && !provider.allows_host(&url) {
-        return Err(format!(
-            "settings.baseUrl host `{}` is not among the allowed hosts of provider `{}` (the server must run with --allow-private-upstreams for other hosts)",
-            url.host_str().unwrap_or_default(),
-            provider.name
-        ));
-    }
-    if !allow_private && url.scheme() != "https" {
-        return Err("settings.baseUrl must use https".into());
-    }
-    Ok(url)
 }

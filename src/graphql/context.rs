@@ -1,10 +1,10 @@
 //! What resolvers can reach: the shared services, who is calling, and per-request state.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::config::Providers;
 use crate::credentials::Vault;
-use crate::engine::{Engine, RateLimit};
+use crate::engine::{Engine, RateLimitLog};
 use crate::schema::UnifiedModel;
 use crate::store::Store;
 
@@ -39,26 +39,8 @@ impl Caller {
 /// Collected while a request executes, read by the HTTP layer afterwards.
 #[derive(Debug, Default)]
 pub struct RequestState {
-    rate_limit: Mutex<Option<RateLimit>>,
-}
-
-impl RequestState {
-    /// Keeps the most constrained figures seen (fewest remaining).
-    pub fn note_rate_limit(&self, rl: RateLimit) {
-        if let Ok(mut slot) = self.rate_limit.lock() {
-            let keep = match slot.as_ref() {
-                Some(old) => rl.remaining.unwrap_or(u64::MAX) <= old.remaining.unwrap_or(u64::MAX),
-                None => true,
-            };
-            if keep {
-                *slot = Some(rl);
-            }
-        }
-    }
-
-    pub fn rate_limit(&self) -> Option<RateLimit> {
-        self.rate_limit.lock().ok().and_then(|s| s.clone())
-    }
+    /// Every upstream reply of the request notes its rate-limit figures here.
+    pub rate_limits: Arc<RateLimitLog>,
 }
 
 pub type SharedServices = Arc<Services>;

@@ -23,7 +23,7 @@ pub fn from_engine(ctx: &Context<'_>, err: EngineError) -> Error {
     let mut error = from_code(&err);
     if let Some(rl) = err.rate_limit() {
         if let Ok(state) = ctx.data::<std::sync::Arc<RequestState>>() {
-            state.note_rate_limit(rl.clone());
+            state.rate_limits.note(rl);
         }
         let rl = rl.clone();
         error = error.extend_with(move |_, ext| {

@@ -87,7 +87,11 @@ pub fn build_schema(
         query = query
             .field(resources::list_root_field(r))
             .field(resources::single_root_field(r));
+        for f in resources::mutation_fields(r) {
+            mutation = mutation.field(f);
+        }
     }
+    builder_types.extend(resources::input_types(model).into_iter().map(Into::into));
     query = query.field(resources::node_root_field(model));
     let (objects, enums) = platform::types();
     builder_types.extend(objects.into_iter().map(Into::into));

@@ -6,7 +6,7 @@ use async_graphql::dynamic::{
 use async_graphql::{Error, Value as GqlValue};
 use chrono::{DateTime, Utc};
 
-use super::accounts::{base_url, visible_account};
+use super::accounts::visible_account;
 use super::context::{Caller, SharedServices};
 use super::errors::{coded, from_code};
 use crate::config::ProviderModel;
@@ -254,7 +254,7 @@ pub fn mutation_fields() -> Vec<Field> {
                 if !settings.is_object() {
                     return Err(coded(ErrorCode::BadUserInput, "`settings` must be a JSON object"));
                 }
-                base_url(&provider, &settings, services.allow_private_upstreams).map_err(|m| coded(ErrorCode::BadUserInput, m))?;
+                provider.resolve_base_url(&settings, services.allow_private_upstreams).map_err(|m| coded(ErrorCode::BadUserInput, m))?;
                 let id = uuid::Uuid::new_v4().to_string();
                 let row = services
                     .store

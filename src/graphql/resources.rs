@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_graphql::dynamic::{
-    Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, TypeRef,
+    Field, FieldFuture, FieldValue, InputObject, InputValue, Object, ResolverContext, TypeRef,
 };
 use async_graphql::{Error, Value as GqlValue};
 
@@ -39,6 +39,13 @@ struct ConnectionNode {
 
 fn services(ctx: &ResolverContext<'_>) -> Result<SharedServices, Error> {
     ctx.data::<SharedServices>().cloned()
+}
+
+/// The request's rate-limit log (a fresh one if the HTTP layer did not attach state).
+fn rate_log(ctx: &ResolverContext<'_>) -> Arc<crate::engine::RateLimitLog> {
+    ctx.data::<Arc<super::context::RequestState>>()
+        .map(|s| s.rate_limits.clone())
+        .unwrap_or_default()
 }
 
 fn caller(ctx: &ResolverContext<'_>) -> Result<Caller, Error> {
@@ -267,7 +274,7 @@ pub fn list_root_field(def: &ResourceDef) -> Field {
                     Some(v) if !v.is_null() => Some(v.string()?.to_string()),
                     _ => None,
                 };
-                let account = handle_for(&services, &caller, &account_id).await?;
+                let account = handle_for(&services, &caller, &account_id, rate_log(&ctx)).await?;
                 let page = services
                     .engine
                     .list(&account, &resource, first, after.as_deref())
@@ -330,18 +337,7 @@ pub fn single_root_field(def: &ResourceDef) -> Field {
                 let (account_id, remote_id) =
                     match (arg("id")?, arg("accountId")?, arg("remoteId")?) {
                         (Some(id), None, None) => {
-                            let gid = GlobalId::decode(&id).ok_or_else(|| {
-                                coded(ErrorCode::NotFound, format!("no record has the id `{id}`"))
-                            })?;
-                            if gid.resource != *resource {
-                                return Err(coded(
-                                    ErrorCode::BadUserInput,
-                                    format!(
-                                        "`{id}` is the id of a {} record, not of {resource}",
-                                        gid.resource
-                                    ),
-                                ));
-                            }
+                            let gid = decode_id(&id, &resource)?;
                             (gid.account, gid.remote_id)
                         }
                         (None, Some(account), Some(remote)) => (account, remote),
@@ -373,7 +369,7 @@ async fn fetch_node<'a>(
 ) -> Result<Option<FieldValue<'a>>, Error> {
     let services = services(ctx)?;
     let caller = caller(ctx)?;
-    let account = handle_for(&services, &caller, account_id).await?;
+    let account = handle_for(&services, &caller, account_id, rate_log(ctx)).await?;
     let record = services
         .engine
         .get(&account, resource, remote_id)
@@ -414,4 +410,182 @@ pub fn node_root_field(model: &UnifiedModel) -> Field {
     })
     .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
     .description("Any record, by its global id.")
+}
+
+/// The input type of a field: value objects become their `...Input` twin.
+fn input_type(ty: &crate::schema::TypeRef, model: &UnifiedModel) -> TypeRef {
+    match ty {
+        crate::schema::TypeRef::Named(n) if model.objects.iter().any(|o| &o.name == n) => {
+            TypeRef::named(format!("{n}Input"))
+        }
+        crate::schema::TypeRef::Named(n) => TypeRef::named(n),
+        crate::schema::TypeRef::List(t) => TypeRef::List(Box::new(input_type(t, model))),
+        crate::schema::TypeRef::NonNull(t) => TypeRef::NonNull(Box::new(input_type(t, model))),
+    }
+}
+
+/// `EmailAddressInput` for each value object, `ContactInput` for each resource. Resource
+/// inputs make every field optional: an update sends only what changes.
+pub fn input_types(model: &UnifiedModel) -> Vec<InputObject> {
+    let mut out = Vec::new();
+    for o in &model.objects {
+        let mut input = InputObject::new(format!("{}Input", o.name));
+        for f in &o.fields {
+            input = input.field(InputValue::new(&f.name, input_type(&f.ty, model)));
+        }
+        out.push(input);
+    }
+    for r in &model.resources {
+        let mut input = InputObject::new(format!("{}Input", r.type_name)).description(format!(
+            "Fields of a {} to create or change; absent fields are left alone.",
+            r.type_name
+        ));
+        for f in &r.fields {
+            input = match &f.link {
+                Some(link) => input.field(
+                    InputValue::new(&link.field, TypeRef::named(TypeRef::ID)).description(format!(
+                        "The remote id of the related {} record.",
+                        link.resource
+                    )),
+                ),
+                None => {
+                    let ty = match &f.ty {
+                        crate::schema::TypeRef::NonNull(inner) => inner.as_ref(),
+                        other => other,
+                    };
+                    input.field(InputValue::new(&f.name, input_type(ty, model)))
+                }
+            };
+        }
+        input = input.field(InputValue::new("customFields", TypeRef::named("JSON")));
+        out.push(input);
+    }
+    out
+}
+
+fn input_json(ctx: &ResolverContext<'_>) -> Result<serde_json::Value, Error> {
+    ctx.args
+        .try_get("input")?
+        .as_value()
+        .clone()
+        .into_json()
+        .map_err(|e| {
+            coded(
+                ErrorCode::BadUserInput,
+                format!("`input` cannot be read: {e}"),
+            )
+        })
+}
+
+/// The account and remote id of a global id, checked to be a record of `resource`.
+fn decode_id(id: &str, resource: &str) -> Result<GlobalId, Error> {
+    let gid = GlobalId::decode(id)
+        .ok_or_else(|| coded(ErrorCode::NotFound, format!("no record has the id `{id}`")))?;
+    if gid.resource != resource {
+        return Err(coded(
+            ErrorCode::BadUserInput,
+            format!(
+                "`{id}` is the id of a {} record, not of {resource}",
+                gid.resource
+            ),
+        ));
+    }
+    Ok(gid)
+}
+
+/// `createContact(accountId:, input:)`, `updateContact(id:, input:)`, `deleteContact(id:)`.
+pub fn mutation_fields(def: &ResourceDef) -> Vec<Field> {
+    let type_name = def.type_name.clone();
+    let input = format!("{type_name}Input");
+    let create = {
+        let resource: Arc<str> = def.resource.as_str().into();
+        Field::new(
+            format!("create{type_name}"),
+            TypeRef::named_nn(&type_name),
+            move |ctx| {
+                let resource = resource.clone();
+                FieldFuture::new(async move {
+                    let services = services(&ctx)?;
+                    let caller = caller(&ctx)?;
+                    let account_id = ctx.args.try_get("accountId")?.string()?.to_string();
+                    let input = input_json(&ctx)?;
+                    let account =
+                        handle_for(&services, &caller, &account_id, rate_log(&ctx)).await?;
+                    let record = services
+                        .engine
+                        .create(&account, &resource, &input)
+                        .await
+                        .map_err(|e| from_engine(&ctx, e))?;
+                    Ok(Some(FieldValue::owned_any(Arc::new(RecordNode {
+                        account,
+                        resource,
+                        record,
+                    }))))
+                })
+            },
+        )
+        .argument(InputValue::new("accountId", TypeRef::named_nn(TypeRef::ID)))
+        .argument(InputValue::new("input", TypeRef::named_nn(&input)))
+        .description(format!(
+            "Creates a {type_name} in the linked account's CRM (where its provider supports it)."
+        ))
+    };
+    let update = {
+        let resource: Arc<str> = def.resource.as_str().into();
+        Field::new(
+            format!("update{type_name}"),
+            TypeRef::named_nn(&type_name),
+            move |ctx| {
+                let resource = resource.clone();
+                FieldFuture::new(async move {
+                    let services = services(&ctx)?;
+                    let caller = caller(&ctx)?;
+                    let gid = decode_id(ctx.args.try_get("id")?.string()?, &resource)?;
+                    let input = input_json(&ctx)?;
+                    let account =
+                        handle_for(&services, &caller, &gid.account, rate_log(&ctx)).await?;
+                    let record = services
+                        .engine
+                        .update(&account, &resource, &gid.remote_id, &input)
+                        .await
+                        .map_err(|e| from_engine(&ctx, e))?;
+                    Ok(Some(FieldValue::owned_any(Arc::new(RecordNode {
+                        account,
+                        resource,
+                        record,
+                    }))))
+                })
+            },
+        )
+        .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
+        .argument(InputValue::new("input", TypeRef::named_nn(&input)))
+        .description(format!("Changes the given fields of a {type_name}."))
+    };
+    let delete = {
+        let resource: Arc<str> = def.resource.as_str().into();
+        Field::new(
+            format!("delete{type_name}"),
+            TypeRef::named_nn(TypeRef::ID),
+            move |ctx| {
+                let resource = resource.clone();
+                FieldFuture::new(async move {
+                    let services = services(&ctx)?;
+                    let caller = caller(&ctx)?;
+                    let id = ctx.args.try_get("id")?.string()?.to_string();
+                    let gid = decode_id(&id, &resource)?;
+                    let account =
+                        handle_for(&services, &caller, &gid.account, rate_log(&ctx)).await?;
+                    services
+                        .engine
+                        .delete(&account, &resource, &gid.remote_id)
+                        .await
+                        .map_err(|e| from_engine(&ctx, e))?;
+                    Ok(Some(FieldValue::value(id)))
+                })
+            },
+        )
+        .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
+        .description(format!("Deletes a {type_name}; returns its id."))
+    };
+    vec![create, update, delete]
 }

@@ -147,7 +147,7 @@ async fn execute(
         StatusCode::OK
     };
     let mut http = (status, Json(&response)).into_response();
-    if let Some(rl) = request_state.rate_limit() {
+    if let Some(rl) = request_state.rate_limits.most_constrained() {
         set_rate_limit_headers(http.headers_mut(), &rl);
     }
     http

@@ -26,6 +26,10 @@ use super::DemoAccount;
 pub(crate) trait Vendor: Send + Sync + 'static {
     /// Provider file name and URL prefix, e.g. `"hubspot"`.
     fn provider(&self) -> &'static str;
+    /// Where the router is nested, when it is not `/{provider}` (Graph: `/graph`).
+    fn mount(&self) -> String {
+        format!("/{}", self.provider())
+    }
     /// Tokens accepted right after start and after `/_control/reset`.
     fn seed_tokens(&self) -> Vec<String>;
     fn default_rate_limit(&self) -> RateLimitConfig;
@@ -78,6 +82,10 @@ pub(crate) struct RateDecision {
     /// Per-second figures are reported but not enforced: see `Control::rate_limit`.
     pub secondly: u32,
     pub secondly_remaining: u32,
+    /// Milliseconds until the oldest request counted in the window leaves it, i.e. until
+    /// one more request fits again (0 when the window is empty). Vendors that tell the
+    /// client how long to wait (`Retry-After`, `x-ratelimit-reset`) report this.
+    pub retry_after_ms: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -91,14 +99,18 @@ pub(crate) enum FaultAction {
     },
     /// List pages hand back the request's own cursor as the next one.
     RepeatCursor,
+    /// List pages claim there is more and point the next cursor past the end, where the
+    /// vendor answers its "no such page" (Salesforce: `INVALID_QUERY_LOCATOR`, Zoho: 204).
+    OutOfRange,
 }
 
 /// Which fault family a call site consumes: the middleware takes `Respond` faults, list
-/// handlers take `RepeatCursor`, so one kind never eats the other's budget.
+/// handlers take `RepeatCursor` and `OutOfRange`, so one kind never eats another's budget.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum FaultKind {
     Respond,
     RepeatCursor,
+    OutOfRange,
 }
 
 impl FaultAction {
@@ -106,6 +118,7 @@ impl FaultAction {
         match self {
             FaultAction::Respond { .. } => FaultKind::Respond,
             FaultAction::RepeatCursor => FaultKind::RepeatCursor,
+            FaultAction::OutOfRange => FaultKind::OutOfRange,
         }
     }
 }
@@ -153,6 +166,7 @@ impl Fault {
                 out["delayMs"] = json!(delay.map(|d| d.as_millis()));
             }
             FaultAction::RepeatCursor => out["kind"] = json!("repeat_cursor"),
+            FaultAction::OutOfRange => out["kind"] = json!("out_of_range"),
         }
         out
     }
@@ -332,6 +346,9 @@ impl Control {
             .filter(|t| now.duration_since(**t) < Duration::from_secs(1))
             .count();
         let secondly = secondly_limit(config);
+        let retry_after = window.front().map_or(Duration::ZERO, |t| {
+            interval.saturating_sub(now.duration_since(*t))
+        });
         RateDecision {
             allowed,
             max: config.max,
@@ -340,6 +357,7 @@ impl Control {
             secondly,
             secondly_remaining: secondly
                 .saturating_sub(u32::try_from(last_second).unwrap_or(u32::MAX)),
+            retry_after_ms: u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX),
         }
     }
 
@@ -444,6 +462,7 @@ async fn add_fault(State(api): State<ControlApi>, body: Bytes) -> Result<Respons
     let delay = spec.delay_ms.map(Duration::from_millis);
     let action = match spec.kind.as_deref() {
         Some("repeat_cursor") => FaultAction::RepeatCursor,
+        Some("out_of_range") => FaultAction::OutOfRange,
         None | Some("status") | Some("delay") => {
             if status.is_none() && delay.is_none() {
                 return Err(bad("a status fault needs `status` and/or `delayMs`"));
@@ -456,7 +475,7 @@ async fn add_fault(State(api): State<ControlApi>, body: Bytes) -> Result<Respons
         }
         Some(other) => {
             return Err(bad(&format!(
-                "unknown fault kind {other:?} (expected status, delay or repeat_cursor)"
+                "unknown fault kind {other:?} (expected status, delay, repeat_cursor or out_of_range)"
             )));
         }
     };

@@ -11,8 +11,11 @@ use super::control::iso_millis;
 
 pub(crate) const CONTACT_COUNT: u64 = 260;
 pub(crate) const FIRST_CONTACT_ID: u64 = 1001;
-pub(crate) const COMPANY_COUNT: u64 = 45;
+pub(crate) const COMPANY_COUNT: u64 = 260;
 pub(crate) const FIRST_COMPANY_ID: u64 = 5001;
+/// The first companies come from the hand-written [`COMPANIES`] table; contacts are spread
+/// over these only, so growing the company list left every seeded contact unchanged.
+const NAMED_COMPANY_COUNT: u64 = 45;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ObjectType {
@@ -302,7 +305,7 @@ impl Store {
 /// (name, domain, industry, city, country). Fictional companies on reserved `.example`
 /// domains, with some non-ASCII names to exercise encoding paths.
 #[rustfmt::skip]
-const COMPANIES: [(&str, &str, &str, &str, &str); COMPANY_COUNT as usize] = [
+const COMPANIES: [(&str, &str, &str, &str, &str); NAMED_COMPANY_COUNT as usize] = [
     ("Acme Corporation", "acme.example", "MACHINERY", "Springfield", "United States"),
     ("Globex", "globex.example", "COMPUTER_SOFTWARE", "Cypress Creek", "United States"),
     ("Initech", "initech.example", "INFORMATION_TECHNOLOGY_AND_SERVICES", "Austin", "United States"),
@@ -349,6 +352,59 @@ const COMPANIES: [(&str, &str, &str, &str, &str); COMPANY_COUNT as usize] = [
     ("Atlas Construction", "atlas-build.example", "CONSTRUCTION", "Denver", "United States"),
     ("Quantum Quokka Labs", "quokka.example", "BIOTECHNOLOGY", "Perth", "Australia"),
 ];
+
+// Companies past the named table: 17 and 13 are coprime, so (k % 17, k % 13) names the 215
+// generated companies uniquely, and no word here appears in the named table.
+#[rustfmt::skip]
+const GENERATED_PREFIXES: [&str; 17] = [
+    "Amberline", "Brightwater", "Copperfield", "Driftwood", "Emberly", "Foxglove", "Granite Peak",
+    "Harborview", "Ironbark", "Juniper", "Kestrel", "Lumière", "Moonstone", "Nørrebro",
+    "Orchard Lane", "Přístav", "Quillon",
+];
+
+#[rustfmt::skip]
+const GENERATED_SUFFIXES: [(&str, &str); 13] = [
+    ("Analytics", "INFORMATION_TECHNOLOGY_AND_SERVICES"),
+    ("Bakery", "FOOD_BEVERAGES"),
+    ("Clinics", "HOSPITAL_HEALTH_CARE"),
+    ("Dynamics", "COMPUTER_SOFTWARE"),
+    ("Freight", "LOGISTICS_AND_SUPPLY_CHAIN"),
+    ("Holdings", "FINANCIAL_SERVICES"),
+    ("Labs", "RESEARCH"),
+    ("Media", "MARKETING_AND_ADVERTISING"),
+    ("Outfitters", "RETAIL"),
+    ("Partners", "MANAGEMENT_CONSULTING"),
+    ("Robotics", "AUTOMOTIVE"),
+    ("Studios", "ENTERTAINMENT"),
+    ("Works", "CONSTRUCTION"),
+];
+
+#[rustfmt::skip]
+const GENERATED_PLACES: [(&str, &str); 11] = [
+    ("Portland", "United States"), ("Leeds", "United Kingdom"), ("Lille", "France"),
+    ("Aarhus", "Denmark"), ("Brno", "Czechia"), ("Kraków", "Poland"), ("Osaka", "Japan"),
+    ("São Paulo", "Brazil"), ("Montréal", "Canada"), ("Auckland", "New Zealand"),
+    ("Cape Town", "South Africa"),
+];
+
+/// Name, domain, industry, city and country of a company past the named table. Some have
+/// no domain or no industry, like a few named ones.
+fn generated_company(j: u64) -> (String, String, &'static str, &'static str, &'static str) {
+    let k = j.saturating_sub(NAMED_COMPANY_COUNT);
+    let index = |modulus: u64| usize::try_from(k % modulus).unwrap_or(0);
+    let prefix = GENERATED_PREFIXES[index(17)];
+    let (suffix, industry) = GENERATED_SUFFIXES[index(13)];
+    let (city, country) = GENERATED_PLACES[index(11)];
+    let name = format!("{prefix} {suffix}");
+    let domain = if k % 23 == 5 {
+        String::new()
+    } else {
+        let words: Vec<String> = name.split(' ').map(slug).collect();
+        format!("{}.example", words.join("-"))
+    };
+    let industry = if k % 29 == 7 { "" } else { industry };
+    (name, domain, industry, city, country)
+}
 
 // 52 and 53 are coprime, so (i % 52, i % 53) never repeats for the 260 seeded contacts:
 // every generated name, and so every generated email, is unique.
@@ -404,11 +460,24 @@ fn small(i: u64, modulus: u64) -> i64 {
 }
 
 fn seed_company(j: u64) -> Record {
-    let (name, domain, industry, city, country) = COMPANIES[usize::try_from(j).unwrap_or(0)];
+    let (name, domain, industry, city, country) =
+        match COMPANIES.get(usize::try_from(j).unwrap_or(usize::MAX)) {
+            Some(&(name, domain, industry, city, country)) => {
+                (name.to_owned(), domain.to_owned(), industry, city, country)
+            }
+            None => generated_company(j),
+        };
     let id = FIRST_COMPANY_ID + j;
+    // Named companies were created every 6 days; later ones every 3 days after them, so
+    // every timestamp stays in the past.
+    let days = if j < NAMED_COMPANY_COUNT {
+        small(j, 1000) * 6
+    } else {
+        small(NAMED_COMPANY_COUNT, 1000) * 6 + small(j - NAMED_COMPANY_COUNT, 1000) * 3
+    };
     let created = at(
         (2022, 1, 10, 9),
-        Duration::days(small(j, 1000) * 6)
+        Duration::days(days)
             + Duration::minutes(small(j, 1000) * 133)
             + Duration::milliseconds(small(j * 71, 1000)),
     );
@@ -424,8 +493,8 @@ fn seed_company(j: u64) -> Record {
             p.insert(k.to_owned(), v);
         }
     };
-    set("name", name.to_owned());
-    set("domain", domain.to_owned());
+    set("name", name);
+    set("domain", domain);
     set("industry", industry.to_owned());
     if j % 10 != 9 {
         set("numberofemployees", employees.to_string());
@@ -473,7 +542,7 @@ fn seed_contact(i: u64, companies: &BTreeMap<u64, Record>) -> Record {
     let id = FIRST_CONTACT_ID + i;
     let mut first = Some(FIRST_NAMES[usize::try_from(i % 52).unwrap_or(0)].to_owned());
     let mut last = Some(LAST_NAMES[usize::try_from(i % 53).unwrap_or(0)].to_owned());
-    let company_id = (i % 9 != 4).then(|| FIRST_COMPANY_ID + (i * 17) % COMPANY_COUNT);
+    let company_id = (i % 9 != 4).then(|| FIRST_COMPANY_ID + (i * 17) % NAMED_COMPANY_COUNT);
     let domain = company_id
         .and_then(|c| companies.get(&c))
         .and_then(|c| c.property("domain"))
@@ -597,6 +666,44 @@ mod tests {
         let unique: HashSet<String> = emails.iter().map(|e| e.to_lowercase()).collect();
         assert_eq!(emails.len(), unique.len());
         assert_eq!(emails.len(), usize::try_from(CONTACT_COUNT - 1).unwrap());
+    }
+
+    #[test]
+    fn companies_are_unique_and_every_association_resolves() {
+        let store = Store::seed();
+        let companies = store.table(ObjectType::Companies);
+        assert_eq!(companies.len(), usize::try_from(COMPANY_COUNT).unwrap());
+        let names: HashSet<&str> = companies
+            .values()
+            .filter_map(|c| c.property("name"))
+            .collect();
+        assert_eq!(names.len(), companies.len());
+        let domains: Vec<&str> = companies
+            .values()
+            .filter_map(|c| c.property("domain"))
+            .collect();
+        let unique: HashSet<&&str> = domains.iter().collect();
+        assert_eq!(unique.len(), domains.len());
+        assert!(
+            domains.len() < companies.len(),
+            "some companies have no domain"
+        );
+        for contact in store.table(ObjectType::Contacts).values() {
+            if let Some(id) = contact.property("associatedcompanyid") {
+                let id: u64 = id.parse().unwrap();
+                assert!(store.live(ObjectType::Companies, id).is_some(), "{id}");
+            }
+        }
+        // The original 45 are untouched by the extension.
+        assert_eq!(companies[&5001].property("name"), Some("Acme Corporation"));
+        assert_eq!(
+            companies[&5045].property("name"),
+            Some("Quantum Quokka Labs")
+        );
+        assert_eq!(
+            companies[&5046].property("name"),
+            Some("Amberline Analytics")
+        );
     }
 
     #[test]

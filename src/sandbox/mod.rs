@@ -2,11 +2,11 @@
 //! real HTTP on loopback for the integration tests, the demo (`tessera sandbox`) and the
 //! benchmarks.
 //!
-//! This folder owns every simulated vendor (one file each, today `hubspot.rs` with its data
-//! in `hubspot_data.rs`) and the shared `/_control` plane in `control.rs`: request counters,
-//! fault injection, the access-token registry and rate-limit windows. Vendor behaviour
-//! follows `/work/shared/vendors.md`, which is the source of truth, not the gateway's
-//! provider configs.
+//! This folder owns every simulated vendor (one file each with its data in a `_data.rs`
+//! sibling, e.g. `hubspot.rs` and `hubspot_data.rs`) and the shared `/_control` plane in
+//! `control.rs`: request counters, fault injection, the access-token registry and
+//! rate-limit windows. Vendor behaviour follows `/work/shared/vendors.md`, which is the
+//! source of truth, not the gateway's provider configs.
 //!
 //! The sandbox must not import the gateway's engine, nor any other `crate::` module. It is
 //! the independent witness the gateway is tested against; if both shared code, a bug in
@@ -16,8 +16,19 @@
 //! `vendors()`, and answer for it in [`sample_records`].
 
 mod control;
+mod google;
+mod google_data;
 mod hubspot;
 mod hubspot_data;
+mod msgraph;
+mod msgraph_data;
+mod pipedrive;
+mod pipedrive_data;
+mod salesforce;
+mod salesforce_data;
+mod wire;
+mod zoho;
+mod zoho_data;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,6 +46,23 @@ use control::{Control, Vendor};
 
 /// The static access token the sandbox HubSpot accepts out of the box.
 pub const HUBSPOT_DEMO_TOKEN: &str = "sandbox-hubspot-token";
+
+/// The static token the sandbox Pipedrive accepts out of the box, as an OAuth bearer
+/// token or as an `x-api-token` API token.
+pub const PIPEDRIVE_DEMO_TOKEN: &str = "sandbox-pipedrive-token";
+
+/// The static access token the sandbox Microsoft Graph accepts out of the box.
+pub const MSGRAPH_DEMO_TOKEN: &str = "sandbox-msgraph-token";
+
+/// The static access token the sandbox Google People API accepts out of the box.
+pub const GOOGLE_DEMO_TOKEN: &str = "sandbox-google-token";
+
+/// The static access token the sandbox Salesforce accepts out of the box.
+pub const SALESFORCE_DEMO_TOKEN: &str = "sandbox-salesforce-token";
+
+/// The static access token the sandbox Zoho CRM accepts out of the box (sent as
+/// `Authorization: Zoho-oauthtoken <token>`).
+pub const ZOHO_DEMO_TOKEN: &str = "sandbox-zoho-token";
 
 /// What a linked account to one simulated provider needs.
 #[derive(Clone, Debug, PartialEq)]
@@ -62,7 +90,14 @@ impl std::fmt::Debug for Sandbox {
 }
 
 fn vendors(control: &Arc<Control>, base_url: &str) -> Vec<Arc<dyn Vendor>> {
-    vec![Arc::new(hubspot::HubSpot::new(control.clone(), base_url))]
+    vec![
+        Arc::new(hubspot::HubSpot::new(control.clone(), base_url)),
+        Arc::new(pipedrive::Pipedrive::new(control.clone())),
+        Arc::new(msgraph::MsGraph::new(control.clone(), base_url)),
+        Arc::new(google::Google::new(control.clone())),
+        Arc::new(salesforce::Salesforce::new(control.clone())),
+        Arc::new(zoho::Zoho::new(control.clone())),
+    ]
 }
 
 /// Links must be usable by clients even when the server listens on every interface.
@@ -87,7 +122,7 @@ impl Sandbox {
         let mut app = Router::new();
         for vendor in &vendors {
             control.register(vendor.as_ref());
-            app = app.nest(&format!("/{}", vendor.provider()), vendor.clone().router());
+            app = app.nest(&vendor.mount(), vendor.clone().router());
         }
         let app = app
             .nest("/_control", control::router(control, vendors.clone()))
@@ -177,6 +212,11 @@ pub async fn serve(listen: SocketAddr) -> std::io::Result<()> {
 pub fn sample_records(provider: &str, resource: &str) -> Option<Vec<Value>> {
     match provider {
         hubspot::PROVIDER => hubspot::sample_records(resource),
+        pipedrive::PROVIDER => pipedrive::sample_records(resource),
+        msgraph::PROVIDER => msgraph::sample_records(resource),
+        google::PROVIDER => google::sample_records(resource),
+        salesforce::PROVIDER => salesforce::sample_records(resource),
+        zoho::PROVIDER => zoho::sample_records(resource),
         _ => None,
     }
 }

@@ -4,8 +4,11 @@
 //! (types exist, `@resource` and `@link` are well formed); it knows nothing of providers,
 //! HTTP or resolvers. `graphql` turns the model into the served async-graphql schema.
 
+mod fit;
 mod model;
 mod parse;
+
+pub use fit::fits;
 
 pub use model::{
     EnumDef, FieldDef, LinkDef, ObjectDef, RESERVED_FIELDS, ResourceDef, STANDARD_MAPPED_FIELDS,

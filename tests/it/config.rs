@@ -151,6 +151,7 @@ async fn introspection_lists_the_printed_types() {
             "SCALAR" => "scalar",
             "ENUM" => "enum",
             "INTERFACE" => "interface",
+            "INPUT_OBJECT" => "input",
             other => panic!("unexpected kind {other}"),
         };
         assert!(
@@ -192,4 +193,72 @@ async fn a_new_sdl_field_plus_a_mapping_line_is_served_without_rust_changes() {
             json!(format!("{}!", first.to_uppercase()))
         );
     }
+}
+
+#[test]
+fn the_committed_provider_json_schema_is_generated_from_the_code() {
+    let committed = std::fs::read_to_string(repo_path("providers/provider.schema.json")).unwrap();
+    assert_eq!(
+        committed,
+        tessera::config::provider_json_schema(),
+        "providers/provider.schema.json is stale: run `cargo run -- schema providers > providers/provider.schema.json`"
+    );
+    for entry in std::fs::read_dir(repo_path("providers")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if name.ends_with(".json") && !name.ends_with(".schema.json") {
+            let doc: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            assert_eq!(
+                doc["$schema"], "./provider.schema.json",
+                "{name} must reference the schema so editors validate it"
+            );
+        }
+    }
+}
+
+#[test]
+fn check_type_checks_mappings_on_sandbox_samples() {
+    let (_dir, out) = broken_copy(|d| {
+        d["resources"]["companies"]["fields"]["employees"] = json!("properties.name")
+    });
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("hubspot.json: /resources/companies/fields/employees: on sandbox sample record 0 the value does not fit `Int`"), "{text}");
+}
+
+#[test]
+fn tessera_map_evaluates_with_the_gateways_engine() {
+    let out = tessera(
+        &[
+            "map",
+            "--expr",
+            "properties.firstname & ' ' & properties.lastname",
+        ],
+        Some(r#"{"properties": {"firstname": "Ada", "lastname": "Lovelace"}}"#),
+    );
+    assert!(out.status.success());
+    assert_eq!(stdout(&out).trim(), "\"Ada Lovelace\"");
+    let out = tessera(
+        &["map", "--expr", "$x * 2", "--bindings", r#"{"x": 21}"#],
+        Some(""),
+    );
+    assert_eq!(stdout(&out).trim(), "42");
+    let out = tessera(&["map", "--expr", "nothing"], Some("{}"));
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "", "undefined prints nothing");
+    let out = tessera(&["map", "--expr", "[1,2"], Some("{}"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("S0"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = tessera(&["map", "--expr", "1 + 'a'"], Some(""));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("T2002"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

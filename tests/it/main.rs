@@ -5,6 +5,7 @@
 mod architecture;
 mod common;
 mod config;
+mod conformance;
 mod gateway;
 mod jsonata_suite;
 mod mapping;

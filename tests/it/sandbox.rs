@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
+use tessera::sandbox::{GOOGLE_DEMO_TOKEN, MSGRAPH_DEMO_TOKEN, PIPEDRIVE_DEMO_TOKEN};
 use tessera::sandbox::{HUBSPOT_DEMO_TOKEN, Sandbox, sample_records};
 
 struct Env {
@@ -254,8 +255,11 @@ async fn list_records_have_hubspot_shape() {
         .await;
     assert_eq!(companies.status, StatusCode::OK);
     let list = companies.body["results"].as_array().unwrap();
-    assert!(list.len() >= 40);
-    assert!(companies.body.get("paging").is_none());
+    assert_eq!(list.len(), 100);
+    assert!(
+        companies.body["paging"]["next"]["after"].is_string(),
+        "more than 100 companies"
+    );
     let names: BTreeSet<&str> = list[0]["properties"]
         .as_object()
         .unwrap()
@@ -775,8 +779,7 @@ async fn default_headers_and_demo_account() {
     assert_eq!(reply.header("x-hubspot-ratelimit-secondly"), Some(11));
 
     let accounts = env.sandbox.demo_accounts();
-    assert_eq!(accounts.len(), 1);
-    let hubspot = &accounts[0];
+    let hubspot = accounts.iter().find(|a| a.provider == "hubspot").unwrap();
     assert_eq!(hubspot.provider, "hubspot");
     assert_eq!(hubspot.credentials["accessToken"], HUBSPOT_DEMO_TOKEN);
     let base = hubspot.settings["baseUrl"].as_str().unwrap();
@@ -799,4 +802,2861 @@ async fn default_headers_and_demo_account() {
         .send()
         .await;
     assert!(refused.is_err(), "server still answering after shutdown");
+}
+
+// ---------------------------------------------------------------------------------------
+// Salesforce and Zoho CRM, and HubSpot's companies
+
+use tessera::sandbox::{SALESFORCE_DEMO_TOKEN, ZOHO_DEMO_TOKEN};
+
+const SF_API: &str = "/salesforce/services/data/v62.0";
+const SF_CONTACT_FIELDS: &str = "Id, FirstName, LastName, Email, Phone, Title, AccountId, Customer_Tier__c, CreatedDate, LastModifiedDate";
+const SF_ACCOUNT_FIELDS: &str = "Id, Name, Website, Industry, NumberOfEmployees, AnnualRevenue, Phone, BillingCity, BillingCountry, CreatedDate, LastModifiedDate";
+const ZOHO_CONTACT_FIELDS: &str =
+    "First_Name,Last_Name,Email,Phone,Title,Account_Name,Customer_Tier,Created_Time,Modified_Time";
+const ZOHO_ACCOUNT_FIELDS: &str = "Account_Name,Website,Industry,Employees,Annual_Revenue,Phone,Billing_City,Billing_Country,Created_Time,Modified_Time";
+
+impl Env {
+    /// A request with a verbatim `Authorization` value (or none) and extra headers; the
+    /// raw body comes back too, to tell an empty body from JSON `null`.
+    async fn send_authorized(
+        &self,
+        method: Method,
+        url: &str,
+        authorization: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> (Reply, Vec<u8>) {
+        let mut req = self.http.request(method, url);
+        if let Some(value) = authorization {
+            req = req.header("authorization", value);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(body) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.unwrap().to_vec();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                panic!("non-JSON body ({e}): {}", String::from_utf8_lossy(&bytes))
+            })
+        };
+        (
+            Reply {
+                status,
+                headers,
+                body,
+            },
+            bytes,
+        )
+    }
+
+    /// `path` is relative to `/salesforce/services/data/v62.0`.
+    async fn salesforce(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.salesforce_with(method, &format!("{SF_API}{path}"), &[], body)
+            .await
+    }
+
+    /// `path` is host-relative, as Salesforce's `nextRecordsUrl` is.
+    async fn salesforce_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Reply {
+        let auth = format!("Bearer {SALESFORCE_DEMO_TOKEN}");
+        self.send_authorized(method, &self.url(path), Some(&auth), headers, body)
+            .await
+            .0
+    }
+
+    async fn soql(&self, query: &str, batch_size: Option<usize>) -> Reply {
+        let q: String = url::form_urlencoded::byte_serialize(query.as_bytes()).collect();
+        let option = batch_size.map(|n| format!("batchSize={n}"));
+        let headers: Vec<(&str, &str)> = option
+            .as_deref()
+            .map(|o| ("sforce-query-options", o))
+            .into_iter()
+            .collect();
+        self.salesforce_with(
+            Method::GET,
+            &format!("{SF_API}/query?q={q}"),
+            &headers,
+            None,
+        )
+        .await
+    }
+
+    /// `path` is relative to `/zoho/crm/v8`; the raw body comes back too.
+    async fn zoho(&self, method: Method, path: &str, body: Option<Value>) -> (Reply, Vec<u8>) {
+        let auth = format!("Zoho-oauthtoken {ZOHO_DEMO_TOKEN}");
+        self.send_authorized(
+            method,
+            &self.url(&format!("/zoho/crm/v8{path}")),
+            Some(&auth),
+            &[],
+            body,
+        )
+        .await
+    }
+
+    /// Follows `nextRecordsUrl` from a SOQL query; returns every page's records.
+    async fn soql_pages(&self, query: &str, batch_size: Option<usize>) -> Vec<Vec<Value>> {
+        let mut reply = self.soql(query, batch_size).await;
+        let mut pages = Vec::new();
+        let option = batch_size.map(|n| format!("batchSize={n}"));
+        let headers: Vec<(&str, &str)> = option
+            .as_deref()
+            .map(|o| ("sforce-query-options", o))
+            .into_iter()
+            .collect();
+        loop {
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            let records = reply.body["records"].as_array().unwrap().clone();
+            let total = reply.body["totalSize"].as_u64().unwrap();
+            pages.push(records);
+            assert!(pages.len() < 50, "paging did not terminate");
+            if reply.body["done"] == true {
+                assert!(reply.body.get("nextRecordsUrl").is_none(), "{}", reply.body);
+                break;
+            }
+            let next = reply.body["nextRecordsUrl"].as_str().unwrap().to_owned();
+            assert!(next.starts_with(&format!("{SF_API}/query/01g")), "{next}");
+            reply = self
+                .salesforce_with(Method::GET, &next, &headers, None)
+                .await;
+            assert_eq!(reply.body["totalSize"].as_u64(), Some(total));
+        }
+        pages
+    }
+
+    /// Follows Zoho's `next_page_token` (or page numbers) to the 204 at the end; returns
+    /// the ids of every page.
+    async fn zoho_pages(
+        &self,
+        module: &str,
+        fields: &str,
+        per_page: usize,
+        tokens: bool,
+    ) -> Vec<Vec<String>> {
+        let mut pages: Vec<Vec<String>> = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = pages.len() + 1;
+            let cursor = match (&token, tokens) {
+                (Some(t), true) => format!("&page_token={t}"),
+                _ => format!("&page={page}"),
+            };
+            let (reply, raw) = self
+                .zoho(
+                    Method::GET,
+                    &format!("/{module}?fields={fields}&per_page={per_page}{cursor}"),
+                    None,
+                )
+                .await;
+            if reply.status == StatusCode::NO_CONTENT {
+                assert!(raw.is_empty(), "204 carries no body");
+                break;
+            }
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            assert!(pages.len() < 100, "paging did not terminate");
+            let data = reply.body["data"].as_array().unwrap();
+            let info = &reply.body["info"];
+            assert_eq!(info["count"].as_u64(), Some(data.len() as u64));
+            assert_eq!(info["per_page"].as_u64(), Some(per_page as u64));
+            assert_eq!(info["page"].as_u64(), Some(page as u64));
+            assert_eq!(info["sort_by"], "id");
+            assert_eq!(info["sort_order"], "desc");
+            let names: Vec<&str> = fields.split(',').chain(["id"]).collect();
+            for record in data {
+                let keys: BTreeSet<&str> = record
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .map(String::as_str)
+                    .collect();
+                assert_eq!(keys, names.iter().copied().collect::<BTreeSet<&str>>());
+            }
+            pages.push(
+                data.iter()
+                    .map(|r| r["id"].as_str().unwrap().to_owned())
+                    .collect(),
+            );
+            if info["more_records"] == true {
+                token = Some(info["next_page_token"].as_str().unwrap().to_owned());
+                assert!(info["page_token_expiry"].is_string());
+            } else {
+                assert!(info["next_page_token"].is_null());
+                token = None;
+                if tokens {
+                    break;
+                }
+            }
+        }
+        pages
+    }
+}
+
+fn limit_info(reply: &Reply) -> Option<&str> {
+    reply.headers.get("sforce-limit-info")?.to_str().ok()
+}
+
+fn assert_sf_error(reply: &Reply, status: StatusCode, code: &str) {
+    assert_eq!(reply.status, status, "{}", reply.body);
+    let errors = reply
+        .body
+        .as_array()
+        .unwrap_or_else(|| panic!("Salesforce errors are an array: {}", reply.body));
+    assert_eq!(errors.len(), 1, "{}", reply.body);
+    assert_eq!(errors[0]["errorCode"], code, "{}", reply.body);
+    assert!(errors[0]["message"].is_string(), "{}", reply.body);
+}
+
+fn assert_zoho_error(reply: &Reply, status: StatusCode, code: &str) {
+    assert_eq!(reply.status, status, "{}", reply.body);
+    assert_eq!(reply.body["code"], code, "{}", reply.body);
+    assert_eq!(reply.body["status"], "error", "{}", reply.body);
+    assert!(reply.body["details"].is_object(), "{}", reply.body);
+    assert!(reply.body["message"].is_string(), "{}", reply.body);
+}
+
+#[tokio::test]
+async fn hubspot_companies_page_past_260() {
+    let env = env().await;
+    let (ids, pages) = env
+        .page_all("/hubspot/crm/v3/objects/companies?limit=100")
+        .await;
+    assert!(ids.len() >= 260, "only {} companies", ids.len());
+    assert_eq!(pages, ids.len().div_ceil(100));
+    assert_ne!(ids.len() % 100, 0, "the last page is shorter");
+    let unique: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len());
+    let first = env
+        .hubspot(Method::GET, "/crm/v3/objects/companies/5001", None)
+        .await;
+    assert_eq!(first.body["properties"]["name"], "Acme Corporation");
+    let last = env
+        .hubspot(
+            Method::GET,
+            "/crm/v3/objects/companies/5260?properties=name,domain",
+            None,
+        )
+        .await;
+    assert_eq!(last.status, StatusCode::OK, "{}", last.body);
+    assert!(last.body["properties"]["name"].is_string());
+}
+
+#[tokio::test]
+async fn salesforce_query_pages_every_record_once() {
+    let env = env().await;
+    for (object, fields) in [
+        ("Contact", SF_CONTACT_FIELDS),
+        ("Account", SF_ACCOUNT_FIELDS),
+    ] {
+        let query = format!("SELECT {fields} FROM {object} ORDER BY Id");
+        let pages = env.soql_pages(&query, Some(200)).await;
+        let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
+        assert_eq!(sizes.len(), 2, "{object}: {sizes:?}");
+        assert_eq!(sizes[0], 200);
+        assert!(sizes[1] > 0 && sizes[1] < 200, "{sizes:?}");
+        let records: Vec<&Value> = pages.iter().flatten().collect();
+        assert!(records.len() >= 260, "{object}: {}", records.len());
+        let ids: Vec<&str> = records.iter().map(|r| r["Id"].as_str().unwrap()).collect();
+        let unique: BTreeSet<&&str> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len(), "duplicates in {object}");
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ORDER BY Id");
+        let expected: BTreeSet<String> = ["attributes"]
+            .into_iter()
+            .chain(fields.split(", "))
+            .map(str::to_owned)
+            .collect();
+        let prefix = if object == "Contact" { "003" } else { "001" };
+        for record in &records {
+            let keys: BTreeSet<String> = record.as_object().unwrap().keys().cloned().collect();
+            assert_eq!(keys, expected);
+            let id = record["Id"].as_str().unwrap();
+            assert!(id.len() == 18 && id.starts_with(prefix), "{id}");
+            assert_eq!(record["attributes"]["type"], object);
+            assert_eq!(
+                record["attributes"]["url"],
+                format!("{SF_API}/sobjects/{object}/{id}")
+            );
+            let modified = record["LastModifiedDate"].as_str().unwrap();
+            assert!(
+                modified.len() == 28 && modified.ends_with("+0000"),
+                "{modified}"
+            );
+            assert_eq!(modified.as_bytes()[19], b'.', "{modified}");
+        }
+
+        // Default batch is 2000: everything at once. Below 200 is clamped up to 200.
+        let all = env.soql(&query, None).await;
+        assert_eq!(all.body["done"], true);
+        assert_eq!(all.body["records"].as_array().unwrap().len(), records.len());
+        assert_eq!(all.body["totalSize"].as_u64(), Some(records.len() as u64));
+        let small = env.soql(&query, Some(5)).await;
+        assert_eq!(small.body["records"].as_array().unwrap().len(), 200);
+    }
+
+    // A locator can be read again; an unknown one, or one past the end, is refused.
+    let first = env.soql("SELECT Id FROM Contact", Some(200)).await;
+    let next = first.body["nextRecordsUrl"].as_str().unwrap().to_owned();
+    assert!(next.ends_with("-200"), "{next}");
+    let again = env.salesforce_with(Method::GET, &next, &[], None).await;
+    let twice = env.salesforce_with(Method::GET, &next, &[], None).await;
+    assert_eq!(again.body, twice.body);
+    let past = next.replace("-200", "-100000");
+    for path in [
+        past.as_str(),
+        &format!("{SF_API}/query/01gSANDBOX99999999-200"),
+        &format!("{SF_API}/query/garbage"),
+    ] {
+        let reply = env.salesforce_with(Method::GET, path, &[], None).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(
+            reply.body,
+            json!([{"errorCode": "INVALID_QUERY_LOCATOR", "message": "invalid query locator"}])
+        );
+    }
+    // Cursors belong to the user that opened them.
+    env.control(
+        Method::POST,
+        "/tokens",
+        Some(json!({"provider": "salesforce", "token": "other-user"})),
+    )
+    .await;
+    let (stranger, _) = env
+        .send_authorized(
+            Method::GET,
+            &env.url(&next),
+            Some("Bearer other-user"),
+            &[],
+            None,
+        )
+        .await;
+    assert_sf_error(&stranger, StatusCode::BAD_REQUEST, "INVALID_QUERY_LOCATOR");
+}
+
+#[tokio::test]
+async fn salesforce_locators_chain_over_several_batches() {
+    let env = env().await;
+    for i in 0..150 {
+        let created = env
+            .salesforce(
+                Method::POST,
+                "/sobjects/Contact/",
+                Some(json!({"LastName": format!("Extra {i:03}")})),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    }
+    let pages = env
+        .soql_pages("SELECT Id, LastName FROM Contact", Some(200))
+        .await;
+    let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [200, 200, 10]);
+    let ids: BTreeSet<&str> = pages
+        .iter()
+        .flatten()
+        .map(|r| r["Id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 410);
+    let first = env.soql("SELECT Id FROM Contact", Some(200)).await;
+    assert!(
+        first.body["nextRecordsUrl"]
+            .as_str()
+            .unwrap()
+            .ends_with("-200")
+    );
+    let second = env
+        .salesforce_with(
+            Method::GET,
+            first.body["nextRecordsUrl"].as_str().unwrap(),
+            &[],
+            None,
+        )
+        .await;
+    assert!(
+        second.body["nextRecordsUrl"]
+            .as_str()
+            .unwrap()
+            .ends_with("-400"),
+        "{}",
+        second.body["nextRecordsUrl"]
+    );
+}
+
+#[tokio::test]
+async fn salesforce_soql_filters_relationships_and_errors() {
+    let env = env().await;
+    let bad = env.soql("SELECT Id, Foo__c FROM Contact", None).await;
+    assert_sf_error(&bad, StatusCode::BAD_REQUEST, "INVALID_FIELD");
+    let message = bad.body[0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "\nSELECT Id, Foo__c FROM Contact\n           ^\nERROR at Row:1:Column:12\n"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("No such column 'Foo__c' on entity 'Contact'."),
+        "{message}"
+    );
+    for (query, code) in [
+        ("SELECT Id FROM Contact WHERE", "MALFORMED_QUERY"),
+        ("SELEKT Id FROM Contact", "MALFORMED_QUERY"),
+        ("SELECT Id FROM Lead", "INVALID_TYPE"),
+        (
+            "SELECT Id FROM Contact WHERE Id = '003'",
+            "INVALID_QUERY_FILTER_OPERATOR",
+        ),
+    ] {
+        let reply = env.soql(query, None).await;
+        assert_sf_error(&reply, StatusCode::BAD_REQUEST, code);
+    }
+    let no_query = env.salesforce(Method::GET, "/query", None).await;
+    assert_sf_error(&no_query, StatusCode::BAD_REQUEST, "MALFORMED_QUERY");
+
+    let all = env
+        .soql("SELECT Id, Email, Account.Name FROM Contact", None)
+        .await;
+    let records = all.body["records"].as_array().unwrap();
+    let with_account = records.iter().find(|r| r["Account"].is_object()).unwrap();
+    assert_eq!(with_account["Account"]["attributes"]["type"], "Account");
+    assert!(with_account["Account"]["Name"].is_string());
+    assert!(
+        records.iter().any(|r| r["Account"].is_null()),
+        "some contacts have no account"
+    );
+    assert!(
+        records.iter().any(|r| r["Email"].is_null()),
+        "some contacts have no email"
+    );
+
+    // WHERE Id IN takes 15- and 18-character ids; the result is in Id order.
+    let a = records[7]["Id"].as_str().unwrap();
+    let b = records[3]["Id"].as_str().unwrap();
+    let picked = env
+        .soql(
+            &format!(
+                "select id, email from contact where id in ('{a}', '{}')",
+                &b[..15]
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(picked.status, StatusCode::OK, "{}", picked.body);
+    let ids: Vec<&str> = picked.body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["Id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [b, a]);
+    assert_eq!(picked.body["totalSize"], 2);
+
+    let gold = env
+        .soql(
+            "SELECT Id, Customer_Tier__c FROM Contact WHERE Customer_Tier__c = 'gold' LIMIT 10",
+            None,
+        )
+        .await;
+    let gold = gold.body["records"].as_array().unwrap();
+    assert_eq!(gold.len(), 10);
+    assert!(gold.iter().all(|r| r["Customer_Tier__c"] == "Gold"));
+}
+
+#[tokio::test]
+async fn salesforce_create_update_delete_round_trip() {
+    let env = env().await;
+    let account = env.soql("SELECT Id, Name FROM Account LIMIT 1", None).await;
+    let account_id = account.body["records"][0]["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let created = env
+        .salesforce(
+            Method::POST,
+            "/sobjects/Contact/",
+            Some(json!({"FirstName": "Grace", "LastName": "Hopper", "Email": "grace@navy.example", "Customer_Tier__c": "Gold", "AccountId": account_id})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["success"], true);
+    assert_eq!(created.body["errors"], json!([]));
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    assert!(id.len() == 18 && id.starts_with("003"), "{id}");
+    let row = format!("/sobjects/Contact/{id}");
+
+    let fetched = env.salesforce(Method::GET, &row, None).await;
+    assert_eq!(fetched.status, StatusCode::OK, "{}", fetched.body);
+    assert_eq!(fetched.body["Name"], "Grace Hopper");
+    assert_eq!(fetched.body["AccountId"], account_id.as_str());
+    assert_eq!(fetched.body["attributes"]["url"], format!("{SF_API}{row}"));
+    let short = env
+        .salesforce(
+            Method::GET,
+            &format!("/sobjects/Contact/{}?fields=Email,LastName", &id[..15]),
+            None,
+        )
+        .await;
+    let keys: BTreeSet<&str> = short
+        .body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["Email", "LastName", "attributes"].into());
+
+    // New ids sort last.
+    let all = env.soql("SELECT Id FROM Contact", None).await;
+    assert_eq!(
+        all.body["records"].as_array().unwrap().last().unwrap()["Id"],
+        id.as_str()
+    );
+
+    let (patched, raw) = env
+        .send_authorized(
+            Method::PATCH,
+            &env.url(&format!("{SF_API}{row}")),
+            Some(&format!("Bearer {SALESFORCE_DEMO_TOKEN}")),
+            &[],
+            Some(json!({"Title": "Rear Admiral", "Customer_Tier__c": null})),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::NO_CONTENT);
+    assert!(raw.is_empty());
+    let fetched = env.salesforce(Method::GET, &row, None).await;
+    assert_eq!(fetched.body["Title"], "Rear Admiral");
+    assert!(fetched.body["Customer_Tier__c"].is_null());
+    assert!(fetched.body["LastModifiedDate"].as_str() >= fetched.body["CreatedDate"].as_str());
+
+    // Writes are validated the Salesforce way.
+    let missing = env
+        .salesforce(
+            Method::POST,
+            "/sobjects/Contact",
+            Some(json!({"FirstName": "Nobody"})),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        missing.body,
+        json!([{"message": "Required fields are missing: [LastName]", "errorCode": "REQUIRED_FIELD_MISSING", "fields": ["LastName"]}])
+    );
+    let nameless = env
+        .salesforce(
+            Method::POST,
+            "/sobjects/Account/",
+            Some(json!({"Website": "x.example"})),
+        )
+        .await;
+    assert_eq!(nameless.body[0]["fields"], json!(["Name"]));
+    let unknown = env
+        .salesforce(Method::PATCH, &row, Some(json!({"Shoe_Size__c": 44})))
+        .await;
+    assert_sf_error(&unknown, StatusCode::BAD_REQUEST, "INVALID_FIELD");
+    let read_only = env
+        .salesforce(
+            Method::PATCH,
+            &row,
+            Some(json!({"CreatedDate": "2020-01-01T00:00:00.000+0000"})),
+        )
+        .await;
+    assert_sf_error(
+        &read_only,
+        StatusCode::BAD_REQUEST,
+        "INVALID_FIELD_FOR_INSERT_UPDATE",
+    );
+    let bad_email = env
+        .salesforce(Method::PATCH, &row, Some(json!({"Email": "not-an-email"})))
+        .await;
+    assert_sf_error(&bad_email, StatusCode::BAD_REQUEST, "INVALID_EMAIL_ADDRESS");
+    let bad_json = env
+        .send_raw(
+            Method::POST,
+            &env.url(&format!("{SF_API}/sobjects/Contact/")),
+            Some(SALESFORCE_DEMO_TOKEN),
+            Some("{oops".into()),
+        )
+        .await;
+    assert_sf_error(&bad_json, StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR");
+
+    let deleted = env.salesforce(Method::DELETE, &row, None).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let gone = env.salesforce(Method::GET, &row, None).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        gone.body,
+        json!([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])
+    );
+    let again = env.salesforce(Method::DELETE, &row, None).await;
+    assert_sf_error(&again, StatusCode::NOT_FOUND, "ENTITY_IS_DELETED");
+    let patch_gone = env
+        .salesforce(Method::PATCH, &row, Some(json!({"Title": "x"})))
+        .await;
+    assert_sf_error(&patch_gone, StatusCode::NOT_FOUND, "ENTITY_IS_DELETED");
+    let bin = env
+        .salesforce(
+            Method::GET,
+            &format!("/queryAll?q=SELECT+Id,IsDeleted+FROM+Contact+WHERE+Id='{id}'"),
+            None,
+        )
+        .await;
+    assert_eq!(bin.body["records"][0]["IsDeleted"], true, "{}", bin.body);
+    let not_id = env
+        .salesforce(Method::GET, "/sobjects/Contact/xyz", None)
+        .await;
+    assert_sf_error(&not_id, StatusCode::NOT_FOUND, "NOT_FOUND");
+
+    // Reset restores the seed.
+    env.control(Method::POST, "/reset", None).await;
+    let after = env.soql("SELECT Id FROM Contact", None).await;
+    assert_eq!(after.body["totalSize"], 260);
+}
+
+#[tokio::test]
+async fn salesforce_composite_retrieve_keeps_order_with_nulls() {
+    let env = env().await;
+    let some = env.soql("SELECT Id FROM Contact LIMIT 2", None).await;
+    let first = some.body["records"][0]["Id"].as_str().unwrap().to_owned();
+    let second = some.body["records"][1]["Id"].as_str().unwrap().to_owned();
+    let unknown = format!("{}zzzzzz", &first[..9]);
+    let body = json!({"ids": [second, unknown, first, "garbage"], "fields": ["Id", "Email"]});
+    let reply = env
+        .salesforce(Method::POST, "/composite/sobjects/Contact", Some(body))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let rows = reply.body.as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[0]["Id"], second.as_str());
+    assert!(rows[1].is_null());
+    assert_eq!(rows[2]["Id"], first.as_str());
+    assert!(rows[3].is_null());
+    let keys: BTreeSet<&str> = rows[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["Email", "Id", "attributes"].into());
+
+    let query = format!("/composite/sobjects/Contact?ids={first},{second}&fields=LastName");
+    let via_get = env.salesforce(Method::GET, &query, None).await;
+    assert_eq!(
+        via_get.body.as_array().unwrap().len(),
+        2,
+        "{}",
+        via_get.body
+    );
+
+    let bad_field = env
+        .salesforce(
+            Method::POST,
+            "/composite/sobjects/Contact",
+            Some(json!({"ids": [first], "fields": ["Nope__c"]})),
+        )
+        .await;
+    assert_sf_error(&bad_field, StatusCode::BAD_REQUEST, "INVALID_FIELD");
+    let too_many: Vec<String> = (0..2001).map(|_| first.clone()).collect();
+    let reply = env
+        .salesforce(
+            Method::POST,
+            "/composite/sobjects/Contact",
+            Some(json!({"ids": too_many, "fields": ["Id"]})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn salesforce_auth_limits_and_faults() {
+    let env = env().await;
+    let path = format!("{SF_API}/query?q=SELECT+Id+FROM+Account+LIMIT+1");
+    let expected =
+        json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]);
+    env.control(
+        Method::POST,
+        "/tokens",
+        Some(json!({"provider": "salesforce", "token": "stale", "expiresInSeconds": -5})),
+    )
+    .await;
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some("Bearer stale"),
+        Some(&format!("Zoho-oauthtoken {SALESFORCE_DEMO_TOKEN}") as &str),
+        Some(&format!("Bearer {HUBSPOT_DEMO_TOKEN}") as &str),
+    ] {
+        let (reply, _) = env
+            .send_authorized(Method::GET, &env.url(&path), auth, &[], None)
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{auth:?}");
+        assert_eq!(reply.body, expected);
+        assert_eq!(reply.headers.get("www-authenticate").unwrap(), "Token");
+    }
+
+    let first = env.salesforce_with(Method::GET, &path, &[], None).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(limit_info(&first), Some("api-usage=1/15000"));
+    let second = env
+        .salesforce(Method::GET, "/sobjects/Account/nope", None)
+        .await;
+    assert_eq!(limit_info(&second), Some("api-usage=2/15000"));
+
+    env.control(
+        Method::POST,
+        "/ratelimit",
+        Some(json!({"provider": "salesforce", "max": 3})),
+    )
+    .await;
+    let mut usage = Vec::new();
+    for _ in 0..3 {
+        let reply = env.salesforce_with(Method::GET, &path, &[], None).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        usage.push(limit_info(&reply).unwrap().to_owned());
+    }
+    assert_eq!(usage, ["api-usage=1/3", "api-usage=2/3", "api-usage=3/3"]);
+    let blocked = env.salesforce_with(Method::GET, &path, &[], None).await;
+    assert_eq!(blocked.status, StatusCode::FORBIDDEN, "not 429");
+    assert_eq!(
+        blocked.body,
+        json!([{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}])
+    );
+    assert_eq!(limit_info(&blocked), Some("api-usage=3/3"));
+    assert!(blocked.headers.get("retry-after").is_none());
+
+    env.control(
+        Method::POST,
+        "/ratelimit",
+        Some(json!({"provider": "salesforce", "max": 15000})),
+    )
+    .await;
+    env.control(
+        Method::POST,
+        "/faults",
+        Some(json!({"provider": "salesforce", "status": 503})),
+    )
+    .await;
+    let down = env.salesforce_with(Method::GET, &path, &[], None).await;
+    assert_sf_error(&down, StatusCode::SERVICE_UNAVAILABLE, "SERVER_UNAVAILABLE");
+
+    let stats = env.control(Method::GET, "/stats", None).await;
+    assert_eq!(
+        stats.body["byRoute"]["GET /salesforce/services/data/{version}/query"], 11,
+        "{}",
+        stats.body
+    );
+    assert_eq!(
+        stats.body["byRoute"]["GET /salesforce/services/data/{version}/sobjects/{sobject}/{id}"],
+        1
+    );
+}
+
+#[tokio::test]
+async fn salesforce_cursor_faults() {
+    let env = env().await;
+    let first = env.soql("SELECT Id FROM Contact", Some(200)).await;
+    let next = first.body["nextRecordsUrl"].as_str().unwrap().to_owned();
+    let healthy = env.salesforce_with(Method::GET, &next, &[], None).await;
+    assert_eq!(healthy.body["done"], true);
+
+    env.control(
+        Method::POST,
+        "/faults",
+        Some(json!({"provider": "salesforce", "kind": "repeat_cursor", "times": 2})),
+    )
+    .await;
+    for _ in 0..2 {
+        let reply = env.salesforce_with(Method::GET, &next, &[], None).await;
+        assert_eq!(reply.body["done"], false);
+        assert_eq!(
+            reply.body["nextRecordsUrl"],
+            next.as_str(),
+            "the locator requested"
+        );
+        assert_eq!(reply.body["records"][0], healthy.body["records"][0]);
+    }
+    let healed = env.salesforce_with(Method::GET, &next, &[], None).await;
+    assert_eq!(healed.body, healthy.body);
+
+    // out_of_range: "more" on the last page, and the locator it hands out is refused.
+    let added = env
+        .control(
+            Method::POST,
+            "/faults",
+            Some(json!({"provider": "salesforce", "kind": "out_of_range"})),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    assert_eq!(added.body["kind"], "out_of_range");
+    let lying = env.soql("SELECT Id FROM Contact", None).await;
+    assert_eq!(lying.body["records"].as_array().unwrap().len(), 260);
+    assert_eq!(lying.body["done"], false);
+    let beyond = lying.body["nextRecordsUrl"].as_str().unwrap();
+    let refused = env.salesforce_with(Method::GET, beyond, &[], None).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        refused.body,
+        json!([{"errorCode": "INVALID_QUERY_LOCATOR", "message": "invalid query locator"}])
+    );
+}
+
+#[tokio::test]
+async fn zoho_paging_returns_every_record_once() {
+    let env = env().await;
+    for (module, fields) in [
+        ("Contacts", ZOHO_CONTACT_FIELDS),
+        ("Accounts", ZOHO_ACCOUNT_FIELDS),
+    ] {
+        let by_page = env.zoho_pages(module, fields, 200, false).await;
+        let sizes: Vec<usize> = by_page.iter().map(Vec::len).collect();
+        assert_eq!(sizes.len(), 2, "{module}: {sizes:?}");
+        assert_eq!(sizes[0], 200);
+        assert!(sizes[1] > 0 && sizes[1] < 200);
+        let ids: Vec<String> = by_page.concat();
+        assert!(ids.len() >= 260, "{module}: {}", ids.len());
+        let unique: BTreeSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len());
+        let numeric: Vec<u64> = ids.iter().map(|i| i.parse().unwrap()).collect();
+        assert!(numeric.windows(2).all(|w| w[0] > w[1]), "id desc");
+        assert!(ids.iter().all(|i| i.len() == 19));
+
+        let by_token = env.zoho_pages(module, fields, 200, true).await;
+        assert_eq!(by_token.concat(), ids);
+        let small = env.zoho_pages(module, fields, 7, true).await;
+        assert_eq!(small.len(), ids.len().div_ceil(7));
+        assert_eq!(small.concat(), ids);
+    }
+
+    let (reply, _) = env
+        .zoho(
+            Method::GET,
+            &format!("/Contacts?fields={ZOHO_CONTACT_FIELDS}&per_page=200"),
+            None,
+        )
+        .await;
+    let data = reply.body["data"].as_array().unwrap();
+    let with_account = data.iter().find(|r| r["Account_Name"].is_object()).unwrap();
+    assert!(with_account["Account_Name"]["name"].is_string());
+    assert_eq!(
+        with_account["Account_Name"]["id"].as_str().unwrap().len(),
+        19
+    );
+    assert!(data.iter().any(|r| r["Account_Name"].is_null()));
+    let created = with_account["Created_Time"].as_str().unwrap();
+    assert!(
+        created.ends_with("+05:30") && created.len() == 25,
+        "{created}"
+    );
+    let accounts = env
+        .zoho(
+            Method::GET,
+            "/Accounts?fields=Employees,Annual_Revenue",
+            None,
+        )
+        .await
+        .0;
+    assert!(
+        accounts.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["Employees"].is_u64())
+    );
+}
+
+#[tokio::test]
+async fn zoho_list_parameter_errors_and_empty_pages() {
+    let env = env().await;
+    let (missing, _) = env.zoho(Method::GET, "/Contacts?per_page=10", None).await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        missing.body,
+        json!({"code": "REQUIRED_PARAM_MISSING", "details": {"param_name": "fields"}, "message": "One of the expected parameter is missing", "status": "error"})
+    );
+    let (beyond, raw) = env
+        .zoho(
+            Method::GET,
+            "/Contacts?fields=Email&page=3&per_page=200",
+            None,
+        )
+        .await;
+    assert_eq!(beyond.status, StatusCode::NO_CONTENT);
+    assert!(raw.is_empty());
+
+    for (query, code) in [
+        (
+            "/Contacts?fields=Email&page=11&per_page=200",
+            "DISCRETE_PAGINATION_LIMIT_EXCEEDED",
+        ),
+        ("/Contacts?fields=Email&per_page=201", "LIMIT_EXCEEDED"),
+        ("/Contacts?fields=Email&per_page=0", "INVALID_DATA"),
+        ("/Contacts?fields=Email&sort_order=up", "INVALID_DATA"),
+        (
+            "/Contacts?fields=Email&page_token=c8582e7a9f",
+            "TOKEN_BOUND_DATA_MISMATCH",
+        ),
+        ("/Leads?fields=Email", "INVALID_MODULE"),
+    ] {
+        let (reply, _) = env.zoho(Method::GET, query, None).await;
+        assert_zoho_error(&reply, StatusCode::BAD_REQUEST, code);
+    }
+    let (limit, _) = env
+        .zoho(
+            Method::GET,
+            "/Contacts?fields=Email&page=11&per_page=200",
+            None,
+        )
+        .await;
+    assert_eq!(limit.body["details"]["limit"], 2000);
+    let (page_ten, _) = env
+        .zoho(
+            Method::GET,
+            "/Contacts?fields=Email&page=10&per_page=200",
+            None,
+        )
+        .await;
+    assert_eq!(
+        page_ten.status,
+        StatusCode::NO_CONTENT,
+        "page 10 is allowed, and empty"
+    );
+
+    // A token is bound to the request that produced it.
+    let (first, _) = env
+        .zoho(Method::GET, "/Contacts?fields=Email&per_page=50", None)
+        .await;
+    let token = first.body["info"]["next_page_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (other_fields, _) = env
+        .zoho(
+            Method::GET,
+            &format!("/Contacts?fields=Phone&per_page=50&page_token={token}"),
+            None,
+        )
+        .await;
+    assert_zoho_error(
+        &other_fields,
+        StatusCode::BAD_REQUEST,
+        "TOKEN_BOUND_DATA_MISMATCH",
+    );
+    let (both, _) = env
+        .zoho(
+            Method::GET,
+            &format!("/Contacts?fields=Email&per_page=50&page=2&page_token={token}"),
+            None,
+        )
+        .await;
+    assert_zoho_error(
+        &both,
+        StatusCode::BAD_REQUEST,
+        "AMBIGUITY_DURING_PROCESSING",
+    );
+    let (ok, _) = env
+        .zoho(
+            Method::GET,
+            &format!("/Contacts?fields=Email&per_page=50&page_token={token}"),
+            None,
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(ok.body["info"]["page"], 2);
+    assert!(ok.body["info"]["previous_page_token"].is_string());
+
+    let (wrong_version, _) = env
+        .send_authorized(
+            Method::GET,
+            &env.url("/zoho/crm/v2/Contacts"),
+            Some(&format!("Zoho-oauthtoken {ZOHO_DEMO_TOKEN}")),
+            &[],
+            None,
+        )
+        .await;
+    assert_zoho_error(&wrong_version, StatusCode::NOT_FOUND, "INVALID_URL_PATTERN");
+}
+
+#[tokio::test]
+async fn zoho_create_update_delete_round_trip() {
+    let env = env().await;
+    let (accounts, _) = env
+        .zoho(
+            Method::GET,
+            "/Accounts?fields=Account_Name&per_page=1",
+            None,
+        )
+        .await;
+    let account = accounts.body["data"][0].clone();
+    let (created, _) = env
+        .zoho(
+            Method::POST,
+            "/Contacts",
+            Some(json!({"data": [{"First_Name": "Ada", "Last_Name": "Lovelace", "Email": "ada@example.com", "Customer_Tier": "Gold", "Account_Name": {"id": account["id"]}}]})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let entry = &created.body["data"][0];
+    assert_eq!(entry["code"], "SUCCESS");
+    assert_eq!(entry["message"], "record added");
+    assert_eq!(entry["status"], "success");
+    let id = entry["details"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 19);
+    assert!(
+        entry["details"]["Created_Time"]
+            .as_str()
+            .unwrap()
+            .ends_with("+05:30")
+    );
+    assert!(entry["details"]["Created_By"]["id"].is_string());
+
+    let (fetched, _) = env
+        .zoho(Method::GET, &format!("/Contacts/{id}"), None)
+        .await;
+    assert_eq!(fetched.status, StatusCode::OK);
+    let record = &fetched.body["data"][0];
+    assert_eq!(record["Full_Name"], "Ada Lovelace");
+    assert_eq!(
+        record["Account_Name"],
+        json!({"name": account["Account_Name"], "id": account["id"]})
+    );
+    // Newest first under the default sort.
+    let (list, _) = env
+        .zoho(Method::GET, "/Contacts?fields=Last_Name&per_page=1", None)
+        .await;
+    assert_eq!(list.body["data"][0]["id"], id.as_str());
+
+    let (updated, _) = env
+        .zoho(
+            Method::PUT,
+            &format!("/Contacts/{id}"),
+            Some(json!({"data": [{"Title": "Analyst", "Customer_Tier": null}]})),
+        )
+        .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    assert_eq!(updated.body["data"][0]["message"], "record updated");
+    let (fetched, _) = env
+        .zoho(
+            Method::GET,
+            &format!("/Contacts/{id}?fields=Title,Customer_Tier"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        fetched.body["data"][0],
+        json!({"Title": "Analyst", "Customer_Tier": null, "id": id})
+    );
+
+    // Per-record errors: all failed is 400, mixed is 207.
+    let (no_name, _) = env
+        .zoho(
+            Method::POST,
+            "/Contacts",
+            Some(json!({"data": [{"First_Name": "Anon"}]})),
+        )
+        .await;
+    assert_eq!(no_name.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        no_name.body,
+        json!({"data": [{"code": "MANDATORY_NOT_FOUND", "details": {"api_name": "Last_Name", "json_path": "$.data[0].Last_Name"}, "message": "required field not found", "status": "error"}]})
+    );
+    let (mixed, _) = env
+        .zoho(Method::POST, "/Accounts", Some(json!({"data": [{"Account_Name": "Fine Co"}, {"Account_Name": "Bad Co", "Employees": "many"}]})))
+        .await;
+    assert_eq!(mixed.status, StatusCode::MULTI_STATUS, "{}", mixed.body);
+    assert_eq!(mixed.body["data"][0]["code"], "SUCCESS");
+    assert_eq!(mixed.body["data"][1]["code"], "INVALID_DATA");
+    assert_eq!(
+        mixed.body["data"][1]["details"]["expected_data_type"],
+        "integer"
+    );
+    let (bad_lookup, _) = env
+        .zoho(
+            Method::PUT,
+            &format!("/Contacts/{id}"),
+            Some(json!({"data": [{"Account_Name": {"id": "1"}}]})),
+        )
+        .await;
+    assert_eq!(bad_lookup.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad_lookup.body["data"][0]["code"], "INVALID_DATA");
+
+    let (deleted, _) = env
+        .zoho(Method::DELETE, &format!("/Contacts/{id}"), None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK);
+    assert_eq!(
+        deleted.body,
+        json!({"data": [{"code": "SUCCESS", "details": {"id": id}, "message": "record deleted", "status": "success"}]})
+    );
+    let (gone, raw) = env
+        .zoho(Method::GET, &format!("/Contacts/{id}"), None)
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    assert!(raw.is_empty());
+    for method in [Method::DELETE, Method::PUT] {
+        let body = (method == Method::PUT).then(|| json!({"data": [{"Title": "x"}]}));
+        let (again, _) = env.zoho(method, &format!("/Contacts/{id}"), body).await;
+        assert_zoho_error(&again, StatusCode::BAD_REQUEST, "INVALID_DATA");
+        assert_eq!(again.body["message"], "invalid record id");
+    }
+    env.control(Method::POST, "/reset", None).await;
+    let (count, _) = env
+        .zoho(
+            Method::GET,
+            "/Contacts?fields=Email&page=2&per_page=200",
+            None,
+        )
+        .await;
+    assert_eq!(count.body["info"]["count"], 60);
+}
+
+#[tokio::test]
+async fn zoho_batch_read_by_ids() {
+    let env = env().await;
+    let (page, _) = env
+        .zoho(Method::GET, "/Contacts?fields=Email&per_page=2", None)
+        .await;
+    let a = page.body["data"][0]["id"].as_str().unwrap().to_owned();
+    let b = page.body["data"][1]["id"].as_str().unwrap().to_owned();
+    let (reply, _) = env
+        .zoho(
+            Method::GET,
+            &format!("/Contacts?ids={b},5725767000000000001,{a}&fields=Email,Last_Name"),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let ids: Vec<&str> = reply.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [b.as_str(), a.as_str()],
+        "found ones, in the order asked"
+    );
+    assert_eq!(reply.body["info"]["count"], 2);
+    let keys: BTreeSet<&str> = reply.body["data"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["Email", "Last_Name", "id"].into());
+
+    let (none, raw) = env
+        .zoho(
+            Method::GET,
+            "/Contacts?ids=5725767000000000001&fields=Email",
+            None,
+        )
+        .await;
+    assert_eq!(none.status, StatusCode::NO_CONTENT);
+    assert!(raw.is_empty());
+    let (no_fields, _) = env
+        .zoho(Method::GET, &format!("/Contacts?ids={a}"), None)
+        .await;
+    assert_zoho_error(
+        &no_fields,
+        StatusCode::BAD_REQUEST,
+        "REQUIRED_PARAM_MISSING",
+    );
+    let many: Vec<String> = (0..101)
+        .map(|i| (5_725_767_000_000_412_001u64 + i).to_string())
+        .collect();
+    let (too_many, _) = env
+        .zoho(
+            Method::GET,
+            &format!("/Contacts?ids={}&fields=Email", many.join(",")),
+            None,
+        )
+        .await;
+    assert_zoho_error(&too_many, StatusCode::BAD_REQUEST, "LIMIT_EXCEEDED");
+}
+
+#[tokio::test]
+async fn zoho_auth_and_rate_limit() {
+    let env = env().await;
+    let url = env.url("/zoho/crm/v8/Contacts?fields=Email&per_page=1");
+    let invalid = json!({"code": "INVALID_TOKEN", "details": {}, "message": "invalid oauth token", "status": "error"});
+    env.control(
+        Method::POST,
+        "/tokens",
+        Some(json!({"provider": "zoho", "token": "stale", "expiresInSeconds": -5})),
+    )
+    .await;
+    for auth in [
+        format!("Bearer {ZOHO_DEMO_TOKEN}"),
+        "Zoho-oauthtoken wrong".to_owned(),
+        "Zoho-oauthtoken stale".to_owned(),
+        format!("Zoho-oauthtoken {SALESFORCE_DEMO_TOKEN}"),
+    ] {
+        let (reply, _) = env
+            .send_authorized(Method::GET, &url, Some(&auth), &[], None)
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{auth}");
+        assert_eq!(reply.body, invalid, "{auth}");
+    }
+    let (anonymous, _) = env
+        .send_authorized(Method::GET, &url, None, &[], None)
+        .await;
+    assert_zoho_error(
+        &anonymous,
+        StatusCode::UNAUTHORIZED,
+        "AUTHENTICATION_FAILURE",
+    );
+
+    env.control(
+        Method::POST,
+        "/ratelimit",
+        Some(json!({"provider": "zoho", "max": 2, "intervalMs": 60000})),
+    )
+    .await;
+    for _ in 0..2 {
+        let (ok, _) = env
+            .zoho(Method::GET, "/Contacts?fields=Email&per_page=1", None)
+            .await;
+        assert_eq!(ok.status, StatusCode::OK);
+        assert!(
+            ok.headers
+                .keys()
+                .all(|h| !h.as_str().contains("ratelimit") && !h.as_str().contains("rate-limit")),
+            "Zoho documents no rate headers: {:?}",
+            ok.headers
+        );
+    }
+    let (limited, _) = env
+        .zoho(Method::GET, "/Contacts?fields=Email&per_page=1", None)
+        .await;
+    assert_zoho_error(&limited, StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS");
+    assert!(limited.headers.get("retry-after").is_none());
+}
+
+#[tokio::test]
+async fn zoho_page_faults() {
+    let env = env().await;
+    let path = "/Contacts?fields=Email&per_page=100";
+    let (first, _) = env.zoho(Method::GET, path, None).await;
+    let token = first.body["info"]["next_page_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (second, _) = env
+        .zoho(Method::GET, &format!("{path}&page_token={token}"), None)
+        .await;
+    let second_next = second.body["info"]["next_page_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(second_next, token);
+
+    env.control(
+        Method::POST,
+        "/faults",
+        Some(json!({"provider": "zoho", "kind": "repeat_cursor", "times": 2})),
+    )
+    .await;
+    for _ in 0..2 {
+        let (reply, _) = env
+            .zoho(Method::GET, &format!("{path}&page_token={token}"), None)
+            .await;
+        assert_eq!(reply.body["info"]["next_page_token"], token.as_str());
+        assert_eq!(reply.body["info"]["more_records"], true);
+        assert_eq!(reply.body["data"], second.body["data"]);
+    }
+    let (healed, _) = env
+        .zoho(Method::GET, &format!("{path}&page_token={token}"), None)
+        .await;
+    assert_eq!(
+        healed.body["info"]["next_page_token"].as_str(),
+        Some(second_next.as_str())
+    );
+
+    // out_of_range: the last page claims more, and what it points at is a 204.
+    env.control(
+        Method::POST,
+        "/faults",
+        Some(json!({"provider": "zoho", "kind": "out_of_range"})),
+    )
+    .await;
+    let (last, _) = env
+        .zoho(
+            Method::GET,
+            "/Contacts?fields=Email&per_page=200&page=2",
+            None,
+        )
+        .await;
+    assert_eq!(last.body["info"]["count"], 60);
+    assert_eq!(last.body["info"]["more_records"], true);
+    let beyond = last.body["info"]["next_page_token"].as_str().unwrap();
+    let (empty, raw) = env
+        .zoho(
+            Method::GET,
+            &format!("/Contacts?fields=Email&per_page=200&page_token={beyond}"),
+            None,
+        )
+        .await;
+    assert_eq!(empty.status, StatusCode::NO_CONTENT);
+    assert!(raw.is_empty());
+    let (by_number, _) = env
+        .zoho(
+            Method::GET,
+            "/Contacts?fields=Email&per_page=200&page=3",
+            None,
+        )
+        .await;
+    assert_eq!(by_number.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn salesforce_and_zoho_samples_match_the_list_endpoints() {
+    let env = env().await;
+    for (resource, object, fields) in [
+        ("contacts", "Contact", SF_CONTACT_FIELDS),
+        ("companies", "Account", SF_ACCOUNT_FIELDS),
+    ] {
+        let samples = sample_records("salesforce", resource).unwrap();
+        assert!(samples.len() >= 5);
+        let ids: Vec<String> = samples
+            .iter()
+            .map(|s| format!("'{}'", s["Id"].as_str().unwrap()))
+            .collect();
+        let all_fields = format!(
+            "{fields}, IsDeleted{}",
+            if object == "Contact" { ", Name" } else { "" }
+        );
+        let listed = env
+            .soql(
+                &format!(
+                    "SELECT {all_fields} FROM {object} WHERE Id IN ({})",
+                    ids.join(",")
+                ),
+                None,
+            )
+            .await;
+        assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+        let mut listed: Vec<Value> = listed.body["records"].as_array().unwrap().clone();
+        let mut samples = samples;
+        for list in [&mut listed, &mut samples] {
+            for record in list.iter_mut() {
+                let sorted: std::collections::BTreeMap<String, Value> =
+                    record.as_object().unwrap().clone().into_iter().collect();
+                *record = json!(sorted);
+            }
+        }
+        assert_eq!(samples, listed, "salesforce {resource}");
+    }
+    let contacts = sample_records("salesforce", "contacts").unwrap();
+    assert!(contacts.iter().any(|c| c["Email"].is_null()));
+    assert!(contacts.iter().any(|c| c["FirstName"].is_null()));
+    assert!(contacts.iter().any(|c| c["AccountId"].is_null()));
+    assert!(
+        contacts
+            .iter()
+            .any(|c| c["LastName"].as_str().is_some_and(|n| !n.is_ascii()))
+    );
+    let companies = sample_records("salesforce", "companies").unwrap();
+    assert!(companies.iter().any(|c| c["Website"].is_null()));
+    assert!(companies.iter().any(|c| c["NumberOfEmployees"].is_null()));
+
+    for (resource, module, fields) in [
+        (
+            "contacts",
+            "Contacts",
+            "First_Name,Last_Name,Full_Name,Email,Phone,Title,Account_Name,Customer_Tier,Created_Time,Modified_Time",
+        ),
+        ("companies", "Accounts", ZOHO_ACCOUNT_FIELDS),
+    ] {
+        let samples = sample_records("zoho", resource).unwrap();
+        assert!(samples.len() >= 5);
+        let ids: Vec<&str> = samples.iter().map(|s| s["id"].as_str().unwrap()).collect();
+        let (listed, _) = env
+            .zoho(
+                Method::GET,
+                &format!("/{module}?ids={}&fields={fields}", ids.join(",")),
+                None,
+            )
+            .await;
+        assert_eq!(listed.body["data"], json!(samples), "zoho {resource}");
+    }
+    let contacts = sample_records("zoho", "contacts").unwrap();
+    assert!(contacts.iter().any(|c| c["Email"].is_null()));
+    assert!(contacts.iter().any(|c| c["First_Name"].is_null()));
+    assert!(contacts.iter().any(|c| c["Account_Name"].is_null()));
+    assert!(contacts.iter().any(|c| c["Customer_Tier"].is_null()));
+    assert!(sample_records("zoho", "deals").is_none());
+    assert!(sample_records("salesforce", "opportunities").is_none());
+
+    let accounts = env.sandbox.demo_accounts();
+    let sf = accounts
+        .iter()
+        .find(|a| a.provider == "salesforce")
+        .unwrap();
+    assert_eq!(sf.credentials["accessToken"], SALESFORCE_DEMO_TOKEN);
+    let instance = sf.settings["instanceUrl"].as_str().unwrap();
+    assert_eq!(
+        instance,
+        format!("http://{}/salesforce", env.sandbox.addr())
+    );
+    let (via_sf, _) = env
+        .send_authorized(
+            Method::GET,
+            &format!("{instance}/services/data/v62.0/query?q=SELECT+Id+FROM+Contact+LIMIT+1"),
+            Some(&format!("Bearer {SALESFORCE_DEMO_TOKEN}")),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(via_sf.status, StatusCode::OK);
+    let zoho = accounts.iter().find(|a| a.provider == "zoho").unwrap();
+    assert_eq!(zoho.credentials["accessToken"], ZOHO_DEMO_TOKEN);
+    let domain = zoho.settings["apiDomain"].as_str().unwrap();
+    assert_eq!(domain, format!("http://{}/zoho", env.sandbox.addr()));
+    let (via_zoho, _) = env
+        .send_authorized(
+            Method::GET,
+            &format!("{domain}/crm/v8/Contacts?fields=Email&per_page=1"),
+            Some(&format!("Zoho-oauthtoken {ZOHO_DEMO_TOKEN}")),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(via_zoho.status, StatusCode::OK);
+}
+
+// ---------------------------------------------------------------------------------------
+// Pipedrive, Microsoft Graph and Google People
+
+/// How a test authenticates a request.
+#[derive(Clone, Copy)]
+enum Auth<'a> {
+    None,
+    Bearer(&'a str),
+    /// Pipedrive's API-token header.
+    ApiToken(&'a str),
+}
+
+impl Env {
+    /// Any method, absolute URL, extra headers; the body is parsed as JSON when it is
+    /// JSON, else kept as a string (Google's HTML 404s).
+    async fn fetch(
+        &self,
+        method: Method,
+        url: &str,
+        auth: Auth<'_>,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = self.http.request(method, url);
+        match auth {
+            Auth::None => {}
+            Auth::Bearer(token) => req = req.header("authorization", format!("Bearer {token}")),
+            Auth::ApiToken(token) => req = req.header("x-api-token", token),
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(body) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn pipedrive(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let url = self.url(&format!("/pipedrive/api/v2{path}"));
+        self.fetch(method, &url, Auth::Bearer(PIPEDRIVE_DEMO_TOKEN), &[], body)
+            .await
+    }
+
+    async fn graph(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let url = self.url(&format!("/graph/v1.0{path}"));
+        self.fetch(method, &url, Auth::Bearer(MSGRAPH_DEMO_TOKEN), &[], body)
+            .await
+    }
+
+    async fn google(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let url = self.url(&format!("/google/v1{path}"));
+        self.fetch(method, &url, Auth::Bearer(GOOGLE_DEMO_TOKEN), &[], body)
+            .await
+    }
+
+    /// Follows Pipedrive's `additional_data.next_cursor`, returning every id seen.
+    async fn pipedrive_page_all(&self, first: &str) -> (Vec<u64>, usize) {
+        let mut ids = Vec::new();
+        let mut pages = 0;
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("{first}&cursor={c}"),
+                None => first.to_owned(),
+            };
+            let reply = self.pipedrive(Method::GET, &path, None).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            assert_eq!(reply.body["success"], true);
+            pages += 1;
+            assert!(pages < 200, "paging did not terminate");
+            let data = reply.body["data"].as_array().unwrap();
+            ids.extend(data.iter().map(|r| r["id"].as_u64().unwrap()));
+            match &reply.body["additional_data"]["next_cursor"] {
+                Value::Null => break,
+                Value::String(next) => cursor = Some(next.clone()),
+                other => panic!("next_cursor must be a string or null: {other}"),
+            }
+        }
+        (ids, pages)
+    }
+
+    /// Follows Graph's absolute `@odata.nextLink`, returning every contact seen.
+    async fn graph_page_all(&self, first: &str) -> (Vec<Value>, usize) {
+        let mut records = Vec::new();
+        let mut pages = 0;
+        let mut url = self.url(&format!("/graph/v1.0{first}"));
+        loop {
+            let reply = self
+                .fetch(
+                    Method::GET,
+                    &url,
+                    Auth::Bearer(MSGRAPH_DEMO_TOKEN),
+                    &[],
+                    None,
+                )
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            pages += 1;
+            assert!(pages < 200, "paging did not terminate");
+            records.extend(reply.body["value"].as_array().unwrap().iter().cloned());
+            let Some(next) = reply.body.get("@odata.nextLink") else {
+                break;
+            };
+            let next = next.as_str().unwrap();
+            assert!(
+                next.starts_with(&format!(
+                    "http://{}/graph/v1.0/me/contacts?",
+                    self.sandbox.addr()
+                )),
+                "nextLink must be absolute on the same host: {next}"
+            );
+            assert!(next.contains("$skip=") && next.contains("$top="), "{next}");
+            url = next.to_owned();
+        }
+        (records, pages)
+    }
+
+    /// Follows Google's `nextPageToken`, returning every connection seen.
+    async fn google_page_all(&self, first: &str) -> (Vec<Value>, usize) {
+        let mut records = Vec::new();
+        let mut pages = 0;
+        let mut token: Option<String> = None;
+        loop {
+            let path = match &token {
+                Some(t) => format!("{first}&pageToken={t}"),
+                None => first.to_owned(),
+            };
+            let reply = self.google(Method::GET, &path, None).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            pages += 1;
+            assert!(pages < 200, "paging did not terminate");
+            records.extend(
+                reply.body["connections"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .cloned(),
+            );
+            assert!(reply.body["totalItems"].as_u64().unwrap() >= 260);
+            match reply.body.get("nextPageToken") {
+                None => break,
+                Some(t) => token = Some(t.as_str().unwrap().to_owned()),
+            }
+        }
+        (records, pages)
+    }
+}
+
+const PIPEDRIVE_ERROR_INFO: &str =
+    "Please check developers.pipedrive.com for more information about Pipedrive API.";
+
+#[tokio::test]
+async fn pipedrive_paging_returns_every_record_once() {
+    let env = env().await;
+    // Paging 260 records 7 at a time is more than Pipedrive's 80 requests per 2 s.
+    env.control(
+        Method::POST,
+        "/ratelimit",
+        Some(json!({"provider": "pipedrive", "max": 1000, "intervalMs": 2000})),
+    )
+    .await;
+    for resource in ["persons", "organizations"] {
+        let (ids, pages) = env
+            .pipedrive_page_all(&format!("/{resource}?limit=7"))
+            .await;
+        assert!(ids.len() >= 260, "only {} {resource}", ids.len());
+        assert_ne!(
+            ids.len() % 7,
+            0,
+            "pick a page size that leaves a short last page"
+        );
+        assert_eq!(pages, ids.len().div_ceil(7));
+        let unique: BTreeSet<u64> = ids.iter().copied().collect();
+        assert_eq!(unique.len(), ids.len(), "duplicate {resource}");
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ascending by id");
+
+        // Default page size 100, max 500 in one page: the same set.
+        let (all, pages) = env
+            .pipedrive_page_all(&format!("/{resource}?limit=500"))
+            .await;
+        assert_eq!((all, pages), (ids.clone(), 1));
+        let default = env
+            .pipedrive(Method::GET, &format!("/{resource}"), None)
+            .await;
+        assert_eq!(default.body["data"].as_array().unwrap().len(), 100);
+
+        // Another sort order pages through the same records.
+        let (by_update, _) = env
+            .pipedrive_page_all(&format!(
+                "/{resource}?limit=11&sort_by=update_time&sort_direction=desc"
+            ))
+            .await;
+        assert_eq!(by_update.iter().copied().collect::<BTreeSet<u64>>(), unique);
+        assert_ne!(by_update, ids);
+
+        let too_big = env
+            .pipedrive(Method::GET, &format!("/{resource}?limit=501"), None)
+            .await;
+        assert_eq!(too_big.status, StatusCode::BAD_REQUEST);
+        assert_eq!(too_big.body["success"], false);
+        assert_eq!(too_big.body["data"], Value::Null);
+        assert!(too_big.body["error"].as_str().unwrap().contains("limit"));
+        let garbage = env
+            .pipedrive(
+                Method::GET,
+                &format!("/{resource}?cursor=not-a-cursor"),
+                None,
+            )
+            .await;
+        assert_eq!(garbage.status, StatusCode::BAD_REQUEST, "{}", garbage.body);
+    }
+}
+
+#[tokio::test]
+async fn pipedrive_records_have_v2_shape() {
+    let env = env().await;
+    let person = env.pipedrive(Method::GET, "/persons/42", None).await;
+    assert_eq!(person.status, StatusCode::OK);
+    let p = &person.body["data"];
+    assert_eq!(p["name"], "Siobhán O'Brien");
+    assert_eq!(p["first_name"], "Siobhán");
+    assert_eq!(p["last_name"], "O'Brien");
+    assert!(p["org_id"].is_u64());
+    assert_eq!(p["emails"][0]["primary"], true);
+    let update_time = p["update_time"].as_str().unwrap();
+    assert!(
+        update_time.len() == 20 && update_time.ends_with('Z'),
+        "RFC 3339 seconds: {update_time}"
+    );
+    let custom = p["custom_fields"].as_object().unwrap();
+    assert_eq!(custom.len(), 1);
+    let key = custom.keys().next().unwrap();
+    assert!(
+        key.len() == 40 && key.chars().all(|c| c.is_ascii_hexdigit()),
+        "{key}"
+    );
+
+    let org = env
+        .pipedrive(Method::GET, "/organizations/1001", None)
+        .await;
+    let o = &org.body["data"];
+    assert!(o["address"]["locality"].is_string() && o["address"]["value"].is_string());
+    let custom = o["custom_fields"].as_object().unwrap();
+    assert_eq!(custom.len(), 2, "employee count and industry");
+    assert!(custom.values().any(Value::is_u64));
+
+    let samples = sample_records("pipedrive", "contacts").unwrap();
+    assert!(samples.iter().any(|s| s["emails"] == json!([])));
+    assert!(samples.iter().any(|s| s["org_id"].is_null()));
+    assert!(samples.iter().any(|s| s["last_name"].is_null()));
+    assert!(samples.iter().any(|s| {
+        s["custom_fields"]
+            .as_object()
+            .unwrap()
+            .values()
+            .any(Value::is_null)
+    }));
+    assert!(
+        samples
+            .iter()
+            .any(|s| s["emails"][0]["primary"] == false && s["emails"][1]["primary"] == true)
+    );
+    let companies = sample_records("pipedrive", "companies").unwrap();
+    assert!(companies.iter().any(|c| c["address"].is_null()));
+    assert!(companies.iter().all(|c| c["id"].as_u64().unwrap() > 1000));
+}
+
+#[tokio::test]
+async fn pipedrive_create_update_delete_round_trip() {
+    let env = env().await;
+    let tier = sample_records("pipedrive", "contacts").unwrap()[0]["custom_fields"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let created = env
+        .pipedrive(
+            Method::POST,
+            "/persons",
+            Some(json!({
+                "name": "Grace Hopper",
+                "org_id": 1002,
+                "emails": [{"value": "grace@navy.example", "label": "work"}],
+                "custom_fields": {tier.as_str(): "gold"},
+            })),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    assert_eq!(created.body["success"], true);
+    let data = &created.body["data"];
+    let id = data["id"].as_u64().unwrap();
+    assert!(id > 260);
+    assert_eq!(data["first_name"], "Grace");
+    assert_eq!(data["last_name"], "Hopper");
+    assert_eq!(data["org_id"], 1002);
+    assert_eq!(
+        data["emails"],
+        json!([{"value": "grace@navy.example", "primary": true, "label": "work"}])
+    );
+    assert_eq!(data["custom_fields"][tier.as_str()], "gold");
+
+    let updated = env
+        .pipedrive(
+            Method::PATCH,
+            &format!("/persons/{id}"),
+            Some(json!({"name": "Grace B. Hopper", "custom_fields": {tier.as_str(): null}})),
+        )
+        .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    let fetched = env
+        .pipedrive(Method::GET, &format!("/persons/{id}"), None)
+        .await;
+    assert_eq!(fetched.body["data"]["last_name"], "B. Hopper");
+    assert_eq!(
+        fetched.body["data"]["custom_fields"][tier.as_str()],
+        Value::Null
+    );
+    assert_eq!(
+        fetched.body["data"]["org_id"], 1002,
+        "PATCH keeps untouched fields"
+    );
+
+    let bad = env
+        .pipedrive(
+            Method::PATCH,
+            &format!("/persons/{id}"),
+            Some(json!({"shoe_size": 44})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.body["success"], false);
+    let nameless = env
+        .pipedrive(Method::POST, "/persons", Some(json!({})))
+        .await;
+    assert_eq!(nameless.status, StatusCode::BAD_REQUEST);
+
+    let deleted = env
+        .pipedrive(Method::DELETE, &format!("/persons/{id}"), None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK);
+    assert_eq!(deleted.body, json!({"success": true, "data": {"id": id}}));
+    let gone = env
+        .pipedrive(Method::GET, &format!("/persons/{id}"), None)
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        gone.body,
+        json!({
+            "success": false,
+            "error": "Person not found",
+            "error_info": PIPEDRIVE_ERROR_INFO,
+            "data": null,
+            "additional_data": null,
+        })
+    );
+    let (ids, _) = env.pipedrive_page_all("/persons?limit=500").await;
+    assert!(!ids.contains(&id));
+
+    // Organizations: same cycle, with the address object and numeric custom fields.
+    let created = env
+        .pipedrive(
+            Method::POST,
+            "/organizations",
+            Some(json!({"name": "Navy Yard", "address": {"value": "1 Main St", "locality": "Arlington"}})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let org = created.body["data"]["id"].as_u64().unwrap();
+    assert_eq!(created.body["data"]["address"]["locality"], "Arlington");
+    assert_eq!(created.body["data"]["address"]["country"], Value::Null);
+    let patched = env
+        .pipedrive(
+            Method::PATCH,
+            &format!("/organizations/{org}"),
+            Some(json!({"name": "Navy Yard Inc"})),
+        )
+        .await;
+    assert_eq!(patched.body["data"]["name"], "Navy Yard Inc");
+    assert_eq!(patched.body["data"]["address"]["locality"], "Arlington");
+    let deleted = env
+        .pipedrive(Method::DELETE, &format!("/organizations/{org}"), None)
+        .await;
+    assert_eq!(deleted.body, json!({"success": true, "data": {"id": org}}));
+    let gone = env
+        .pipedrive(Method::GET, &format!("/organizations/{org}"), None)
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert_eq!(gone.body["error"], "Organization not found");
+    let again = env
+        .pipedrive(Method::DELETE, &format!("/organizations/{org}"), None)
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn pipedrive_batch_read_by_ids_leaves_out_missing_ones() {
+    let env = env().await;
+    let reply = env
+        .pipedrive(Method::GET, "/persons?ids=3,1,999999,2", None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let ids: Vec<u64> = reply.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 2, 3]);
+    assert_eq!(reply.body["additional_data"]["next_cursor"], Value::Null);
+
+    let orgs = env
+        .pipedrive(Method::GET, "/organizations?ids=1005,424242", None)
+        .await;
+    assert_eq!(orgs.body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(orgs.body["data"][0]["id"], 1005);
+
+    let too_many: Vec<String> = (1..=101).map(|i| i.to_string()).collect();
+    let reply = env
+        .pipedrive(
+            Method::GET,
+            &format!("/persons?ids={}", too_many.join(",")),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.body["success"], false);
+}
+
+#[tokio::test]
+async fn pipedrive_auth_failures_and_api_token_header() {
+    let env = env().await;
+    let url = env.url("/pipedrive/api/v2/persons?limit=1");
+    let expected = json!({
+        "success": false,
+        "error": "unauthorized access",
+        "errorCode": 401,
+        "error_info": "Please check developers.pipedrive.com",
+    });
+    for auth in [Auth::None, Auth::Bearer("wrong"), Auth::ApiToken("wrong")] {
+        let reply = env.fetch(Method::GET, &url, auth, &[], None).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(reply.body, expected);
+        assert_eq!(reply.headers["x-401-by-gw"], "true");
+        assert!(reply.headers.get("x-ratelimit-limit").is_none());
+    }
+    let ok = env
+        .fetch(
+            Method::GET,
+            &url,
+            Auth::ApiToken(PIPEDRIVE_DEMO_TOKEN),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    // Another vendor's token is not a Pipedrive token.
+    let foreign = env
+        .fetch(
+            Method::GET,
+            &url,
+            Auth::Bearer(HUBSPOT_DEMO_TOKEN),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(foreign.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn pipedrive_rate_limit_headers_and_429() {
+    let env = env().await;
+    let first = env.pipedrive(Method::GET, "/persons/1", None).await;
+    assert_eq!(first.header("x-ratelimit-limit"), Some(80));
+    assert_eq!(first.header("x-ratelimit-remaining"), Some(79));
+    let reset = first.header("x-ratelimit-reset").unwrap();
+    assert!((1..=2).contains(&reset), "2 s window: {reset}");
+    assert_eq!(first.header("x-daily-requests-left"), Some(9_999));
+    let second = env.pipedrive(Method::GET, "/persons/2", None).await;
+    assert_eq!(second.header("x-daily-requests-left"), Some(9_998));
+
+    env.control(
+        Method::POST,
+        "/ratelimit",
+        Some(json!({"provider": "pipedrive", "max": 3, "intervalMs": 60000})),
+    )
+    .await;
+    let mut remaining = Vec::new();
+    for _ in 0..3 {
+        let reply = env.pipedrive(Method::GET, "/persons/1", None).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        remaining.push(reply.header("x-ratelimit-remaining").unwrap());
+    }
+    assert_eq!(remaining, [2, 1, 0]);
+    let limited = env.pipedrive(Method::GET, "/persons/1", None).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.header("x-ratelimit-limit"), Some(3));
+    assert_eq!(limited.header("x-ratelimit-remaining"), Some(0));
+    let reset = limited.header("x-ratelimit-reset").unwrap();
+    assert!((1..=60).contains(&reset), "{reset}");
+    assert!(limited.header("x-daily-requests-left").is_some());
+    assert_eq!(limited.body["success"], false);
+    assert_eq!(limited.body["errorCode"], 429);
+    assert_eq!(limited.body["error_info"], PIPEDRIVE_ERROR_INFO);
+    assert_eq!(limited.body["data"], Value::Null);
+}
+
+#[tokio::test]
+async fn pipedrive_repeat_cursor_fault() {
+    let env = env().await;
+    let first = env.pipedrive(Method::GET, "/persons?limit=5", None).await;
+    let cursor = first.body["additional_data"]["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    env.control(
+        Method::POST,
+        "/faults",
+        Some(json!({"provider": "pipedrive", "kind": "repeat_cursor", "times": 2})),
+    )
+    .await;
+    let path = format!("/persons?limit=5&cursor={cursor}");
+    for _ in 0..2 {
+        let reply = env.pipedrive(Method::GET, &path, None).await;
+        assert_eq!(
+            reply.body["additional_data"]["next_cursor"],
+            cursor.as_str()
+        );
+        assert_eq!(reply.body["data"][0]["id"], 6);
+    }
+    let healed = env.pipedrive(Method::GET, &path, None).await;
+    let next = healed.body["additional_data"]["next_cursor"]
+        .as_str()
+        .unwrap();
+    assert_ne!(next, cursor);
+    let after = env
+        .pipedrive(
+            Method::GET,
+            &format!("/persons?limit=5&cursor={next}"),
+            None,
+        )
+        .await;
+    assert_eq!(after.body["data"][0]["id"], 11);
+}
+
+#[tokio::test]
+async fn msgraph_paging_follows_absolute_next_links() {
+    let env = env().await;
+    let (records, pages) = env.graph_page_all("/me/contacts?$top=7").await;
+    assert!(records.len() >= 260, "only {}", records.len());
+    assert_ne!(records.len() % 7, 0);
+    assert_eq!(pages, records.len().div_ceil(7));
+    let ids: BTreeSet<&str> = records.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), records.len(), "duplicate contacts");
+    assert!(
+        ids.iter()
+            .all(|id| id.starts_with("AAMk") && id.len() > 100)
+    );
+    let first = &records[0];
+    for key in [
+        "@odata.etag",
+        "givenName",
+        "surname",
+        "displayName",
+        "emailAddresses",
+        "businessPhones",
+        "mobilePhone",
+        "jobTitle",
+        "companyName",
+        "department",
+        "createdDateTime",
+        "lastModifiedDateTime",
+    ] {
+        assert!(first.get(key).is_some(), "{key} missing: {first}");
+    }
+    assert_eq!(first["lastModifiedDateTime"].as_str().unwrap().len(), 20);
+
+    // Default page size is 10; $select trims every record to id + the selected fields.
+    let default = env.graph(Method::GET, "/me/contacts", None).await;
+    assert_eq!(default.body["value"].as_array().unwrap().len(), 10);
+    assert!(
+        default.body["@odata.context"]
+            .as_str()
+            .unwrap()
+            .ends_with("/contacts")
+    );
+    let (selected, _) = env
+        .graph_page_all("/me/contacts?$select=givenName,surname&$top=100")
+        .await;
+    assert_eq!(selected.len(), records.len());
+    for r in &selected {
+        let keys: BTreeSet<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["@odata.etag", "givenName", "id", "surname"].into());
+    }
+    let page = env
+        .graph(Method::GET, "/me/contacts?$select=givenName&$top=3", None)
+        .await;
+    assert!(
+        page.body["@odata.context"]
+            .as_str()
+            .unwrap()
+            .ends_with("/contacts(givenName)")
+    );
+    assert!(
+        page.body["@odata.nextLink"]
+            .as_str()
+            .unwrap()
+            .contains("$select=givenName")
+    );
+
+    let past_end = env
+        .graph(Method::GET, "/me/contacts?$skip=100000", None)
+        .await;
+    assert_eq!(past_end.status, StatusCode::OK);
+    assert_eq!(past_end.body["value"], json!([]));
+    assert!(past_end.body.get("@odata.nextLink").is_none());
+
+    let bad_select = env
+        .graph(Method::GET, "/me/contacts?$select=shoeSize", None)
+        .await;
+    assert_eq!(bad_select.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad_select.body["error"]["code"], "RequestBroker--ParseUri");
+    let too_big = env.graph(Method::GET, "/me/contacts?$top=1001", None).await;
+    assert_eq!(too_big.status, StatusCode::BAD_REQUEST);
+    assert_eq!(too_big.body["error"]["code"], "BadRequest");
+
+    let samples = sample_records("msgraph", "contacts").unwrap();
+    assert!(samples.iter().any(|s| s["emailAddresses"] == json!([])));
+    assert!(samples.iter().any(|s| s["givenName"].is_null()));
+    assert!(
+        samples
+            .iter()
+            .any(|s| s["tertiaryEmailAddress"].is_object())
+    );
+    assert!(sample_records("msgraph", "companies").is_none());
+}
+
+#[tokio::test]
+async fn msgraph_create_update_delete_round_trip() {
+    let env = env().await;
+    let created = env
+        .graph(
+            Method::POST,
+            "/me/contacts",
+            Some(json!({
+                "givenName": "Ada",
+                "surname": "Lovelace",
+                "emailAddresses": [{"address": "ada@example.com", "name": "Ada Lovelace"}],
+                "businessPhones": ["+1 425 555 0100"],
+                "companyName": "Analytical Engines",
+            })),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("AAMk"), "{id}");
+    assert_eq!(created.body["displayName"], "Ada Lovelace");
+    assert_eq!(created.body["mobilePhone"], Value::Null);
+    assert_eq!(created.body["homeAddress"], json!({}));
+    let etag = created.body["@odata.etag"].as_str().unwrap().to_owned();
+    assert!(etag.starts_with("W/\""), "{etag}");
+    let item = format!("/me/contacts/{id}");
+
+    let fetched = env.graph(Method::GET, &item, None).await;
+    assert_eq!(fetched.status, StatusCode::OK);
+    assert_eq!(fetched.body["companyName"], "Analytical Engines");
+    assert!(
+        fetched.body["@odata.context"]
+            .as_str()
+            .unwrap()
+            .ends_with("/contacts/$entity")
+    );
+
+    let updated = env
+        .graph(
+            Method::PATCH,
+            &item,
+            Some(json!({"surname": "King", "jobTitle": "Countess"})),
+        )
+        .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    assert_eq!(updated.body["surname"], "King");
+    assert_eq!(
+        updated.body["displayName"], "Ada King",
+        "composed name follows"
+    );
+    assert_eq!(
+        updated.body["emailAddresses"][0]["address"],
+        "ada@example.com"
+    );
+    assert_ne!(updated.body["@odata.etag"], etag.as_str());
+
+    let stale = env
+        .fetch(
+            Method::PATCH,
+            &env.url(&format!("/graph/v1.0{item}")),
+            Auth::Bearer(MSGRAPH_DEMO_TOKEN),
+            &[("if-match", etag.as_str())],
+            Some(json!({"jobTitle": "x"})),
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+    assert_eq!(stale.body["error"]["code"], "ErrorIrresolvableConflict");
+    let unknown_prop = env
+        .graph(Method::PATCH, &item, Some(json!({"shoeSize": 38})))
+        .await;
+    assert_eq!(unknown_prop.status, StatusCode::BAD_REQUEST);
+    assert_eq!(unknown_prop.body["error"]["code"], "RequestBodyRead");
+
+    let deleted = env.graph(Method::DELETE, &item, None).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(deleted.body, Value::Null);
+    let gone = env.graph(Method::GET, &item, None).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    let error = gone.body["error"].as_object().unwrap();
+    assert_eq!(error["code"], "ErrorItemNotFound");
+    assert_eq!(
+        error["message"],
+        "The specified object was not found in the store."
+    );
+    let inner = error["innerError"].as_object().unwrap();
+    let keys: BTreeSet<&str> = inner.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["client-request-id", "date", "request-id"].into());
+
+    let malformed = env.graph(Method::GET, "/me/contacts/not-an-id", None).await;
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+    assert_eq!(malformed.body["error"]["code"], "ErrorInvalidIdMalformed");
+    let companies = env.graph(Method::GET, "/me/companies", None).await;
+    assert_eq!(companies.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        companies.body["error"]["message"],
+        "Resource not found for the segment 'companies'."
+    );
+}
+
+#[tokio::test]
+async fn msgraph_batch_reads_with_a_missing_id() {
+    let env = env().await;
+    let page = env.graph(Method::GET, "/me/contacts?$top=2", None).await;
+    let a = page.body["value"][0]["id"].as_str().unwrap().to_owned();
+    let b = page.body["value"][1]["id"].as_str().unwrap().to_owned();
+    // A well-formed id that is not in the mailbox: delete a contact first.
+    env.graph(Method::DELETE, &format!("/me/contacts/{b}"), None)
+        .await;
+    let batch = json!({"requests": [
+        {"id": "1", "method": "GET", "url": format!("/me/contacts/{a}")},
+        {"id": "2", "method": "GET", "url": format!("/me/contacts/{b}")},
+        {"id": "3", "method": "GET", "url": format!("me/contacts/{a}?$select=surname")},
+    ]});
+    let reply = env.graph(Method::POST, "/$batch", Some(batch)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let responses = reply.body["responses"].as_array().unwrap();
+    assert_eq!(responses.len(), 3);
+    assert_eq!(responses[0]["id"], "1");
+    assert_eq!(responses[0]["status"], 200);
+    assert_eq!(responses[0]["body"]["id"], a.as_str());
+    assert_eq!(responses[1]["status"], 404);
+    assert_eq!(responses[1]["body"]["error"]["code"], "ErrorItemNotFound");
+    assert_eq!(responses[2]["status"], 200);
+    let keys: BTreeSet<&str> = responses[2]["body"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        ["@odata.context", "@odata.etag", "id", "surname"].into()
+    );
+
+    let too_many: Vec<Value> = (0..21)
+        .map(|i| json!({"id": i.to_string(), "method": "GET", "url": format!("/me/contacts/{a}")}))
+        .collect();
+    let reply = env
+        .graph(Method::POST, "/$batch", Some(json!({"requests": too_many})))
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.body["error"]["code"], "BadRequest");
+}
+
+#[tokio::test]
+async fn msgraph_auth_failure_body() {
+    let env = env().await;
+    let url = env.url("/graph/v1.0/me/contacts");
+    let reply = env
+        .fetch(
+            Method::GET,
+            &url,
+            Auth::Bearer("wrong"),
+            &[("client-request-id", "c0ffee00-0000-4000-8000-000000000001")],
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    let error = &reply.body["error"];
+    assert_eq!(error["code"], "InvalidAuthenticationToken");
+    assert_eq!(error["message"], "Access token validation failure.");
+    assert_eq!(
+        error["innerError"]["client-request-id"],
+        "c0ffee00-0000-4000-8000-000000000001"
+    );
+    assert_eq!(
+        error["innerError"]["request-id"].as_str().unwrap().len(),
+        36
+    );
+    let date = error["innerError"]["date"].as_str().unwrap();
+    assert_eq!(date.len(), 19, "Graph dates carry no zone: {date}");
+    assert!(
+        reply.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    let missing = env.fetch(Method::GET, &url, Auth::None, &[], None).await;
+    assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(missing.body["error"]["message"], "Access token is empty.");
+}
+
+#[tokio::test]
+async fn msgraph_throttling_is_429_with_retry_after() {
+    let env = env().await;
+    env.control(
+        Method::POST,
+        "/ratelimit",
+        Some(json!({"provider": "msgraph", "max": 2, "intervalMs": 30000})),
+    )
+    .await;
+    for _ in 0..2 {
+        let ok = env.graph(Method::GET, "/me/contacts?$top=1", None).await;
+        assert_eq!(ok.status, StatusCode::OK);
+        assert!(ok.headers.get("retry-after").is_none());
+        assert!(ok.headers.keys().all(|k| !k.as_str().contains("ratelimit")));
+    }
+    let limited = env.graph(Method::GET, "/me/contacts?$top=1", None).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    let wait = limited.header("retry-after").unwrap();
+    assert!((1..=30).contains(&wait), "{wait}");
+    assert_eq!(limited.body["error"]["code"], "TooManyRequests");
+    assert_eq!(
+        limited.body["error"]["message"],
+        "Application is over its MailboxConcurrency limit."
+    );
+
+    // Inside $batch each sub-request is charged, and throttled on its own.
+    env.control(
+        Method::POST,
+        "/ratelimit",
+        Some(json!({"provider": "msgraph", "max": 2, "intervalMs": 30000})),
+    )
+    .await;
+    let requests: Vec<Value> = (1..=3)
+        .map(|i| json!({"id": i.to_string(), "method": "GET", "url": "/me/contacts?$top=1"}))
+        .collect();
+    let reply = env
+        .graph(Method::POST, "/$batch", Some(json!({"requests": requests})))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let statuses: Vec<u64> = reply.body["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [200, 200, 429]);
+    assert!(reply.body["responses"][2]["headers"]["Retry-After"].is_string());
+}
+
+#[tokio::test]
+async fn msgraph_cursor_faults() {
+    let env = env().await;
+    env.control(
+        Method::POST,
+        "/faults",
+        Some(json!({"provider": "msgraph", "kind": "repeat_cursor"})),
+    )
+    .await;
+    let url = env.url("/graph/v1.0/me/contacts?$top=5&$skip=10");
+    let reply = env
+        .fetch(
+            Method::GET,
+            &url,
+            Auth::Bearer(MSGRAPH_DEMO_TOKEN),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(reply.body["@odata.nextLink"], url.as_str());
+    let healed = env
+        .fetch(
+            Method::GET,
+            &url,
+            Auth::Bearer(MSGRAPH_DEMO_TOKEN),
+            &[],
+            None,
+        )
+        .await;
+    let next = healed.body["@odata.nextLink"].as_str().unwrap();
+    assert!(next.ends_with("$top=5&$skip=15"), "{next}");
+
+    // out_of_range: the page links on past the end of the mailbox, to an empty page.
+    let (all, _) = env.graph_page_all("/me/contacts?$top=100").await;
+    env.control(
+        Method::POST,
+        "/faults",
+        Some(json!({"provider": "msgraph", "kind": "out_of_range"})),
+    )
+    .await;
+    let first = env.graph(Method::GET, "/me/contacts?$top=100", None).await;
+    assert_eq!(first.body["value"].as_array().unwrap().len(), 100);
+    let beyond = first.body["@odata.nextLink"].as_str().unwrap().to_owned();
+    let skip: usize = beyond.rsplit("$skip=").next().unwrap().parse().unwrap();
+    assert!(skip >= all.len(), "{beyond}");
+    let empty = env
+        .fetch(
+            Method::GET,
+            &beyond,
+            Auth::Bearer(MSGRAPH_DEMO_TOKEN),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(empty.status, StatusCode::OK);
+    assert_eq!(empty.body["value"], json!([]));
+    assert!(empty.body.get("@odata.nextLink").is_none());
+    // One use only: the next first page links on normally.
+    let healed = env.graph(Method::GET, "/me/contacts?$top=100", None).await;
+    assert!(
+        healed.body["@odata.nextLink"]
+            .as_str()
+            .unwrap()
+            .ends_with("$skip=100")
+    );
+}
+
+#[tokio::test]
+async fn google_paging_returns_every_connection_once() {
+    let env = env().await;
+    let (records, pages) = env
+        .google_page_all(
+            "/people/me/connections?personFields=names,emailAddresses,metadata&pageSize=7",
+        )
+        .await;
+    assert!(records.len() >= 260, "only {}", records.len());
+    assert_ne!(records.len() % 7, 0);
+    assert_eq!(pages, records.len().div_ceil(7));
+    let names: BTreeSet<&str> = records
+        .iter()
+        .map(|r| r["resourceName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), records.len(), "duplicate connections");
+    let allowed: BTreeSet<&str> = [
+        "resourceName",
+        "etag",
+        "names",
+        "emailAddresses",
+        "metadata",
+    ]
+    .into();
+    for r in &records {
+        let keys: BTreeSet<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+        assert!(keys.is_subset(&allowed), "{keys:?}");
+        let name = r["resourceName"].as_str().unwrap();
+        let digits = name.strip_prefix("people/c").unwrap();
+        assert!(digits.bytes().all(|b| b.is_ascii_digit()), "{name}");
+        assert_eq!(
+            r["metadata"]["sources"][0]["id"],
+            format!("{:x}", digits.parse::<u64>().unwrap()).as_str()
+        );
+    }
+    // Default order: last modified ascending.
+    let times: Vec<&str> = records
+        .iter()
+        .map(|r| r["metadata"]["sources"][0]["updateTime"].as_str().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]));
+
+    let (by_name, _) = env
+        .google_page_all(
+            "/people/me/connections?personFields=names&pageSize=50&sortOrder=LAST_NAME_ASCENDING",
+        )
+        .await;
+    let by_name: BTreeSet<&str> = by_name
+        .iter()
+        .map(|r| r["resourceName"].as_str().unwrap())
+        .collect();
+    assert_eq!(by_name, names);
+
+    let default = env
+        .google(
+            Method::GET,
+            "/people/me/connections?personFields=names",
+            None,
+        )
+        .await;
+    assert_eq!(default.body["connections"].as_array().unwrap().len(), 100);
+    assert_eq!(default.body["totalPeople"], default.body["totalItems"]);
+
+    let samples = sample_records("google", "contacts").unwrap();
+    assert!(samples.iter().any(|s| s.get("emailAddresses").is_none()));
+    assert!(samples.iter().any(|s| s.get("names").is_none()));
+    assert!(
+        samples
+            .iter()
+            .any(|s| s["userDefined"][0]["key"] == "customer_tier")
+    );
+    assert!(sample_records("google", "companies").is_none());
+}
+
+#[tokio::test]
+async fn google_requires_person_fields() {
+    let env = env().await;
+    for path in [
+        "/people/me/connections",
+        "/people/me/connections?pageSize=10",
+        "/people:batchGet?resourceNames=people/c1",
+    ] {
+        let reply = env.google(Method::GET, path, None).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path}");
+        let error = reply.body["error"].as_object().unwrap();
+        assert_eq!(error["code"], 400);
+        assert_eq!(error["status"], "INVALID_ARGUMENT");
+        assert!(
+            error["message"].as_str().unwrap().starts_with(
+                "personFields mask is required. Please specify one or more valid paths."
+            ),
+            "{}",
+            reply.body
+        );
+    }
+    let bad = env
+        .google(
+            Method::GET,
+            "/people/me/connections?personFields=names,shoeSize",
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("shoeSize")
+    );
+    let unknown_route = env.google(Method::GET, "/people/me/companies", None).await;
+    assert_eq!(unknown_route.status, StatusCode::NOT_FOUND);
+    assert!(
+        unknown_route
+            .body
+            .as_str()
+            .unwrap()
+            .contains("<title>Error 404")
+    );
+}
+
+#[tokio::test]
+async fn google_create_update_delete_round_trip() {
+    let env = env().await;
+    let created = env
+        .google(
+            Method::POST,
+            "/people:createContact?personFields=names,emailAddresses,userDefined",
+            Some(json!({
+                "names": [{"givenName": "Ada", "familyName": "Lovelace"}],
+                "emailAddresses": [{"value": "ada@example.com", "type": "work"}],
+                "userDefined": [{"key": "customer_tier", "value": "gold"}],
+            })),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let resource = created.body["resourceName"].as_str().unwrap().to_owned();
+    assert!(resource.starts_with("people/c"), "{resource}");
+    assert_eq!(created.body["names"][0]["displayName"], "Ada Lovelace");
+    assert_eq!(created.body["emailAddresses"][0]["formattedType"], "Work");
+    assert_eq!(created.body["names"][0]["metadata"]["primary"], true);
+    let etag = created.body["etag"].as_str().unwrap().to_owned();
+
+    let fetched = env
+        .google(
+            Method::GET,
+            &format!("/{resource}?personFields=names,userDefined"),
+            None,
+        )
+        .await;
+    assert_eq!(fetched.status, StatusCode::OK);
+    assert_eq!(fetched.body["etag"], etag.as_str());
+    assert_eq!(fetched.body["userDefined"][0]["value"], "gold");
+    assert!(
+        fetched.body.get("emailAddresses").is_none(),
+        "only requested fields"
+    );
+
+    let update = format!(
+        "/{resource}:updateContact?updatePersonFields=names&personFields=names,emailAddresses"
+    );
+    let stale = env
+        .google(
+            Method::PATCH,
+            &update,
+            Some(json!({"etag": "%EgUBAj0JPi4aDAECAwQFBgcICQoLDA==", "names": [{"givenName": "Augusta"}]})),
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::BAD_REQUEST);
+    assert_eq!(stale.body["error"]["status"], "FAILED_PRECONDITION");
+    let no_etag = env
+        .google(
+            Method::PATCH,
+            &update,
+            Some(json!({"names": [{"givenName": "Augusta"}]})),
+        )
+        .await;
+    assert_eq!(no_etag.status, StatusCode::BAD_REQUEST);
+    assert_eq!(no_etag.body["error"]["status"], "INVALID_ARGUMENT");
+
+    let updated = env
+        .google(
+            Method::PATCH,
+            &update,
+            Some(json!({"etag": etag, "names": [{"givenName": "Augusta", "familyName": "King"}]})),
+        )
+        .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    assert_eq!(updated.body["names"][0]["displayName"], "Augusta King");
+    assert_eq!(
+        updated.body["emailAddresses"][0]["value"], "ada@example.com",
+        "outside the mask"
+    );
+    assert_ne!(updated.body["etag"], etag.as_str());
+    let reused = env
+        .google(
+            Method::PATCH,
+            &update,
+            Some(json!({"etag": etag, "names": []})),
+        )
+        .await;
+    assert_eq!(
+        reused.status,
+        StatusCode::BAD_REQUEST,
+        "the old etag is stale now"
+    );
+
+    let deleted = env
+        .google(Method::DELETE, &format!("/{resource}:deleteContact"), None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK);
+    assert_eq!(deleted.body, json!({}));
+    let gone = env
+        .google(
+            Method::GET,
+            &format!("/{resource}?personFields=names"),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        gone.body,
+        json!({"error": {"code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND"}})
+    );
+}
+
+#[tokio::test]
+async fn google_batch_get_reports_missing_entries() {
+    let env = env().await;
+    let page = env
+        .google(
+            Method::GET,
+            "/people/me/connections?personFields=names&pageSize=2",
+            None,
+        )
+        .await;
+    let a = page.body["connections"][0]["resourceName"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = page.body["connections"][1]["resourceName"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let missing = "people/c1000000000000000001";
+    let reply = env
+        .google(
+            Method::GET,
+            &format!("/people:batchGet?resourceNames={a}&resourceNames={missing}&resourceNames={b}&personFields=names"),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let responses = reply.body["responses"].as_array().unwrap();
+    let codes: Vec<u64> = responses
+        .iter()
+        .map(|r| r["httpStatusCode"].as_u64().unwrap())
+        .collect();
+    assert_eq!(codes, [200, 404, 200]);
+    assert_eq!(responses[0]["requestedResourceName"], a.as_str());
+    assert_eq!(responses[0]["person"]["resourceName"], a.as_str());
+    assert!(responses[0]["person"]["names"].is_array());
+    assert_eq!(responses[1]["requestedResourceName"], missing);
+    assert!(responses[1].get("person").is_none());
+    assert_eq!(responses[1]["status"]["code"], 5);
+
+    let too_many: Vec<String> = (0..201)
+        .map(|i| format!("resourceNames=people/c{}", i + 1))
+        .collect();
+    let reply = env
+        .google(
+            Method::GET,
+            &format!("/people:batchGet?{}&personFields=names", too_many.join("&")),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.body["error"]["status"], "INVALID_ARGUMENT");
+}
+
+#[tokio::test]
+async fn google_auth_failure_and_quota_exhaustion() {
+    let env = env().await;
+    let url = env.url("/google/v1/people/me/connections?personFields=names");
+    let reply = env
+        .fetch(Method::GET, &url, Auth::Bearer("wrong"), &[], None)
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    let error = &reply.body["error"];
+    assert_eq!(error["code"], 401);
+    assert_eq!(error["status"], "UNAUTHENTICATED");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Request had invalid authentication credentials."),
+        "{error}"
+    );
+    assert_eq!(
+        error["details"][0]["@type"],
+        "type.googleapis.com/google.rpc.ErrorInfo"
+    );
+    assert_eq!(
+        error["details"][0]["metadata"]["method"],
+        "google.people.v1.PeopleService.ListConnections"
+    );
+
+    env.control(
+        Method::POST,
+        "/ratelimit",
+        Some(json!({"provider": "google", "max": 2, "intervalMs": 60000})),
+    )
+    .await;
+    for _ in 0..2 {
+        let ok = env
+            .fetch(
+                Method::GET,
+                &url,
+                Auth::Bearer(GOOGLE_DEMO_TOKEN),
+                &[],
+                None,
+            )
+            .await;
+        assert_eq!(ok.status, StatusCode::OK);
+        assert!(ok.headers.keys().all(|k| !k.as_str().contains("ratelimit")));
+    }
+    let limited = env
+        .fetch(
+            Method::GET,
+            &url,
+            Auth::Bearer(GOOGLE_DEMO_TOKEN),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.headers.get("retry-after").is_none());
+    let error = &limited.body["error"];
+    assert_eq!(error["code"], 429);
+    assert_eq!(error["status"], "RESOURCE_EXHAUSTED");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Quota exceeded for quota metric")
+    );
+    assert_eq!(error["details"][0]["reason"], "RATE_LIMIT_EXCEEDED");
+}
+
+#[tokio::test]
+async fn google_repeat_cursor_fault() {
+    let env = env().await;
+    let base = "/people/me/connections?personFields=names&pageSize=5";
+    let first = env.google(Method::GET, base, None).await;
+    let token = first.body["nextPageToken"].as_str().unwrap().to_owned();
+    env.control(
+        Method::POST,
+        "/faults",
+        Some(json!({"provider": "google", "kind": "repeat_cursor", "times": 2})),
+    )
+    .await;
+    let path = format!("{base}&pageToken={token}");
+    let mut first_names = Vec::new();
+    for _ in 0..2 {
+        let reply = env.google(Method::GET, &path, None).await;
+        assert_eq!(reply.body["nextPageToken"], token.as_str());
+        first_names.push(reply.body["connections"][0]["resourceName"].clone());
+    }
+    assert_eq!(first_names[0], first_names[1]);
+    let healed = env.google(Method::GET, &path, None).await;
+    assert_ne!(healed.body["nextPageToken"], token.as_str());
+    assert_eq!(
+        healed.body["connections"][0]["resourceName"],
+        first_names[0]
+    );
+}
+
+#[tokio::test]
+async fn new_vendors_have_demo_accounts_and_stats() {
+    let env = env().await;
+    let accounts = env.sandbox.demo_accounts();
+    let base = env.sandbox.base_url();
+    let find = |p: &str| accounts.iter().find(|a| a.provider == p).unwrap();
+    let pipedrive = find("pipedrive");
+    assert_eq!(
+        pipedrive.credentials,
+        json!({"accessToken": PIPEDRIVE_DEMO_TOKEN})
+    );
+    assert_eq!(
+        pipedrive.settings,
+        json!({"apiDomain": format!("{base}/pipedrive")})
+    );
+    let graph = find("msgraph");
+    assert_eq!(
+        graph.credentials,
+        json!({"accessToken": MSGRAPH_DEMO_TOKEN})
+    );
+    assert_eq!(
+        graph.settings,
+        json!({"baseUrl": format!("{base}/graph/v1.0")})
+    );
+    let google = find("google");
+    assert_eq!(
+        google.credentials,
+        json!({"accessToken": GOOGLE_DEMO_TOKEN})
+    );
+    assert_eq!(
+        google.settings,
+        json!({"baseUrl": format!("{base}/google/v1")})
+    );
+
+    // Each base URL works as the gateway will use it.
+    let api_domain = pipedrive.settings["apiDomain"].as_str().unwrap();
+    let url = format!("{api_domain}/api/v2/organizations?limit=1");
+    let reply = env
+        .fetch(
+            Method::GET,
+            &url,
+            Auth::Bearer(PIPEDRIVE_DEMO_TOKEN),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let url = format!(
+        "{}/me/contacts?$top=1",
+        graph.settings["baseUrl"].as_str().unwrap()
+    );
+    let reply = env
+        .fetch(
+            Method::GET,
+            &url,
+            Auth::Bearer(MSGRAPH_DEMO_TOKEN),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let url = format!(
+        "{}/people/me/connections?personFields=names&pageSize=1",
+        google.settings["baseUrl"].as_str().unwrap()
+    );
+    let reply = env
+        .fetch(
+            Method::GET,
+            &url,
+            Auth::Bearer(GOOGLE_DEMO_TOKEN),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    env.pipedrive(Method::GET, "/nowhere", None).await;
+
+    let stats = env.control(Method::GET, "/stats", None).await;
+    let routes = &stats.body["byRoute"];
+    assert_eq!(routes["GET /pipedrive/api/v2/organizations"], 1, "{routes}");
+    assert_eq!(routes["GET /pipedrive/{unmatched}"], 1, "{routes}");
+    assert_eq!(routes["GET /graph/v1.0/me/contacts"], 1, "{routes}");
+    assert_eq!(
+        routes["GET /google/v1/people/me/connections"], 1,
+        "{routes}"
+    );
+    assert_eq!(stats.body["byProvider"]["msgraph"], 1);
+
+    // Reset restores each seed.
+    env.pipedrive(Method::DELETE, "/persons/1", None).await;
+    env.control(Method::POST, "/reset", None).await;
+    let restored = env.pipedrive(Method::GET, "/persons/1", None).await;
+    assert_eq!(restored.status, StatusCode::OK);
+    assert_eq!(restored.header("x-daily-requests-left"), Some(9_999));
 }

@@ -1,17 +1,15 @@
 //! Everything in one response.
 
-use serde_json::Value;
-
-use super::Paginator;
+use super::{PageTarget, PageView, Paginator};
 
 pub struct NoPagination;
 
 impl Paginator for NoPagination {
-    fn page_query(&self, _state: Option<&str>, _page_size: usize) -> Vec<(String, String)> {
-        Vec::new()
+    fn target(&self, _state: Option<&str>, _page_size: usize) -> PageTarget {
+        PageTarget::Params(Vec::new())
     }
 
-    fn next_state(&self, _body: &Value) -> Option<String> {
+    fn next_state(&self, _page: &PageView<'_>) -> Option<String> {
         None
     }
 }

@@ -1,0 +1,1077 @@
+//! Google People API v1 contacts (`people.connections.list`, `people.get`,
+//! `people.getBatchGet`, `createContact`, `updateContact`, `deleteContact`) as described
+//! in `/work/shared/vendors.md` §6, served under `/google` (a client's base URL is
+//! `http://host/google/v1`). The People API has no companies or deals: the sandbox serves
+//! contacts only.
+//!
+//! Every request passes the shared gate (`wire::gate`).
+//!
+//! Choices where vendors.md is silent or tagged [M]/[T]:
+//! - Default quota: 90 requests per minute per token ("Critical read requests per minute
+//!   per user"); reads and writes share the window, and the 429 names the read or write
+//!   metric by HTTP method. No rate headers, no `Retry-After`.
+//! - 401s: "Request is missing required authentication credential..." (reason
+//!   `CREDENTIALS_MISSING`) without credentials, "Request had invalid authentication
+//!   credentials..." with `ACCESS_TOKEN_TYPE_UNSUPPORTED` (unknown token) or
+//!   `ACCESS_TOKEN_EXPIRED`; `?access_token=` works like the bearer header.
+//! - JSON is pretty-printed (Google's default) unless `prettyPrint=false`; empty repeated
+//!   fields and zero counts are omitted, as proto3 JSON does.
+//! - Paths no method matches get Google's HTML 404 page, not JSON.
+//! - `sortOrder` is honoured (default `LAST_MODIFIED_ASCENDING`); page tokens are opaque
+//!   keyset positions tied to the sort order (another order is 400 `INVALID_ARGUMENT`).
+//! - Sync tokens are not modelled: no `nextSyncToken` is issued and any `syncToken` is
+//!   answered as expired (400 `FAILED_PRECONDITION`, reason `EXPIRED_SYNC_TOKEN`), which
+//!   sends a client down its full-resync path.
+//! - Stored fields: names, emailAddresses, phoneNumbers, organizations, addresses,
+//!   biographies, userDefined (plus the fixed `myContacts` membership and metadata). Other
+//!   valid person fields are accepted in writes and ignored; unknown keys are 400 with
+//!   Google's "Invalid JSON payload received. Unknown name ..." message.
+//! - batchGet entries carry `httpStatusCode` and `status` (`{"code":0}` on success, as in
+//!   vendors.md); a resource name that is not `people/...` is a per-entry 400.
+
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Utc;
+use serde_json::{Map, Value, json};
+
+use super::DemoAccount;
+use super::GOOGLE_DEMO_TOKEN;
+use super::control::{Control, FaultKind, RateDecision, RateLimitConfig, Reject, Vendor};
+use super::google_data::{
+    PERSON_FIELDS, Person, SINGLE_ITEM_FIELDS, STORED_FIELDS, Store, UPDATABLE_FIELDS, contact_id,
+    stored_field,
+};
+use super::wire::{self, AuthFailure, Dialect, ReqInfo, all_params, last_param, split_list};
+
+pub(crate) const PROVIDER: &str = "google";
+const MOUNT: &str = "/google";
+const DEFAULT_PAGE_SIZE: usize = 100;
+const MAX_PAGE_SIZE: usize = 1000;
+const MAX_BATCH_GET: usize = 200;
+const PROJECT_NUMBER: &str = "584727172614";
+const SORT_ORDERS: [&str; 4] = [
+    "LAST_MODIFIED_ASCENDING",
+    "LAST_MODIFIED_DESCENDING",
+    "FIRST_NAME_ASCENDING",
+    "LAST_NAME_ASCENDING",
+];
+const READ_SOURCES: [&str; 4] = [
+    "READ_SOURCE_TYPE_PROFILE",
+    "READ_SOURCE_TYPE_CONTACT",
+    "READ_SOURCE_TYPE_DOMAIN_CONTACT",
+    "READ_SOURCE_TYPE_OTHER_CONTACT",
+];
+const LIST_DOCS: &str = "https://developers.google.com/people/api/rest/v1/people.connections/list";
+const UPDATE_DOCS: &str = "https://developers.google.com/people/api/rest/v1/people/updateContact";
+
+pub(crate) struct Google {
+    control: Arc<Control>,
+    store: RwLock<Store>,
+    templates: HashSet<String>,
+}
+
+fn route_templates() -> [&'static str; 4] {
+    [
+        "/v1/people/me/connections",
+        "/v1/people:batchGet",
+        "/v1/people:createContact",
+        "/v1/people/{id}",
+    ]
+}
+
+impl Google {
+    pub(crate) fn new(control: Arc<Control>) -> Google {
+        Google {
+            control,
+            store: RwLock::new(Store::seed()),
+            templates: route_templates()
+                .into_iter()
+                .map(|p| format!("{MOUNT}{p}"))
+                .collect(),
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Store> {
+        self.store.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Store> {
+        self.store.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Vendor for Google {
+    fn provider(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn seed_tokens(&self) -> Vec<String> {
+        vec![GOOGLE_DEMO_TOKEN.to_owned()]
+    }
+
+    fn default_rate_limit(&self) -> RateLimitConfig {
+        // "Critical read requests (Contact and Profile Reads) per minute per user".
+        RateLimitConfig {
+            max: 90,
+            interval_ms: 60_000,
+        }
+    }
+
+    fn reset_data(&self) {
+        *self.write() = Store::seed();
+    }
+
+    fn router(self: Arc<Self>) -> Router {
+        let router: Router<Arc<Google>> = Router::new()
+            .route(
+                "/v1/people/me/connections",
+                get(|State(g): State<Arc<Google>>, info: ReqInfo| async move { g.list(&info) }),
+            )
+            .route(
+                "/v1/people:batchGet",
+                get(
+                    |State(g): State<Arc<Google>>, info: ReqInfo| async move { g.batch_get(&info) },
+                ),
+            )
+            .route(
+                "/v1/people:createContact",
+                post(
+                    |State(g): State<Arc<Google>>, info: ReqInfo, body: Bytes| async move {
+                        g.create(&info, &body)
+                    },
+                ),
+            )
+            .route(
+                "/v1/people/{id}",
+                get(
+                    |State(g): State<Arc<Google>>,
+                     info: ReqInfo,
+                     id: Result<Path<String>, PathRejection>| async move {
+                        g.item(&info, id, None)
+                    },
+                )
+                .patch(
+                    |State(g): State<Arc<Google>>,
+                     info: ReqInfo,
+                     id: Result<Path<String>, PathRejection>,
+                     body: Bytes| async move { g.item(&info, id, Some(&body)) },
+                )
+                .delete(
+                    |State(g): State<Arc<Google>>,
+                     info: ReqInfo,
+                     id: Result<Path<String>, PathRejection>| async move {
+                        g.item(&info, id, None)
+                    },
+                ),
+            );
+        router
+            .method_not_allowed_fallback(|info: ReqInfo| async move { html_not_found(&info) })
+            .fallback(|info: ReqInfo| async move { html_not_found(&info) })
+            .layer(middleware::from_fn_with_state(
+                self.clone(),
+                wire::gate::<Google>,
+            ))
+            .with_state(self)
+    }
+
+    fn demo_account(&self, base_url: &str) -> DemoAccount {
+        DemoAccount {
+            provider: PROVIDER,
+            credentials: json!({ "accessToken": GOOGLE_DEMO_TOKEN }),
+            settings: json!({ "baseUrl": format!("{base_url}{MOUNT}/v1") }),
+        }
+    }
+}
+
+/// The person fields a typical sync asks for.
+pub(crate) const SAMPLE_FIELDS: [&str; 9] = [
+    "addresses",
+    "biographies",
+    "emailAddresses",
+    "memberships",
+    "metadata",
+    "names",
+    "organizations",
+    "phoneNumbers",
+    "userDefined",
+];
+
+/// Seeded connections as `people/me/connections` returns them for [`SAMPLE_FIELDS`],
+/// chosen to include the edge cases: no email, no name, two emails, non-ASCII names,
+/// no phone, no organization, no tier, an address, a biography.
+pub(crate) fn sample_records(resource: &str) -> Option<Vec<Value>> {
+    if resource != "contacts" {
+        return None;
+    }
+    let store = Store::seed();
+    Some(
+        [0u64, 1, 3, 4, 7, 14, 20, 43, 88, 150]
+            .iter()
+            .filter_map(|seq| store.people.get(&contact_id(*seq)))
+            .map(|p| p.render(&SAMPLE_FIELDS))
+            .collect(),
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Wire dialect
+
+/// Google's JSON: pretty-printed unless the request says `prettyPrint=false`.
+fn respond(info: &ReqInfo, status: StatusCode, body: &Value) -> Response {
+    let pairs = info.pairs();
+    let compact =
+        last_param(&pairs, "prettyPrint").is_some_and(|v| v.eq_ignore_ascii_case("false"));
+    let text = if compact {
+        body.to_string()
+    } else {
+        serde_json::to_string_pretty(body).unwrap_or_else(|_| body.to_string())
+    };
+    let mut response = (status, text).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    response
+}
+
+fn html_not_found(info: &ReqInfo) -> Response {
+    let page = format!(
+        "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  <title>Error 404 (Not Found)!!1</title>\n  <p><b>404.</b> <ins>That’s an error.</ins>\n  <p>The requested URL <code>{}</code> was not found on this server.  <ins>That’s all we know.</ins>\n",
+        info.path.strip_prefix(MOUNT).unwrap_or(&info.path)
+    );
+    let mut response = (StatusCode::NOT_FOUND, page).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=UTF-8"),
+    );
+    response
+}
+
+fn status_name(code: u16) -> &'static str {
+    match code {
+        400 => "INVALID_ARGUMENT",
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        409 => "ABORTED",
+        429 => "RESOURCE_EXHAUSTED",
+        499 => "CANCELLED",
+        500 => "INTERNAL",
+        501 => "UNIMPLEMENTED",
+        503 => "UNAVAILABLE",
+        504 => "DEADLINE_EXCEEDED",
+        _ => "UNKNOWN",
+    }
+}
+
+fn error_value(code: u16, status: &str, message: &str, details: Option<Value>) -> Value {
+    let mut error = Map::new();
+    error.insert("code".into(), json!(code));
+    error.insert("message".into(), json!(message));
+    error.insert("status".into(), json!(status));
+    if let Some(details) = details {
+        error.insert("details".into(), details);
+    }
+    json!({ "error": error })
+}
+
+fn google_error(info: &ReqInfo, code: StatusCode, status: &str, message: &str) -> Reject {
+    respond(
+        info,
+        code,
+        &error_value(code.as_u16(), status, message, None),
+    )
+    .into()
+}
+
+fn invalid_argument(info: &ReqInfo, message: &str) -> Reject {
+    google_error(info, StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", message)
+}
+
+/// 400 for a JSON body Google cannot map onto a `Person`.
+fn bad_payload(info: &ReqInfo, field: &str, description: &str) -> Reject {
+    let details = json!([{
+        "@type": "type.googleapis.com/google.rpc.BadRequest",
+        "fieldViolations": [{ "field": field, "description": description }],
+    }]);
+    respond(
+        info,
+        StatusCode::BAD_REQUEST,
+        &error_value(400, "INVALID_ARGUMENT", description, Some(details)),
+    )
+    .into()
+}
+
+fn not_found(info: &ReqInfo) -> Reject {
+    google_error(
+        info,
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        "Requested entity was not found.",
+    )
+}
+
+/// The RPC a path maps to, as Google names it in `ErrorInfo.metadata.method`.
+fn rpc_method(info: &ReqInfo) -> &'static str {
+    let path = info.path.as_str();
+    if path.ends_with("/people/me/connections") {
+        "ListConnections"
+    } else if path.ends_with("people:batchGet") {
+        "GetPeople"
+    } else if path.ends_with("people:createContact") {
+        "CreateContact"
+    } else if path.ends_with(":updateContact") {
+        "UpdateContact"
+    } else if path.ends_with(":deleteContact") {
+        "DeleteContact"
+    } else {
+        "GetPerson"
+    }
+}
+
+impl Google {
+    fn quota_exceeded(&self, info: &ReqInfo, limit: u32, status: StatusCode) -> Response {
+        let (label, metric, limit_name) = if info.method == "GET" {
+            (
+                "Critical read requests (Contact and Profile Reads)",
+                "people.googleapis.com/read_requests",
+                "ReadRequestsPerMinutePerUser",
+            )
+        } else {
+            (
+                "Critical write requests (Contact and Profile Writes)",
+                "people.googleapis.com/write_requests",
+                "WriteRequestsPerMinutePerUser",
+            )
+        };
+        let message = format!(
+            "Quota exceeded for quota metric '{label}' and limit '{label} per minute per user' of service 'people.googleapis.com' for consumer 'project_number:{PROJECT_NUMBER}'."
+        );
+        let details = json!([{
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": "RATE_LIMIT_EXCEEDED",
+            "domain": "googleapis.com",
+            "metadata": {
+                "quota_metric": metric,
+                "quota_limit": limit_name,
+                "quota_limit_value": limit.to_string(),
+                "quota_location": "global",
+                "service": "people.googleapis.com",
+                "consumer": format!("projects/{PROJECT_NUMBER}"),
+            }
+        }]);
+        respond(
+            info,
+            status,
+            &error_value(429, "RESOURCE_EXHAUSTED", &message, Some(details)),
+        )
+    }
+}
+
+impl Dialect for Google {
+    const PROVIDER: &'static str = PROVIDER;
+
+    fn control(&self) -> &Control {
+        &self.control
+    }
+
+    fn route_templates(&self) -> &HashSet<String> {
+        &self.templates
+    }
+
+    fn credentials(&self, info: &ReqInfo) -> Option<String> {
+        wire::bearer_token(&info.headers).or_else(|| {
+            let pairs = info.pairs();
+            last_param(&pairs, "access_token")
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+        })
+    }
+
+    fn fault_response(&self, info: &ReqInfo, status: StatusCode, body: Option<Value>) -> Response {
+        if let Some(body) = body {
+            return (status, axum::Json(body)).into_response();
+        }
+        match status.as_u16() {
+            401 => self.auth_failure(info, AuthFailure::Unknown),
+            429 => self.quota_exceeded(info, 90, status),
+            code => {
+                let message = match code {
+                    500 => "Internal error encountered.",
+                    503 => "The service is currently unavailable.",
+                    _ => status.canonical_reason().unwrap_or("Error"),
+                };
+                respond(
+                    info,
+                    status,
+                    &error_value(code, status_name(code), message, None),
+                )
+            }
+        }
+    }
+
+    fn auth_failure(&self, info: &ReqInfo, failure: AuthFailure) -> Response {
+        let (message, reason, challenge) = match failure {
+            AuthFailure::Missing => (
+                "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
+                "CREDENTIALS_MISSING",
+                "Bearer realm=\"https://accounts.google.com/\"",
+            ),
+            AuthFailure::Unknown => (
+                "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
+                "ACCESS_TOKEN_TYPE_UNSUPPORTED",
+                "Bearer realm=\"https://accounts.google.com/\", error=\"invalid_token\"",
+            ),
+            AuthFailure::Expired => (
+                "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
+                "ACCESS_TOKEN_EXPIRED",
+                "Bearer realm=\"https://accounts.google.com/\", error=\"invalid_token\"",
+            ),
+        };
+        let details = json!([{
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": reason,
+            "domain": "googleapis.com",
+            "metadata": {
+                "service": "people.googleapis.com",
+                "method": format!("google.people.v1.PeopleService.{}", rpc_method(info)),
+            }
+        }]);
+        let mut response = respond(
+            info,
+            StatusCode::UNAUTHORIZED,
+            &error_value(401, "UNAUTHENTICATED", message, Some(details)),
+        );
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        );
+        response
+    }
+
+    fn throttled(&self, info: &ReqInfo, decision: &RateDecision) -> Response {
+        self.quota_exceeded(info, decision.max, StatusCode::TOO_MANY_REQUESTS)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Masks, paging, tokens
+
+/// `personFields` as validated paths; `None` when absent.
+fn person_fields(
+    info: &ReqInfo,
+    param: &str,
+    docs: &str,
+) -> Result<Option<Vec<&'static str>>, Reject> {
+    let pairs = info.pairs();
+    let Some(raw) = last_param(&pairs, param).filter(|r| !r.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let mut fields = Vec::new();
+    for path in split_list(raw) {
+        let bare = path.strip_prefix("person.").unwrap_or(&path);
+        let known = PERSON_FIELDS.iter().find(|f| **f == bare).ok_or_else(|| {
+            invalid_argument(
+                info,
+                &format!(
+                    "Invalid {param} mask path: \"{path}\". Valid paths are documented at {docs}."
+                ),
+            )
+        })?;
+        if !fields.contains(known) {
+            fields.push(*known);
+        }
+    }
+    Ok(Some(fields))
+}
+
+fn required_person_fields(info: &ReqInfo) -> Result<Vec<&'static str>, Reject> {
+    person_fields(info, "personFields", LIST_DOCS)?.ok_or_else(|| {
+        invalid_argument(
+            info,
+            &format!(
+                "personFields mask is required. Please specify one or more valid paths. Valid paths are documented at {LIST_DOCS}."
+            ),
+        )
+    })
+}
+
+fn sort_key(person: &Person, order: &str) -> String {
+    let name = |key: &str| {
+        person
+            .name_key(key)
+            .map_or_else(|| "1".to_owned(), |n| format!("0{n}"))
+    };
+    match order {
+        "FIRST_NAME_ASCENDING" => name("givenName"),
+        "LAST_NAME_ASCENDING" => name("familyName"),
+        _ => format!("{:020}", person.update_time.timestamp_millis().max(0)),
+    }
+}
+
+/// Position after which a page starts.
+enum Position {
+    Start,
+    After(String, u64),
+}
+
+fn encode_token(order: &str, last: Option<(&str, u64)>) -> String {
+    let body = match last {
+        Some((key, id)) => json!({ "o": order, "k": key, "i": id.to_string() }),
+        None => json!({ "o": order, "k": null, "i": null }),
+    };
+    URL_SAFE_NO_PAD.encode(body.to_string())
+}
+
+fn decode_token(raw: &str, order: &str) -> Option<Position> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(raw.trim().trim_end_matches('=').as_bytes())
+        .ok()?;
+    let value: Value = serde_json::from_slice(&bytes).ok()?;
+    if value.get("o")?.as_str()? != order {
+        return None;
+    }
+    match (value.get("k")?, value.get("i")?) {
+        (Value::Null, Value::Null) => Some(Position::Start),
+        (Value::String(k), Value::String(i)) => Some(Position::After(k.clone(), i.parse().ok()?)),
+        _ => None,
+    }
+}
+
+fn compare(order: &str, a: (&str, u64), b: (&str, u64)) -> CmpOrdering {
+    let asc = a.cmp(&b);
+    if order == "LAST_MODIFIED_DESCENDING" {
+        asc.reverse()
+    } else {
+        asc
+    }
+}
+
+/// `people/me` and `people/{account_id}`: profiles, which exist only for real accounts.
+fn is_profile(id: &str) -> bool {
+    id == "me" || (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `c123` (the part after `people/`) → contact id.
+fn parse_contact(id: &str) -> Option<u64> {
+    let digits = id.strip_prefix('c')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+// ---------------------------------------------------------------------------------------
+// Write bodies
+
+fn snake(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+struct ParsedPerson {
+    etag: Option<String>,
+    source_etags: Vec<String>,
+    /// Stored fields present in the body.
+    fields: BTreeMap<&'static str, Vec<Map<String, Value>>>,
+}
+
+fn unknown_name(info: &ReqInfo, name: &str, at: &str) -> Reject {
+    bad_payload(
+        info,
+        at,
+        &format!(
+            "Invalid JSON payload received. Unknown name \"{name}\" at '{at}': Cannot find field."
+        ),
+    )
+}
+
+fn parse_person(info: &ReqInfo, body: &Bytes) -> Result<ParsedPerson, Reject> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| bad_payload(info, "", &format!("Invalid JSON payload received. {e}")))?;
+    let Value::Object(obj) = value else {
+        return Err(bad_payload(
+            info,
+            "",
+            "Invalid JSON payload received. Expected an object for 'person'.",
+        ));
+    };
+    let mut parsed = ParsedPerson {
+        etag: None,
+        source_etags: Vec::new(),
+        fields: BTreeMap::new(),
+    };
+    for (key, v) in &obj {
+        match key.as_str() {
+            "resourceName" => {}
+            "etag" => parsed.etag = v.as_str().map(str::to_owned),
+            "metadata" => {
+                if let Some(sources) = v.get("sources").and_then(Value::as_array) {
+                    parsed.source_etags = sources
+                        .iter()
+                        .filter_map(|s| s.get("etag").and_then(Value::as_str))
+                        .map(str::to_owned)
+                        .collect();
+                }
+            }
+            field => {
+                if !PERSON_FIELDS.contains(&field) {
+                    return Err(unknown_name(info, field, "person"));
+                }
+                let Some((name, writable, output)) = STORED_FIELDS
+                    .iter()
+                    .find(|(f, _, _)| *f == field)
+                    .map(|(f, w, o)| (*f, *w, *o))
+                else {
+                    continue; // a valid person field the sandbox does not store
+                };
+                let items = match v {
+                    Value::Null => Vec::new(),
+                    Value::Array(items) => items.clone(),
+                    other => {
+                        return Err(bad_payload(
+                            info,
+                            &format!("person.{}", snake(name)),
+                            &format!(
+                                "Invalid value at 'person.{}' (type.googleapis.com/google.people.v1.{}), {other}",
+                                snake(name),
+                                name
+                            ),
+                        ));
+                    }
+                };
+                let mut stored = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    let at = format!("person.{}[{i}]", snake(name));
+                    let Value::Object(item) = item else {
+                        return Err(bad_payload(
+                            info,
+                            &at,
+                            &format!("Invalid value at '{at}', {item}"),
+                        ));
+                    };
+                    let mut kept = Map::new();
+                    for (k, val) in item {
+                        if k == "metadata" || output.contains(&k.as_str()) {
+                            continue;
+                        }
+                        if !writable.contains(&k.as_str()) {
+                            return Err(unknown_name(info, k, &at));
+                        }
+                        match val {
+                            Value::Null => {}
+                            Value::String(s) if s.trim().is_empty() => {}
+                            Value::String(s) => {
+                                kept.insert(k.clone(), json!(s));
+                            }
+                            other => {
+                                let at = format!("{at}.{}", snake(k));
+                                return Err(bad_payload(
+                                    info,
+                                    &at,
+                                    &format!("Invalid value at '{at}' (TYPE_STRING), {other}"),
+                                ));
+                            }
+                        }
+                    }
+                    if name == "userDefined"
+                        && (!kept.contains_key("key") || !kept.contains_key("value"))
+                    {
+                        return Err(invalid_argument(
+                            info,
+                            "Invalid userDefined: both key and value must be set.",
+                        ));
+                    }
+                    if !kept.is_empty() {
+                        stored.push(kept);
+                    }
+                }
+                if SINGLE_ITEM_FIELDS.contains(&name) && stored.len() > 1 {
+                    return Err(invalid_argument(
+                        info,
+                        &format!("Only one {name} field may be set per contact."),
+                    ));
+                }
+                parsed.fields.insert(name, stored);
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+// ---------------------------------------------------------------------------------------
+// Handlers
+
+impl Google {
+    fn list(&self, info: &ReqInfo) -> Result<Response, Reject> {
+        let fields = required_person_fields(info)?;
+        let pairs = info.pairs();
+        let page_size = match last_param(&pairs, "pageSize") {
+            None => DEFAULT_PAGE_SIZE,
+            Some(raw) => match raw.trim().parse::<i64>() {
+                Ok(0) => DEFAULT_PAGE_SIZE,
+                Ok(n) => usize::try_from(n)
+                    .ok()
+                    .filter(|n| *n <= MAX_PAGE_SIZE)
+                    .ok_or_else(|| {
+                        invalid_argument(info, "Page size must be between 0 and 1000, inclusive.")
+                    })?,
+                Err(_) => {
+                    return Err(invalid_argument(
+                        info,
+                        &format!("Invalid value at 'page_size' (TYPE_INT32), \"{raw}\""),
+                    ));
+                }
+            },
+        };
+        let order = match last_param(&pairs, "sortOrder") {
+            None => SORT_ORDERS[0],
+            Some(raw) => SORT_ORDERS.iter().copied().find(|o| *o == raw).ok_or_else(|| {
+                invalid_argument(
+                    info,
+                    &format!("Invalid value at 'sort_order' (type.googleapis.com/google.people.v1.ListConnectionsRequest.SortOrder), \"{raw}\""),
+                )
+            })?,
+        };
+        for source in all_params(&pairs, "sources") {
+            if !READ_SOURCES.contains(&source) {
+                return Err(invalid_argument(
+                    info,
+                    &format!(
+                        "Invalid value at 'sources' (type.googleapis.com/google.people.v1.ReadSourceType), \"{source}\""
+                    ),
+                ));
+            }
+        }
+        if last_param(&pairs, "syncToken").is_some_and(|t| !t.is_empty()) {
+            let details = json!([{
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "EXPIRED_SYNC_TOKEN",
+                "domain": "people.googleapis.com",
+            }]);
+            return Err(respond(
+                info,
+                StatusCode::BAD_REQUEST,
+                &error_value(
+                    400,
+                    "FAILED_PRECONDITION",
+                    "Sync token is expired. Clear local cache and retry call without the sync token.",
+                    Some(details),
+                ),
+            )
+            .into());
+        }
+        let raw_token = last_param(&pairs, "pageToken")
+            .filter(|t| !t.trim().is_empty())
+            .map(str::to_owned);
+        let position = match &raw_token {
+            None => Position::Start,
+            Some(raw) => decode_token(raw, order)
+                .ok_or_else(|| invalid_argument(info, "Request contains an invalid argument."))?,
+        };
+        let repeat = self
+            .control
+            .take_fault(
+                PROVIDER,
+                &info.method,
+                &info.path_and_query,
+                FaultKind::RepeatCursor,
+            )
+            .is_some();
+
+        let store = self.read();
+        let mut rows: Vec<(String, &Person)> = store
+            .people
+            .values()
+            .map(|p| (sort_key(p, order), p))
+            .collect();
+        rows.sort_by(|a, b| compare(order, (&a.0, a.1.id), (&b.0, b.1.id)));
+        let start = match &position {
+            Position::Start => 0,
+            Position::After(key, id) => rows
+                .iter()
+                .position(|(k, p)| compare(order, (k, p.id), (key, *id)) == CmpOrdering::Greater)
+                .unwrap_or(rows.len()),
+        };
+        let page: Vec<&(String, &Person)> = rows.iter().skip(start).take(page_size).collect();
+        let more = start.saturating_add(page.len()) < rows.len();
+        let connections: Vec<Value> = page.iter().map(|(_, p)| p.render(&fields)).collect();
+        let total = rows.len();
+        let next = if repeat {
+            Some(raw_token.unwrap_or_else(|| encode_token(order, None)))
+        } else if more {
+            page.last()
+                .map(|(k, p)| encode_token(order, Some((k, p.id))))
+        } else {
+            None
+        };
+        drop(store);
+
+        let mut body = Map::new();
+        if !connections.is_empty() {
+            body.insert("connections".into(), Value::Array(connections));
+        }
+        if let Some(next) = next {
+            body.insert("nextPageToken".into(), json!(next));
+        }
+        if total > 0 {
+            body.insert("totalPeople".into(), json!(total));
+            body.insert("totalItems".into(), json!(total));
+        }
+        Ok(respond(info, StatusCode::OK, &Value::Object(body)))
+    }
+
+    fn batch_get(&self, info: &ReqInfo) -> Result<Response, Reject> {
+        let fields = required_person_fields(info)?;
+        let pairs = info.pairs();
+        let names = all_params(&pairs, "resourceNames");
+        if names.is_empty() {
+            return Err(invalid_argument(
+                info,
+                "Request must specify at least one resourceNames value.",
+            ));
+        }
+        if names.len() > MAX_BATCH_GET {
+            return Err(invalid_argument(
+                info,
+                &format!(
+                    "Too many resourceNames: at most {MAX_BATCH_GET} may be requested at once."
+                ),
+            ));
+        }
+        let store = self.read();
+        let responses: Vec<Value> = names
+            .iter()
+            .map(|name| {
+                // Some(None): a well-formed name nobody has; None: malformed.
+                let found: Option<Option<&Person>> = match name.strip_prefix("people/") {
+                    None => None,
+                    Some(id) if is_profile(id) => Some(None),
+                    Some(id) => parse_contact(id).map(|id| store.people.get(&id)),
+                };
+                match found {
+                    Some(Some(person)) => json!({
+                        "httpStatusCode": 200,
+                        "person": person.render(&fields),
+                        "requestedResourceName": name,
+                        "status": { "code": 0 },
+                    }),
+                    Some(None) => json!({
+                        "httpStatusCode": 404,
+                        "requestedResourceName": name,
+                        "status": { "code": 5, "message": "Requested entity was not found." },
+                    }),
+                    None => json!({
+                        "httpStatusCode": 400,
+                        "requestedResourceName": name,
+                        "status": {
+                            "code": 3,
+                            "message": format!("Resource name \"{name}\" is not a valid person resource name."),
+                        },
+                    }),
+                }
+            })
+            .collect();
+        drop(store);
+        Ok(respond(
+            info,
+            StatusCode::OK,
+            &json!({ "responses": responses }),
+        ))
+    }
+
+    fn create(&self, info: &ReqInfo, body: &Bytes) -> Result<Response, Reject> {
+        let fields = person_fields(info, "personFields", LIST_DOCS)?
+            .unwrap_or_else(|| PERSON_FIELDS.to_vec());
+        let parsed = parse_person(info, body)?;
+        let mut store = self.write();
+        let id = store.allocate_id();
+        let person = Person {
+            id,
+            version: 0,
+            update_time: Utc::now(),
+            fields: parsed
+                .fields
+                .into_iter()
+                .filter(|(_, items)| !items.is_empty())
+                .map(|(name, items)| (name.to_owned(), items))
+                .collect(),
+        };
+        let rendered = person.render(&fields);
+        store.people.insert(id, person);
+        drop(store);
+        Ok(respond(info, StatusCode::OK, &rendered))
+    }
+
+    /// `people/{id}` with an optional `:verb` suffix: get, `:updateContact`,
+    /// `:deleteContact`.
+    fn item(
+        &self,
+        info: &ReqInfo,
+        id: Result<Path<String>, PathRejection>,
+        body: Option<&Bytes>,
+    ) -> Result<Response, Reject> {
+        let Ok(Path(raw)) = id else {
+            return Ok(html_not_found(info));
+        };
+        let (id, verb) = match raw.split_once(':') {
+            Some((id, verb)) => (id.to_owned(), Some(verb.to_owned())),
+            None => (raw, None),
+        };
+        match (info.method.as_str(), verb.as_deref()) {
+            ("GET", None) => self.get_one(info, &id),
+            ("PATCH", Some("updateContact")) => {
+                self.update(info, &id, body.unwrap_or(&Bytes::new()))
+            }
+            ("DELETE", Some("deleteContact")) => self.delete(info, &id),
+            _ => Ok(html_not_found(info)),
+        }
+    }
+
+    fn lookup_id(&self, info: &ReqInfo, id: &str) -> Result<u64, Reject> {
+        if id.is_empty() || is_profile(id) {
+            // Profiles (people/{account_id}, people/me) exist only for real accounts.
+            return Err(not_found(info));
+        }
+        parse_contact(id).ok_or_else(|| {
+            invalid_argument(
+                info,
+                &format!("Resource name \"people/{id}\" is not a valid person resource name."),
+            )
+        })
+    }
+
+    fn get_one(&self, info: &ReqInfo, id: &str) -> Result<Response, Reject> {
+        let fields = required_person_fields(info)?;
+        let id = self.lookup_id(info, id)?;
+        let store = self.read();
+        let person = store.people.get(&id).ok_or_else(|| not_found(info))?;
+        Ok(respond(info, StatusCode::OK, &person.render(&fields)))
+    }
+
+    fn update(&self, info: &ReqInfo, id: &str, body: &Bytes) -> Result<Response, Reject> {
+        let id = self.lookup_id(info, id)?;
+        let mask = person_fields(info, "updatePersonFields", UPDATE_DOCS)?.ok_or_else(|| {
+            invalid_argument(
+                info,
+                &format!(
+                    "updatePersonFields mask is required. Please specify one or more valid paths. Valid paths are documented at {UPDATE_DOCS}."
+                ),
+            )
+        })?;
+        if let Some(bad) = mask.iter().find(|f| !UPDATABLE_FIELDS.contains(f)) {
+            return Err(invalid_argument(
+                info,
+                &format!(
+                    "Invalid updatePersonFields mask path: \"{bad}\". Valid paths are documented at {UPDATE_DOCS}."
+                ),
+            ));
+        }
+        let fields = person_fields(info, "personFields", LIST_DOCS)?
+            .unwrap_or_else(|| PERSON_FIELDS.to_vec());
+        let parsed = parse_person(info, body)?;
+        let mut store = self.write();
+        let person = store.people.get_mut(&id).ok_or_else(|| not_found(info))?;
+        if parsed.etag.is_none() && parsed.source_etags.is_empty() {
+            return Err(invalid_argument(
+                info,
+                "Request must set person.etag or person.metadata.sources.etag for the source that is being updated.",
+            ));
+        }
+        let fresh = parsed.etag.as_deref() == Some(person.etag().as_str())
+            || (parsed.etag.is_none() && parsed.source_etags.contains(&person.source_etag()));
+        if !fresh {
+            return Err(google_error(
+                info,
+                StatusCode::BAD_REQUEST,
+                "FAILED_PRECONDITION",
+                "Request person.etag is different than the current person.etag. Clear local cache and get the latest person.",
+            ));
+        }
+        for field in mask {
+            if stored_field(field).is_none() {
+                continue;
+            }
+            match parsed.fields.get(field).filter(|items| !items.is_empty()) {
+                Some(items) => {
+                    person.fields.insert(field.to_owned(), items.clone());
+                }
+                None => {
+                    person.fields.remove(field);
+                }
+            }
+        }
+        person.version = person.version.saturating_add(1);
+        person.update_time = Utc::now().max(person.update_time);
+        let rendered = person.render(&fields);
+        drop(store);
+        Ok(respond(info, StatusCode::OK, &rendered))
+    }
+
+    fn delete(&self, info: &ReqInfo, id: &str) -> Result<Response, Reject> {
+        let id = self.lookup_id(info, id)?;
+        let mut store = self.write();
+        store.people.remove(&id).ok_or_else(|| not_found(info))?;
+        drop(store);
+        Ok(respond(info, StatusCode::OK, &json!({})))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_tokens_are_bound_to_their_sort_order() {
+        let token = encode_token("LAST_MODIFIED_ASCENDING", Some(("00000000001", 42)));
+        assert!(matches!(
+            decode_token(&token, "LAST_MODIFIED_ASCENDING"),
+            Some(Position::After(k, 42)) if k == "00000000001"
+        ));
+        assert!(decode_token(&token, "FIRST_NAME_ASCENDING").is_none());
+        assert!(matches!(
+            decode_token(
+                &encode_token("LAST_NAME_ASCENDING", None),
+                "LAST_NAME_ASCENDING"
+            ),
+            Some(Position::Start)
+        ));
+        for junk in ["", "GgYKAghkEAI", "e30", "!!"] {
+            assert!(
+                decode_token(junk, "LAST_MODIFIED_ASCENDING").is_none(),
+                "{junk}"
+            );
+        }
+    }
+
+    #[test]
+    fn contact_resource_names_parse() {
+        assert_eq!(parse_contact("c123"), Some(123));
+        assert_eq!(parse_contact("c"), None);
+        assert_eq!(parse_contact("123"), None);
+        assert_eq!(parse_contact("c12x"), None);
+        assert_eq!(parse_contact("c99999999999999999999999"), None);
+        assert_eq!(snake("emailAddresses"), "email_addresses");
+    }
+}

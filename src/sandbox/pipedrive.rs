@@ -1,0 +1,1107 @@
+//! Pipedrive API v2 (persons, organizations) as described in `/work/shared/vendors.md`
+//! §4, served under `/pipedrive` (the account's `api_domain`), so the base URL a client
+//! uses is `{apiDomain}/api/v2`.
+//!
+//! Every request passes the shared gate first (`wire::gate`): counted, maybe hijacked by
+//! an injected fault, authenticated (`Authorization: Bearer` or `x-api-token`) and charged
+//! to its token's 2-second burst window.
+//!
+//! Choices where vendors.md is silent or tagged [M]/[T]:
+//! - Default burst limit: 80 requests per 2 s (OAuth apps on the cheapest plan). The
+//!   `x-ratelimit-reset` header is the whole seconds until the oldest request in the
+//!   window leaves it. `x-daily-requests-left` counts down from 10,000 per company and is
+//!   reported only: the sandbox never enforces a daily budget.
+//! - The 429 body is Pipedrive's generic error envelope with `"error":"Request over
+//!   limit"` and `errorCode` 429, mirroring the observed 401 body.
+//! - Validation errors are 400s in the generic envelope with zod-style messages
+//!   (`Validation failed: limit: ...`); unknown body keys are rejected, as v2 is strict.
+//! - A person's `org_id` must name a live organization and `owner_id` a company user.
+//! - `DELETE` is a soft delete: the record leaves lists and reads 404 afterwards.
+//!   Deleting an unknown or already deleted record is a 404.
+//! - Cursors are base64url JSON `{"field","fieldValue","sortDirection","id"}` naming the
+//!   last record of the page, the shape of Pipedrive's own; a cursor only continues the
+//!   sort it was issued for.
+//! - `ids`, `org_id`, `owner_id`, `updated_since`, `updated_until`, `sort_by`,
+//!   `sort_direction` and `custom_fields` are honoured; `include_fields` is accepted and
+//!   ignored (none of the optional fields are modelled); `filter_id` is a 404, since the
+//!   sandbox company has no saved filters.
+
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+
+use super::DemoAccount;
+use super::PIPEDRIVE_DEMO_TOKEN;
+use super::control::{Control, FaultKind, RateDecision, RateLimitConfig, Reject, Vendor};
+use super::pipedrive_data::{ADDRESS_PARTS, Channel, CustomKind, Entity, OWNER_IDS, Record, Store};
+use super::wire::{self, AuthFailure, Dialect, ReqInfo, last_param, split_list};
+
+pub(crate) const PROVIDER: &str = "pipedrive";
+const PREFIX: &str = "/pipedrive";
+const API: &str = "/api/v2";
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 500;
+const MAX_IDS: usize = 100;
+const MAX_CUSTOM_FIELD_KEYS: usize = 15;
+/// Ids are JSON numbers: anything above 2^53 - 1 is rejected like Pipedrive's validator.
+const MAX_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
+const DAILY_REQUESTS: u64 = 10_000;
+const ERROR_INFO: &str =
+    "Please check developers.pipedrive.com for more information about Pipedrive API.";
+const EMAIL_LABELS: [&str; 3] = ["work", "home", "other"];
+const PHONE_LABELS: [&str; 4] = ["work", "home", "mobile", "other"];
+const VISIBILITY: [u64; 4] = [1, 3, 5, 7];
+const MARKETING_STATUSES: [&str; 4] = ["no_consent", "unsubscribed", "subscribed", "archived"];
+
+pub(crate) struct Pipedrive {
+    control: Arc<Control>,
+    store: RwLock<Store>,
+    templates: HashSet<String>,
+    /// Requests admitted since start or the last reset, for `x-daily-requests-left`.
+    daily_used: AtomicU64,
+}
+
+fn route_table() -> Vec<(Entity, bool, String)> {
+    Entity::ALL
+        .into_iter()
+        .flat_map(|e| {
+            let base = format!("{API}/{}", e.path());
+            [
+                (e, false, base.clone()),
+                (e, true, format!("{base}/{{id}}")),
+            ]
+        })
+        .collect()
+}
+
+impl Pipedrive {
+    pub(crate) fn new(control: Arc<Control>) -> Pipedrive {
+        Pipedrive {
+            control,
+            store: RwLock::new(Store::seed()),
+            templates: route_table()
+                .into_iter()
+                .map(|(_, _, path)| format!("{PREFIX}{path}"))
+                .collect(),
+            daily_used: AtomicU64::new(0),
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Store> {
+        self.store.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Store> {
+        self.store.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Vendor for Pipedrive {
+    fn provider(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn seed_tokens(&self) -> Vec<String> {
+        vec![PIPEDRIVE_DEMO_TOKEN.to_owned()]
+    }
+
+    fn default_rate_limit(&self) -> RateLimitConfig {
+        // Burst limit per token, rolling 2 s window: OAuth apps on the Lite plan.
+        RateLimitConfig {
+            max: 80,
+            interval_ms: 2_000,
+        }
+    }
+
+    fn reset_data(&self) {
+        *self.write() = Store::seed();
+        self.daily_used.store(0, Ordering::Relaxed);
+    }
+
+    fn router(self: Arc<Self>) -> Router {
+        let mut router: Router<Arc<Pipedrive>> = Router::new();
+        for (entity, item, path) in route_table() {
+            router = if item {
+                router.route(
+                    &path,
+                    get(
+                        move |State(p): State<Arc<Pipedrive>>,
+                              info: ReqInfo,
+                              id: Result<Path<String>, PathRejection>| async move {
+                            p.get_one(entity, &info, id)
+                        },
+                    )
+                    .patch(
+                        move |State(p): State<Arc<Pipedrive>>,
+                              id: Result<Path<String>, PathRejection>,
+                              body: Bytes| async move {
+                            p.update(entity, id, &body)
+                        },
+                    )
+                    .delete(
+                        move |State(p): State<Arc<Pipedrive>>,
+                              id: Result<Path<String>, PathRejection>| async move {
+                            p.delete(entity, id)
+                        },
+                    ),
+                )
+            } else {
+                router.route(
+                    &path,
+                    get(
+                        move |State(p): State<Arc<Pipedrive>>, info: ReqInfo| async move {
+                            p.list(entity, &info)
+                        },
+                    )
+                    .post(
+                        move |State(p): State<Arc<Pipedrive>>, body: Bytes| async move {
+                            p.create(entity, &body)
+                        },
+                    ),
+                )
+            };
+        }
+        router
+            .method_not_allowed_fallback(|| async { unknown_method() })
+            .fallback(|| async { unknown_method() })
+            .layer(middleware::from_fn_with_state(
+                self.clone(),
+                wire::gate::<Pipedrive>,
+            ))
+            .with_state(self)
+    }
+
+    fn demo_account(&self, base_url: &str) -> DemoAccount {
+        DemoAccount {
+            provider: PROVIDER,
+            credentials: json!({ "accessToken": PIPEDRIVE_DEMO_TOKEN }),
+            settings: json!({ "apiDomain": format!("{base_url}{PREFIX}") }),
+        }
+    }
+}
+
+/// Seeded records in list-endpoint shape, chosen to include the edge cases: no email, no
+/// phone, no organization, no tier, a non-first primary email, non-ASCII and one-word
+/// names; organizations without address, employee count or industry.
+pub(crate) fn sample_records(resource: &str) -> Option<Vec<Value>> {
+    let (entity, ids): (Entity, &[u64]) = match resource {
+        "contacts" | "persons" => (Entity::Persons, &[1, 2, 4, 5, 13, 42, 100, 150, 201, 231]),
+        "companies" | "organizations" => (
+            Entity::Organizations,
+            &[1001, 1002, 1003, 1005, 1006, 1008, 1010, 1034],
+        ),
+        _ => return None,
+    };
+    let store = Store::seed();
+    Some(
+        ids.iter()
+            .filter_map(|id| store.live(entity, *id))
+            .map(|r| r.render(entity, None))
+            .collect(),
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Wire dialect: credentials, error bodies, rate headers
+
+fn error_body(message: &str) -> Value {
+    json!({
+        "success": false,
+        "error": message,
+        "error_info": ERROR_INFO,
+        "data": null,
+        "additional_data": null,
+    })
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(error_body(message))).into_response()
+}
+
+fn validation(message: impl AsRef<str>) -> Reject {
+    error(
+        StatusCode::BAD_REQUEST,
+        &format!("Validation failed: {}", message.as_ref()),
+    )
+    .into()
+}
+
+fn not_found(entity: Entity) -> Reject {
+    error(
+        StatusCode::NOT_FOUND,
+        &format!("{} not found", entity.singular()),
+    )
+    .into()
+}
+
+fn unknown_method() -> Response {
+    error(StatusCode::NOT_FOUND, "Unknown method .")
+}
+
+fn unauthorized() -> Response {
+    // As observed live (vendors.md §4): no data/additional_data, plus a gateway marker.
+    let body = json!({
+        "success": false,
+        "error": "unauthorized access",
+        "errorCode": 401,
+        "error_info": "Please check developers.pipedrive.com",
+    });
+    let mut response = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    response.headers_mut().insert(
+        HeaderName::from_static("x-401-by-gw"),
+        HeaderValue::from_static("true"),
+    );
+    response
+}
+
+fn over_limit() -> Response {
+    let body = json!({
+        "success": false,
+        "error": "Request over limit",
+        "errorCode": 429,
+        "error_info": ERROR_INFO,
+        "data": null,
+        "additional_data": null,
+    });
+    (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response()
+}
+
+impl Dialect for Pipedrive {
+    const PROVIDER: &'static str = PROVIDER;
+
+    fn control(&self) -> &Control {
+        &self.control
+    }
+
+    fn route_templates(&self) -> &HashSet<String> {
+        &self.templates
+    }
+
+    fn credentials(&self, info: &ReqInfo) -> Option<String> {
+        wire::bearer_token(&info.headers).or_else(|| {
+            info.header("x-api-token")
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+        })
+    }
+
+    fn fault_response(&self, _info: &ReqInfo, status: StatusCode, body: Option<Value>) -> Response {
+        if let Some(body) = body {
+            return (status, Json(body)).into_response();
+        }
+        match status.as_u16() {
+            401 => unauthorized(),
+            429 => over_limit(),
+            _ => error(status, status.canonical_reason().unwrap_or("Error")),
+        }
+    }
+
+    fn auth_failure(&self, _info: &ReqInfo, _failure: AuthFailure) -> Response {
+        unauthorized()
+    }
+
+    fn throttled(&self, _info: &ReqInfo, _decision: &RateDecision) -> Response {
+        over_limit()
+    }
+
+    fn rate_headers(&self, headers: &mut HeaderMap, d: &RateDecision) {
+        let used = if d.allowed {
+            self.daily_used
+                .fetch_add(1, Ordering::Relaxed)
+                .saturating_add(1)
+        } else {
+            self.daily_used.load(Ordering::Relaxed)
+        };
+        let pairs: [(&'static str, u64); 4] = [
+            ("x-ratelimit-limit", u64::from(d.max)),
+            ("x-ratelimit-remaining", u64::from(d.remaining)),
+            ("x-ratelimit-reset", d.retry_after_ms.div_ceil(1000)),
+            ("x-daily-requests-left", DAILY_REQUESTS.saturating_sub(used)),
+        ];
+        for (name, value) in pairs {
+            headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Listing: parameters, sorting, cursors
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SortBy {
+    Id,
+    UpdateTime,
+    AddTime,
+}
+
+impl SortBy {
+    fn name(self) -> &'static str {
+        match self {
+            SortBy::Id => "id",
+            SortBy::UpdateTime => "update_time",
+            SortBy::AddTime => "add_time",
+        }
+    }
+
+    fn parse(raw: &str) -> Option<SortBy> {
+        [SortBy::Id, SortBy::UpdateTime, SortBy::AddTime]
+            .into_iter()
+            .find(|s| s.name() == raw)
+    }
+
+    fn key(self, r: &Record) -> i64 {
+        match self {
+            SortBy::Id => i64::try_from(r.id).unwrap_or(i64::MAX),
+            SortBy::UpdateTime => r.update_time.timestamp(),
+            SortBy::AddTime => r.add_time.timestamp(),
+        }
+    }
+
+    fn key_json(self, r: &Record) -> Value {
+        match self {
+            SortBy::Id => json!(r.id),
+            SortBy::UpdateTime => json!(super::pipedrive_data::v2_time(r.update_time)),
+            SortBy::AddTime => json!(super::pipedrive_data::v2_time(r.add_time)),
+        }
+    }
+}
+
+/// Where a page starts: after (sort key, id), or at the very beginning.
+#[derive(Clone, Copy, Debug)]
+enum Position {
+    Start,
+    After(i64, u64),
+}
+
+struct ListParams {
+    limit: usize,
+    sort: SortBy,
+    desc: bool,
+    position: Position,
+    raw_cursor: Option<String>,
+    ids: Option<Vec<u64>>,
+    org_id: Option<u64>,
+    owner_id: Option<u64>,
+    updated_since: Option<DateTime<Utc>>,
+    updated_until: Option<DateTime<Utc>>,
+    custom_keys: Option<Vec<String>>,
+}
+
+fn encode_cursor(sort: SortBy, desc: bool, last: Option<&Record>) -> String {
+    let direction = if desc { "desc" } else { "asc" };
+    let body = match last {
+        Some(r) => json!({
+            "field": sort.name(),
+            "fieldValue": sort.key_json(r),
+            "sortDirection": direction,
+            "id": r.id,
+        }),
+        None => json!({
+            "field": sort.name(),
+            "fieldValue": null,
+            "sortDirection": direction,
+            "id": null,
+        }),
+    };
+    URL_SAFE_NO_PAD.encode(body.to_string())
+}
+
+fn decode_cursor(raw: &str, sort: SortBy, desc: bool) -> Option<Position> {
+    let trimmed = raw.trim().trim_end_matches('=');
+    let bytes = URL_SAFE_NO_PAD.decode(trimmed.as_bytes()).ok()?;
+    let value: Value = serde_json::from_slice(&bytes).ok()?;
+    let field = SortBy::parse(value.get("field")?.as_str()?)?;
+    let direction = value.get("sortDirection")?.as_str()?;
+    if field != sort || direction != if desc { "desc" } else { "asc" } {
+        return None;
+    }
+    let field_value = value.get("fieldValue")?;
+    let id = value.get("id")?;
+    if field_value.is_null() && id.is_null() {
+        return Some(Position::Start);
+    }
+    let id = id.as_u64()?;
+    let key = match sort {
+        SortBy::Id => i64::try_from(field_value.as_u64()?).ok()?,
+        SortBy::UpdateTime | SortBy::AddTime => DateTime::parse_from_rfc3339(field_value.as_str()?)
+            .ok()?
+            .timestamp(),
+    };
+    Some(Position::After(key, id))
+}
+
+fn parse_time(name: &str, raw: &str) -> Result<DateTime<Utc>, Reject> {
+    DateTime::parse_from_rfc3339(raw.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| validation(format!("{name}: Invalid datetime, expected RFC3339")))
+}
+
+fn parse_id_param(name: &str, raw: &str) -> Result<u64, Reject> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() || !trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(validation(format!("{name}: Expected number, received nan")));
+    }
+    match trimmed.parse::<u64>() {
+        Ok(0) => Err(validation(format!("{name}: Number must be greater than 0"))),
+        Ok(n) if n <= MAX_SAFE_INTEGER => Ok(n),
+        _ => Err(validation(format!(
+            "{name}: Number must be less than or equal to {MAX_SAFE_INTEGER}"
+        ))),
+    }
+}
+
+fn list_params(entity: Entity, info: &ReqInfo) -> Result<ListParams, Reject> {
+    let pairs = info.pairs();
+    let limit = match last_param(&pairs, "limit") {
+        None => DEFAULT_LIMIT,
+        Some(raw) => match raw.trim().parse::<i64>() {
+            Ok(n) if n < 1 => {
+                return Err(validation(
+                    "limit: Number must be greater than or equal to 1",
+                ));
+            }
+            Ok(n) => match usize::try_from(n) {
+                Ok(n) if n <= MAX_LIMIT => n,
+                _ => {
+                    return Err(validation(format!(
+                        "limit: Number must be less than or equal to {MAX_LIMIT}"
+                    )));
+                }
+            },
+            // Digits that overflow are still a number, just far too large.
+            Err(_) if raw.trim().bytes().all(|b| b.is_ascii_digit()) && !raw.trim().is_empty() => {
+                return Err(validation(format!(
+                    "limit: Number must be less than or equal to {MAX_LIMIT}"
+                )));
+            }
+            Err(_) => return Err(validation("limit: Expected number, received nan")),
+        },
+    };
+    let sort = match last_param(&pairs, "sort_by") {
+        None => SortBy::Id,
+        Some(raw) => SortBy::parse(raw.trim()).ok_or_else(|| {
+            validation(format!(
+                "sort_by: Invalid enum value. Expected 'id' | 'update_time' | 'add_time', received '{raw}'"
+            ))
+        })?,
+    };
+    let desc = match last_param(&pairs, "sort_direction").map(str::trim) {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(other) => {
+            return Err(validation(format!(
+                "sort_direction: Invalid enum value. Expected 'asc' | 'desc', received '{other}'"
+            )));
+        }
+    };
+    let raw_cursor = last_param(&pairs, "cursor")
+        .filter(|c| !c.trim().is_empty())
+        .map(str::to_owned);
+    let position = match &raw_cursor {
+        None => Position::Start,
+        Some(raw) => {
+            decode_cursor(raw, sort, desc).ok_or_else(|| validation("cursor: Invalid cursor"))?
+        }
+    };
+    let ids = match last_param(&pairs, "ids") {
+        None => None,
+        Some(raw) => {
+            let parts = split_list(raw);
+            if parts.len() > MAX_IDS {
+                return Err(validation(format!(
+                    "ids: Array must contain at most {MAX_IDS} element(s)"
+                )));
+            }
+            Some(
+                parts
+                    .iter()
+                    .map(|p| parse_id_param("ids", p))
+                    .collect::<Result<Vec<u64>, Reject>>()?,
+            )
+        }
+    };
+    let org_id = match (entity, last_param(&pairs, "org_id")) {
+        (Entity::Persons, Some(raw)) => Some(parse_id_param("org_id", raw)?),
+        _ => None,
+    };
+    let owner_id = last_param(&pairs, "owner_id")
+        .map(|raw| parse_id_param("owner_id", raw))
+        .transpose()?;
+    let updated_since = last_param(&pairs, "updated_since")
+        .map(|raw| parse_time("updated_since", raw))
+        .transpose()?;
+    let updated_until = last_param(&pairs, "updated_until")
+        .map(|raw| parse_time("updated_until", raw))
+        .transpose()?;
+    let custom_keys = match last_param(&pairs, "custom_fields") {
+        None => None,
+        Some(raw) => {
+            let keys = split_list(raw);
+            if keys.len() > MAX_CUSTOM_FIELD_KEYS {
+                return Err(validation(format!(
+                    "custom_fields: Array must contain at most {MAX_CUSTOM_FIELD_KEYS} element(s)"
+                )));
+            }
+            Some(keys)
+        }
+    };
+    if last_param(&pairs, "filter_id").is_some() {
+        return Err(error(StatusCode::NOT_FOUND, "Filter not found").into());
+    }
+    Ok(ListParams {
+        limit,
+        sort,
+        desc,
+        position,
+        raw_cursor,
+        ids,
+        org_id,
+        owner_id,
+        updated_since,
+        updated_until,
+        custom_keys,
+    })
+}
+
+impl ListParams {
+    fn wants(&self, r: &Record) -> bool {
+        !r.deleted
+            && self.ids.as_ref().is_none_or(|ids| ids.contains(&r.id))
+            && self.org_id.is_none_or(|o| r.org_id == Some(o))
+            && self.owner_id.is_none_or(|o| r.owner_id == o)
+            && self.updated_since.is_none_or(|t| r.update_time >= t)
+            && self.updated_until.is_none_or(|t| r.update_time < t)
+    }
+
+    fn order(&self, a: &Record, b: &Record) -> CmpOrdering {
+        let asc = (self.sort.key(a), a.id).cmp(&(self.sort.key(b), b.id));
+        if self.desc { asc.reverse() } else { asc }
+    }
+
+    fn is_after(&self, r: &Record, key: i64, id: u64) -> bool {
+        let ord = (self.sort.key(r), r.id).cmp(&(key, id));
+        if self.desc {
+            ord == CmpOrdering::Less
+        } else {
+            ord == CmpOrdering::Greater
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Write bodies
+
+#[derive(Default)]
+struct Changes {
+    name: Option<String>,
+    owner_id: Option<u64>,
+    org_id: Option<Option<u64>>,
+    emails: Option<Vec<Channel>>,
+    phones: Option<Vec<Channel>>,
+    address: Option<Option<Map<String, Value>>>,
+    visible_to: Option<u64>,
+    label_ids: Option<Vec<u64>>,
+    add_time: Option<DateTime<Utc>>,
+    custom: Vec<(String, Value)>,
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn expected(field: &str, wanted: &str, got: &Value) -> Reject {
+    validation(format!(
+        "{field}: Expected {wanted}, received {}",
+        type_name(got)
+    ))
+}
+
+fn positive_int(field: &str, v: &Value) -> Result<u64, Reject> {
+    v.as_u64()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| expected(field, "positive integer", v))
+}
+
+fn channels(field: &str, v: &Value, labels: &[&str]) -> Result<Vec<Channel>, Reject> {
+    let Value::Array(items) = v else {
+        return Err(expected(field, "array", v));
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Value::Object(obj) = item else {
+            return Err(expected(&format!("{field}.{i}"), "object", item));
+        };
+        if let Some(key) = obj
+            .keys()
+            .find(|k| !["value", "primary", "label"].contains(&k.as_str()))
+        {
+            return Err(validation(format!(
+                "{field}.{i}: Unrecognized key(s) in object: '{key}'"
+            )));
+        }
+        let value = match obj.get("value") {
+            Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
+            Some(Value::String(_)) => {
+                return Err(validation(format!(
+                    "{field}.{i}.value: String must contain at least 1 character(s)"
+                )));
+            }
+            Some(other) => return Err(expected(&format!("{field}.{i}.value"), "string", other)),
+            None => return Err(validation(format!("{field}.{i}.value: Required"))),
+        };
+        let primary = match obj.get("primary") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                return Err(expected(&format!("{field}.{i}.primary"), "boolean", other));
+            }
+        };
+        let label = match obj.get("label") {
+            None | Some(Value::Null) => "work".to_owned(),
+            Some(Value::String(s)) if labels.contains(&s.as_str()) => s.clone(),
+            Some(Value::String(s)) => {
+                return Err(validation(format!(
+                    "{field}.{i}.label: Invalid enum value. Expected {}, received '{s}'",
+                    labels
+                        .iter()
+                        .map(|l| format!("'{l}'"))
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                )));
+            }
+            Some(other) => return Err(expected(&format!("{field}.{i}.label"), "string", other)),
+        };
+        out.push(Channel {
+            value,
+            primary,
+            label,
+        });
+    }
+    // Exactly one primary entry when there are any: the first flagged one, else the first.
+    let first_primary = out.iter().position(|c| c.primary).unwrap_or(0);
+    for (i, c) in out.iter_mut().enumerate() {
+        c.primary = i == first_primary;
+    }
+    Ok(out)
+}
+
+fn address(v: &Value) -> Result<Option<Map<String, Value>>, Reject> {
+    let obj = match v {
+        Value::Null => return Ok(None),
+        Value::Object(obj) => obj,
+        other => return Err(expected("address", "object", other)),
+    };
+    let mut out = Map::new();
+    for part in ADDRESS_PARTS {
+        out.insert(part.to_owned(), Value::Null);
+    }
+    for (key, value) in obj {
+        if !ADDRESS_PARTS.contains(&key.as_str()) {
+            return Err(validation(format!(
+                "address: Unrecognized key(s) in object: '{key}'"
+            )));
+        }
+        match value {
+            Value::Null => {}
+            Value::String(s) => {
+                out.insert(key.clone(), json!(s));
+            }
+            other => return Err(expected(&format!("address.{key}"), "string", other)),
+        }
+    }
+    Ok(Some(out))
+}
+
+impl Pipedrive {
+    fn parse_changes(
+        &self,
+        entity: Entity,
+        body: &Bytes,
+        creating: bool,
+        store: &Store,
+    ) -> Result<Changes, Reject> {
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| validation(format!("body: Invalid JSON ({e})")))?;
+        let Value::Object(obj) = value else {
+            return Err(expected("body", "object", &value));
+        };
+        let allowed: &[&str] = match entity {
+            Entity::Persons => &[
+                "name",
+                "owner_id",
+                "org_id",
+                "emails",
+                "phones",
+                "visible_to",
+                "label_ids",
+                "marketing_status",
+                "add_time",
+                "custom_fields",
+            ],
+            Entity::Organizations => &[
+                "name",
+                "owner_id",
+                "address",
+                "visible_to",
+                "label_ids",
+                "add_time",
+                "custom_fields",
+            ],
+        };
+        let unknown: Vec<&String> = obj
+            .keys()
+            .filter(|k| !allowed.contains(&k.as_str()))
+            .collect();
+        if !unknown.is_empty() {
+            let list: Vec<String> = unknown.iter().map(|k| format!("'{k}'")).collect();
+            return Err(validation(format!(
+                "Unrecognized key(s) in object: {}",
+                list.join(", ")
+            )));
+        }
+        let mut changes = Changes::default();
+        for (key, v) in &obj {
+            match key.as_str() {
+                "name" => match v {
+                    Value::String(s) if !s.trim().is_empty() => {
+                        changes.name = Some(s.trim().to_owned());
+                    }
+                    Value::String(_) => {
+                        return Err(validation(
+                            "name: String must contain at least 1 character(s)",
+                        ));
+                    }
+                    other => return Err(expected("name", "string", other)),
+                },
+                "owner_id" => {
+                    let id = positive_int("owner_id", v)?;
+                    if !OWNER_IDS.contains(&id) {
+                        return Err(validation(format!("owner_id: User with id {id} not found")));
+                    }
+                    changes.owner_id = Some(id);
+                }
+                "org_id" => {
+                    changes.org_id = Some(match v {
+                        Value::Null => None,
+                        other => {
+                            let id = positive_int("org_id", other)?;
+                            if store.live(Entity::Organizations, id).is_none() {
+                                return Err(validation(format!(
+                                    "org_id: Organization with id {id} not found"
+                                )));
+                            }
+                            Some(id)
+                        }
+                    });
+                }
+                "emails" => changes.emails = Some(channels("emails", v, &EMAIL_LABELS)?),
+                "phones" => changes.phones = Some(channels("phones", v, &PHONE_LABELS)?),
+                "address" => changes.address = Some(address(v)?),
+                "visible_to" => {
+                    let n = v
+                        .as_u64()
+                        .filter(|n| VISIBILITY.contains(n))
+                        .ok_or_else(|| {
+                            validation("visible_to: Invalid enum value. Expected 1 | 3 | 5 | 7")
+                        })?;
+                    changes.visible_to = Some(n);
+                }
+                "label_ids" => {
+                    let Value::Array(items) = v else {
+                        return Err(expected("label_ids", "array", v));
+                    };
+                    changes.label_ids = Some(
+                        items
+                            .iter()
+                            .enumerate()
+                            .map(|(i, item)| positive_int(&format!("label_ids.{i}"), item))
+                            .collect::<Result<Vec<u64>, Reject>>()?,
+                    );
+                }
+                "marketing_status" => match v {
+                    Value::String(s) if MARKETING_STATUSES.contains(&s.as_str()) => {}
+                    _ => {
+                        return Err(validation(
+                            "marketing_status: Invalid enum value. Expected 'no_consent' | 'unsubscribed' | 'subscribed' | 'archived'",
+                        ));
+                    }
+                },
+                "add_time" => match v {
+                    Value::String(s) => changes.add_time = Some(parse_time("add_time", s)?),
+                    other => return Err(expected("add_time", "string", other)),
+                },
+                "custom_fields" => {
+                    let Value::Object(fields) = v else {
+                        return Err(expected("custom_fields", "object", v));
+                    };
+                    for (field, value) in fields {
+                        let kind = entity.custom_kind(field).ok_or_else(|| {
+                            validation(format!("custom_fields: Unknown custom field key '{field}'"))
+                        })?;
+                        let ok = matches!(
+                            (kind, value),
+                            (_, Value::Null)
+                                | (CustomKind::Text, Value::String(_))
+                                | (CustomKind::Number, Value::Number(_))
+                        );
+                        if !ok {
+                            let wanted = match kind {
+                                CustomKind::Text => "string",
+                                CustomKind::Number => "number",
+                            };
+                            return Err(expected(&format!("custom_fields.{field}"), wanted, value));
+                        }
+                        changes.custom.push((field.clone(), value.clone()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if creating && changes.name.is_none() {
+            return Err(validation("name: Required"));
+        }
+        Ok(changes)
+    }
+}
+
+fn apply(record: &mut Record, changes: Changes) {
+    if let Some(name) = changes.name {
+        record.name = name;
+    }
+    if let Some(owner) = changes.owner_id {
+        record.owner_id = owner;
+    }
+    if let Some(org) = changes.org_id {
+        record.org_id = org;
+    }
+    if let Some(emails) = changes.emails {
+        record.emails = emails;
+    }
+    if let Some(phones) = changes.phones {
+        record.phones = phones;
+    }
+    if let Some(address) = changes.address {
+        record.address = address;
+    }
+    if let Some(v) = changes.visible_to {
+        record.visible_to = v;
+    }
+    if let Some(labels) = changes.label_ids {
+        record.label_ids = labels;
+    }
+    if let Some(t) = changes.add_time {
+        record.add_time = t;
+    }
+    for (key, value) in changes.custom {
+        if value.is_null() {
+            record.custom.remove(&key);
+        } else {
+            record.custom.insert(key, value);
+        }
+    }
+}
+
+fn success(data: Value) -> Response {
+    Json(json!({ "success": true, "data": data })).into_response()
+}
+
+// ---------------------------------------------------------------------------------------
+// Handlers
+
+impl Pipedrive {
+    fn list(&self, entity: Entity, info: &ReqInfo) -> Result<Response, Reject> {
+        let params = list_params(entity, info)?;
+        let repeat = self
+            .control
+            .take_fault(
+                PROVIDER,
+                &info.method,
+                &info.path_and_query,
+                FaultKind::RepeatCursor,
+            )
+            .is_some();
+        let store = self.read();
+        let mut rows: Vec<&Record> = store
+            .table(entity)
+            .values()
+            .filter(|r| params.wants(r))
+            .collect();
+        rows.sort_by(|a, b| params.order(a, b));
+        let start = match params.position {
+            Position::Start => 0,
+            Position::After(key, id) => rows
+                .iter()
+                .position(|r| params.is_after(r, key, id))
+                .unwrap_or(rows.len()),
+        };
+        let page: Vec<&Record> = rows
+            .iter()
+            .skip(start)
+            .take(params.limit)
+            .copied()
+            .collect();
+        let more = start.saturating_add(page.len()) < rows.len();
+        let data: Vec<Value> = page
+            .iter()
+            .map(|r| r.render(entity, params.custom_keys.as_deref()))
+            .collect();
+        let next = if repeat {
+            // The vendor bug: hand back the cursor that produced this very page.
+            Some(
+                params
+                    .raw_cursor
+                    .clone()
+                    .unwrap_or_else(|| encode_cursor(params.sort, params.desc, None)),
+            )
+        } else if more {
+            Some(encode_cursor(
+                params.sort,
+                params.desc,
+                page.last().copied(),
+            ))
+        } else {
+            None
+        };
+        drop(store);
+        Ok(Json(json!({
+            "success": true,
+            "data": data,
+            "additional_data": { "next_cursor": next },
+        }))
+        .into_response())
+    }
+
+    fn item_id(id: Result<Path<String>, PathRejection>) -> Result<u64, Reject> {
+        match id {
+            Ok(Path(raw)) => parse_id_param("id", &raw),
+            Err(_) => Err(validation("id: Expected number, received nan")),
+        }
+    }
+
+    fn get_one(
+        &self,
+        entity: Entity,
+        info: &ReqInfo,
+        id: Result<Path<String>, PathRejection>,
+    ) -> Result<Response, Reject> {
+        let id = Self::item_id(id)?;
+        let pairs = info.pairs();
+        let custom_keys = last_param(&pairs, "custom_fields").map(split_list);
+        let store = self.read();
+        let record = store.live(entity, id).ok_or_else(|| not_found(entity))?;
+        Ok(success(record.render(entity, custom_keys.as_deref())))
+    }
+
+    fn create(&self, entity: Entity, body: &Bytes) -> Result<Response, Reject> {
+        let mut store = self.write();
+        let changes = self.parse_changes(entity, body, true, &store)?;
+        let now = Utc::now();
+        let id = store.allocate_id(entity);
+        let mut record = Record {
+            id,
+            name: String::new(),
+            owner_id: OWNER_IDS[0],
+            org_id: None,
+            emails: Vec::new(),
+            phones: Vec::new(),
+            address: None,
+            add_time: now,
+            update_time: now,
+            visible_to: 3,
+            label_ids: Vec::new(),
+            custom: BTreeMap::new(),
+            deleted: false,
+        };
+        apply(&mut record, changes);
+        record.update_time = now.max(record.add_time);
+        let rendered = record.render(entity, None);
+        store.table_mut(entity).insert(id, record);
+        Ok(success(rendered))
+    }
+
+    fn update(
+        &self,
+        entity: Entity,
+        id: Result<Path<String>, PathRejection>,
+        body: &Bytes,
+    ) -> Result<Response, Reject> {
+        let id = Self::item_id(id)?;
+        let mut store = self.write();
+        if store.live(entity, id).is_none() {
+            return Err(not_found(entity));
+        }
+        let changes = self.parse_changes(entity, body, false, &store)?;
+        let record = store
+            .table_mut(entity)
+            .get_mut(&id)
+            .ok_or_else(|| not_found(entity))?;
+        apply(record, changes);
+        record.update_time = Utc::now().max(record.add_time);
+        Ok(success(record.render(entity, None)))
+    }
+
+    fn delete(
+        &self,
+        entity: Entity,
+        id: Result<Path<String>, PathRejection>,
+    ) -> Result<Response, Reject> {
+        let id = Self::item_id(id)?;
+        let mut store = self.write();
+        let record = store
+            .table_mut(entity)
+            .get_mut(&id)
+            .filter(|r| !r.deleted)
+            .ok_or_else(|| not_found(entity))?;
+        record.deleted = true;
+        record.update_time = Utc::now().max(record.add_time);
+        Ok(success(json!({ "id": id })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_other_sorts() {
+        let store = Store::seed();
+        let r = store.live(Entity::Persons, 7).unwrap();
+        let cursor = encode_cursor(SortBy::Id, false, Some(r));
+        assert!(matches!(
+            decode_cursor(&cursor, SortBy::Id, false),
+            Some(Position::After(7, 7))
+        ));
+        assert!(decode_cursor(&cursor, SortBy::Id, true).is_none());
+        assert!(decode_cursor(&cursor, SortBy::UpdateTime, false).is_none());
+        let start = encode_cursor(SortBy::UpdateTime, true, None);
+        assert!(matches!(
+            decode_cursor(&start, SortBy::UpdateTime, true),
+            Some(Position::Start)
+        ));
+        for junk in ["", "!!", "e30", "bm9wZQ"] {
+            assert!(decode_cursor(junk, SortBy::Id, false).is_none(), "{junk}");
+        }
+    }
+}
