@@ -66,6 +66,10 @@ pub enum EngineError {
         "the vendor announced another page but returned an empty one (out-of-range page); the listing was stopped"
     )]
     EmptyPage,
+    #[error(
+        "the vendor returned record `{id}` twice in one listing (a repeated or reset cursor); the listing was stopped instead of returning duplicates"
+    )]
+    DuplicateRecord { id: String },
     #[error("the vendor's response changed shape: {what}")]
     Drift { what: String },
     #[error("the vendor repeated a pagination cursor; the listing was stopped instead of looping")]
@@ -95,6 +99,7 @@ impl HasCode for EngineError {
             EngineError::Upstream { .. }
             | EngineError::PaginationLoop
             | EngineError::EmptyPage
+            | EngineError::DuplicateRecord { .. }
             | EngineError::PageCap { .. } => ErrorCode::UpstreamError,
             EngineError::Drift { .. } => ErrorCode::SchemaDrift,
         }

@@ -162,6 +162,8 @@ impl Engine {
         }
         let mut seen_states: Vec<Option<String>> = vec![state.clone()];
         let mut followed_more = false;
+        // A vendor that resets or repeats its cursor under a new name is caught by the ids.
+        let mut seen_ids = std::collections::HashSet::new();
         for _ in 0..MAX_PAGES_PER_REQUEST {
             let target = self.page_target(account, op, strategy, state.as_deref(), page_size)?;
             let reply = upstream::send(&self.http, account, target).await?;
@@ -217,6 +219,11 @@ impl Engine {
                     position(&state, count)
                 };
                 let record = map_record(res, raw, i)?;
+                if !seen_ids.insert(record.remote_id.clone()) {
+                    return Err(EngineError::DuplicateRecord {
+                        id: record.remote_id,
+                    });
+                }
                 edges.push(Edge { cursor, record });
             }
             match next {

@@ -190,9 +190,20 @@ async fn open_sqlite(
             .idle_timeout(None)
             .max_lifetime(None);
     }
-    Database::connect(options)
-        .await
-        .map_err(StoreError::db("open the SQLite database"))
+    // Switching a new file to WAL takes an exclusive lock that SQLite's busy handler does
+    // not wait for, so two processes opening one fresh file can see "database is locked".
+    // The other opener finishes within milliseconds: retry a few times before giving up.
+    let mut attempt = 0;
+    loop {
+        match Database::connect(options.clone()).await {
+            Ok(db) => return Ok(db),
+            Err(e) if attempt < 20 && e.to_string().contains("database is locked") => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(25 * attempt)).await;
+            }
+            Err(e) => return Err(StoreError::db("open the SQLite database")(e)),
+        }
+    }
 }
 
 async fn create_parent_dir(file: &Path) -> Result<(), StoreError> {

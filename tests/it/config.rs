@@ -262,3 +262,93 @@ fn tessera_map_evaluates_with_the_gateways_engine() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Breaks a copy of `provider`'s file with `edit` and returns `tessera check`'s output.
+fn check_broken(provider: &str, edit: impl Fn(&mut serde_json::Value)) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let providers = dir.path().join("providers");
+    copy_dir(&repo_path("providers"), &providers);
+    let path = providers.join(format!("{provider}.json"));
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut doc);
+    std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    let out = tessera(&["check", "--providers", providers.to_str().unwrap()], None);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{provider}: a broken file must fail check"
+    );
+    stdout(&out)
+}
+
+#[test]
+fn every_provider_file_broken_three_ways_fails_check_at_the_right_pointer() {
+    for entry in std::fs::read_dir(repo_path("providers")).unwrap() {
+        let name = entry.unwrap().file_name().to_str().unwrap().to_string();
+        let Some(provider) = name
+            .strip_suffix(".json")
+            .filter(|n| !n.ends_with(".schema"))
+        else {
+            continue;
+        };
+        let doc: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(repo_path(&format!("providers/{name}"))).unwrap(),
+        )
+        .unwrap();
+
+        // The pagination's path to the next page, whatever the strategy calls it.
+        let key = [
+            "cursorPath",
+            "tokenPath",
+            "nextUrlPath",
+            "pageParam",
+            "offsetParam",
+            "limitParam",
+        ]
+        .into_iter()
+        .find(|k| doc["pagination"].get(*k).is_some())
+        .unwrap_or_else(|| panic!("{provider}: no pagination path to remove"));
+        let text = check_broken(provider, |d| {
+            d["pagination"].as_object_mut().unwrap().remove(key);
+        });
+        assert!(
+            text.contains(&format!("{name}: /pagination: missing field `{key}`")),
+            "{provider}: {text}"
+        );
+
+        let (resource, field) = doc["resources"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(r, v)| {
+                (
+                    r.clone(),
+                    v["fields"]
+                        .as_object()
+                        .unwrap()
+                        .keys()
+                        .next()
+                        .unwrap()
+                        .clone(),
+                )
+            })
+            .next()
+            .unwrap();
+        let text = check_broken(provider, |d| {
+            d["resources"][&resource]["fields"][&field] = json!("$substring((")
+        });
+        assert!(
+            text.contains(&format!(
+                "{name}: /resources/{resource}/fields/{field}: invalid JSONata: S0"
+            )),
+            "{provider}: {text}"
+        );
+
+        let text = check_broken(provider, |d| d["auth"]["type"] = json!("telepathy"));
+        assert!(
+            text.contains(&format!("{name}: /auth/type: unknown variant `telepathy`")),
+            "{provider}: {text}"
+        );
+    }
+}
