@@ -115,6 +115,35 @@ impl TestGateway {
             .to_string()
     }
 
+    /// What the engine needs to call the sandbox `provider` directly, as `account_id`.
+    pub fn sandbox_handle(
+        &self,
+        provider: &str,
+        account_id: &str,
+    ) -> tessera::engine::AccountHandle {
+        let demo = self
+            .sandbox
+            .demo_accounts()
+            .into_iter()
+            .find(|a| a.provider == provider)
+            .unwrap();
+        let model = self
+            .gateway
+            .services
+            .providers
+            .get(provider)
+            .unwrap()
+            .clone();
+        tessera::engine::AccountHandle {
+            id: account_id.to_string(),
+            base_url: model.resolve_base_url(&demo.settings, true).unwrap(),
+            provider: model,
+            token: tessera::secret::Secret::new(demo.credentials["accessToken"].as_str().unwrap()),
+            settings: demo.settings.clone(),
+            rate_limits: Default::default(),
+        }
+    }
+
     pub fn url(&self) -> String {
         format!("{}/graphql", self.gateway.url())
     }

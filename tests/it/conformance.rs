@@ -188,6 +188,22 @@ async fn check_provider(provider: &str) {
             "{ctx}: the deleted record is still readable: {}",
             r.body
         );
+
+        // Batch read: the known record and the deleted one in one call; only the first exists.
+        let handle = t.sandbox_handle(provider, &account);
+        let deleted = tessera::graphql::ids::GlobalId::decode(&id)
+            .unwrap()
+            .remote_id;
+        let known_id = known["remoteId"].as_str().unwrap().to_string();
+        let got = t
+            .gateway
+            .services
+            .engine
+            .batch_get(&handle, resource, &[known_id.clone(), deleted])
+            .await
+            .unwrap();
+        let got: Vec<&str> = got.iter().map(|r| r.remote_id.as_str()).collect();
+        assert_eq!(got, vec![known_id.as_str()], "{ctx} batch_get");
     }
 }
 
@@ -352,4 +368,97 @@ async fn an_out_of_range_page_ends_the_listing_with_a_clear_error() {
             "{provider}: {message}"
         );
     }
+}
+
+#[tokio::test]
+async fn salesforce_limit_exceeded_403_is_passed_through_as_rate_limited() {
+    let t = TestGateway::start().await;
+    let account = t.connect_sandbox(&t.env_key.clone(), "salesforce").await;
+    let resp = t
+        .http
+        .post(format!("{}/_control/ratelimit", t.sandbox.base_url()))
+        .json(&json!({"provider": "salesforce", "max": 1, "intervalMs": 86_400_000}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let q = "query($a: ID!) { contacts(accountId: $a, first: 1) { edges { cursor } } }";
+    let ok = t.gql(Some(&t.env_key), q, json!({"a": account})).await;
+    assert!(ok.body["errors"].is_null(), "{}", ok.body);
+    let r = t.gql(Some(&t.env_key), q, json!({"a": account})).await;
+    assert_eq!(r.code(), Some("RATE_LIMITED"), "{}", r.body);
+    assert_eq!(r.status, 429);
+}
+
+#[tokio::test]
+async fn settings_are_checked_against_the_providers_allowed_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = tessera::app::Gateway::build(tessera::app::GatewayConfig {
+        database_url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
+        providers_dir: repo_path("providers"),
+        schema_dir: repo_path("schema"),
+        allow_private_upstreams: false,
+        secret_key: tessera::credentials::SecretKey::generate(),
+        playground_key: None,
+    })
+    .await
+    .unwrap();
+    gateway.ensure_environment("e", "env-key").await.unwrap();
+    let running = tessera::app::RunningGateway::start(gateway, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let connect = |provider: &str, settings: Value| {
+        let body = json!({
+            "query": "mutation($p: String!, $s: JSON) { connectAccount(provider: $p, credentials: {accessToken: \"t\"}, settings: $s) { id } }",
+            "variables": {"p": provider, "s": settings}
+        });
+        let req = http
+            .post(format!("{}/graphql", running.url()))
+            .bearer_auth("env-key")
+            .json(&body);
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let r = connect(
+        "salesforce",
+        json!({"instanceUrl": "https://attacker.example"}),
+    )
+    .await;
+    assert_eq!(
+        r["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{r}"
+    );
+    assert!(
+        r["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("allowed hosts"),
+        "{r}"
+    );
+    let r = connect(
+        "salesforce",
+        json!({"instanceUrl": "http://acme.my.salesforce.com"}),
+    )
+    .await;
+    assert_eq!(
+        r["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "plain http is refused: {r}"
+    );
+    let r = connect(
+        "salesforce",
+        json!({"instanceUrl": "https://acme.my.salesforce.com"}),
+    )
+    .await;
+    assert!(r["errors"].is_null(), "{r}");
+    let r = connect("pipedrive", json!({})).await;
+    assert!(
+        r["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("settings.apiDomain is required"),
+        "{r}"
+    );
+    let r = connect("zoho", json!({})).await;
+    assert!(r["errors"].is_null(), "zoho's apiDomain has a default: {r}");
+    running.stop().await;
 }

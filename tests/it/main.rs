@@ -6,6 +6,7 @@ mod architecture;
 mod common;
 mod config;
 mod conformance;
+mod engine;
 mod gateway;
 mod jsonata_suite;
 mod mapping;
