@@ -41,6 +41,8 @@ impl Caller {
 pub struct RequestState {
     /// Every upstream reply of the request notes its rate-limit figures here.
     pub rate_limits: Arc<RateLimitLog>,
+    /// Related records read during this request.
+    pub records: super::loader::RecordLoader,
 }
 
 pub type SharedServices = Arc<Services>;

@@ -19,8 +19,8 @@ pub fn from_code<E: HasCode + Display>(err: &E) -> Error {
 
 /// Engine errors also report their rate-limit figures, to the error and to the HTTP layer
 /// (which turns them into `ratelimit-*` headers).
-pub fn from_engine(ctx: &Context<'_>, err: EngineError) -> Error {
-    let mut error = from_code(&err);
+pub fn from_engine(ctx: &Context<'_>, err: &EngineError) -> Error {
+    let mut error = from_code(err);
     if let Some(rl) = err.rate_limit() {
         if let Ok(state) = ctx.data::<std::sync::Arc<RequestState>>() {
             state.rate_limits.note(rl);

@@ -8,6 +8,7 @@ mod accounts;
 pub mod context;
 mod errors;
 pub mod ids;
+mod loader;
 mod platform;
 mod resources;
 mod values;

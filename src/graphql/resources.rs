@@ -41,11 +41,16 @@ fn services(ctx: &ResolverContext<'_>) -> Result<SharedServices, Error> {
     ctx.data::<SharedServices>().cloned()
 }
 
-/// The request's rate-limit log (a fresh one if the HTTP layer did not attach state).
-fn rate_log(ctx: &ResolverContext<'_>) -> Arc<crate::engine::RateLimitLog> {
+/// The request's state (a fresh one if the HTTP layer did not attach any).
+fn request_state(ctx: &ResolverContext<'_>) -> Arc<super::context::RequestState> {
     ctx.data::<Arc<super::context::RequestState>>()
-        .map(|s| s.rate_limits.clone())
+        .cloned()
         .unwrap_or_default()
+}
+
+/// The request's rate-limit log.
+fn rate_log(ctx: &ResolverContext<'_>) -> Arc<crate::engine::RateLimitLog> {
+    request_state(ctx).rate_limits.clone()
 }
 
 fn caller(ctx: &ResolverContext<'_>) -> Result<Caller, Error> {
@@ -224,27 +229,19 @@ fn link_field(name: &str, id_field: &str, resource: &str, ty: &crate::schema::Ty
         let resource = resource.clone();
         FieldFuture::new(async move {
             let n = ctx.parent_value.try_downcast_ref::<Arc<RecordNode>>()?;
-            let Ok(map) = &n.record.mapped else {
+            let Some(remote_id) = super::loader::link_id(n, &id_field) else {
                 return Ok(None);
             };
-            let remote_id = match map.get(&*id_field) {
-                Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
-                Some(serde_json::Value::Number(num)) => num.to_string(),
-                _ => return Ok(None),
-            };
             let services = services(&ctx)?;
-            let record = services
-                .engine
-                .get(&n.account, &resource, &remote_id)
-                .await
-                .map_err(|e| from_engine(&ctx, e))?;
-            Ok(record.map(|record| {
-                FieldValue::owned_any(Arc::new(RecordNode {
-                    account: n.account.clone(),
-                    resource: resource.clone(),
-                    record,
-                }))
-            }))
+            let state = request_state(&ctx);
+            let loaded = state
+                .records
+                .load(&services.engine, &n.account, &resource, &remote_id)
+                .await;
+            match loaded {
+                Ok(found) => Ok(found.map(FieldValue::owned_any)),
+                Err(e) => Err(from_engine(&ctx, &e)),
+            }
         })
     })
 }
@@ -279,8 +276,8 @@ pub fn list_root_field(def: &ResourceDef) -> Field {
                     .engine
                     .list(&account, &resource, first, after.as_deref())
                     .await
-                    .map_err(|e| from_engine(&ctx, e))?;
-                let edges = page
+                    .map_err(|e| from_engine(&ctx, &e))?;
+                let edges: Vec<EdgeNode> = page
                     .edges
                     .into_iter()
                     .map(|e| EdgeNode {
@@ -292,6 +289,21 @@ pub fn list_root_field(def: &ResourceDef) -> Field {
                         }),
                     })
                     .collect();
+                // One batch per link field the query selects, before the nodes resolve.
+                let nodes = edges.iter().map(|e| e.node.clone()).collect();
+                let selection = ctx.look_ahead().field("edges").field("node");
+                let state = request_state(&ctx);
+                super::loader::prefetch_links(
+                    &state.records,
+                    &services.engine,
+                    &services.model,
+                    &account,
+                    &resource,
+                    nodes,
+                    selection,
+                    0,
+                )
+                .await;
                 Ok(Some(FieldValue::owned_any(ConnectionNode {
                     edges,
                     has_next_page: page.has_next_page,
@@ -374,7 +386,7 @@ async fn fetch_node<'a>(
         .engine
         .get(&account, resource, remote_id)
         .await
-        .map_err(|e| from_engine(ctx, e))?;
+        .map_err(|e| from_engine(ctx, &e))?;
     Ok(record.map(|record| {
         FieldValue::owned_any(Arc::new(RecordNode {
             account,
@@ -515,7 +527,7 @@ pub fn mutation_fields(def: &ResourceDef) -> Vec<Field> {
                         .engine
                         .create(&account, &resource, &input)
                         .await
-                        .map_err(|e| from_engine(&ctx, e))?;
+                        .map_err(|e| from_engine(&ctx, &e))?;
                     Ok(Some(FieldValue::owned_any(Arc::new(RecordNode {
                         account,
                         resource,
@@ -548,7 +560,7 @@ pub fn mutation_fields(def: &ResourceDef) -> Vec<Field> {
                         .engine
                         .update(&account, &resource, &gid.remote_id, &input)
                         .await
-                        .map_err(|e| from_engine(&ctx, e))?;
+                        .map_err(|e| from_engine(&ctx, &e))?;
                     Ok(Some(FieldValue::owned_any(Arc::new(RecordNode {
                         account,
                         resource,
@@ -579,7 +591,7 @@ pub fn mutation_fields(def: &ResourceDef) -> Vec<Field> {
                         .engine
                         .delete(&account, &resource, &gid.remote_id)
                         .await
-                        .map_err(|e| from_engine(&ctx, e))?;
+                        .map_err(|e| from_engine(&ctx, &e))?;
                     Ok(Some(FieldValue::value(id)))
                 })
             },

@@ -399,3 +399,109 @@ async fn connect_account_refuses_hosts_outside_the_allowed_list_without_the_flag
     );
     running.stop().await;
 }
+
+/// Upstream calls the sandbox counted while `query` ran.
+async fn calls_for(t: &TestGateway, query: &str) -> (u64, Value) {
+    let before = t.sandbox_stats().await["requests"].as_u64().unwrap();
+    let r = t
+        .gql(Some(&t.env_key), query, json!({"a": t.account_id}))
+        .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    (
+        t.sandbox_stats().await["requests"].as_u64().unwrap() - before,
+        r.body,
+    )
+}
+
+#[tokio::test]
+async fn relations_are_batched_once_per_list_level() {
+    let t = TestGateway::start().await;
+    let (n, _) = calls_for(
+        &t,
+        "query($a: ID!) { contacts(accountId: $a, first: 100) { edges { node { firstName } } } }",
+    )
+    .await;
+    assert_eq!(n, 1, "a list is one upstream call");
+    let (n, body) = calls_for(&t, "query($a: ID!) { contacts(accountId: $a, first: 100) { edges { node { firstName company { name } } } } }").await;
+    assert_eq!(n, 2, "a list plus its companies is two upstream calls");
+    let edges = body["data"]["contacts"]["edges"].as_array().unwrap();
+    assert!(
+        edges
+            .iter()
+            .filter(|e| e["node"]["company"]["name"].is_string())
+            .count()
+            > 50,
+        "companies resolved"
+    );
+    // The same relation selected twice (aliases, fragments) and shared ids: still one batch.
+    let (n, _) = calls_for(
+        &t,
+        "query($a: ID!) { contacts(accountId: $a, first: 100) { edges { node { company { name } again: company { domain } ... on Contact { company { industry } } } } } }",
+    )
+    .await;
+    assert_eq!(n, 2);
+    let stats = t.sandbox_stats().await;
+    let batches = stats["byRoute"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.contains("batch/read"))
+        .map(|(_, v)| v.as_u64().unwrap())
+        .sum::<u64>();
+    assert_eq!(
+        batches, 2,
+        "one batch read per list with companies: {stats}"
+    );
+}
+
+#[tokio::test]
+async fn without_a_batch_endpoint_related_records_are_read_in_parallel_once_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let providers = dir.path().join("providers");
+    crate::common::copy_dir(&crate::common::repo_path("providers"), &providers);
+    let path = providers.join("hubspot.json");
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    doc["resources"]["companies"]["operations"]
+        .as_object_mut()
+        .unwrap()
+        .remove("batchGet");
+    std::fs::write(&path, doc.to_string()).unwrap();
+    let t = TestGateway::start_with(&crate::common::repo_path("schema"), &providers).await;
+    let (n, body) = calls_for(&t, "query($a: ID!) { contacts(accountId: $a, first: 30) { edges { node { company { remoteId } } } } }").await;
+    let distinct: std::collections::HashSet<&str> = body["data"]["contacts"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["node"]["company"]["remoteId"].as_str())
+        .collect();
+    assert!(distinct.len() > 5);
+    assert_eq!(
+        n,
+        1 + distinct.len() as u64,
+        "one get per distinct company, none repeated"
+    );
+}
+
+#[tokio::test]
+async fn global_ids_differ_across_accounts_with_the_same_remote_ids() {
+    let t = TestGateway::start().await;
+    let second = t.connect_sandbox(&t.env_key.clone(), "hubspot").await;
+    let q = "query($a: ID!) { contact(accountId: $a, remoteId: \"1001\") { id remoteId } }";
+    let one = t.gql(Some(&t.env_key), q, json!({"a": t.account_id})).await;
+    let two = t.gql(Some(&t.env_key), q, json!({"a": second})).await;
+    assert_eq!(
+        one.body["data"]["contact"]["remoteId"],
+        two.body["data"]["contact"]["remoteId"]
+    );
+    assert_ne!(
+        one.body["data"]["contact"]["id"],
+        two.body["data"]["contact"]["id"]
+    );
+    for (id, account) in [
+        (&one.body["data"]["contact"]["id"], &t.account_id),
+        (&two.body["data"]["contact"]["id"], &second),
+    ] {
+        let decoded = tessera::graphql::ids::GlobalId::decode(id.as_str().unwrap()).unwrap();
+        assert_eq!(&decoded.account, account);
+    }
+}
