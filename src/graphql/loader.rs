@@ -156,46 +156,45 @@ pub fn link_id(node: &RecordNode, id_field: &str) -> Option<String> {
     }
 }
 
-/// Before a list's children resolve: for every link field the query selects under the
-/// list's nodes, read all the related records in one go, then do the same one level down.
-pub async fn prefetch_links(
-    loader: &RecordLoader,
-    engine: &Engine,
-    model: &UnifiedModel,
-    account: &Arc<AccountHandle>,
-    resource: &str,
-    nodes: Vec<Arc<RecordNode>>,
-    selection: Lookahead<'_>,
-    depth: usize,
-) {
-    if depth >= MAX_PREFETCH_DEPTH || nodes.is_empty() {
-        return;
-    }
-    let Some(def) = model.resource(resource) else {
-        return;
-    };
-    for field in &def.fields {
-        let Some(link) = &field.link else { continue };
-        let below = selection.field(&field.name);
-        if !below.exists() {
-            continue;
+/// What prefetching needs besides the loader itself.
+pub struct PrefetchScope<'a> {
+    pub engine: &'a Engine,
+    pub model: &'a UnifiedModel,
+    pub account: &'a Arc<AccountHandle>,
+}
+
+impl RecordLoader {
+    /// Before a list's children resolve: for every link field the query selects under the
+    /// list's nodes, read all the related records in one go, then do the same one level down.
+    pub async fn prefetch_links(
+        &self,
+        scope: &PrefetchScope<'_>,
+        resource: &str,
+        nodes: Vec<Arc<RecordNode>>,
+        selection: Lookahead<'_>,
+        depth: usize,
+    ) {
+        if depth >= MAX_PREFETCH_DEPTH || nodes.is_empty() {
+            return;
         }
-        let ids: Vec<String> = nodes
-            .iter()
-            .filter_map(|n| link_id(n, &link.field))
-            .collect();
-        let related: Arc<str> = link.resource.as_str().into();
-        let fresh = loader.prefetch(engine, account, &related, ids).await;
-        Box::pin(prefetch_links(
-            loader,
-            engine,
-            model,
-            account,
-            &link.resource,
-            fresh,
-            below,
-            depth + 1,
-        ))
-        .await;
+        let Some(def) = scope.model.resource(resource) else {
+            return;
+        };
+        for field in &def.fields {
+            let Some(link) = &field.link else { continue };
+            let below = selection.field(&field.name);
+            if !below.exists() {
+                continue;
+            }
+            let ids: Vec<String> = nodes
+                .iter()
+                .filter_map(|n| link_id(n, &link.field))
+                .collect();
+            let related: Arc<str> = link.resource.as_str().into();
+            let fresh = self
+                .prefetch(scope.engine, scope.account, &related, ids)
+                .await;
+            Box::pin(self.prefetch_links(scope, &link.resource, fresh, below, depth + 1)).await;
+        }
     }
 }

@@ -293,17 +293,15 @@ pub fn list_root_field(def: &ResourceDef) -> Field {
                 let nodes = edges.iter().map(|e| e.node.clone()).collect();
                 let selection = ctx.look_ahead().field("edges").field("node");
                 let state = request_state(&ctx);
-                super::loader::prefetch_links(
-                    &state.records,
-                    &services.engine,
-                    &services.model,
-                    &account,
-                    &resource,
-                    nodes,
-                    selection,
-                    0,
-                )
-                .await;
+                let scope = super::loader::PrefetchScope {
+                    engine: &services.engine,
+                    model: &services.model,
+                    account: &account,
+                };
+                state
+                    .records
+                    .prefetch_links(&scope, &resource, nodes, selection, 0)
+                    .await;
                 Ok(Some(FieldValue::owned_any(ConnectionNode {
                     edges,
                     has_next_page: page.has_next_page,
