@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use crate::config::Providers;
 use crate::credentials::{SecretKey, Vault};
 use crate::engine::{Engine, EngineOptions};
-use crate::graphql::{Services, build_schema};
+use crate::graphql::{Services, build_schema_with};
 use crate::http::{AppState, router};
 use crate::problem::Problems;
 use crate::secret::Secret;
@@ -26,6 +26,8 @@ pub struct GatewayConfig {
     pub secret_key: SecretKey,
     /// Pre-filled in GraphiQL (demo only).
     pub playground_key: Option<String>,
+    /// Serve introspection (`__schema`, `__type`); off in locked-down production.
+    pub introspection: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,7 +78,7 @@ impl Gateway {
             allow_private_upstreams: cfg.allow_private_upstreams,
             model: model.clone(),
         });
-        let schema = build_schema(&model, Some(services.clone()))
+        let schema = build_schema_with(&model, Some(services.clone()), cfg.introspection)
             .map_err(|e| StartError::GraphQl(e.to_string()))?;
         Ok(Gateway {
             state: AppState {

@@ -40,6 +40,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
         allow_private_upstreams: true,
         secret_key: super::serve::secret_key(&args.database_url)?,
         playground_key: Some(args.demo_key.clone()),
+        introspection: true,
     })
     .await?;
     let admin_env = std::env::var("TESSERA_ADMIN_KEY")

@@ -28,6 +28,9 @@ pub struct ServeArgs {
     /// on-premise vendors).
     #[arg(long)]
     pub allow_private_upstreams: bool,
+    /// Refuse introspection queries (tools like codegen then need the printed SDL).
+    #[arg(long)]
+    pub disable_introspection: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +96,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         allow_private_upstreams: args.allow_private_upstreams,
         secret_key: key,
         playground_key: None,
+        introspection: !args.disable_introspection,
     })
     .await?;
     let admin_env = std::env::var("TESSERA_ADMIN_KEY")

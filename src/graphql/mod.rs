@@ -45,8 +45,20 @@ pub fn build_schema(
     model: &UnifiedModel,
     services: Option<SharedServices>,
 ) -> Result<Schema, SchemaError> {
-    let mut query = Object::new("Query");
-    let mut mutation = Object::new("Mutation");
+    build_schema_with(model, services, true)
+}
+
+/// As [`build_schema`]; `introspection: false` answers introspection queries with an error
+/// (production deployments that do not want their schema browsable).
+pub fn build_schema_with(
+    model: &UnifiedModel,
+    services: Option<SharedServices>,
+    introspection: bool,
+) -> Result<Schema, SchemaError> {
+    let mut query = Object::new("Query")
+        .description("Reads: unified records of linked accounts, and the gateway's own objects.");
+    let mut mutation = Object::new("Mutation")
+        .description("Writes to linked accounts' CRMs, and gateway administration.");
     let mut builder_types: Vec<async_graphql::dynamic::Type> = Vec::new();
 
     builder_types.push(Scalar::new("JSON").description("Any JSON value.").into());
@@ -74,7 +86,10 @@ pub fn build_schema(
     builder_types.push(
         Interface::new("Node")
             .description("A record with a global id, refetchable with `node(id:)`.")
-            .field(InterfaceField::new("id", TypeRef::named_nn(TypeRef::ID)))
+            .field(
+                InterfaceField::new("id", TypeRef::named_nn(TypeRef::ID))
+                    .description("Global, opaque id."),
+            )
             .into(),
     );
     builder_types.push(resources::page_info_type().into());
@@ -114,6 +129,9 @@ pub fn build_schema(
     }
     if let Some(services) = services {
         builder = builder.data(services);
+    }
+    if !introspection {
+        builder = builder.disable_introspection();
     }
     builder.finish()
 }

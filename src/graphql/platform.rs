@@ -40,6 +40,7 @@ fn time(t: &Option<DateTime<Utc>>) -> Option<FieldValue<'static>> {
 /// A field of a parent of type `T` computed synchronously.
 fn getter<T: 'static + Send + Sync>(
     name: &str,
+    description: &str,
     ty: TypeRef,
     get: impl Fn(&T) -> Option<FieldValue<'static>> + Send + Sync + 'static,
 ) -> Field {
@@ -51,6 +52,7 @@ fn getter<T: 'static + Send + Sync>(
             Err(e) => FieldFuture::new(async move { Err::<Option<FieldValue<'_>>, _>(e) }),
         }
     })
+    .description(description)
 }
 
 pub fn types() -> (Vec<Object>, Vec<Enum>) {
@@ -61,16 +63,19 @@ pub fn types() -> (Vec<Object>, Vec<Enum>) {
         .description("One customer's connection to one vendor account (one CRM portal or org).")
         .field(getter::<LinkedAccount>(
             "id",
+            "The linked account's id (pass it as `accountId`).",
             TypeRef::named_nn(TypeRef::ID),
             |a| Some(FieldValue::value(a.id.clone())),
         ))
         .field(getter::<LinkedAccount>(
             "provider",
+            "The name of the provider file (without `.json`).",
             TypeRef::named_nn(TypeRef::STRING),
             |a| Some(FieldValue::value(a.provider.clone())),
         ))
         .field(getter::<LinkedAccount>(
             "status",
+            "Where the account stands; anything but ACTIVE needs attention.",
             TypeRef::named_nn("LinkedAccountStatus"),
             |a| {
                 Some(FieldValue::value(GqlValue::Enum(async_graphql::Name::new(
@@ -80,11 +85,13 @@ pub fn types() -> (Vec<Object>, Vec<Enum>) {
         ))
         .field(getter::<LinkedAccount>(
             "statusReason",
+            "Why the status is what it is, in words, when not ACTIVE.",
             TypeRef::named(TypeRef::STRING),
             |a| a.status_reason.clone().map(FieldValue::value),
         ))
         .field(getter::<LinkedAccount>(
             "settings",
+            "The account's settings (`baseUrl`, `instanceUrl`...); never secrets.",
             TypeRef::named("JSON"),
             |a| {
                 GqlValue::from_json(a.settings.clone())
@@ -94,16 +101,19 @@ pub fn types() -> (Vec<Object>, Vec<Enum>) {
         ))
         .field(getter::<LinkedAccount>(
             "expiresAt",
+            "When the current access token expires, if the vendor said.",
             TypeRef::named("DateTime"),
             |a| time(&a.expires_at),
         ))
         .field(getter::<LinkedAccount>(
             "lastRefreshedAt",
+            "When the access token was last refreshed.",
             TypeRef::named("DateTime"),
             |a| time(&a.last_refreshed_at),
         ))
         .field(getter::<LinkedAccount>(
             "createdAt",
+            "When the account was linked.",
             TypeRef::named_nn("DateTime"),
             |a| time(&Some(a.created_at)),
         ));
@@ -111,16 +121,19 @@ pub fn types() -> (Vec<Object>, Vec<Enum>) {
         .description("A vendor Tessera can talk to, declared by a file in providers/.")
         .field(getter::<std::sync::Arc<ProviderModel>>(
             "name",
+            "The provider's id, as in `connectAccount(provider:)`.",
             TypeRef::named_nn(TypeRef::STRING),
             |p| Some(FieldValue::value(p.name.clone())),
         ))
         .field(getter::<std::sync::Arc<ProviderModel>>(
             "displayName",
+            "The vendor's name for people.",
             TypeRef::named_nn(TypeRef::STRING),
             |p| Some(FieldValue::value(p.display_name.clone())),
         ))
         .field(getter::<std::sync::Arc<ProviderModel>>(
             "resources",
+            "The unified resources this provider serves (`contacts`, `companies`).",
             TypeRef::named_nn_list_nn(TypeRef::STRING),
             |p| {
                 Some(FieldValue::list(
@@ -132,28 +145,34 @@ pub fn types() -> (Vec<Object>, Vec<Enum>) {
         .description("One customer's workspace: its API keys, linked accounts and overrides.")
         .field(getter::<Environment>(
             "id",
+            "The environment's id.",
             TypeRef::named_nn(TypeRef::ID),
             |e| Some(FieldValue::value(e.id.clone())),
         ))
         .field(getter::<Environment>(
             "name",
+            "The environment's unique name.",
             TypeRef::named_nn(TypeRef::STRING),
             |e| Some(FieldValue::value(e.name.clone())),
         ))
         .field(getter::<Environment>(
             "createdAt",
+            "When the environment was created.",
             TypeRef::named_nn("DateTime"),
             |e| time(&Some(e.created_at)),
         ));
     let created = Object::new("CreateEnvironmentPayload")
+        .description("A new environment and its first API key.")
         .field(getter::<(Environment, String)>(
             "environment",
+            "The new environment.",
             TypeRef::named_nn("Environment"),
             |(e, _)| Some(FieldValue::owned_any(e.clone())),
         ))
         .field(
             getter::<(Environment, String)>(
                 "apiKey",
+                "The environment's API key. Shown once: only its hash is stored.",
                 TypeRef::named_nn(TypeRef::STRING),
                 |(_, k)| Some(FieldValue::value(k.clone())),
             )
@@ -206,7 +225,8 @@ pub fn query_fields() -> Vec<Field> {
                 )))
             })
         })
-        .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID))),
+        .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
+        .description("One of the caller's linked accounts, by id."),
     ]
 }
 

@@ -62,26 +62,24 @@ fn caller(ctx: &ResolverContext<'_>) -> Result<Caller, Error> {
 pub fn page_info_type() -> Object {
     Object::new("PageInfo")
         .description("Relay pagination state of a connection.")
-        .field(Field::new(
-            "hasNextPage",
-            TypeRef::named_nn(TypeRef::BOOLEAN),
-            |ctx| {
+        .field(
+            Field::new("hasNextPage", TypeRef::named_nn(TypeRef::BOOLEAN), |ctx| {
                 FieldFuture::new(async move {
                     let c = ctx.parent_value.try_downcast_ref::<ConnectionNode>()?;
                     Ok(Some(FieldValue::value(c.has_next_page)))
                 })
-            },
-        ))
-        .field(Field::new(
-            "endCursor",
-            TypeRef::named(TypeRef::STRING),
-            |ctx| {
+            })
+            .description("Whether records follow the last one returned."),
+        )
+        .field(
+            Field::new("endCursor", TypeRef::named(TypeRef::STRING), |ctx| {
                 FieldFuture::new(async move {
                     let c = ctx.parent_value.try_downcast_ref::<ConnectionNode>()?;
                     Ok(c.edges.last().map(|e| FieldValue::value(e.cursor.clone())))
                 })
-            },
-        ))
+            })
+            .description("Pass as `after` to read the next page; null when the page is empty."),
+        )
 }
 
 /// The object type, its edge and connection types.
@@ -142,45 +140,51 @@ pub fn resource_types(def: &ResourceDef, model: &UnifiedModel) -> Vec<Object> {
         });
     }
     let edge = Object::new(format!("{type_name}Edge"))
-        .field(Field::new(
-            "cursor",
-            TypeRef::named_nn(TypeRef::STRING),
-            |ctx| {
+        .description(format!("One {type_name} of a connection, with its cursor."))
+        .field(
+            Field::new("cursor", TypeRef::named_nn(TypeRef::STRING), |ctx| {
                 FieldFuture::new(async move {
                     let e = ctx.parent_value.try_downcast_ref::<EdgeNode>()?;
                     Ok(Some(FieldValue::value(e.cursor.clone())))
                 })
-            },
-        ))
-        .field(Field::new("node", TypeRef::named_nn(&type_name), |ctx| {
-            FieldFuture::new(async move {
-                let e = ctx.parent_value.try_downcast_ref::<EdgeNode>()?;
-                Ok(Some(FieldValue::owned_any(e.node.clone())))
             })
-        }));
-    let connection = Object::new(format!("{type_name}Connection"))
-        .field(Field::new(
-            "edges",
-            TypeRef::named_nn_list_nn(format!("{type_name}Edge")),
-            |ctx| {
+            .description("Opaque and signed: pass as `after` to continue after this record."),
+        )
+        .field(
+            Field::new("node", TypeRef::named_nn(&type_name), |ctx| {
                 FieldFuture::new(async move {
-                    let c = ctx.parent_value.try_downcast_ref::<ConnectionNode>()?;
-                    Ok(Some(FieldValue::list(
-                        c.edges.iter().map(|e| FieldValue::borrowed_any(e)),
-                    )))
+                    let e = ctx.parent_value.try_downcast_ref::<EdgeNode>()?;
+                    Ok(Some(FieldValue::owned_any(e.node.clone())))
                 })
-            },
-        ))
-        .field(Field::new(
-            "pageInfo",
-            TypeRef::named_nn("PageInfo"),
-            |ctx| {
+            })
+            .description("The record."),
+        );
+    let connection = Object::new(format!("{type_name}Connection"))
+        .description(format!("A page of {type_name} records (Relay connection)."))
+        .field(
+            Field::new(
+                "edges",
+                TypeRef::named_nn_list_nn(format!("{type_name}Edge")),
+                |ctx| {
+                    FieldFuture::new(async move {
+                        let c = ctx.parent_value.try_downcast_ref::<ConnectionNode>()?;
+                        Ok(Some(FieldValue::list(
+                            c.edges.iter().map(|e| FieldValue::borrowed_any(e)),
+                        )))
+                    })
+                },
+            )
+            .description("The records of this page, in the vendor's order."),
+        )
+        .field(
+            Field::new("pageInfo", TypeRef::named_nn("PageInfo"), |ctx| {
                 FieldFuture::new(async move {
                     let c = ctx.parent_value.try_downcast_ref::<ConnectionNode>()?;
                     Ok(Some(FieldValue::borrowed_any(c)))
                 })
-            },
-        ));
+            })
+            .description("Where this page stands in the listing."),
+        );
     vec![obj, edge, connection]
 }
 
@@ -437,11 +441,23 @@ fn input_type(ty: &crate::schema::TypeRef, model: &UnifiedModel) -> TypeRef {
 /// `EmailAddressInput` for each value object, `ContactInput` for each resource. Resource
 /// inputs make every field optional: an update sends only what changes.
 pub fn input_types(model: &UnifiedModel) -> Vec<InputObject> {
+    let described = |name: &str, ty: TypeRef, d: Option<&String>| {
+        let v = InputValue::new(name, ty);
+        match d {
+            Some(d) => v.description(d),
+            None => v,
+        }
+    };
     let mut out = Vec::new();
     for o in &model.objects {
-        let mut input = InputObject::new(format!("{}Input", o.name));
+        let mut input = InputObject::new(format!("{}Input", o.name))
+            .description(format!("{} as input.", o.name));
         for f in &o.fields {
-            input = input.field(InputValue::new(&f.name, input_type(&f.ty, model)));
+            input = input.field(described(
+                &f.name,
+                input_type(&f.ty, model),
+                f.description.as_ref(),
+            ));
         }
         out.push(input);
     }
@@ -463,11 +479,19 @@ pub fn input_types(model: &UnifiedModel) -> Vec<InputObject> {
                         crate::schema::TypeRef::NonNull(inner) => inner.as_ref(),
                         other => other,
                     };
-                    input.field(InputValue::new(&f.name, input_type(ty, model)))
+                    input.field(described(
+                        &f.name,
+                        input_type(ty, model),
+                        f.description.as_ref(),
+                    ))
                 }
             };
         }
-        input = input.field(InputValue::new("customFields", TypeRef::named("JSON")));
+        input = input.field(
+            InputValue::new("customFields", TypeRef::named("JSON")).description(
+                "Fields outside the unified model, as the provider's request mapping reads them.",
+            ),
+        );
         out.push(input);
     }
     out

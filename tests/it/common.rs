@@ -62,6 +62,7 @@ impl TestGateway {
             allow_private_upstreams: true,
             secret_key: SecretKey::generate(),
             playground_key: None,
+            introspection: true,
         })
         .await
         .unwrap();

@@ -352,3 +352,108 @@ fn every_provider_file_broken_three_ways_fails_check_at_the_right_pointer() {
         );
     }
 }
+
+#[tokio::test]
+async fn every_type_and_field_is_described() {
+    let t = TestGateway::start().await;
+    let r = t
+        .gql(Some(&t.env_key), "{ __schema { types { name kind description fields { name description } inputFields { name description } } } }", json!({}))
+        .await;
+    let mut missing = Vec::new();
+    for ty in r.body["data"]["__schema"]["types"].as_array().unwrap() {
+        let name = ty["name"].as_str().unwrap();
+        if name.starts_with("__") || ["String", "Int", "Float", "Boolean", "ID"].contains(&name) {
+            continue;
+        }
+        if ty["description"].as_str().is_none_or(str::is_empty) {
+            missing.push(name.to_string());
+        }
+        for list in ["fields", "inputFields"] {
+            for f in ty[list].as_array().into_iter().flatten() {
+                if f["description"].as_str().is_none_or(str::is_empty) {
+                    missing.push(format!("{name}.{}", f["name"].as_str().unwrap()));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "undescribed: {}", missing.join(", "));
+}
+
+#[test]
+fn the_committed_sdl_snapshot_matches_what_is_served() {
+    let model = tessera::schema::load_dir(&repo_path("schema")).unwrap();
+    let served = tessera::graphql::print_sdl(&model).unwrap();
+    let committed =
+        std::fs::read_to_string(repo_path("schema/crm.snapshot.graphql")).unwrap_or_default();
+    assert!(
+        committed == served,
+        "the served schema changed: review the difference, then run `cargo run -- schema print > schema/crm.snapshot.graphql` and commit it"
+    );
+}
+
+#[tokio::test]
+async fn depth_limits_answer_bad_user_input_and_introspection_can_be_turned_off() {
+    let t = TestGateway::start().await;
+    let deep = format!(
+        "{{ __schema {{ types {{ fields {{ type {} name {} }} }} }} }}",
+        "{ ofType ".repeat(14),
+        "} ".repeat(14)
+    );
+    let deep = deep.as_str();
+    let r = t.gql(Some(&t.env_key), deep, json!({})).await;
+    assert_eq!(r.code(), Some("BAD_USER_INPUT"), "{}", r.body);
+    assert!(
+        r.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("too deep"),
+        "{}",
+        r.body
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = tessera::app::Gateway::build(tessera::app::GatewayConfig {
+        database_url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
+        providers_dir: repo_path("providers"),
+        schema_dir: repo_path("schema"),
+        allow_private_upstreams: true,
+        secret_key: tessera::credentials::SecretKey::generate(),
+        playground_key: None,
+        introspection: false,
+    })
+    .await
+    .unwrap();
+    gateway.ensure_environment("e", "env-key").await.unwrap();
+    let running = tessera::app::RunningGateway::start(gateway, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let body = json!({"query": "{ __schema { types { name } } }"});
+    let r: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/graphql", running.url()))
+        .bearer_auth("env-key")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        r["data"]["__schema"].is_null() && !r["errors"].is_null(),
+        "introspection must be refused: {r}"
+    );
+    let body = json!({"query": "{ linkedAccounts { id } }"});
+    let r: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/graphql", running.url()))
+        .bearer_auth("env-key")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["data"]["linkedAccounts"], json!([]), "{r}");
+    running.stop().await;
+}

@@ -400,6 +400,7 @@ async fn settings_are_checked_against_the_providers_allowed_hosts() {
         allow_private_upstreams: false,
         secret_key: tessera::credentials::SecretKey::generate(),
         playground_key: None,
+        introspection: true,
     })
     .await
     .unwrap();

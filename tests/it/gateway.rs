@@ -368,6 +368,7 @@ async fn connect_account_refuses_hosts_outside_the_allowed_list_without_the_flag
         allow_private_upstreams: false,
         secret_key: tessera::credentials::SecretKey::generate(),
         playground_key: None,
+        introspection: true,
     })
     .await
     .unwrap();
