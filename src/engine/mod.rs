@@ -640,3 +640,30 @@ fn kind(v: &Value) -> &'static str {
         Value::Object(_) => "an object",
     }
 }
+
+/// A vendor answer passed through unchanged, with its rate-limit figures read.
+#[derive(Debug)]
+pub struct Passthrough {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+    pub rate_limit: RateLimit,
+}
+
+impl Engine {
+    /// Sends a caller's raw request to the account's API (`path` relative to its base URL)
+    /// with the account's credentials, and returns the vendor's answer as is. A path that
+    /// would leave the base URL (`..`, an absolute URL, a scheme) is refused.
+    pub async fn passthrough(
+        &self,
+        account: &AccountHandle,
+        method: reqwest::Method,
+        path: &str,
+        query: Option<&str>,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<Passthrough, EngineError> {
+        let url = upstream::passthrough_url(&account.base_url, path, query)?;
+        upstream::send_raw(&self.http, account, method, url, content_type, body).await
+    }
+}

@@ -94,6 +94,78 @@ pub fn resolve_next(base: &Url, next: &str) -> Result<Url, EngineError> {
     Ok(url)
 }
 
+/// The URL of a passthrough request: the base URL plus `path` (and the caller's query),
+/// refusing anything that could leave the base URL: dot segments (also percent-encoded),
+/// backslashes, schemes and authorities.
+pub fn passthrough_url(base: &Url, path: &str, query: Option<&str>) -> Result<Url, EngineError> {
+    let refuse = |why: &str| EngineError::UpstreamUrl {
+        reason: format!("the proxy path {why}"),
+    };
+    let decoded = url::form_urlencoded::parse(format!("p={path}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    for text in [path, decoded.as_str()] {
+        if text.split('/').any(|seg| seg == ".." || seg == ".") {
+            return Err(refuse("contains a dot segment"));
+        }
+        if text.contains('\\') || text.contains("://") || text.starts_with('/') {
+            return Err(refuse("must be relative to the provider's base URL"));
+        }
+    }
+    let mut url = Url::parse(&format!("{}/{}", base.as_str().trim_end_matches('/'), path))
+        .map_err(|e| refuse(&format!("is not a valid URL path ({e})")))?;
+    if !same_origin(&url, base) || !url.path().starts_with(base.path().trim_end_matches('/')) {
+        return Err(refuse("leaves the provider's base URL"));
+    }
+    url.set_query(query.filter(|q| !q.is_empty()));
+    Ok(url)
+}
+
+/// Sends a request with the account's credentials and returns the answer unclassified.
+pub async fn send_raw(
+    http: &reqwest::Client,
+    account: &AccountHandle,
+    method: reqwest::Method,
+    url: Url,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> Result<super::Passthrough, EngineError> {
+    let mut headers = HeaderMap::new();
+    if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(c).ok()) {
+        headers.insert(reqwest::header::CONTENT_TYPE, ct);
+    }
+    let mut target = Target {
+        method,
+        url,
+        headers,
+        body: None,
+    };
+    apply_auth(account, &mut target)?;
+    let mut request = http
+        .request(target.method, target.url)
+        .headers(target.headers);
+    if !body.is_empty() {
+        request = request.body(body);
+    }
+    let response = request.send().await.map_err(transport_error)?;
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let rate_limit = ratelimit::read(&account.provider.rate_limit, response.headers());
+    account.rate_limits.note(&rate_limit);
+    let body = read_capped(response).await?;
+    Ok(super::Passthrough {
+        status,
+        content_type,
+        body,
+        rate_limit,
+    })
+}
+
 /// A JSON value as query-string text.
 pub fn query_text(v: &Value) -> String {
     match v {
@@ -109,46 +181,7 @@ pub async fn send(
 ) -> Result<Reply, EngineError> {
     let provider = &account.provider;
     let token = account.token.expose();
-    match &provider.auth {
-        Auth::Bearer => {
-            target
-                .headers
-                .insert(AUTHORIZATION, sensitive(&format!("Bearer {token}"))?);
-        }
-        Auth::ApiKeyHeader { header, prefix } => {
-            let value = match prefix {
-                Some(p) => format!("{p} {token}"),
-                None => token.to_string(),
-            };
-            target.headers.insert(header.clone(), sensitive(&value)?);
-        }
-        Auth::ApiKeyQuery { param } => {
-            target.url.query_pairs_mut().append_pair(param, token);
-        }
-        Auth::Basic => {
-            let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{token}:"));
-            target
-                .headers
-                .insert(AUTHORIZATION, sensitive(&format!("Basic {encoded}"))?);
-        }
-        Auth::Headers(headers) => {
-            for (name, template) in headers {
-                let value = template
-                    .render(|var| match var {
-                        "token" => Some(token.to_string()),
-                        other => provider
-                            .setting(&account.settings, other)
-                            .map(str::to_string),
-                    })
-                    .map_err(|missing| EngineError::UpstreamUrl {
-                        reason: format!(
-                            "the account has no setting `{missing}` for its auth headers"
-                        ),
-                    })?;
-                target.headers.insert(name.clone(), sensitive(&value)?);
-            }
-        }
-    }
+    apply_auth(account, &mut target)?;
     let mut request = http
         .request(target.method, target.url)
         .headers(target.headers)
@@ -204,6 +237,53 @@ pub async fn send(
         rate_limit,
         summarise(provider, body.as_ref(), token),
     ))
+}
+
+/// Puts the account's credentials where the provider's auth says.
+fn apply_auth(account: &AccountHandle, target: &mut Target) -> Result<(), EngineError> {
+    let provider = &account.provider;
+    let token = account.token.expose();
+    match &provider.auth {
+        Auth::Bearer => {
+            target
+                .headers
+                .insert(AUTHORIZATION, sensitive(&format!("Bearer {token}"))?);
+        }
+        Auth::ApiKeyHeader { header, prefix } => {
+            let value = match prefix {
+                Some(p) => format!("{p} {token}"),
+                None => token.to_string(),
+            };
+            target.headers.insert(header.clone(), sensitive(&value)?);
+        }
+        Auth::ApiKeyQuery { param } => {
+            target.url.query_pairs_mut().append_pair(param, token);
+        }
+        Auth::Basic => {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{token}:"));
+            target
+                .headers
+                .insert(AUTHORIZATION, sensitive(&format!("Basic {encoded}"))?);
+        }
+        Auth::Headers(headers) => {
+            for (name, template) in headers {
+                let value = template
+                    .render(|var| match var {
+                        "token" => Some(token.to_string()),
+                        other => provider
+                            .setting(&account.settings, other)
+                            .map(str::to_string),
+                    })
+                    .map_err(|missing| EngineError::UpstreamUrl {
+                        reason: format!(
+                            "the account has no setting `{missing}` for its auth headers"
+                        ),
+                    })?;
+                target.headers.insert(name.clone(), sensitive(&value)?);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The first declared rule that matches this response.

@@ -1,15 +1,34 @@
 //! Linked accounts as the caller may see them: scoped to the caller's environment, then
-//! turned into the [`AccountHandle`] the engine needs (provider, base URL, token).
+//! turned into the [`AccountHandle`] the engine needs (provider, base URL, token). Used by
+//! the resolvers and by the HTTP passthrough, so both enforce the same rules.
 
 use std::sync::Arc;
 
-use async_graphql::Error;
-
 use super::context::{Caller, Services};
-use super::errors::{coded, from_code};
 use crate::engine::{AccountHandle, RateLimitLog};
-use crate::error::ErrorCode;
+use crate::error::{ErrorCode, HasCode};
 use crate::store::LinkedAccount;
+
+/// Why an account cannot be used, with the contract code a caller sees.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct AccountError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl HasCode for AccountError {
+    fn code(&self) -> ErrorCode {
+        self.code
+    }
+}
+
+fn fail(code: ErrorCode, message: impl Into<String>) -> AccountError {
+    AccountError {
+        code,
+        message: message.into(),
+    }
+}
 
 /// The account if it exists and belongs to the caller; another environment's account is
 /// reported exactly like a missing one, so ids cannot be probed.
@@ -17,9 +36,9 @@ pub async fn visible_account(
     services: &Services,
     caller: &Caller,
     id: &str,
-) -> Result<LinkedAccount, Error> {
+) -> Result<LinkedAccount, AccountError> {
     let not_found = || {
-        coded(
+        fail(
             ErrorCode::NotFound,
             format!("linked account `{id}` not found"),
         )
@@ -28,7 +47,7 @@ pub async fn visible_account(
         .store
         .get_linked_account(id)
         .await
-        .map_err(|e| from_code(&e))?
+        .map_err(|e| fail(e.code(), e.to_string()))?
         .ok_or_else(not_found)?;
     match caller.environment() {
         Some(env) if env != row.environment_id => Err(not_found()),
@@ -41,12 +60,12 @@ pub async fn handle_for(
     caller: &Caller,
     id: &str,
     rate_limits: Arc<RateLimitLog>,
-) -> Result<Arc<AccountHandle>, Error> {
+) -> Result<Arc<AccountHandle>, AccountError> {
     let row = visible_account(services, caller, id).await?;
     match row.status.as_str() {
         "ACTIVE" | "REFRESHING" => {}
         "NEEDS_REAUTH" | "REVOKED" => {
-            return Err(coded(
+            return Err(fail(
                 ErrorCode::NeedsReauth,
                 format!(
                     "linked account `{id}` must be reconnected (status {})",
@@ -55,7 +74,7 @@ pub async fn handle_for(
             ));
         }
         other => {
-            return Err(coded(
+            return Err(fail(
                 ErrorCode::Forbidden,
                 format!("linked account `{id}` is {other}"),
             ));
@@ -66,7 +85,7 @@ pub async fn handle_for(
         .get(&row.provider)
         .cloned()
         .ok_or_else(|| {
-            coded(
+            fail(
                 ErrorCode::ConfigError,
                 format!(
                     "linked account `{id}` uses provider `{}`, which is not loaded",
@@ -76,13 +95,13 @@ pub async fn handle_for(
         })?;
     let base_url = provider
         .resolve_base_url(&row.settings, services.allow_private_upstreams)
-        .map_err(|m| coded(ErrorCode::ConfigError, m))?;
+        .map_err(|m| fail(ErrorCode::ConfigError, m))?;
     let creds = services
         .vault
         .open(&row.id, &row.credentials)
-        .map_err(|e| from_code(&e))?;
+        .map_err(|e| fail(e.code(), e.to_string()))?;
     let token = creds.request_token().cloned().ok_or_else(|| {
-        coded(
+        fail(
             ErrorCode::NeedsReauth,
             format!("linked account `{id}` has no usable credential"),
         )

@@ -4,7 +4,7 @@
 //! Resolvers call the engine with (account, resource, operation, arguments) and shape what
 //! comes back; they never build an HTTP request.
 
-mod accounts;
+pub mod accounts;
 pub mod context;
 mod errors;
 pub mod ids;

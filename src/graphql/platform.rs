@@ -221,7 +221,9 @@ pub fn query_fields() -> Vec<Field> {
                 let caller = caller(&ctx)?;
                 let id = ctx.args.try_get("id")?.string()?.to_string();
                 Ok(Some(FieldValue::owned_any(
-                    visible_account(&services, &caller, &id).await?,
+                    visible_account(&services, &caller, &id)
+                        .await
+                        .map_err(|e| from_code(&e))?,
                 )))
             })
         })

@@ -10,7 +10,7 @@ use async_graphql::{Error, Value as GqlValue};
 
 use super::accounts::handle_for;
 use super::context::{Caller, SharedServices};
-use super::errors::{coded, from_engine};
+use super::errors::{coded, from_code, from_engine};
 use super::ids::GlobalId;
 use super::values::{Shape, to_field_value};
 use crate::engine::{AccountHandle, Record};
@@ -275,7 +275,9 @@ pub fn list_root_field(def: &ResourceDef) -> Field {
                     Some(v) if !v.is_null() => Some(v.string()?.to_string()),
                     _ => None,
                 };
-                let account = handle_for(&services, &caller, &account_id, rate_log(&ctx)).await?;
+                let account = handle_for(&services, &caller, &account_id, rate_log(&ctx))
+                    .await
+                    .map_err(|e| from_code(&e))?;
                 let page = services
                     .engine
                     .list(&account, &resource, first, after.as_deref())
@@ -383,7 +385,9 @@ async fn fetch_node<'a>(
 ) -> Result<Option<FieldValue<'a>>, Error> {
     let services = services(ctx)?;
     let caller = caller(ctx)?;
-    let account = handle_for(&services, &caller, account_id, rate_log(ctx)).await?;
+    let account = handle_for(&services, &caller, account_id, rate_log(ctx))
+        .await
+        .map_err(|e| from_code(&e))?;
     let record = services
         .engine
         .get(&account, resource, remote_id)
@@ -543,8 +547,9 @@ pub fn mutation_fields(def: &ResourceDef) -> Vec<Field> {
                     let caller = caller(&ctx)?;
                     let account_id = ctx.args.try_get("accountId")?.string()?.to_string();
                     let input = input_json(&ctx)?;
-                    let account =
-                        handle_for(&services, &caller, &account_id, rate_log(&ctx)).await?;
+                    let account = handle_for(&services, &caller, &account_id, rate_log(&ctx))
+                        .await
+                        .map_err(|e| from_code(&e))?;
                     let record = services
                         .engine
                         .create(&account, &resource, &input)
@@ -576,8 +581,9 @@ pub fn mutation_fields(def: &ResourceDef) -> Vec<Field> {
                     let caller = caller(&ctx)?;
                     let gid = decode_id(ctx.args.try_get("id")?.string()?, &resource)?;
                     let input = input_json(&ctx)?;
-                    let account =
-                        handle_for(&services, &caller, &gid.account, rate_log(&ctx)).await?;
+                    let account = handle_for(&services, &caller, &gid.account, rate_log(&ctx))
+                        .await
+                        .map_err(|e| from_code(&e))?;
                     let record = services
                         .engine
                         .update(&account, &resource, &gid.remote_id, &input)
@@ -607,8 +613,9 @@ pub fn mutation_fields(def: &ResourceDef) -> Vec<Field> {
                     let caller = caller(&ctx)?;
                     let id = ctx.args.try_get("id")?.string()?.to_string();
                     let gid = decode_id(&id, &resource)?;
-                    let account =
-                        handle_for(&services, &caller, &gid.account, rate_log(&ctx)).await?;
+                    let account = handle_for(&services, &caller, &gid.account, rate_log(&ctx))
+                        .await
+                        .map_err(|e| from_code(&e))?;
                     services
                         .engine
                         .delete(&account, &resource, &gid.remote_id)

@@ -148,12 +148,12 @@ async fn execute(
     };
     let mut http = (status, Json(&response)).into_response();
     if let Some(rl) = request_state.rate_limits.most_constrained() {
-        set_rate_limit_headers(http.headers_mut(), &rl);
+        set_rate_limit_headers(http.headers_mut(), &rl, rate_limited);
     }
     http
 }
 
-fn set_rate_limit_headers(headers: &mut HeaderMap, rl: &RateLimit) {
+pub(super) fn set_rate_limit_headers(headers: &mut HeaderMap, rl: &RateLimit, throttled: bool) {
     let mut put = |name: &'static str, v: Option<u64>| {
         if let Some(v) = v {
             headers.insert(name, HeaderValue::from(v));
@@ -162,7 +162,9 @@ fn set_rate_limit_headers(headers: &mut HeaderMap, rl: &RateLimit) {
     put("ratelimit-limit", rl.limit);
     put("ratelimit-remaining", rl.remaining);
     put("ratelimit-reset", rl.reset);
-    put("retry-after", rl.retry_after.or(rl.reset));
+    if throttled {
+        put("retry-after", rl.retry_after.or(rl.reset));
+    }
 }
 
 fn playground(state: &AppState) -> String {

@@ -4,11 +4,12 @@
 mod auth;
 mod graphql;
 mod ops;
+mod proxy;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{any, get};
 
 use crate::graphql::SharedServices;
 
@@ -29,6 +30,7 @@ pub fn router(state: AppState) -> Router {
             "/graphql",
             get(graphql::get_graphql).post(graphql::post_graphql),
         )
+        .route("/proxy/{account_id}/{*path}", any(proxy::proxy))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .with_state(state)

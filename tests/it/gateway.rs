@@ -506,3 +506,142 @@ async fn global_ids_differ_across_accounts_with_the_same_remote_ids() {
         assert_eq!(&decoded.account, account);
     }
 }
+
+/// A raw HTTP/1.1 request, so paths reach the gateway exactly as written (clients
+/// normalise `..` away before sending).
+async fn raw_get(t: &TestGateway, path: &str, key: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(t.gateway.addr)
+        .await
+        .unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+#[tokio::test]
+async fn the_proxy_passes_requests_through_with_the_accounts_credentials() {
+    let t = TestGateway::start().await;
+    let base = format!("{}/proxy/{}", t.gateway.url(), t.account_id);
+    let r = t
+        .http
+        .get(format!(
+            "{base}/crm/v3/objects/contacts?limit=2&properties=firstname"
+        ))
+        .bearer_auth(&t.env_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["ratelimit-limit"], "110");
+    assert!(r.headers().contains_key("ratelimit-remaining"));
+    assert!(!r.headers().contains_key("retry-after"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["results"].as_array().unwrap().len(), 2, "{body}");
+    assert_eq!(body["results"][0]["properties"]["firstname"], "Ada");
+
+    // Writes and vendor errors come back as the vendor sent them.
+    let r = t
+        .http
+        .post(format!("{base}/crm/v3/objects/contacts"))
+        .bearer_auth(&t.env_key)
+        .json(&json!({"properties": {"firstname": "Via", "lastname": "Proxy"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = t
+        .http
+        .get(format!("{base}/crm/v3/objects/contacts/999999"))
+        .bearer_auth(&t.env_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["category"],
+        "OBJECT_NOT_FOUND"
+    );
+
+    // Paths that would leave the account's base URL are refused before any upstream call.
+    let before = t.sandbox_stats().await["requests"].as_u64().unwrap();
+    for path in [
+        "../_control/stats",
+        "crm/../../_control/stats",
+        "%2e%2e/_control/stats",
+        "/127.0.0.1:1/x",
+        "http://127.0.0.1:1/x",
+    ] {
+        let response = raw_get(&t, &format!("/proxy/{}/{path}", t.account_id), &t.env_key).await;
+        assert!(response.starts_with("HTTP/1.1 400"), "{path}: {response}");
+        assert!(response.contains("BAD_USER_INPUT"), "{path}: {response}");
+    }
+    assert_eq!(
+        t.sandbox_stats().await["requests"].as_u64().unwrap(),
+        before,
+        "refused paths never reach the vendor"
+    );
+
+    // Another environment's account, and no key.
+    let other = t.create_environment("globex").await;
+    let r = t
+        .http
+        .get(format!("{base}/crm/v3/objects/contacts"))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = t
+        .http
+        .get(format!("{base}/crm/v3/objects/contacts"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn the_proxy_passes_a_429_through_with_normalised_headers() {
+    let t = TestGateway::start().await;
+    t.http
+        .post(format!("{}/_control/ratelimit", t.sandbox.base_url()))
+        .json(&json!({"provider": "hubspot", "max": 1, "intervalMs": 10000}))
+        .send()
+        .await
+        .unwrap();
+    let url = format!(
+        "{}/proxy/{}/crm/v3/objects/contacts",
+        t.gateway.url(),
+        t.account_id
+    );
+    assert_eq!(
+        t.http
+            .get(&url)
+            .bearer_auth(&t.env_key)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let r = t
+        .http
+        .get(&url)
+        .bearer_auth(&t.env_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["ratelimit-remaining"], "0");
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["errorType"],
+        "RATE_LIMIT",
+        "the vendor's body is passed through"
+    );
+}
