@@ -667,3 +667,17 @@ impl Engine {
         upstream::send_raw(&self.http, account, method, url, content_type, body).await
     }
 }
+
+impl Engine {
+    /// A record from a raw vendor record of `resource` (stored earlier, e.g. an idempotent
+    /// write's result), mapped as if it had just been read.
+    pub fn record_from_raw(
+        &self,
+        account: &AccountHandle,
+        resource: &str,
+        raw: Value,
+    ) -> Result<Record, EngineError> {
+        let res = Self::resource(account, resource, "get")?;
+        map_record(res, raw, 0)
+    }
+}

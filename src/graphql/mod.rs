@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod context;
 mod errors;
+mod idempotency;
 pub mod ids;
 mod loader;
 mod platform;

@@ -531,7 +531,45 @@ fn decode_id(id: &str, resource: &str) -> Result<GlobalId, Error> {
     Ok(gid)
 }
 
-/// `createContact(accountId:, input:)`, `updateContact(id:, input:)`, `deleteContact(id:)`.
+fn idempotency_key(ctx: &ResolverContext<'_>) -> Result<Option<String>, Error> {
+    match ctx.args.get("idempotencyKey") {
+        Some(v) if !v.is_null() => Ok(Some(v.string()?.to_string())),
+        _ => Ok(None),
+    }
+}
+
+fn key_argument() -> InputValue {
+    InputValue::new("idempotencyKey", TypeRef::named(TypeRef::STRING))
+        .description("Repeating a key within 24 hours returns the first result without writing to the vendor again.")
+}
+
+/// A written record as stored for idempotent replays: its id and the raw vendor record.
+fn stored(record: &crate::engine::Record) -> serde_json::Value {
+    serde_json::json!({"remoteId": record.remote_id, "raw": record.raw})
+}
+
+/// The record a create or update produced (now, or in an earlier run with the same key).
+fn written(
+    ctx: &ResolverContext<'_>,
+    services: &SharedServices,
+    account: Arc<AccountHandle>,
+    resource: Arc<str>,
+    response: serde_json::Value,
+) -> Result<Option<FieldValue<'static>>, Error> {
+    let raw = response.get("raw").cloned().unwrap_or_default();
+    let record = services
+        .engine
+        .record_from_raw(&account, &resource, raw)
+        .map_err(|e| from_engine(ctx, &e))?;
+    Ok(Some(FieldValue::owned_any(Arc::new(RecordNode {
+        account,
+        resource,
+        record,
+    }))))
+}
+
+/// `createContact(accountId:, input:, idempotencyKey:)`, `updateContact(id:, input:,
+/// idempotencyKey:)`, `deleteContact(id:, idempotencyKey:)`.
 pub fn mutation_fields(def: &ResourceDef) -> Vec<Field> {
     let type_name = def.type_name.clone();
     let input = format!("{type_name}Input");
@@ -550,21 +588,40 @@ pub fn mutation_fields(def: &ResourceDef) -> Vec<Field> {
                     let account = handle_for(&services, &caller, &account_id, rate_log(&ctx))
                         .await
                         .map_err(|e| from_code(&e))?;
-                    let record = services
-                        .engine
-                        .create(&account, &resource, &input)
-                        .await
-                        .map_err(|e| from_engine(&ctx, &e))?;
-                    Ok(Some(FieldValue::owned_any(Arc::new(RecordNode {
-                        account,
-                        resource,
-                        record,
-                    }))))
+                    let operation = format!("create:{resource}");
+                    let hash =
+                        super::idempotency::request_hash(&operation, &account_id, None, &input);
+                    let write = async {
+                        let record = services
+                            .engine
+                            .create(&account, &resource, &input)
+                            .await
+                            .map_err(|e| from_engine(&ctx, &e))?;
+                        Ok(stored(&record))
+                    };
+                    let response = super::idempotency::once(
+                        &services,
+                        &caller,
+                        &account_id,
+                        idempotency_key(&ctx)?,
+                        &operation,
+                        hash,
+                        write,
+                    )
+                    .await?;
+                    written(&ctx, &services, account, resource, response)
                 })
             },
         )
-        .argument(InputValue::new("accountId", TypeRef::named_nn(TypeRef::ID)))
-        .argument(InputValue::new("input", TypeRef::named_nn(&input)))
+        .argument(
+            InputValue::new("accountId", TypeRef::named_nn(TypeRef::ID))
+                .description("The linked account to write to."),
+        )
+        .argument(
+            InputValue::new("input", TypeRef::named_nn(&input))
+                .description("The fields of the new record."),
+        )
+        .argument(key_argument())
         .description(format!(
             "Creates a {type_name} in the linked account's CRM (where its provider supports it)."
         ))
@@ -584,21 +641,44 @@ pub fn mutation_fields(def: &ResourceDef) -> Vec<Field> {
                     let account = handle_for(&services, &caller, &gid.account, rate_log(&ctx))
                         .await
                         .map_err(|e| from_code(&e))?;
-                    let record = services
-                        .engine
-                        .update(&account, &resource, &gid.remote_id, &input)
-                        .await
-                        .map_err(|e| from_engine(&ctx, &e))?;
-                    Ok(Some(FieldValue::owned_any(Arc::new(RecordNode {
-                        account,
-                        resource,
-                        record,
-                    }))))
+                    let operation = format!("update:{resource}");
+                    let hash = super::idempotency::request_hash(
+                        &operation,
+                        &gid.account,
+                        Some(&gid.remote_id),
+                        &input,
+                    );
+                    let write = async {
+                        let record = services
+                            .engine
+                            .update(&account, &resource, &gid.remote_id, &input)
+                            .await
+                            .map_err(|e| from_engine(&ctx, &e))?;
+                        Ok(stored(&record))
+                    };
+                    let response = super::idempotency::once(
+                        &services,
+                        &caller,
+                        &gid.account,
+                        idempotency_key(&ctx)?,
+                        &operation,
+                        hash,
+                        write,
+                    )
+                    .await?;
+                    written(&ctx, &services, account, resource, response)
                 })
             },
         )
-        .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
-        .argument(InputValue::new("input", TypeRef::named_nn(&input)))
+        .argument(
+            InputValue::new("id", TypeRef::named_nn(TypeRef::ID))
+                .description("The record's global id."),
+        )
+        .argument(
+            InputValue::new("input", TypeRef::named_nn(&input))
+                .description("The fields to change."),
+        )
+        .argument(key_argument())
         .description(format!("Changes the given fields of a {type_name}."))
     };
     let delete = {
@@ -616,16 +696,42 @@ pub fn mutation_fields(def: &ResourceDef) -> Vec<Field> {
                     let account = handle_for(&services, &caller, &gid.account, rate_log(&ctx))
                         .await
                         .map_err(|e| from_code(&e))?;
-                    services
-                        .engine
-                        .delete(&account, &resource, &gid.remote_id)
-                        .await
-                        .map_err(|e| from_engine(&ctx, &e))?;
-                    Ok(Some(FieldValue::value(id)))
+                    let operation = format!("delete:{resource}");
+                    let hash = super::idempotency::request_hash(
+                        &operation,
+                        &gid.account,
+                        Some(&gid.remote_id),
+                        &serde_json::Value::Null,
+                    );
+                    let write = async {
+                        services
+                            .engine
+                            .delete(&account, &resource, &gid.remote_id)
+                            .await
+                            .map_err(|e| from_engine(&ctx, &e))?;
+                        Ok(serde_json::Value::String(id.clone()))
+                    };
+                    let response = super::idempotency::once(
+                        &services,
+                        &caller,
+                        &gid.account,
+                        idempotency_key(&ctx)?,
+                        &operation,
+                        hash,
+                        write,
+                    )
+                    .await?;
+                    Ok(Some(FieldValue::value(
+                        response.as_str().unwrap_or(&id).to_string(),
+                    )))
                 })
             },
         )
-        .argument(InputValue::new("id", TypeRef::named_nn(TypeRef::ID)))
+        .argument(
+            InputValue::new("id", TypeRef::named_nn(TypeRef::ID))
+                .description("The record's global id."),
+        )
+        .argument(key_argument())
         .description(format!("Deletes a {type_name}; returns its id."))
     };
     vec![create, update, delete]

@@ -19,6 +19,7 @@ mod connect;
 mod entities;
 mod environments;
 mod error;
+mod idempotency;
 mod linked_accounts;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -27,6 +28,7 @@ use sea_orm::{DatabaseConnection, DbBackend};
 pub use api_keys::ApiKey;
 pub use environments::Environment;
 pub use error::StoreError;
+pub use idempotency::{Claim, IDEMPOTENCY_WINDOW_HOURS};
 pub use linked_accounts::{
     LINKED_ACCOUNT_STATUSES, LinkedAccount, LinkedAccountUpdate, NewLinkedAccount,
 };

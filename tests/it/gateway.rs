@@ -645,3 +645,145 @@ async fn the_proxy_passes_a_429_through_with_normalised_headers() {
         "the vendor's body is passed through"
     );
 }
+
+fn posts_to_contacts(stats: &Value) -> u64 {
+    stats["byRoute"]["POST /hubspot/crm/v3/objects/contacts"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn an_idempotency_key_makes_a_repeated_write_return_the_first_result() {
+    let t = TestGateway::start().await;
+    let create = "mutation($a: ID!, $i: ContactInput!, $k: String) { createContact(accountId: $a, input: $i, idempotencyKey: $k) { id remoteId firstName } }";
+    let input = json!({"firstName": "Once", "lastName": "Only"});
+    let first = t
+        .gql(
+            Some(&t.env_key),
+            create,
+            json!({"a": t.account_id, "i": input, "k": "key-1"}),
+        )
+        .await;
+    assert!(first.body["errors"].is_null(), "{}", first.body);
+    let again = t
+        .gql(
+            Some(&t.env_key),
+            create,
+            json!({"a": t.account_id, "i": input, "k": "key-1"}),
+        )
+        .await;
+    assert_eq!(
+        again.body["data"], first.body["data"],
+        "the same record comes back"
+    );
+    assert_eq!(
+        posts_to_contacts(&t.sandbox_stats().await),
+        1,
+        "one upstream write"
+    );
+
+    // Without a key, every call writes.
+    let plain = t
+        .gql(
+            Some(&t.env_key),
+            create,
+            json!({"a": t.account_id, "i": input}),
+        )
+        .await;
+    assert_ne!(
+        plain.body["data"]["createContact"]["remoteId"],
+        first.body["data"]["createContact"]["remoteId"]
+    );
+    assert_eq!(posts_to_contacts(&t.sandbox_stats().await), 2);
+
+    // The same key for another request is refused; another environment has its own keys.
+    let other = t
+        .gql(
+            Some(&t.env_key),
+            create,
+            json!({"a": t.account_id, "i": {"firstName": "Else"}, "k": "key-1"}),
+        )
+        .await;
+    assert_eq!(other.code(), Some("BAD_USER_INPUT"), "{}", other.body);
+    let env2 = t.create_environment("globex").await;
+    let account2 = t.connect_sandbox(&env2, "hubspot").await;
+    let theirs = t
+        .gql(
+            Some(&env2),
+            create,
+            json!({"a": account2, "i": input, "k": "key-1"}),
+        )
+        .await;
+    assert!(theirs.body["errors"].is_null(), "{}", theirs.body);
+    assert_eq!(posts_to_contacts(&t.sandbox_stats().await), 3);
+
+    // Update and delete replay too.
+    let id = first.body["data"]["createContact"]["id"].clone();
+    let update = "mutation($id: ID!, $k: String) { updateContact(id: $id, input: {lastName: \"Twice\"}, idempotencyKey: $k) { lastName } }";
+    for _ in 0..2 {
+        let r = t
+            .gql(Some(&t.env_key), update, json!({"id": id, "k": "key-2"}))
+            .await;
+        assert_eq!(
+            r.body["data"]["updateContact"]["lastName"], "Twice",
+            "{}",
+            r.body
+        );
+    }
+    let patches = t.sandbox_stats().await["byRoute"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.starts_with("PATCH"))
+        .map(|(_, v)| v.as_u64().unwrap())
+        .sum::<u64>();
+    assert_eq!(patches, 1);
+    let delete = "mutation($id: ID!) { deleteContact(id: $id, idempotencyKey: \"key-3\") }";
+    for _ in 0..2 {
+        let r = t.gql(Some(&t.env_key), delete, json!({"id": id})).await;
+        assert_eq!(r.body["data"]["deleteContact"], id, "{}", r.body);
+    }
+    let deletes = t.sandbox_stats().await["byRoute"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.starts_with("DELETE"))
+        .map(|(_, v)| v.as_u64().unwrap())
+        .sum::<u64>();
+    assert_eq!(deletes, 1);
+}
+
+#[tokio::test]
+async fn a_failed_keyed_write_can_be_retried_with_the_same_key() {
+    let t = TestGateway::start().await;
+    let fault = json!({"provider": "hubspot", "status": 503, "times": 1, "method": "POST", "pathContains": "/crm/v3/objects/contacts"});
+    assert!(
+        t.http
+            .post(format!("{}/_control/faults", t.sandbox.base_url()))
+            .json(&fault)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    let create = "mutation($a: ID!) { createContact(accountId: $a, input: {firstName: \"Retry\"}, idempotencyKey: \"k\") { firstName } }";
+    let failed = t
+        .gql(Some(&t.env_key), create, json!({"a": t.account_id}))
+        .await;
+    assert_eq!(
+        failed.code(),
+        Some("UPSTREAM_UNAVAILABLE"),
+        "{}",
+        failed.body
+    );
+    let ok = t
+        .gql(Some(&t.env_key), create, json!({"a": t.account_id}))
+        .await;
+    assert_eq!(
+        ok.body["data"]["createContact"]["firstName"], "Retry",
+        "{}",
+        ok.body
+    );
+    assert_eq!(posts_to_contacts(&t.sandbox_stats().await), 2);
+}

@@ -133,6 +133,7 @@ on_both_backends!(
     cas_has_exactly_one_winner,
     corrupt_settings_are_reported,
     concurrent_writers_wait,
+    idempotency_keys_claim_once,
 );
 
 fn new_account(environment_id: &str, credentials: &[u8]) -> NewLinkedAccount {
@@ -614,4 +615,70 @@ async fn connection_errors_do_not_leak_the_url() {
         .unwrap_err();
     assert!(matches!(err, StoreError::Config { .. }), "{err:?}");
     assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+async fn idempotency_keys_claim_once(url: String) {
+    use tessera::store::Claim;
+    let store = Store::connect(&url).await.unwrap();
+    let env = store.create_environment("acme").await.unwrap();
+    let other = store.create_environment("globex").await.unwrap();
+    assert_eq!(
+        store
+            .claim_idempotency_key(&env.id, "k", "create", "h1")
+            .await
+            .unwrap(),
+        Claim::Fresh
+    );
+    assert_eq!(
+        store
+            .claim_idempotency_key(&env.id, "k", "create", "h1")
+            .await
+            .unwrap(),
+        Claim::InProgress
+    );
+    assert_eq!(
+        store
+            .claim_idempotency_key(&env.id, "k", "create", "h2")
+            .await
+            .unwrap(),
+        Claim::Mismatch
+    );
+    assert_eq!(
+        store
+            .claim_idempotency_key(&other.id, "k", "create", "h1")
+            .await
+            .unwrap(),
+        Claim::Fresh,
+        "keys are per environment"
+    );
+    store
+        .complete_idempotency_key(&env.id, "k", r#"{"remoteId":"1"}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_idempotency_key(&env.id, "k", "create", "h1")
+            .await
+            .unwrap(),
+        Claim::Done {
+            response: r#"{"remoteId":"1"}"#.into()
+        }
+    );
+    // A released (failed) claim frees the key; a completed one is not released.
+    store.release_idempotency_key(&other.id, "k").await.unwrap();
+    assert_eq!(
+        store
+            .claim_idempotency_key(&other.id, "k", "create", "h1")
+            .await
+            .unwrap(),
+        Claim::Fresh
+    );
+    store.release_idempotency_key(&env.id, "k").await.unwrap();
+    assert!(matches!(
+        store
+            .claim_idempotency_key(&env.id, "k", "create", "h1")
+            .await
+            .unwrap(),
+        Claim::Done { .. }
+    ));
 }

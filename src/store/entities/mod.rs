@@ -3,4 +3,5 @@
 
 pub(crate) mod api_key;
 pub(crate) mod environment;
+pub(crate) mod idempotency_key;
 pub(crate) mod linked_account;
