@@ -9,7 +9,8 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::config::Providers;
-use crate::credentials::{SecretKey, Vault};
+use crate::credentials::oauth::TokenClient;
+use crate::credentials::{SecretKey, TokenManager, Vault, run_scheduler};
 use crate::engine::{Engine, EngineOptions};
 use crate::graphql::{Services, build_schema_with};
 use crate::http::{AppState, router};
@@ -28,6 +29,9 @@ pub struct GatewayConfig {
     pub playground_key: Option<String>,
     /// Serve introspection (`__schema`, `__type`); off in locked-down production.
     pub introspection: bool,
+    /// How often the proactive refresher looks for tokens about to expire; `None` turns it
+    /// off (tests that drive refreshes by requests).
+    pub refresh_every: Option<std::time::Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +64,7 @@ pub fn load_configuration(
 
 pub struct Gateway {
     pub state: AppState,
+    refresh_every: Option<std::time::Duration>,
 }
 
 impl Gateway {
@@ -70,17 +75,27 @@ impl Gateway {
             cfg.secret_key.derive("relay-cursor"),
             EngineOptions::default(),
         )?;
+        let vault = Vault::new(&cfg.secret_key);
+        let tokens = Arc::new(TokenManager::new(
+            store.clone(),
+            vault.clone(),
+            providers.clone(),
+            TokenClient::new(std::time::Duration::from_secs(15))?,
+            cfg.allow_private_upstreams,
+        ));
         let services = Arc::new(Services {
             store,
             engine,
             providers,
-            vault: Vault::new(&cfg.secret_key),
+            vault,
+            tokens,
             allow_private_upstreams: cfg.allow_private_upstreams,
             model: model.clone(),
         });
         let schema = build_schema_with(&model, Some(services.clone()), cfg.introspection)
             .map_err(|e| StartError::GraphQl(e.to_string()))?;
         Ok(Gateway {
+            refresh_every: cfg.refresh_every,
             state: AppState {
                 services,
                 schema,
@@ -150,15 +165,29 @@ impl Gateway {
         Ok(env)
     }
 
-    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    /// Serves until `shutdown` resolves, then drains in-flight requests. The proactive token
+    /// refresher runs beside the server and stops with it.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(listener, router(self.state))
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let scheduler = self.refresh_every.map(|every| {
+            let tokens = self.state.services.tokens.clone();
+            let mut stop = stop_rx.clone();
+            tokio::spawn(run_scheduler(tokens, every, async move {
+                let _ = stop.changed().await;
+            }))
+        });
+        let result = axum::serve(listener, router(self.state))
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        let _ = stop_tx.send(true);
+        if let Some(task) = scheduler {
+            let _ = task.await;
+        }
+        result
     }
 }
 

@@ -12,6 +12,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_initial;
 mod m20261129_000002_idempotency;
+mod m20261129_000003_oauth;
 
 /// The migrations of Tessera's schema, oldest first.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261129_000001_initial::Migration),
             Box::new(m20261129_000002_idempotency::Migration),
+            Box::new(m20261129_000003_oauth::Migration),
         ]
     }
 }

@@ -41,6 +41,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
         secret_key: super::serve::secret_key(&args.database_url)?,
         playground_key: Some(args.demo_key.clone()),
         introspection: true,
+        refresh_every: Some(std::time::Duration::from_secs(15)),
     })
     .await?;
     let admin_env = std::env::var("TESSERA_ADMIN_KEY")

@@ -97,6 +97,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         secret_key: key,
         playground_key: None,
         introspection: !args.disable_introspection,
+        refresh_every: Some(std::time::Duration::from_secs(15)),
     })
     .await?;
     let admin_env = std::env::var("TESSERA_ADMIN_KEY")

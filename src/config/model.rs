@@ -20,6 +20,7 @@ pub struct ProviderModel {
     pub base_url: Template,
     pub allowed_hosts: Vec<HostPattern>,
     pub auth: Auth,
+    pub oauth: Option<OAuthConfig>,
     pub pagination: Pagination,
     pub rate_limit: RateLimitRules,
     pub errors: ErrorRules,
@@ -42,6 +43,41 @@ impl ProviderModel {
         let own = self.base_url.literal().and_then(|b| Url::parse(b).ok());
         own.as_ref().and_then(|u| u.host_str()) == Some(host)
             || self.allowed_hosts.iter().any(|p| p.matches(host))
+    }
+
+    /// An OAuth endpoint of the account: the setting `override_key` (`tokenUrl`), else the
+    /// template rendered with the settings; checked like the base URL.
+    pub fn resolve_oauth_url(
+        &self,
+        template: &Template,
+        override_key: &str,
+        settings: &serde_json::Value,
+        allow_private: bool,
+    ) -> Result<Url, String> {
+        let text = match settings.get(override_key) {
+            Some(v) => v
+                .as_str()
+                .ok_or(format!("settings.{override_key} must be a string"))?
+                .to_string(),
+            None => template
+                .render(|name| self.setting(settings, name).map(str::to_string))
+                .map_err(|missing| {
+                    format!("settings.{missing} is required by provider `{}`", self.name)
+                })?,
+        };
+        let url = Url::parse(&text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+        if !allow_private && (url.scheme() != "https" || !self.allows_host(&url)) {
+            let own = template.literal().and_then(|l| Url::parse(l).ok());
+            let same_as_declared = own.as_ref().is_some_and(|o| o.host_str() == url.host_str())
+                && url.scheme() == "https";
+            if !same_as_declared {
+                return Err(format!(
+                    "`{text}` is not an allowed https host of provider `{}`",
+                    self.name
+                ));
+            }
+        }
+        Ok(url)
     }
 
     /// A linked-account setting, or its declared default.
@@ -125,6 +161,20 @@ pub enum Auth {
     Basic,
     /// Header values are templates over `token` and the account's settings.
     Headers(Vec<(HeaderName, Template)>),
+}
+
+#[derive(Debug, Clone)]
+pub struct OAuthConfig {
+    pub authorize_url: Template,
+    pub token_url: Template,
+    pub basic_client_auth: bool,
+    pub pkce: bool,
+    pub scopes: Vec<String>,
+    pub authorize_params: Vec<(String, String)>,
+    pub default_lifetime: Option<Duration>,
+    pub refresh_buffer: Duration,
+    pub token_settings: Vec<(String, String)>,
+    pub invalid_grant: Expr,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

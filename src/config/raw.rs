@@ -30,6 +30,9 @@ pub struct RawProvider {
     pub allowed_hosts: Vec<String>,
     /// How the linked account's credentials are put on each request.
     pub auth: RawAuth,
+    /// The vendor's OAuth2 endpoints and token rules, for providers that use OAuth.
+    #[serde(default)]
+    pub oauth: Option<RawOAuth>,
     /// How list operations page through results.
     #[serde(default)]
     pub pagination: RawPagination,
@@ -79,6 +82,56 @@ pub enum RawAuth {
     /// Several headers at once. Values are templates: `{token}` is the access token or API
     /// key, `{<setting>}` a linked-account setting.
     Headers { headers: IndexMap<String, String> },
+}
+
+/// OAuth2 as this vendor speaks it.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawOAuth {
+    /// The authorization endpoint, a template over settings (`settings.authorizeUrl`
+    /// replaces it).
+    pub authorize_url: String,
+    /// The token endpoint, a template over settings (`settings.tokenUrl` replaces it).
+    pub token_url: String,
+    /// How the client authenticates at the token endpoint: `body` (client_id and
+    /// client_secret form fields, default) or `basic` (HTTP Basic).
+    #[serde(default)]
+    pub client_auth: RawClientAuth,
+    /// Send a PKCE challenge (S256) with the authorization request.
+    #[serde(default)]
+    pub pkce: bool,
+    /// Scopes asked for when the OAuth app does not name its own.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Extra authorization-request parameters (e.g. `access_type=offline`).
+    #[serde(default)]
+    pub authorize_params: IndexMap<String, String>,
+    /// Access-token lifetime to assume when the token response has no `expires_in`.
+    #[serde(default)]
+    pub default_lifetime_seconds: Option<u64>,
+    /// Refresh this long before the access token expires (default 300).
+    #[serde(default = "default_refresh_buffer")]
+    pub refresh_buffer_seconds: u64,
+    /// Token-response values kept as account settings: setting name -> JSON pointer
+    /// (e.g. `"instanceUrl": "/instance_url"`).
+    #[serde(default)]
+    pub token_settings: IndexMap<String, String>,
+    /// JSONata over `{status, body}` of a token response: true when the grant (refresh
+    /// token or code) is dead for good. Default: `body.error = 'invalid_grant'`.
+    #[serde(default)]
+    pub invalid_grant: Option<String>,
+}
+
+fn default_refresh_buffer() -> u64 {
+    300
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RawClientAuth {
+    #[default]
+    Body,
+    Basic,
 }
 
 /// Where paging parameters go.

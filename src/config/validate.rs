@@ -162,6 +162,10 @@ impl Checker<'_> {
             })
             .collect();
         let auth = self.auth(raw.auth, &settings);
+        let oauth = match raw.oauth {
+            Some(o) => self.oauth(o, &settings),
+            None => None,
+        };
         let pagination = self.pagination(raw.pagination);
         let rate_limit = self.rate_limit(raw.rate_limit);
         let errors = self.errors(raw.errors);
@@ -201,6 +205,7 @@ impl Checker<'_> {
                     base_url,
                     allowed_hosts,
                     auth,
+                    oauth,
                     pagination,
                     rate_limit,
                     errors,
@@ -280,6 +285,35 @@ impl Checker<'_> {
                 }
                 Auth::Headers(out)
             }
+        })
+    }
+
+    fn oauth(&mut self, raw: RawOAuth, settings: &[SettingDef]) -> Option<OAuthConfig> {
+        let known = |v: &str| settings.iter().any(|s| s.name == v);
+        let authorize_url = self.template("/oauth/authorizeUrl", &raw.authorize_url, known)?;
+        let token_url = self.template("/oauth/tokenUrl", &raw.token_url, known)?;
+        let mut token_settings = Vec::new();
+        for (name, pointer) in raw.token_settings {
+            let at = format!("/oauth/tokenSettings/{}", pointer_segment(&name));
+            token_settings.push((name, self.pointer(&at, Some(pointer))?));
+        }
+        let invalid_grant = self.expr(
+            "/oauth/invalidGrant",
+            raw.invalid_grant
+                .as_deref()
+                .unwrap_or("body.error = 'invalid_grant'"),
+        )?;
+        Some(OAuthConfig {
+            authorize_url,
+            token_url,
+            basic_client_auth: raw.client_auth == RawClientAuth::Basic,
+            pkce: raw.pkce,
+            scopes: raw.scopes,
+            authorize_params: raw.authorize_params.into_iter().collect(),
+            default_lifetime: raw.default_lifetime_seconds.map(Duration::from_secs),
+            refresh_buffer: Duration::from_secs(raw.refresh_buffer_seconds),
+            token_settings,
+            invalid_grant,
         })
     }
 

@@ -4,6 +4,8 @@
 //! OAuth flows and refresh land here later; the engine only ever sees the resulting token.
 
 mod key;
+pub mod oauth;
+pub mod refresh;
 mod vault;
 
 use chrono::{DateTime, Utc};
@@ -14,6 +16,7 @@ use crate::error::{ErrorCode, HasCode};
 use crate::secret::Secret;
 
 pub use key::{KeyError, SecretKey};
+pub use refresh::{RefreshError, TokenManager, run_scheduler};
 pub use vault::Vault;
 
 /// A linked account's credentials. Debug prints no secret.

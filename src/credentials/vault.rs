@@ -68,6 +68,45 @@ impl Vault {
         out
     }
 
+    /// Seals one secret (an OAuth client secret, a PKCE verifier) bound to `context`.
+    pub fn seal_secret(&self, context: &str, secret: &Secret) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let sealed = self
+            .cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: secret.expose().as_bytes(),
+                    aad: context.as_bytes(),
+                },
+            )
+            .unwrap_or_default();
+        let mut out = nonce.to_vec();
+        out.extend(sealed);
+        out
+    }
+
+    pub fn open_secret(&self, context: &str, blob: &[u8]) -> Result<Secret, CredentialsError> {
+        if blob.len() <= NONCE_LEN {
+            return Err(CredentialsError::Undecryptable);
+        }
+        let (nonce, sealed) = blob.split_at(NONCE_LEN);
+        let plain = self
+            .cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: context.as_bytes(),
+                },
+            )
+            .map_err(|_| CredentialsError::Undecryptable)?;
+        String::from_utf8(plain)
+            .map(Secret::new)
+            .map_err(|_| CredentialsError::Undecryptable)
+    }
+
     pub fn open(&self, account_id: &str, blob: &[u8]) -> Result<Credentials, CredentialsError> {
         if blob.len() <= NONCE_LEN {
             return Err(CredentialsError::Undecryptable);

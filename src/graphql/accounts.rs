@@ -96,9 +96,11 @@ pub async fn handle_for(
     let base_url = provider
         .resolve_base_url(&row.settings, services.allow_private_upstreams)
         .map_err(|m| fail(ErrorCode::ConfigError, m))?;
-    let creds = services
-        .vault
-        .open(&row.id, &row.credentials)
+    // Refreshed first when due (single flight across requests and replicas).
+    let (row, creds) = services
+        .tokens
+        .fresh(row)
+        .await
         .map_err(|e| fail(e.code(), e.to_string()))?;
     let token = creds.request_token().cloned().ok_or_else(|| {
         fail(

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::Providers;
-use crate::credentials::Vault;
+use crate::credentials::{TokenManager, Vault};
 use crate::engine::{Engine, RateLimitLog};
 use crate::schema::UnifiedModel;
 use crate::store::Store;
@@ -15,6 +15,8 @@ pub struct Services {
     pub providers: Providers,
     pub model: UnifiedModel,
     pub vault: Vault,
+    /// Fresh access tokens, refreshed single-flight.
+    pub tokens: Arc<TokenManager>,
     /// Lets linked accounts point at loopback and private hosts (tests, demo, on-premise).
     pub allow_private_upstreams: bool,
 }

@@ -11,8 +11,8 @@ use super::context::{Caller, SharedServices};
 use super::errors::{coded, from_code};
 use crate::config::ProviderModel;
 use crate::credentials::Credentials;
-use crate::error::ErrorCode;
-use crate::store::{Environment, LinkedAccount, NewLinkedAccount};
+use crate::error::{ErrorCode, HasCode};
+use crate::store::{AccountEvent, Environment, LinkedAccount, NewLinkedAccount};
 
 pub const ACCOUNT_STATUSES: &[&str] = &[
     "ACTIVE",
@@ -178,7 +178,92 @@ pub fn types() -> (Vec<Object>, Vec<Enum>) {
             )
             .description("The environment's API key. Shown once: only its hash is stored."),
         );
-    (vec![account, provider, environment, created], vec![status])
+    let account = account.field(
+        Field::new("events", TypeRef::named_nn_list_nn("AccountEvent"), |ctx| {
+            FieldFuture::new(async move {
+                let services = services(&ctx)?;
+                let a = ctx.parent_value.try_downcast_ref::<LinkedAccount>()?;
+                let limit = match ctx.args.get("last") {
+                    Some(v) if !v.is_null() => v.u64()?.clamp(1, 500),
+                    _ => 50,
+                };
+                let events = services.store.list_account_events(&a.id, limit).await.map_err(|e| from_code(&e))?;
+                Ok(Some(FieldValue::list(events.into_iter().map(FieldValue::owned_any))))
+            })
+        })
+        .argument(InputValue::new("last", TypeRef::named(TypeRef::INT)).description("How many, newest first (default 50, at most 500)."))
+        .description("What happened to the account's credentials (connected, refreshed, refresh refused), newest first."),
+    );
+    let event = Object::new("AccountEvent")
+        .description("One event in a linked account's credential lifecycle.")
+        .field(getter::<AccountEvent>(
+            "kind",
+            "CONNECTED, TOKEN_REFRESHED, TOKEN_REFRESH_FAILED or NEEDS_REAUTH.",
+            TypeRef::named_nn(TypeRef::STRING),
+            |e| Some(FieldValue::value(e.kind.clone())),
+        ))
+        .field(getter::<AccountEvent>(
+            "message",
+            "What happened, in words.",
+            TypeRef::named_nn(TypeRef::STRING),
+            |e| Some(FieldValue::value(e.message.clone())),
+        ))
+        .field(getter::<AccountEvent>(
+            "at",
+            "When it happened.",
+            TypeRef::named_nn("DateTime"),
+            |e| time(&Some(e.created_at)),
+        ));
+    let start = Object::new("OAuthStart")
+        .description("A started OAuth authorization: send the user to `authorizationUrl`.")
+        .field(getter::<crate::credentials::refresh::AuthorizationStart>(
+            "authorizationUrl",
+            "The vendor's consent page for this authorization.",
+            TypeRef::named_nn(TypeRef::STRING),
+            |s| Some(FieldValue::value(s.url.to_string())),
+        ))
+        .field(getter::<crate::credentials::refresh::AuthorizationStart>(
+            "state",
+            "The single-use state the vendor sends back to /oauth/callback.",
+            TypeRef::named_nn(TypeRef::STRING),
+            |s| Some(FieldValue::value(s.state.clone())),
+        ))
+        .field(getter::<crate::credentials::refresh::AuthorizationStart>(
+            "expiresAt",
+            "When the state stops being accepted.",
+            TypeRef::named_nn("DateTime"),
+            |s| time(&Some(s.expires_at)),
+        ));
+    let app = Object::new("OAuthApp")
+        .description(
+            "The OAuth client Tessera uses with a provider (the secret is never returned).",
+        )
+        .field(getter::<(String, String, Vec<String>)>(
+            "provider",
+            "The provider.",
+            TypeRef::named_nn(TypeRef::STRING),
+            |a| Some(FieldValue::value(a.0.clone())),
+        ))
+        .field(getter::<(String, String, Vec<String>)>(
+            "clientId",
+            "The client id.",
+            TypeRef::named_nn(TypeRef::STRING),
+            |a| Some(FieldValue::value(a.1.clone())),
+        ))
+        .field(getter::<(String, String, Vec<String>)>(
+            "scopes",
+            "Scopes asked for (empty: the provider's defaults).",
+            TypeRef::named_nn_list_nn(TypeRef::STRING),
+            |a| {
+                Some(FieldValue::list(
+                    a.2.iter().map(|s| FieldValue::value(s.clone())),
+                ))
+            },
+        ));
+    (
+        vec![account, provider, environment, created, event, start, app],
+        vec![status],
+    )
 }
 
 pub fn query_fields() -> Vec<Field> {
@@ -232,7 +317,81 @@ pub fn query_fields() -> Vec<Field> {
     ]
 }
 
+fn oauth_mutations() -> Vec<Field> {
+    vec![
+        Field::new("setOAuthApp", TypeRef::named_nn("OAuthApp"), |ctx| {
+            FieldFuture::new(async move {
+                let services = services(&ctx)?;
+                let caller = caller(&ctx)?;
+                let provider = ctx.args.try_get("provider")?.string()?.to_string();
+                if services.providers.get(&provider).and_then(|p| p.oauth.as_ref()).is_none() {
+                    return Err(coded(ErrorCode::BadUserInput, format!("provider `{provider}` is unknown or does not use OAuth")));
+                }
+                let client_id = ctx.args.try_get("clientId")?.string()?.to_string();
+                let secret = crate::secret::Secret::new(ctx.args.try_get("clientSecret")?.string()?);
+                if client_id.is_empty() || secret.expose().is_empty() {
+                    return Err(coded(ErrorCode::BadUserInput, "`clientId` and `clientSecret` must not be empty"));
+                }
+                let scopes: Vec<String> = match ctx.args.get("scopes") {
+                    Some(v) if !v.is_null() => v.list()?.iter().map(|s| s.string().map(str::to_string)).collect::<Result<_, _>>()?,
+                    _ => Vec::new(),
+                };
+                services
+                    .store
+                    .set_oauth_app(crate::store::OAuthApp {
+                        environment_id: caller.environment().map(str::to_string),
+                        provider: provider.clone(),
+                        client_id: client_id.clone(),
+                        client_secret: services.vault.seal_secret(&format!("oauth-app:{provider}"), &secret),
+                        scopes: scopes.clone(),
+                    })
+                    .await
+                    .map_err(|e| from_code(&e))?;
+                Ok(Some(FieldValue::owned_any((provider, client_id, scopes))))
+            })
+        })
+        .argument(InputValue::new("provider", TypeRef::named_nn(TypeRef::STRING)))
+        .argument(InputValue::new("clientId", TypeRef::named_nn(TypeRef::STRING)))
+        .argument(InputValue::new("clientSecret", TypeRef::named_nn(TypeRef::STRING)))
+        .argument(InputValue::new("scopes", TypeRef::named_list(TypeRef::STRING)))
+        .description("Sets the caller's OAuth app for a provider; with the admin key, the platform default every environment falls back to."),
+        Field::new("startOAuth", TypeRef::named_nn("OAuthStart"), |ctx| {
+            FieldFuture::new(async move {
+                let services = services(&ctx)?;
+                let Caller::Environment { id: environment } = caller(&ctx)? else {
+                    return Err(coded(ErrorCode::Forbidden, "start OAuth with an environment's API key: the account will belong to that environment"));
+                };
+                let provider = ctx.args.try_get("provider")?.string()?.to_string();
+                let redirect_uri = ctx.args.try_get("redirectUri")?.string()?.to_string();
+                let settings = match ctx.args.get("settings") {
+                    Some(v) if !v.is_null() => v.as_value().clone().into_json().map_err(|e| coded(ErrorCode::BadUserInput, e.to_string()))?,
+                    _ => serde_json::Value::Object(Default::default()),
+                };
+                if !settings.is_object() {
+                    return Err(coded(ErrorCode::BadUserInput, "`settings` must be a JSON object"));
+                }
+                let start = services
+                    .tokens
+                    .start_authorization(&environment, &provider, &redirect_uri, settings)
+                    .await
+                    .map_err(|e| if e.code() == ErrorCode::ConfigError { coded(ErrorCode::BadUserInput, e.to_string()) } else { from_code(&e) })?;
+                Ok(Some(FieldValue::owned_any(start)))
+            })
+        })
+        .argument(InputValue::new("provider", TypeRef::named_nn(TypeRef::STRING)))
+        .argument(InputValue::new("redirectUri", TypeRef::named_nn(TypeRef::STRING)).description("Tessera's `/oauth/callback` URL as the vendor must call it."))
+        .argument(InputValue::new("settings", TypeRef::named("JSON")).description("Settings for the new account (`authorizeUrl`, `tokenUrl`, template values)."))
+        .description("Starts the OAuth authorization-code flow; the account is created when the vendor redirects to /oauth/callback."),
+    ]
+}
+
 pub fn mutation_fields() -> Vec<Field> {
+    let mut fields = oauth_mutations();
+    fields.extend(mutation_fields_core());
+    fields
+}
+
+fn mutation_fields_core() -> Vec<Field> {
     vec![
         Field::new("createEnvironment", TypeRef::named_nn("CreateEnvironmentPayload"), |ctx| {
             FieldFuture::new(async move {

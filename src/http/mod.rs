@@ -3,6 +3,7 @@
 
 mod auth;
 mod graphql;
+mod oauth;
 mod ops;
 mod proxy;
 
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> Router {
             get(graphql::get_graphql).post(graphql::post_graphql),
         )
         .route("/proxy/{account_id}/{*path}", any(proxy::proxy))
+        .route("/oauth/callback", get(oauth::callback))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .with_state(state)

@@ -21,6 +21,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::DemoAccount;
+use super::oauth::{OAuthShape, OAuthStore};
 
 /// One simulated provider. Its router is nested under `/{provider}`.
 pub(crate) trait Vendor: Send + Sync + 'static {
@@ -37,6 +38,15 @@ pub(crate) trait Vendor: Send + Sync + 'static {
     fn reset_data(&self);
     fn router(self: Arc<Self>) -> Router;
     fn demo_account(&self, base_url: &str) -> DemoAccount;
+    /// The vendor's OAuth 2.0 dialect, when it has one (see `oauth.rs`).
+    fn oauth(&self) -> Option<&dyn OAuthShape> {
+        None
+    }
+    /// Routes served under the same mount but outside the API gate (the OAuth
+    /// authorization, token and revocation endpoints): merged with `router()`.
+    fn oauth_router(self: Arc<Self>) -> Router {
+        Router::new()
+    }
 }
 
 /// An early-exit HTTP answer. Boxed because handlers pass it through `?` a lot and a bare
@@ -181,6 +191,10 @@ struct Registration {
 struct TokenEntry {
     provider: String,
     expires_at: Option<DateTime<Utc>>,
+    /// The rate-limit window the token is charged to when it is not its own: every
+    /// access token of one OAuth grant shares the grant's window, so a refresh does not
+    /// hand the client a fresh allowance.
+    window: Option<String>,
 }
 
 #[derive(Default)]
@@ -225,6 +239,7 @@ impl Inner {
                     TokenEntry {
                         provider: reg.provider.to_owned(),
                         expires_at: None,
+                        window: None,
                     },
                 );
             }
@@ -239,6 +254,8 @@ impl Inner {
 pub(crate) struct Control {
     inner: Mutex<Inner>,
     ids: AtomicU64,
+    /// OAuth clients, codes, grants and switches (`oauth.rs`).
+    pub(crate) oauth: OAuthStore,
 }
 
 impl Control {
@@ -255,6 +272,38 @@ impl Control {
             limit: vendor.default_rate_limit(),
         });
         inner.restore_start_state();
+        drop(inner);
+        if let Some(shape) = vendor.oauth() {
+            self.oauth.register(shape.oauth_profile());
+        }
+    }
+
+    /// Registers an access token minted by the OAuth endpoints, valid until `expires_at`
+    /// and charged to the rate-limit window named `window`.
+    pub(crate) fn insert_token(
+        &self,
+        provider: &str,
+        token: &str,
+        expires_at: Option<DateTime<Utc>>,
+        window: String,
+    ) {
+        self.lock().tokens.insert(
+            token.to_owned(),
+            TokenEntry {
+                provider: provider.to_owned(),
+                expires_at,
+                window: Some(window),
+            },
+        );
+    }
+
+    /// Forgets revoked access tokens: they then answer as unknown credentials. (Their
+    /// grant's rate-limit window stays: it belongs to the account.)
+    pub(crate) fn remove_tokens(&self, tokens: &[String]) {
+        let mut inner = self.lock();
+        for token in tokens {
+            inner.tokens.remove(token);
+        }
     }
 
     /// Uuid-shaped but counter-based, so runs are reproducible.
@@ -325,10 +374,12 @@ impl Control {
                 interval_ms: 10_000,
             });
         let interval = Duration::from_millis(config.interval_ms);
-        let window = inner
-            .windows
-            .entry((provider.to_owned(), token.to_owned()))
-            .or_default();
+        let key = inner
+            .tokens
+            .get(token)
+            .and_then(|e| e.window.clone())
+            .unwrap_or_else(|| token.to_owned());
+        let window = inner.windows.entry((provider.to_owned(), key)).or_default();
         while window
             .front()
             .is_some_and(|t| now.duration_since(*t) >= interval)
@@ -362,12 +413,17 @@ impl Control {
     }
 
     fn stats(&self) -> Value {
-        let inner = self.lock();
-        json!({
-            "requests": inner.total,
-            "byProvider": inner.by_provider,
-            "byRoute": inner.by_route,
-        })
+        let mut out = {
+            let inner = self.lock();
+            json!({
+                "requests": inner.total,
+                "byProvider": inner.by_provider,
+                "byRoute": inner.by_route,
+            })
+        };
+        // Taken after the registry lock is released: the OAuth store locks first.
+        out["oauth"] = self.oauth.stats();
+        out
     }
 }
 
@@ -392,6 +448,7 @@ struct ControlApi {
 }
 
 pub(crate) fn router(control: Arc<Control>, vendors: Vec<Arc<dyn Vendor>>) -> Router {
+    let oauth = super::oauth::control_router(control.clone(), vendors.clone());
     Router::new()
         .route("/stats", get(stats))
         .route("/reset", post(reset))
@@ -404,13 +461,14 @@ pub(crate) fn router(control: Arc<Control>, vendors: Vec<Arc<dyn Vendor>>) -> Ro
         .route("/ratelimit", post(set_rate_limit))
         .fallback(|| async { control_error(StatusCode::NOT_FOUND, "no such control route") })
         .with_state(ControlApi { control, vendors })
+        .merge(oauth)
 }
 
-fn control_error(status: StatusCode, message: impl Into<String>) -> Reject {
+pub(crate) fn control_error(status: StatusCode, message: impl Into<String>) -> Reject {
     Reject::from((status, axum::Json(json!({ "error": message.into() }))).into_response())
 }
 
-fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, Reject> {
+pub(crate) fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, Reject> {
     serde_json::from_slice(body)
         .map_err(|e| control_error(StatusCode::BAD_REQUEST, format!("invalid body: {e}")))
 }
@@ -432,6 +490,7 @@ async fn stats(State(api): State<ControlApi>) -> Response {
 
 async fn reset(State(api): State<ControlApi>) -> Response {
     api.control.lock().restore_start_state();
+    api.control.oauth.reset();
     api.control.ids.store(0, Ordering::Relaxed);
     for vendor in &api.vendors {
         vendor.reset_data();
@@ -552,6 +611,7 @@ async fn add_token(State(api): State<ControlApi>, body: Bytes) -> Result<Respons
         TokenEntry {
             provider: spec.provider.clone(),
             expires_at,
+            window: None,
         },
     );
     let out = json!({

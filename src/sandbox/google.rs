@@ -53,7 +53,12 @@ use super::google_data::{
     PERSON_FIELDS, Person, SINGLE_ITEM_FIELDS, STORED_FIELDS, Store, UPDATABLE_FIELDS, contact_id,
     stored_field,
 };
+use super::oauth::{
+    self, AuthorizeError, Issued, OAuthShape, Prefixes, Profile, RefreshRule, TokenError,
+    oauth2_error,
+};
 use super::wire::{self, AuthFailure, Dialect, ReqInfo, all_params, last_param, split_list};
+use super::{GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET};
 
 pub(crate) const PROVIDER: &str = "google";
 const MOUNT: &str = "/google";
@@ -192,6 +197,18 @@ impl Vendor for Google {
             credentials: json!({ "accessToken": GOOGLE_DEMO_TOKEN }),
             settings: json!({ "baseUrl": format!("{base_url}{MOUNT}/v1") }),
         }
+    }
+
+    fn oauth(&self) -> Option<&dyn OAuthShape> {
+        Some(self)
+    }
+
+    fn oauth_router(self: Arc<Self>) -> Router {
+        Router::new()
+            .route("/o/oauth2/v2/auth", get(oauth::authorize::<Google>))
+            .route("/token", post(oauth::token::<Google>))
+            .route("/revoke", post(revoke_token).get(revoke_token))
+            .with_state(self)
     }
 }
 
@@ -1035,6 +1052,183 @@ impl Google {
         store.people.remove(&id).ok_or_else(|| not_found(info))?;
         drop(store);
         Ok(respond(info, StatusCode::OK, &json!({})))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// OAuth (vendors.md §6 Auth; machinery in oauth.rs), served at `/google/o/oauth2/v2/auth`
+// (accounts.google.com), `/google/token` and `/google/revoke` (oauth2.googleapis.com).
+//
+// Choices: a refresh token comes only with `access_type=offline`, and only on the first
+// consent of the client (again with `prompt=consent`, or once the earlier code-flow grant
+// is revoked); grants seeded through `/_control/oauth/grant` do not count as that consent.
+// Refresh answers never repeat the refresh token (unless rotation is switched on). An
+// `id_token` (a JWT-shaped string, not verifiable) comes with the `openid` scope. The
+// client may authenticate with HTTP Basic or body parameters. Revoking an access or a
+// refresh token revokes the whole grant (200 `{}`); an unknown token is 400
+// `invalid_token`. The authorization page's refusals are HTML error pages with 400.
+
+static OAUTH: Profile = Profile {
+    provider: PROVIDER,
+    client_id: GOOGLE_CLIENT_ID,
+    client_secret: GOOGLE_CLIENT_SECRET,
+    access_lifetime_secs: 3599,
+    code_lifetime_secs: 600,
+    rotates: false,
+    always_rotates: false,
+    echoes_refresh_token: false,
+    client_credentials: false,
+    basic_auth: true,
+    query_params: false,
+    refresh_rule: RefreshRule::OfflineFirstConsent,
+    prefixes: Prefixes {
+        access: "ya29.a0",
+        refresh: "1//0g",
+        code: "4/0A",
+    },
+};
+
+const DEFAULT_OAUTH_SCOPE: &str = "https://www.googleapis.com/auth/contacts";
+/// The `sub` of the sandbox user.
+const OAUTH_SUBJECT: &str = "110169484474386276334";
+
+/// A JWT-shaped OpenID Connect ID token; the signature part is a digest, not RS256.
+fn id_token(issued: &Issued) -> String {
+    use sha2::Digest as _;
+    let header = json!({ "alg": "RS256", "kid": "sandbox", "typ": "JWT" });
+    let claims = json!({
+        "iss": "https://accounts.google.com",
+        "azp": issued.client_id,
+        "aud": issued.client_id,
+        "sub": OAUTH_SUBJECT,
+        "email": "sandbox.user@example.com",
+        "email_verified": true,
+        "iat": issued.issued_at.timestamp(),
+        "exp": issued.expires_at.timestamp(),
+    });
+    let header = URL_SAFE_NO_PAD.encode(header.to_string());
+    let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let signature = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(
+        format!("{header}.{claims}").as_bytes(),
+    ));
+    format!("{header}.{claims}.{signature}")
+}
+
+fn oauth_html_error(title: &str, detail: &str) -> Response {
+    let page = format!(
+        "<!DOCTYPE html><html lang=en><meta charset=utf-8><title>Error 400 (Bad Request)</title><p><b>Access blocked: Authorization Error</b></p><p>{detail}</p><p>{title}</p></html>"
+    );
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "text/html; charset=UTF-8")],
+        page,
+    )
+        .into_response()
+}
+
+impl OAuthShape for Google {
+    fn oauth_profile(&self) -> &'static Profile {
+        &OAUTH
+    }
+
+    fn oauth_control(&self) -> &Control {
+        &self.control
+    }
+
+    fn token_body(&self, issued: &Issued) -> Value {
+        let scope = match issued.scope_items() {
+            items if items.is_empty() => DEFAULT_OAUTH_SCOPE.to_owned(),
+            items => items.join(" "),
+        };
+        let mut body = Map::new();
+        body.insert("access_token".into(), json!(issued.access_token));
+        body.insert("expires_in".into(), json!(issued.expires_in));
+        if let Some(refresh) = &issued.refresh_token {
+            body.insert("refresh_token".into(), json!(refresh));
+        }
+        body.insert("scope".into(), json!(scope));
+        body.insert("token_type".into(), json!("Bearer"));
+        if issued.has_scope("openid") {
+            body.insert("id_token".into(), json!(id_token(issued)));
+        }
+        Value::Object(body)
+    }
+
+    fn token_error(&self, error: &TokenError) -> Response {
+        let bad = StatusCode::BAD_REQUEST;
+        match error {
+            TokenError::ContentType | TokenError::MissingGrantType => oauth2_error(
+                bad,
+                "invalid_request",
+                "Required parameter is missing: grant_type",
+            ),
+            TokenError::UnsupportedGrant(grant) => oauth2_error(
+                bad,
+                "unsupported_grant_type",
+                &format!("Invalid grant_type: {grant}"),
+            ),
+            TokenError::MissingClient => oauth2_error(
+                bad,
+                "invalid_request",
+                "Could not determine client ID from request.",
+            ),
+            TokenError::UnknownClient(_) => oauth2_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "The OAuth client was not found.",
+            ),
+            TokenError::BadSecret => {
+                oauth2_error(StatusCode::UNAUTHORIZED, "invalid_client", "Unauthorized")
+            }
+            TokenError::BadCode | TokenError::CodeUsed | TokenError::CodeExpired => {
+                oauth2_error(bad, "invalid_grant", "Bad Request")
+            }
+            TokenError::RedirectMismatch => {
+                oauth2_error(bad, "redirect_uri_mismatch", "Bad Request")
+            }
+            TokenError::BadVerifier => oauth2_error(bad, "invalid_grant", "Invalid code verifier."),
+            TokenError::BadRefreshToken => {
+                oauth2_error(bad, "invalid_grant", "Token has been expired or revoked.")
+            }
+        }
+    }
+
+    fn authorize_error(&self, error: &AuthorizeError) -> Response {
+        match error {
+            AuthorizeError::MissingClient => oauth_html_error(
+                "Error 400: invalid_request",
+                "Missing required parameter: client_id",
+            ),
+            AuthorizeError::UnknownClient(_) => oauth_html_error(
+                "Error 401: invalid_client",
+                "The OAuth client was not found.",
+            ),
+            AuthorizeError::MissingRedirect => oauth_html_error(
+                "Error 400: invalid_request",
+                "Missing required parameter: redirect_uri",
+            ),
+            AuthorizeError::BadRedirect(_) => oauth_html_error(
+                "Error 400: redirect_uri_mismatch",
+                "You can't sign in to this app because it doesn't comply with Google's OAuth 2.0 policy.",
+            ),
+        }
+    }
+}
+
+/// `/revoke?token=` (or the form body): the whole grant goes, 200 `{}`.
+async fn revoke_token(State(g): State<Arc<Google>>, info: ReqInfo, body: Bytes) -> Response {
+    let mut params = info.pairs();
+    params.extend(url::form_urlencoded::parse(&body).into_owned());
+    let token = last_param(&params, "token").unwrap_or_default();
+    let revoked = oauth::revoke_refresh_token(&g.control, PROVIDER, token, true)
+        .or_else(|| oauth::revoke_access_token(&g.control, PROVIDER, token, true));
+    match revoked {
+        Some(_) => axum::Json(json!({})).into_response(),
+        None => oauth2_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_token",
+            "Token expired or revoked",
+        ),
     }
 }
 

@@ -43,6 +43,10 @@ use super::control::{
     iso_millis,
 };
 use super::hubspot_data::{ObjectType, Record, Selection, Store};
+use super::oauth::{
+    self, AuthorizeError, GrantType, Issued, OAuthShape, Prefixes, Profile, RefreshRule, TokenError,
+};
+use super::{HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET};
 
 pub(crate) const PROVIDER: &str = "hubspot";
 const PREFIX: &str = "/hubspot";
@@ -211,6 +215,23 @@ impl Vendor for HubSpot {
             credentials: json!({ "accessToken": HUBSPOT_DEMO_TOKEN }),
             settings: json!({ "baseUrl": format!("{base_url}{PREFIX}") }),
         }
+    }
+
+    fn oauth(&self) -> Option<&dyn OAuthShape> {
+        Some(self)
+    }
+
+    fn oauth_router(self: Arc<Self>) -> Router {
+        Router::new()
+            .route("/oauth/authorize", get(oauth::authorize::<HubSpot>))
+            .route("/oauth/v1/token", post(oauth::token::<HubSpot>))
+            .route("/oauth/v3/token", post(oauth::token::<HubSpot>))
+            .route("/oauth/2026-03/token", post(oauth::token::<HubSpot>))
+            .route(
+                "/oauth/v1/refresh-tokens/{token}",
+                axum::routing::delete(delete_refresh_token),
+            )
+            .with_state(self)
     }
 }
 
@@ -1137,5 +1158,156 @@ impl HubSpot {
             }
         }
         StatusCode::NO_CONTENT.into_response()
+    }
+}
+// ---------------------------------------------------------------------------------------
+// OAuth (vendors.md §2 Auth; machinery in oauth.rs)
+//
+// Choices: `hub_id` and `user_id` are fixed (one sandbox account and user); `scopes`
+// echoes the requested scope (a default CRM set when none was asked for); errors use the
+// OAuth server's `{"status":"BAD_…","message","correlationId"}` shape with HTTP 400 (only
+// BAD_REFRESH_TOKEN and BAD_AUTH_CODE are attested; the other categories follow their
+// pattern); the authorization page's refusals use the same shape. `DELETE
+// /oauth/v1/refresh-tokens/{token}` kills the refresh token but, as the spec says, leaves
+// access tokens minted from it alone (`/_control/oauth/revoke` kills both).
+
+/// The sandbox HubSpot account the OAuth grants are for.
+const HUB_ID: u64 = 24_681_357;
+const USER_ID: u64 = 66_180_001;
+const DEFAULT_SCOPES: [&str; 5] = [
+    "oauth",
+    "crm.objects.contacts.read",
+    "crm.objects.contacts.write",
+    "crm.objects.companies.read",
+    "crm.objects.companies.write",
+];
+
+static OAUTH: Profile = Profile {
+    provider: PROVIDER,
+    client_id: HUBSPOT_CLIENT_ID,
+    client_secret: HUBSPOT_CLIENT_SECRET,
+    access_lifetime_secs: 1800,
+    code_lifetime_secs: 300,
+    rotates: false,
+    always_rotates: false,
+    echoes_refresh_token: true,
+    client_credentials: true,
+    basic_auth: false,
+    query_params: false,
+    refresh_rule: RefreshRule::Always,
+    prefixes: Prefixes {
+        access: "CNa1",
+        refresh: "na1-",
+        code: "na1-",
+    },
+};
+
+impl HubSpot {
+    fn oauth_error(&self, status: &str, message: &str) -> Response {
+        let body = json!({
+            "status": status,
+            "message": message,
+            "correlationId": self.control.next_uuid(),
+        });
+        (StatusCode::BAD_REQUEST, Json(body)).into_response()
+    }
+}
+
+impl OAuthShape for HubSpot {
+    fn oauth_profile(&self) -> &'static Profile {
+        &OAUTH
+    }
+
+    fn oauth_control(&self) -> &Control {
+        &self.control
+    }
+
+    fn token_body(&self, issued: &Issued) -> Value {
+        let scopes: Vec<&str> = match issued.scope_items() {
+            items if items.is_empty() => DEFAULT_SCOPES.to_vec(),
+            items => items,
+        };
+        let mut body = Map::new();
+        body.insert("access_token".into(), json!(issued.access_token));
+        if let Some(refresh) = &issued.refresh_token {
+            body.insert("refresh_token".into(), json!(refresh));
+        }
+        body.insert("expires_in".into(), json!(issued.expires_in));
+        body.insert("token_type".into(), json!("bearer"));
+        body.insert("hub_id".into(), json!(HUB_ID));
+        body.insert("user_id".into(), json!(USER_ID));
+        body.insert("scopes".into(), json!(scopes));
+        let token_use = match issued.grant_type {
+            GrantType::ClientCredentials => "client_credentials",
+            _ => "access_token",
+        };
+        body.insert("token_use".into(), json!(token_use));
+        Value::Object(body)
+    }
+
+    fn token_error(&self, error: &TokenError) -> Response {
+        let (status, message) = match error {
+            TokenError::ContentType | TokenError::MissingGrantType => {
+                ("BAD_GRANT_TYPE", "missing or unknown grant type")
+            }
+            TokenError::UnsupportedGrant(_) => ("BAD_GRANT_TYPE", "missing or unknown grant type"),
+            TokenError::MissingClient | TokenError::UnknownClient(_) => {
+                ("BAD_CLIENT_ID", "missing or unknown client id")
+            }
+            TokenError::BadSecret => ("BAD_CLIENT_SECRET", "missing or invalid client secret"),
+            TokenError::BadCode | TokenError::CodeUsed | TokenError::CodeExpired => {
+                ("BAD_AUTH_CODE", "missing or unknown auth code")
+            }
+            TokenError::RedirectMismatch => (
+                "BAD_REDIRECT_URI",
+                "redirect_uri does not match the one used to obtain the auth code",
+            ),
+            TokenError::BadVerifier => (
+                "BAD_AUTH_CODE",
+                "code_verifier does not match the auth code's code_challenge",
+            ),
+            TokenError::BadRefreshToken => {
+                ("BAD_REFRESH_TOKEN", "missing or invalid refresh token")
+            }
+        };
+        self.oauth_error(status, message)
+    }
+
+    fn authorize_error(&self, error: &AuthorizeError) -> Response {
+        match error {
+            AuthorizeError::MissingClient | AuthorizeError::UnknownClient(_) => {
+                self.oauth_error("BAD_CLIENT_ID", "missing or unknown client id")
+            }
+            AuthorizeError::MissingRedirect | AuthorizeError::BadRedirect(_) => self.oauth_error(
+                "BAD_REDIRECT_URI",
+                "Authorization failed because the redirect URL doesn't match the app's registered redirect URL",
+            ),
+        }
+    }
+
+    fn token_outage(&self, status: StatusCode) -> Response {
+        let body = self.error_body(
+            "INTERNAL_ERROR",
+            "internal error, please try again later",
+            None,
+        );
+        (status, Json(Value::Object(body))).into_response()
+    }
+}
+
+/// `DELETE /oauth/v1/refresh-tokens/{token}`: 204, or 404 for a token never issued.
+async fn delete_refresh_token(
+    State(hs): State<Arc<HubSpot>>,
+    token: Result<Path<String>, PathRejection>,
+) -> Response {
+    let token = token.map(|Path(t)| t).unwrap_or_default();
+    match oauth::revoke_refresh_token(&hs.control, PROVIDER, &token, false) {
+        Some(_) => StatusCode::NO_CONTENT.into_response(),
+        None => hs.error(
+            StatusCode::NOT_FOUND,
+            "OBJECT_NOT_FOUND",
+            "refresh token not found",
+            None,
+        ),
     }
 }

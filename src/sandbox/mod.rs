@@ -14,6 +14,14 @@
 //!
 //! Adding a vendor: write `<vendor>.rs` implementing `control::Vendor`, list it in
 //! `vendors()`, and answer for it in [`sample_records`].
+//!
+//! OAuth 2.0 (`oauth.rs`): every vendor also serves its authorization and token endpoints
+//! under its prefix, outside the API gate, for the seeded demo client below
+//! (`<VENDOR>_CLIENT_ID` / `<VENDOR>_CLIENT_SECRET`, any loopback redirect URI) and for
+//! clients registered through `POST /_control/oauth/clients`. The control plane adds
+//! `POST /_control/oauth` (token lifetime, rotation, slow or failing token endpoint),
+//! `/_control/oauth/revoke`, `/_control/oauth/grant` (a linked account without the
+//! browser) and `stats.oauth`.
 
 mod control;
 mod google;
@@ -22,6 +30,7 @@ mod hubspot;
 mod hubspot_data;
 mod msgraph;
 mod msgraph_data;
+mod oauth;
 mod pipedrive;
 mod pipedrive_data;
 mod salesforce;
@@ -63,6 +72,31 @@ pub const SALESFORCE_DEMO_TOKEN: &str = "sandbox-salesforce-token";
 /// The static access token the sandbox Zoho CRM accepts out of the box (sent as
 /// `Authorization: Zoho-oauthtoken <token>`).
 pub const ZOHO_DEMO_TOKEN: &str = "sandbox-zoho-token";
+
+/// The OAuth client seeded for the sandbox HubSpot (any loopback redirect URI).
+pub const HUBSPOT_CLIENT_ID: &str = "sandbox-hubspot-client";
+pub const HUBSPOT_CLIENT_SECRET: &str = "sandbox-hubspot-secret";
+
+/// The OAuth client seeded for the sandbox Pipedrive; its token endpoint takes the pair as
+/// `Authorization: Basic base64(id:secret)` (body parameters also work).
+pub const PIPEDRIVE_CLIENT_ID: &str = "sandbox-pipedrive-client";
+pub const PIPEDRIVE_CLIENT_SECRET: &str = "sandbox-pipedrive-secret";
+
+/// The OAuth client (application) seeded for the sandbox Microsoft identity platform.
+pub const MSGRAPH_CLIENT_ID: &str = "sandbox-msgraph-client";
+pub const MSGRAPH_CLIENT_SECRET: &str = "sandbox-msgraph-secret";
+
+/// The OAuth client seeded for the sandbox Google.
+pub const GOOGLE_CLIENT_ID: &str = "sandbox-google-client";
+pub const GOOGLE_CLIENT_SECRET: &str = "sandbox-google-secret";
+
+/// The connected app (consumer key and secret) seeded for the sandbox Salesforce.
+pub const SALESFORCE_CLIENT_ID: &str = "sandbox-salesforce-client";
+pub const SALESFORCE_CLIENT_SECRET: &str = "sandbox-salesforce-secret";
+
+/// The OAuth client seeded for the sandbox Zoho accounts server.
+pub const ZOHO_CLIENT_ID: &str = "sandbox-zoho-client";
+pub const ZOHO_CLIENT_SECRET: &str = "sandbox-zoho-secret";
 
 /// What a linked account to one simulated provider needs.
 #[derive(Clone, Debug, PartialEq)]
@@ -117,12 +151,15 @@ impl Sandbox {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let control = Arc::new(Control::default());
-        let vendors = vendors(&control, &reachable_base_url(addr));
+        let base_url = reachable_base_url(addr);
+        control.oauth.set_base_url(&base_url);
+        let vendors = vendors(&control, &base_url);
 
         let mut app = Router::new();
         for vendor in &vendors {
             control.register(vendor.as_ref());
-            app = app.nest(&vendor.mount(), vendor.clone().router());
+            let routes = vendor.clone().router().merge(vendor.clone().oauth_router());
+            app = app.nest(&vendor.mount(), routes);
         }
         let app = app
             .nest("/_control", control::router(control, vendors.clone()))

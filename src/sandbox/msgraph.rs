@@ -53,10 +53,14 @@ use super::msgraph_data::{
     ADDRESS_FIELDS, Contact, Kind, Store, USER_PRINCIPAL, canonical, composed_name, contact_id,
     is_well_formed, kind_of,
 };
+use super::oauth::{
+    self, AuthorizeError, GrantType, Issued, OAuthShape, Prefixes, Profile, RefreshRule, TokenError,
+};
 use super::wire::{
     self, AuthFailure, AuthToken, Dialect, ReqInfo, last_param, percent_decode, query_pairs,
     split_list, wait_seconds,
 };
+use super::{MSGRAPH_CLIENT_ID, MSGRAPH_CLIENT_SECRET};
 
 pub(crate) const PROVIDER: &str = "msgraph";
 const MOUNT: &str = "/graph";
@@ -308,6 +312,20 @@ impl Vendor for MsGraph {
             credentials: json!({ "accessToken": MSGRAPH_DEMO_TOKEN }),
             settings: json!({ "baseUrl": format!("{base_url}{MOUNT}{VERSION}") }),
         }
+    }
+
+    fn oauth(&self) -> Option<&dyn OAuthShape> {
+        Some(self)
+    }
+
+    fn oauth_router(self: Arc<Self>) -> Router {
+        Router::new()
+            .route(
+                "/{tenant}/oauth2/v2.0/authorize",
+                get(oauth::authorize::<MsGraph>),
+            )
+            .route("/{tenant}/oauth2/v2.0/token", post(oauth::token::<MsGraph>))
+            .with_state(self)
     }
 }
 
@@ -1054,6 +1072,202 @@ impl MsGraph {
                 &format!("The HTTP method '{other}' is not allowed for this resource."),
             ),
             _ => self.unknown_segment(call, call.path),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// OAuth: the Microsoft identity platform v2 (vendors.md §5 Auth; machinery in oauth.rs),
+// served at `/graph/{tenant}/oauth2/v2.0/{authorize,token}` (login.microsoftonline.com in
+// real life); any tenant segment is accepted.
+//
+// Choices: `expires_in` and `ext_expires_in` are both the configured lifetime (3599 by
+// default, not Entra's random 60–90 min); a refresh token is issued only when the scope
+// asks for `offline_access`, which the response's `scope` then leaves out; every refresh
+// rotates (the old refresh token dies at once; the real one lingers until it expires, a
+// harder case for clients) and `rotateRefreshTokens: false` is refused; client
+// credentials answer without `scope` or refresh token. Errors are Entra's JSON (`error`,
+// `error_description` starting `AADSTSnnnn:`, `error_codes`, `timestamp`, `trace_id`,
+// `correlation_id`, `error_uri`): 400, except a wrong client secret (401); a bad, expired
+// or revoked refresh token is AADSTS70008 as vendors.md gives it. The authorization
+// page's refusals use the same JSON with 400 (Entra shows an HTML page).
+
+static OAUTH: Profile = Profile {
+    provider: PROVIDER,
+    client_id: MSGRAPH_CLIENT_ID,
+    client_secret: MSGRAPH_CLIENT_SECRET,
+    access_lifetime_secs: 3599,
+    code_lifetime_secs: 600,
+    rotates: true,
+    always_rotates: true,
+    echoes_refresh_token: false,
+    client_credentials: true,
+    basic_auth: false,
+    query_params: false,
+    refresh_rule: RefreshRule::Scope("offline_access"),
+    prefixes: Prefixes {
+        access: "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.",
+        refresh: "0.AXoA",
+        code: "0.AXoA",
+    },
+};
+
+const DEFAULT_SCOPE: &str =
+    "https://graph.microsoft.com/Contacts.ReadWrite https://graph.microsoft.com/User.Read";
+const INACTIVE_GRANT: &str = "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.";
+
+impl MsGraph {
+    fn aad_error(&self, status: StatusCode, error: &str, code: u32, message: &str) -> Response {
+        let trace_id = self.control.next_uuid();
+        let correlation_id = self.control.next_uuid();
+        let timestamp = Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string();
+        let body = json!({
+            "error": error,
+            "error_description": format!(
+                "AADSTS{code}: {message} Trace ID: {trace_id} Correlation ID: {correlation_id} Timestamp: {timestamp}"
+            ),
+            "error_codes": [code],
+            "timestamp": timestamp,
+            "trace_id": trace_id,
+            "correlation_id": correlation_id,
+            "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
+        });
+        (status, Json(body)).into_response()
+    }
+}
+
+fn missing_parameter(name: &str) -> String {
+    format!("The request body must contain the following parameter: '{name}'.")
+}
+
+impl OAuthShape for MsGraph {
+    fn oauth_profile(&self) -> &'static Profile {
+        &OAUTH
+    }
+
+    fn oauth_control(&self) -> &Control {
+        &self.control
+    }
+
+    fn token_body(&self, issued: &Issued) -> Value {
+        let mut body = Map::new();
+        body.insert("token_type".into(), json!("Bearer"));
+        if issued.grant_type != GrantType::ClientCredentials {
+            let items: Vec<&str> = issued
+                .scope_items()
+                .into_iter()
+                .filter(|s| *s != "offline_access")
+                .collect();
+            let scope = if items.is_empty() {
+                DEFAULT_SCOPE.to_owned()
+            } else {
+                items.join(" ")
+            };
+            body.insert("scope".into(), json!(scope));
+        }
+        body.insert("expires_in".into(), json!(issued.expires_in));
+        body.insert("ext_expires_in".into(), json!(issued.expires_in));
+        body.insert("access_token".into(), json!(issued.access_token));
+        if let Some(refresh) = &issued.refresh_token {
+            body.insert("refresh_token".into(), json!(refresh));
+        }
+        Value::Object(body)
+    }
+
+    fn token_error(&self, error: &TokenError) -> Response {
+        let bad = StatusCode::BAD_REQUEST;
+        match error {
+            TokenError::ContentType | TokenError::MissingGrantType => self.aad_error(
+                bad,
+                "invalid_request",
+                900_144,
+                &missing_parameter("grant_type"),
+            ),
+            TokenError::UnsupportedGrant(grant) => self.aad_error(
+                bad,
+                "unsupported_grant_type",
+                70_003,
+                &format!("The app requested an unsupported grant type '{grant}'."),
+            ),
+            TokenError::MissingClient => self.aad_error(
+                bad,
+                "invalid_request",
+                900_144,
+                &missing_parameter("client_id"),
+            ),
+            TokenError::UnknownClient(id) => self.aad_error(
+                bad,
+                "unauthorized_client",
+                700_016,
+                &format!(
+                    "Application with identifier '{id}' was not found in the directory 'Sandbox'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
+                ),
+            ),
+            TokenError::BadSecret => self.aad_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7_000_215,
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+            ),
+            TokenError::BadCode => self.aad_error(
+                bad,
+                "invalid_grant",
+                70_000,
+                "The provided value for the 'code' parameter is not valid.",
+            ),
+            TokenError::CodeUsed => self.aad_error(
+                bad,
+                "invalid_grant",
+                54_005,
+                "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.",
+            ),
+            TokenError::CodeExpired | TokenError::BadRefreshToken => {
+                self.aad_error(bad, "invalid_grant", 70_008, INACTIVE_GRANT)
+            }
+            TokenError::RedirectMismatch => self.aad_error(
+                bad,
+                "invalid_grant",
+                50_011,
+                "The redirect URI specified in the request does not match the redirect URI used to obtain the authorization code.",
+            ),
+            TokenError::BadVerifier => self.aad_error(
+                bad,
+                "invalid_grant",
+                501_481,
+                "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
+            ),
+        }
+    }
+
+    fn authorize_error(&self, error: &AuthorizeError) -> Response {
+        let bad = StatusCode::BAD_REQUEST;
+        match error {
+            AuthorizeError::MissingClient => self.aad_error(
+                bad,
+                "invalid_request",
+                900_144,
+                &missing_parameter("client_id"),
+            ),
+            AuthorizeError::UnknownClient(id) => self.aad_error(
+                bad,
+                "unauthorized_client",
+                700_016,
+                &format!("Application with identifier '{id}' was not found in the directory 'Sandbox'."),
+            ),
+            AuthorizeError::MissingRedirect => self.aad_error(
+                bad,
+                "invalid_request",
+                900_144,
+                &missing_parameter("redirect_uri"),
+            ),
+            AuthorizeError::BadRedirect(uri) => self.aad_error(
+                bad,
+                "invalid_request",
+                50_011,
+                &format!(
+                    "The redirect URI '{uri}' specified in the request does not match the redirect URIs configured for the application."
+                ),
+            ),
         }
     }
 }

@@ -47,8 +47,12 @@ use serde_json::{Map, Value, json};
 use super::DemoAccount;
 use super::PIPEDRIVE_DEMO_TOKEN;
 use super::control::{Control, FaultKind, RateDecision, RateLimitConfig, Reject, Vendor};
+use super::oauth::{
+    self, AuthorizeError, Issued, OAuthShape, Prefixes, Profile, RefreshRule, TokenError,
+};
 use super::pipedrive_data::{ADDRESS_PARTS, Channel, CustomKind, Entity, OWNER_IDS, Record, Store};
 use super::wire::{self, AuthFailure, Dialect, ReqInfo, last_param, split_list};
+use super::{PIPEDRIVE_CLIENT_ID, PIPEDRIVE_CLIENT_SECRET};
 
 pub(crate) const PROVIDER: &str = "pipedrive";
 const PREFIX: &str = "/pipedrive";
@@ -191,6 +195,20 @@ impl Vendor for Pipedrive {
             credentials: json!({ "accessToken": PIPEDRIVE_DEMO_TOKEN }),
             settings: json!({ "apiDomain": format!("{base_url}{PREFIX}") }),
         }
+    }
+
+    fn oauth(&self) -> Option<&dyn OAuthShape> {
+        Some(self)
+    }
+
+    fn oauth_router(self: Arc<Self>) -> Router {
+        Router::new()
+            .route("/oauth/authorize", get(oauth::authorize::<Pipedrive>))
+            .route(
+                "/oauth/token",
+                axum::routing::post(oauth::token::<Pipedrive>),
+            )
+            .with_state(self)
     }
 }
 
@@ -1077,6 +1095,128 @@ impl Pipedrive {
         record.deleted = true;
         record.update_time = Utc::now().max(record.add_time);
         Ok(success(json!({ "id": id })))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// OAuth (vendors.md §4 Auth; machinery in oauth.rs), served under `/pipedrive/oauth`
+// (oauth.pipedrive.com in real life).
+//
+// Choices: the client authenticates with `Authorization: Basic` (body parameters are
+// accepted too, as documented); every refresh returns the same refresh token (the 60-day
+// idle expiry is not modelled); `scope` is the app's fixed scope set, whatever was asked
+// for; `api_domain` is the sandbox's `<base>/pipedrive`. Errors are HTTP 400 with the
+// documented messages in `{"success":false,"message","error"}` (`error` is the RFC 6749
+// code; the body shape is not attested); the authorization page's refusals are the same.
+
+static OAUTH: Profile = Profile {
+    provider: PROVIDER,
+    client_id: PIPEDRIVE_CLIENT_ID,
+    client_secret: PIPEDRIVE_CLIENT_SECRET,
+    access_lifetime_secs: 3600,
+    code_lifetime_secs: 300,
+    rotates: false,
+    always_rotates: false,
+    echoes_refresh_token: true,
+    client_credentials: false,
+    basic_auth: true,
+    query_params: false,
+    refresh_rule: RefreshRule::Always,
+    prefixes: Prefixes {
+        access: "v1u:AQIBAH",
+        refresh: "9000001:13294001:",
+        code: "9000001:13294001:",
+    },
+};
+
+const OAUTH_SCOPE: &str = "contacts:full,users:read,base";
+
+fn oauth_error(error: &str, message: &str) -> Response {
+    let body = json!({ "success": false, "message": message, "error": error });
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
+}
+
+impl OAuthShape for Pipedrive {
+    fn oauth_profile(&self) -> &'static Profile {
+        &OAUTH
+    }
+
+    fn oauth_control(&self) -> &Control {
+        &self.control
+    }
+
+    fn token_body(&self, issued: &Issued) -> Value {
+        let mut body = Map::new();
+        body.insert("access_token".into(), json!(issued.access_token));
+        body.insert("token_type".into(), json!("Bearer"));
+        if let Some(refresh) = &issued.refresh_token {
+            body.insert("refresh_token".into(), json!(refresh));
+        }
+        body.insert("scope".into(), json!(OAUTH_SCOPE));
+        body.insert("expires_in".into(), json!(issued.expires_in));
+        body.insert(
+            "api_domain".into(),
+            json!(format!("{}{PREFIX}", issued.base_url)),
+        );
+        Value::Object(body)
+    }
+
+    fn token_error(&self, error: &TokenError) -> Response {
+        let (code, message) = match error {
+            TokenError::ContentType => (
+                "invalid_request",
+                "Invalid request: content must be application/x-www-form-urlencoded",
+            ),
+            TokenError::MissingGrantType => ("invalid_request", "Missing parameter: grant_type"),
+            TokenError::UnsupportedGrant(_) => (
+                "unsupported_grant_type",
+                "Unsupported grant type: grant_type is invalid",
+            ),
+            TokenError::MissingClient => (
+                "invalid_client",
+                "Invalid client: cannot retrieve client credentials",
+            ),
+            TokenError::UnknownClient(_) | TokenError::BadSecret => {
+                ("invalid_client", "Invalid client: client is invalid")
+            }
+            TokenError::BadCode | TokenError::CodeUsed => (
+                "invalid_grant",
+                "Invalid grant: authorization_code is invalid",
+            ),
+            TokenError::CodeExpired => (
+                "invalid_grant",
+                "Invalid grant: authorization_code has expired",
+            ),
+            TokenError::RedirectMismatch => (
+                "invalid_request",
+                "Invalid request: redirect_uri is invalid",
+            ),
+            TokenError::BadVerifier => ("invalid_grant", "Invalid grant: code_verifier is invalid"),
+            TokenError::BadRefreshToken => {
+                ("invalid_grant", "Invalid grant: refresh_token is invalid")
+            }
+        };
+        oauth_error(code, message)
+    }
+
+    fn authorize_error(&self, error: &AuthorizeError) -> Response {
+        match error {
+            AuthorizeError::MissingClient | AuthorizeError::UnknownClient(_) => {
+                oauth_error("invalid_client", "Invalid client: client is invalid")
+            }
+            AuthorizeError::MissingRedirect => oauth_error(
+                "invalid_request",
+                "Invalid request: redirect_uri is not a valid URI",
+            ),
+            AuthorizeError::BadRedirect(_) => oauth_error(
+                "invalid_request",
+                "Invalid request: redirect_uri is invalid",
+            ),
+        }
+    }
+
+    fn token_outage(&self, status: StatusCode) -> Response {
+        error(status, status.canonical_reason().unwrap_or("Error"))
     }
 }
 

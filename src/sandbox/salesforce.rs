@@ -48,10 +48,15 @@ use super::SALESFORCE_DEMO_TOKEN;
 use super::control::{
     Control, FaultAction, FaultKind, RateDecision, RateLimitConfig, Reject, TokenCheck, Vendor,
 };
+use super::oauth::{
+    self, AuthorizeError, GrantType, Issued, OAuthShape, Prefixes, Profile, RefreshRule,
+    TokenError, oauth2_error,
+};
 use super::salesforce_data::{
     FieldDef, FieldRef, FieldType, NO_SUCH_COLUMN_HINT, Record, SObject, Store, normalize_id,
     parse_soql, sample_ids, sf_datetime, sobject_of,
 };
+use super::{SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET};
 
 pub(crate) const PROVIDER: &str = "salesforce";
 const PREFIX: &str = "/salesforce";
@@ -203,6 +208,27 @@ impl Vendor for Salesforce {
             credentials: json!({ "accessToken": SALESFORCE_DEMO_TOKEN }),
             settings: json!({ "instanceUrl": format!("{base_url}{PREFIX}") }),
         }
+    }
+
+    fn oauth(&self) -> Option<&dyn OAuthShape> {
+        Some(self)
+    }
+
+    fn oauth_router(self: Arc<Self>) -> Router {
+        Router::new()
+            .route(
+                "/services/oauth2/authorize",
+                get(oauth::authorize::<Salesforce>),
+            )
+            .route(
+                "/services/oauth2/token",
+                axum::routing::post(oauth::token::<Salesforce>),
+            )
+            .route(
+                "/services/oauth2/revoke",
+                get(revoke_token).post(revoke_token),
+            )
+            .with_state(self)
     }
 }
 
@@ -991,4 +1017,167 @@ fn validate(
         changes.push((field.name, value));
     }
     Ok(changes)
+}
+// ---------------------------------------------------------------------------------------
+// OAuth (vendors.md §3 Auth; machinery in oauth.rs), on the same host as the instance
+// (`/salesforce/services/oauth2/...`), as on a My Domain login host.
+//
+// Choices: access tokens last the default session timeout (2 h) and the response has no
+// `expires_in`; `instance_url` is the sandbox's `<base>/salesforce` and `id` the identity
+// URL under it (not served); `signature` is base64 HMAC-SHA256(client secret, id +
+// issued_at) as documented; a refresh token comes with the code flow unless a `scope` is
+// asked for that lacks `refresh_token`/`offline_access`; refresh answers carry a refresh
+// token only when rotation is on; client credentials add `api_instance_url`. The
+// authorization page's refusals are 400 `error=…&error_description=…` text, as the login
+// page shows them. `/services/oauth2/revoke` (GET or POST, `token=`) revokes a refresh
+// token with its access tokens, or a single access token; unknown tokens are 400
+// `unsupported_token_type`.
+
+const ORG_ID: &str = "00DSB0000000001EAA";
+const OAUTH_USER_ID: &str = "005SB0000000001AAA";
+
+static OAUTH: Profile = Profile {
+    provider: PROVIDER,
+    client_id: SALESFORCE_CLIENT_ID,
+    client_secret: SALESFORCE_CLIENT_SECRET,
+    access_lifetime_secs: 7200,
+    code_lifetime_secs: 900,
+    rotates: false,
+    always_rotates: false,
+    echoes_refresh_token: false,
+    client_credentials: true,
+    basic_auth: true,
+    query_params: false,
+    refresh_rule: RefreshRule::ScopeOrDefault(&["refresh_token", "offline_access"]),
+    prefixes: Prefixes {
+        access: "00DSB0000000001!AQ",
+        refresh: "5Aep861",
+        code: "aPrx",
+    },
+};
+
+/// base64 HMAC-SHA256(key = consumer secret, msg = id + issued_at).
+fn token_signature(secret: &str, id: &str, issued_at: &str) -> String {
+    use base64::Engine as _;
+    use hmac::{Hmac, Mac};
+    match Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) {
+        Ok(mut mac) => {
+            mac.update(id.as_bytes());
+            mac.update(issued_at.as_bytes());
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+        }
+        Err(_) => String::new(),
+    }
+}
+
+impl OAuthShape for Salesforce {
+    fn oauth_profile(&self) -> &'static Profile {
+        &OAUTH
+    }
+
+    fn oauth_control(&self) -> &Control {
+        &self.control
+    }
+
+    fn token_body(&self, issued: &Issued) -> Value {
+        let instance = format!("{}{PREFIX}", issued.base_url);
+        let id = format!("{instance}/id/{ORG_ID}/{OAUTH_USER_ID}");
+        let issued_at = issued.issued_at.timestamp_millis().to_string();
+        let client_credentials = issued.grant_type == GrantType::ClientCredentials;
+        let scope = match issued.scope.as_deref() {
+            Some(s) if !s.trim().is_empty() => s.to_owned(),
+            _ if client_credentials => "api".to_owned(),
+            _ => "api id refresh_token".to_owned(),
+        };
+        let mut body = Map::new();
+        body.insert("access_token".into(), json!(issued.access_token));
+        if let Some(refresh) = &issued.refresh_token {
+            body.insert("refresh_token".into(), json!(refresh));
+        }
+        body.insert(
+            "signature".into(),
+            json!(token_signature(&issued.client_secret, &id, &issued_at)),
+        );
+        body.insert("scope".into(), json!(scope));
+        body.insert("instance_url".into(), json!(instance));
+        if client_credentials {
+            body.insert("api_instance_url".into(), json!(instance));
+        }
+        body.insert("id".into(), json!(id));
+        body.insert("token_type".into(), json!("Bearer"));
+        body.insert("issued_at".into(), json!(issued_at));
+        Value::Object(body)
+    }
+
+    fn token_error(&self, error: &TokenError) -> Response {
+        let (error, description) = match error {
+            TokenError::ContentType | TokenError::MissingGrantType => {
+                ("invalid_request", "grant type is missing")
+            }
+            TokenError::UnsupportedGrant(_) => {
+                ("unsupported_grant_type", "grant type not supported")
+            }
+            TokenError::MissingClient | TokenError::UnknownClient(_) => {
+                ("invalid_client_id", "client identifier invalid")
+            }
+            TokenError::BadSecret => ("invalid_client", "invalid client credentials"),
+            TokenError::BadCode | TokenError::CodeUsed => {
+                ("invalid_grant", "invalid authorization code")
+            }
+            TokenError::CodeExpired => ("invalid_grant", "authorization code expired"),
+            TokenError::RedirectMismatch => (
+                "redirect_uri_mismatch",
+                "redirect_uri must match configuration",
+            ),
+            TokenError::BadVerifier => ("invalid_grant", "invalid code verifier"),
+            TokenError::BadRefreshToken => ("invalid_grant", "expired access/refresh token"),
+        };
+        oauth2_error(StatusCode::BAD_REQUEST, error, description)
+    }
+
+    fn authorize_error(&self, error: &AuthorizeError) -> Response {
+        let text = match error {
+            AuthorizeError::MissingClient | AuthorizeError::UnknownClient(_) => {
+                "error=invalid_client_id&error_description=client%20identifier%20invalid"
+            }
+            AuthorizeError::MissingRedirect | AuthorizeError::BadRedirect(_) => {
+                "error=redirect_uri_mismatch&error_description=redirect_uri%20must%20match%20configuration"
+            }
+        };
+        (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "text/plain;charset=UTF-8")],
+            text,
+        )
+            .into_response()
+    }
+}
+
+/// `/services/oauth2/revoke?token=` (or the form body): 200 with an empty body.
+async fn revoke_token(
+    State(sf): State<Arc<Salesforce>>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    body: Bytes,
+) -> Response {
+    let mut params: Vec<(String, String)> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    params.extend(url::form_urlencoded::parse(&body).into_owned());
+    let token = params
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    let revoked = oauth::revoke_refresh_token(&sf.control, PROVIDER, token, true)
+        .or_else(|| oauth::revoke_access_token(&sf.control, PROVIDER, token, false));
+    match revoked {
+        Some(_) => StatusCode::OK.into_response(),
+        None => oauth2_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_token_type",
+            "this token type is not supported",
+        ),
+    }
 }

@@ -61,10 +61,14 @@ use super::ZOHO_DEMO_TOKEN;
 use super::control::{
     Control, FaultAction, FaultKind, RateLimitConfig, Reject, TokenCheck, Vendor,
 };
+use super::oauth::{
+    self, AuthorizeError, Issued, OAuthShape, Prefixes, Profile, RefreshRule, TokenError,
+};
 use super::zoho_data::{
     FieldDef, FieldType, Module, Record, SANDBOX_USER_ID, SANDBOX_USER_NAME, SortBy, Store,
     sample_ids, zoho_datetime,
 };
+use super::{ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET};
 
 pub(crate) const PROVIDER: &str = "zoho";
 const PREFIX: &str = "/zoho";
@@ -172,6 +176,17 @@ impl Vendor for Zoho {
             credentials: json!({ "accessToken": ZOHO_DEMO_TOKEN }),
             settings: json!({ "apiDomain": format!("{base_url}{PREFIX}") }),
         }
+    }
+
+    fn oauth(&self) -> Option<&dyn OAuthShape> {
+        Some(self)
+    }
+
+    fn oauth_router(self: Arc<Self>) -> Router {
+        Router::new()
+            .route("/oauth/v2/auth", get(oauth::authorize::<Zoho>))
+            .route("/oauth/v2/token", axum::routing::post(oauth::token::<Zoho>))
+            .with_state(self)
     }
 }
 
@@ -1025,6 +1040,110 @@ fn validate(
         ));
     }
     Ok(changes)
+}
+
+// ---------------------------------------------------------------------------------------
+// OAuth (vendors.md §7 Auth; machinery in oauth.rs), served at `/zoho/oauth/v2/auth` and
+// `/zoho/oauth/v2/token` (the accounts server), so `api_domain` and the callback's
+// `accounts-server` are both the sandbox's `<base>/zoho`.
+//
+// Choices: token parameters may come in the query string (Zoho's documented style) or the
+// form body; a refresh token comes only with `access_type=offline` (Zoho's default is
+// `online`); refresh answers carry none; codes live 2 minutes. Token-endpoint errors are
+// HTTP 200 `{"error":"invalid_code"}` (bad, used or expired code, wrong PKCE verifier, bad
+// or revoked refresh token), `invalid_client`, `invalid_client_secret`,
+// `invalid_redirect_uri`, `unsupported_grant_type` or `invalid_request`. The authorization
+// page's refusals are 400 with the same bodies. The callback carries `location=us` and
+// `accounts-server`.
+
+static OAUTH: Profile = Profile {
+    provider: PROVIDER,
+    client_id: ZOHO_CLIENT_ID,
+    client_secret: ZOHO_CLIENT_SECRET,
+    access_lifetime_secs: 3600,
+    code_lifetime_secs: 120,
+    rotates: false,
+    always_rotates: false,
+    echoes_refresh_token: false,
+    client_credentials: false,
+    basic_auth: false,
+    query_params: true,
+    refresh_rule: RefreshRule::AccessTypeOffline,
+    prefixes: Prefixes {
+        access: "1000.",
+        refresh: "1000.",
+        code: "1000.",
+    },
+};
+
+const DEFAULT_OAUTH_SCOPE: &str = "ZohoCRM.modules.ALL";
+
+fn oauth_error(status: StatusCode, error: &str) -> Response {
+    (status, Json(json!({ "error": error }))).into_response()
+}
+
+impl OAuthShape for Zoho {
+    fn oauth_profile(&self) -> &'static Profile {
+        &OAUTH
+    }
+
+    fn oauth_control(&self) -> &Control {
+        &self.control
+    }
+
+    fn token_body(&self, issued: &Issued) -> Value {
+        let mut body = serde_json::Map::new();
+        body.insert("access_token".into(), json!(issued.access_token));
+        if let Some(refresh) = &issued.refresh_token {
+            body.insert("refresh_token".into(), json!(refresh));
+        }
+        let scope = issued
+            .scope
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or(DEFAULT_OAUTH_SCOPE);
+        body.insert("scope".into(), json!(scope));
+        body.insert(
+            "api_domain".into(),
+            json!(format!("{}{PREFIX}", issued.base_url)),
+        );
+        body.insert("token_type".into(), json!("Bearer"));
+        body.insert("expires_in".into(), json!(issued.expires_in));
+        Value::Object(body)
+    }
+
+    fn token_error(&self, error: &TokenError) -> Response {
+        let error = match error {
+            TokenError::ContentType | TokenError::MissingGrantType => "invalid_request",
+            TokenError::UnsupportedGrant(_) => "unsupported_grant_type",
+            TokenError::MissingClient | TokenError::UnknownClient(_) => "invalid_client",
+            TokenError::BadSecret => "invalid_client_secret",
+            TokenError::RedirectMismatch => "invalid_redirect_uri",
+            TokenError::BadCode
+            | TokenError::CodeUsed
+            | TokenError::CodeExpired
+            | TokenError::BadVerifier
+            | TokenError::BadRefreshToken => "invalid_code",
+        };
+        oauth_error(StatusCode::OK, error)
+    }
+
+    fn authorize_error(&self, error: &AuthorizeError) -> Response {
+        let error = match error {
+            AuthorizeError::MissingClient | AuthorizeError::UnknownClient(_) => "invalid_client",
+            AuthorizeError::MissingRedirect | AuthorizeError::BadRedirect(_) => {
+                "invalid_redirect_uri"
+            }
+        };
+        oauth_error(StatusCode::BAD_REQUEST, error)
+    }
+
+    fn callback_params(&self, base_url: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("location", "us".to_owned()),
+            ("accounts-server", format!("{base_url}{PREFIX}")),
+        ]
+    }
 }
 
 #[cfg(test)]

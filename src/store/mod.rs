@@ -21,6 +21,7 @@ mod environments;
 mod error;
 mod idempotency;
 mod linked_accounts;
+mod oauth;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{DatabaseConnection, DbBackend};
@@ -32,6 +33,7 @@ pub use idempotency::{Claim, IDEMPOTENCY_WINDOW_HOURS};
 pub use linked_accounts::{
     LINKED_ACCOUNT_STATUSES, LinkedAccount, LinkedAccountUpdate, NewLinkedAccount,
 };
+pub use oauth::{AccountEvent, OAuthApp, OAuthState};
 
 /// The database of the gateway. Cheap to clone: clones share one connection pool.
 #[derive(Clone)]

@@ -48,6 +48,24 @@ impl TestGateway {
     }
 
     pub async fn start_with(schema: &Path, providers: &Path) -> TestGateway {
+        Self::start_full(schema, providers, None).await
+    }
+
+    /// With the proactive refresher running every `refresh_every`.
+    pub async fn start_refreshing(refresh_every: std::time::Duration) -> TestGateway {
+        Self::start_full(
+            &repo_path("schema"),
+            &repo_path("providers"),
+            Some(refresh_every),
+        )
+        .await
+    }
+
+    pub async fn start_full(
+        schema: &Path,
+        providers: &Path,
+        refresh_every: Option<std::time::Duration>,
+    ) -> TestGateway {
         let sandbox = Sandbox::spawn("127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
@@ -63,6 +81,7 @@ impl TestGateway {
             secret_key: SecretKey::generate(),
             playground_key: None,
             introspection: true,
+            refresh_every,
         })
         .await
         .unwrap();

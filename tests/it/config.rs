@@ -421,6 +421,7 @@ async fn depth_limits_answer_bad_user_input_and_introspection_can_be_turned_off(
         secret_key: tessera::credentials::SecretKey::generate(),
         playground_key: None,
         introspection: false,
+        refresh_every: None,
     })
     .await
     .unwrap();

@@ -401,6 +401,7 @@ async fn settings_are_checked_against_the_providers_allowed_hosts() {
         secret_key: tessera::credentials::SecretKey::generate(),
         playground_key: None,
         introspection: true,
+        refresh_every: None,
     })
     .await
     .unwrap();

@@ -369,6 +369,7 @@ async fn connect_account_refuses_hosts_outside_the_allowed_list_without_the_flag
         secret_key: tessera::credentials::SecretKey::generate(),
         playground_key: None,
         introspection: true,
+        refresh_every: None,
     })
     .await
     .unwrap();

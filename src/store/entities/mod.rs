@@ -1,7 +1,10 @@
 //! sea-orm entities, one per table, written by hand to match `migrations/`. They stay private
 //! to the store: callers get the plain types of the aggregate modules instead.
 
+pub(crate) mod account_event;
 pub(crate) mod api_key;
 pub(crate) mod environment;
 pub(crate) mod idempotency_key;
 pub(crate) mod linked_account;
+pub(crate) mod oauth_app;
+pub(crate) mod oauth_state;

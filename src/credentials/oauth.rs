@@ -1,0 +1,222 @@
+//! The vendor's token endpoint: authorization-code, refresh and client-credentials grants,
+//! with the provider file's rules for reading the answer (lifetimes, extra values such as
+//! `instance_url`, which answers mean the grant is dead for good).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+use url::Url;
+
+use crate::config::OAuthConfig;
+use crate::mapping::Vars;
+use crate::secret::Secret;
+
+/// The client credentials of an OAuth app.
+#[derive(Debug, Clone)]
+pub struct ClientApp {
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub scopes: Vec<String>,
+}
+
+pub enum Grant<'a> {
+    Code {
+        code: &'a str,
+        redirect_uri: &'a str,
+        verifier: Option<&'a str>,
+    },
+    Refresh {
+        refresh_token: &'a Secret,
+    },
+    ClientCredentials,
+}
+
+impl Grant<'_> {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Grant::Code { .. } => "authorization_code",
+            Grant::Refresh { .. } => "refresh_token",
+            Grant::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+/// What a token endpoint gave.
+#[derive(Debug, Clone)]
+pub struct TokenSet {
+    pub access_token: Secret,
+    pub refresh_token: Option<Secret>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Token-response values the provider keeps as settings (`instanceUrl`).
+    pub settings: Map<String, Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The grant (refresh token, code) is dead: only the user can fix it.
+    #[error("the vendor refused the grant: {reason}")]
+    InvalidGrant { reason: String },
+    /// Worth retrying: 5xx, 429, timeout, connection failure.
+    #[error("the token endpoint failed: {reason}")]
+    Transient { reason: String },
+    /// Anything else (a malformed answer, a refused client).
+    #[error("the token endpoint refused the request: {reason}")]
+    Rejected { reason: String },
+}
+
+/// Vendors' token answers are small; anything this large is not one.
+const MAX_TOKEN_BODY: usize = 64 * 1024;
+
+#[derive(Clone, Debug)]
+pub struct TokenClient {
+    http: reqwest::Client,
+}
+
+impl TokenClient {
+    pub fn new(timeout: Duration) -> Result<TokenClient, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(TokenClient { http })
+    }
+
+    pub async fn request(
+        &self,
+        cfg: &OAuthConfig,
+        token_url: &Url,
+        app: &ClientApp,
+        grant: Grant<'_>,
+    ) -> Result<TokenSet, TokenError> {
+        let mut form: Vec<(&str, String)> = vec![("grant_type", grant.name().to_string())];
+        match &grant {
+            Grant::Code {
+                code,
+                redirect_uri,
+                verifier,
+            } => {
+                form.push(("code", code.to_string()));
+                form.push(("redirect_uri", redirect_uri.to_string()));
+                if let Some(v) = verifier {
+                    form.push(("code_verifier", v.to_string()));
+                }
+            }
+            Grant::Refresh { refresh_token } => {
+                form.push(("refresh_token", refresh_token.expose().to_string()))
+            }
+            Grant::ClientCredentials => {
+                let scopes = if app.scopes.is_empty() {
+                    &cfg.scopes
+                } else {
+                    &app.scopes
+                };
+                if !scopes.is_empty() {
+                    form.push(("scope", scopes.join(" ")));
+                }
+            }
+        }
+        let mut request = self
+            .http
+            .post(token_url.clone())
+            .header(reqwest::header::ACCEPT, "application/json");
+        if cfg.basic_client_auth {
+            request = request.basic_auth(&app.client_id, Some(app.client_secret.expose()));
+        } else {
+            form.push(("client_id", app.client_id.clone()));
+            form.push(("client_secret", app.client_secret.expose().to_string()));
+        }
+        let response = request
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| TokenError::Transient {
+                reason: if e.is_timeout() {
+                    "timed out".into()
+                } else {
+                    "cannot reach the token endpoint".into()
+                },
+            })?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(|_| TokenError::Transient {
+            reason: "the answer was cut off".into(),
+        })?;
+        if bytes.len() > MAX_TOKEN_BODY {
+            return Err(TokenError::Rejected {
+                reason: "the answer is too large to be a token response".into(),
+            });
+        }
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let secrets: Vec<&str> = match &grant {
+            Grant::Refresh { refresh_token } => vec![refresh_token.expose()],
+            Grant::Code { code, .. } => vec![*code],
+            Grant::ClientCredentials => vec![],
+        };
+        let reason = summary(&body, status, &secrets, app.client_secret.expose());
+        if matches!(
+            cfg.invalid_grant.evaluate(
+                Some(&json!({"status": status, "body": body})),
+                &Vars::none()
+            ),
+            Ok(Some(Value::Bool(true)))
+        ) {
+            return Err(TokenError::InvalidGrant { reason });
+        }
+        if status >= 500 || status == 429 {
+            return Err(TokenError::Transient { reason });
+        }
+        let access = body
+            .get("access_token")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty());
+        let Some(access) = access.filter(|_| (200..300).contains(&status)) else {
+            return Err(TokenError::Rejected { reason });
+        };
+        let expires_in = match body.get("expires_in") {
+            Some(Value::Number(n)) => n.as_u64(),
+            Some(Value::String(s)) => s.parse().ok(),
+            _ => None,
+        }
+        .map(Duration::from_secs)
+        .or(cfg.default_lifetime);
+        let settings = cfg
+            .token_settings
+            .iter()
+            .filter_map(|(name, pointer)| {
+                body.pointer(pointer)
+                    .filter(|v| v.is_string())
+                    .map(|v| (name.clone(), v.clone()))
+            })
+            .collect();
+        Ok(TokenSet {
+            access_token: Secret::new(access),
+            refresh_token: body
+                .get("refresh_token")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(Secret::new),
+            expires_at: expires_in
+                .and_then(|d| chrono::Duration::from_std(d).ok())
+                .map(|d| Utc::now() + d),
+            settings,
+        })
+    }
+}
+
+/// A short reason from an error answer, with every secret of the exchange scrubbed.
+fn summary(body: &Value, status: u16, secrets: &[&str], client_secret: &str) -> String {
+    let pick = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string);
+    let mut text = match (pick("error"), pick("error_description").or(pick("message"))) {
+        (Some(e), Some(d)) => format!("{e}: {d}"),
+        (Some(e), None) => e,
+        (None, Some(d)) => d,
+        (None, None) => pick("status").unwrap_or_else(|| format!("HTTP {status}")),
+    };
+    for s in secrets.iter().chain([&client_secret]) {
+        if !s.is_empty() {
+            text = text.replace(s, "***");
+        }
+    }
+    text.chars().take(200).collect()
+}

@@ -1,0 +1,683 @@
+//! Fresh tokens, refreshed once: the seed's root cause 1.
+//!
+//! Within a process, callers of one account queue on that account's lock, so one refresh
+//! serves them all. Across processes, the refresh is claimed by a compare-and-swap on the
+//! account's version (status REFRESHING): the winner calls the vendor and writes the new
+//! token set (with the new refresh token) before anyone uses it; the others wait for the
+//! version to move and re-read. After `invalid_grant` the account is re-read once (a peer
+//! may have rotated the token); otherwise it becomes NEEDS_REAUTH with a reason and an
+//! event, and that refresh token is never sent again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::oauth::{ClientApp, Grant, TokenClient, TokenError};
+use super::{Credentials, Vault};
+use crate::config::Providers;
+use crate::error::{ErrorCode, HasCode};
+use crate::store::{LinkedAccount, LinkedAccountUpdate, Store};
+
+/// A claim older than this is abandoned (its process died mid-refresh) and may be taken.
+const CLAIM_TTL: chrono::Duration = chrono::Duration::seconds(30);
+/// How long a caller waits for a peer's refresh before giving up.
+const PEER_WAIT: Duration = Duration::from_secs(20);
+/// Attempts at the token endpoint for transient failures, with doubling backoff.
+const ATTEMPTS: u32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error("linked account `{account}` must be reconnected: {reason}")]
+    NeedsReauth { account: String, reason: String },
+    #[error("the token of linked account `{account}` cannot be refreshed right now: {reason}")]
+    Unavailable { account: String, reason: String },
+    #[error("linked account `{account}`: {reason}")]
+    Config { account: String, reason: String },
+    #[error("credential storage: {0}")]
+    Store(String),
+}
+
+impl HasCode for RefreshError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            RefreshError::NeedsReauth { .. } => ErrorCode::NeedsReauth,
+            RefreshError::Unavailable { .. } => ErrorCode::UpstreamUnavailable,
+            RefreshError::Config { .. } => ErrorCode::ConfigError,
+            RefreshError::Store(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+pub struct TokenManager {
+    store: Store,
+    vault: Vault,
+    providers: Providers,
+    client: TokenClient,
+    allow_private: bool,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl TokenManager {
+    pub fn new(
+        store: Store,
+        vault: Vault,
+        providers: Providers,
+        client: TokenClient,
+        allow_private: bool,
+    ) -> TokenManager {
+        TokenManager {
+            store,
+            vault,
+            providers,
+            client,
+            allow_private,
+            locks: Mutex::default(),
+        }
+    }
+
+    fn lock_for(&self, account: &str) -> Arc<tokio::sync::Mutex<()>> {
+        match self.locks.lock() {
+            Ok(mut m) => m.entry(account.to_string()).or_default().clone(),
+            // A poisoned map only loses in-process coalescing; the database claim still holds.
+            Err(_) => Arc::default(),
+        }
+    }
+
+    fn store_err(e: crate::store::StoreError) -> RefreshError {
+        RefreshError::Store(e.to_string())
+    }
+
+    fn open(&self, row: &LinkedAccount) -> Result<Credentials, RefreshError> {
+        self.vault
+            .open(&row.id, &row.credentials)
+            .map_err(|e| RefreshError::Store(e.to_string()))
+    }
+
+    /// Whether the row's token must be refreshed before use.
+    fn due(&self, row: &LinkedAccount, creds: &Credentials) -> bool {
+        let Some(oauth) = self
+            .providers
+            .get(&row.provider)
+            .and_then(|p| p.oauth.as_ref())
+        else {
+            return false;
+        };
+        let Some(expires_at) = row.expires_at else {
+            return false;
+        };
+        let buffer = chrono::Duration::from_std(oauth.refresh_buffer).unwrap_or_default();
+        creds.refresh_token.is_some() && expires_at <= Utc::now() + buffer
+    }
+
+    fn claim_is_stale(row: &LinkedAccount) -> bool {
+        row.status == "REFRESHING" && row.updated_at < Utc::now() - CLAIM_TTL
+    }
+
+    /// The account's usable credentials, refreshed first when they are due.
+    pub async fn fresh(
+        &self,
+        row: LinkedAccount,
+    ) -> Result<(LinkedAccount, Credentials), RefreshError> {
+        let creds = self.open(&row)?;
+        if !self.due(&row, &creds) && row.status != "REFRESHING" {
+            return Ok((row, creds));
+        }
+        let lock = self.lock_for(&row.id);
+        let _guard = lock.lock().await;
+        let deadline = tokio::time::Instant::now() + PEER_WAIT;
+        loop {
+            // Re-read: a caller ahead of us in this process, or a peer, may have refreshed.
+            let current = self
+                .store
+                .get_linked_account(&row.id)
+                .await
+                .map_err(Self::store_err)?
+                .ok_or_else(|| RefreshError::Config {
+                    account: row.id.clone(),
+                    reason: "the account was deleted".into(),
+                })?;
+            let creds = self.open(&current)?;
+            match current.status.as_str() {
+                "NEEDS_REAUTH" | "REVOKED" => {
+                    return Err(RefreshError::NeedsReauth {
+                        account: current.id.clone(),
+                        reason: current
+                            .status_reason
+                            .clone()
+                            .unwrap_or_else(|| current.status.clone()),
+                    });
+                }
+                "REFRESHING" if !Self::claim_is_stale(&current) => {
+                    // A peer holds the claim: wait for it to finish.
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(RefreshError::Unavailable {
+                            account: current.id.clone(),
+                            reason: "another replica's refresh did not finish in time".into(),
+                        });
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                _ => {}
+            }
+            if !self.due(&current, &creds) && current.status != "REFRESHING" {
+                return Ok((current, creds));
+            }
+            // Claim the refresh: only one writer moves the version from here.
+            let claimed = self
+                .store
+                .update_linked_account_cas(
+                    &current.id,
+                    current.version,
+                    LinkedAccountUpdate {
+                        status: "REFRESHING".into(),
+                        status_reason: None,
+                        credentials: current.credentials.clone(),
+                        expires_at: current.expires_at,
+                        last_refreshed_at: current.last_refreshed_at,
+                    },
+                )
+                .await
+                .map_err(Self::store_err)?;
+            match claimed {
+                Some(claimed) => return self.refresh_claimed(claimed, creds).await,
+                // Lost the race to a peer: loop, wait for it, re-read.
+                None => continue,
+            }
+        }
+    }
+
+    async fn refresh_claimed(
+        &self,
+        claimed: LinkedAccount,
+        creds: Credentials,
+    ) -> Result<(LinkedAccount, Credentials), RefreshError> {
+        let account = claimed.id.clone();
+        let config = |reason: String| RefreshError::Config {
+            account: account.clone(),
+            reason,
+        };
+        let provider = self
+            .providers
+            .get(&claimed.provider)
+            .cloned()
+            .ok_or_else(|| config(format!("provider `{}` is not loaded", claimed.provider)))?;
+        let oauth = provider
+            .oauth
+            .as_ref()
+            .ok_or_else(|| config("the provider has no OAuth configuration".into()))?;
+        let refresh_token = creds
+            .refresh_token
+            .clone()
+            .ok_or_else(|| config("no refresh token".into()))?;
+        let app = self
+            .client_app(&claimed.environment_id, &claimed.provider)
+            .await;
+        let app = match app {
+            Ok(app) => app,
+            Err(e) => {
+                self.release(&claimed, &creds, Some(e.to_string())).await?;
+                return Err(e);
+            }
+        };
+        let token_url = match provider.resolve_oauth_url(
+            &oauth.token_url,
+            "tokenUrl",
+            &claimed.settings,
+            self.allow_private,
+        ) {
+            Ok(u) => u,
+            Err(reason) => {
+                self.release(&claimed, &creds, Some(reason.clone())).await?;
+                return Err(config(reason));
+            }
+        };
+        let mut attempt = 0;
+        let outcome = loop {
+            attempt += 1;
+            match self
+                .client
+                .request(
+                    oauth,
+                    &token_url,
+                    &app,
+                    Grant::Refresh {
+                        refresh_token: &refresh_token,
+                    },
+                )
+                .await
+            {
+                Err(TokenError::Transient { reason }) if attempt < ATTEMPTS => {
+                    tracing::warn!(account = %account, attempt, %reason, "token refresh failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt - 1))).await;
+                }
+                other => break other,
+            }
+        };
+        match outcome {
+            Ok(set) => {
+                let new = Credentials {
+                    access_token: Some(set.access_token),
+                    // Vendors that do not rotate send no refresh token: keep the one we have.
+                    refresh_token: set.refresh_token.or(creds.refresh_token.clone()),
+                    api_key: None,
+                    expires_at: set.expires_at,
+                };
+                let now = Utc::now();
+                let written = self
+                    .store
+                    .update_linked_account_cas(
+                        &claimed.id,
+                        claimed.version,
+                        LinkedAccountUpdate {
+                            status: "ACTIVE".into(),
+                            status_reason: None,
+                            credentials: self.vault.seal(&claimed.id, &new),
+                            expires_at: new.expires_at,
+                            last_refreshed_at: Some(now),
+                        },
+                    )
+                    .await
+                    .map_err(Self::store_err)?;
+                let Some(row) = written else {
+                    // Someone moved the row under our claim (an operator disabling it):
+                    // their write wins, and the fresh token set is theirs to handle.
+                    return Err(RefreshError::Unavailable {
+                        account,
+                        reason: "the account changed during the refresh".into(),
+                    });
+                };
+                tracing::info!(account = %row.id, provider = %row.provider, "access token refreshed");
+                let _ = self
+                    .store
+                    .insert_account_event(
+                        &row.id,
+                        "TOKEN_REFRESHED",
+                        "the access token was refreshed",
+                    )
+                    .await;
+                Ok((row, new))
+            }
+            Err(TokenError::InvalidGrant { reason }) => {
+                let reason = format!(
+                    "the vendor refused the refresh token ({reason}); reconnect the account"
+                );
+                let parked = self
+                    .store
+                    .update_linked_account_cas(
+                        &claimed.id,
+                        claimed.version,
+                        LinkedAccountUpdate {
+                            status: "NEEDS_REAUTH".into(),
+                            status_reason: Some(reason.clone()),
+                            credentials: claimed.credentials.clone(),
+                            expires_at: claimed.expires_at,
+                            last_refreshed_at: claimed.last_refreshed_at,
+                        },
+                    )
+                    .await
+                    .map_err(Self::store_err)?;
+                if parked.is_none() {
+                    // A peer wrote a newer token set meanwhile (it rotated first): use it.
+                    if let Some(row) = self
+                        .store
+                        .get_linked_account(&claimed.id)
+                        .await
+                        .map_err(Self::store_err)?
+                        && row.status == "ACTIVE"
+                    {
+                        let creds = self.open(&row)?;
+                        return Ok((row, creds));
+                    }
+                }
+                tracing::warn!(account = %claimed.id, provider = %claimed.provider, "refresh token refused: account needs re-authorization");
+                let _ = self
+                    .store
+                    .insert_account_event(&claimed.id, "NEEDS_REAUTH", &reason)
+                    .await;
+                Err(RefreshError::NeedsReauth { account, reason })
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                let still_valid = claimed.expires_at.is_some_and(|t| t > Utc::now());
+                self.release(
+                    &claimed,
+                    &creds,
+                    Some(format!("last refresh failed: {reason}")),
+                )
+                .await?;
+                let _ = self
+                    .store
+                    .insert_account_event(&claimed.id, "TOKEN_REFRESH_FAILED", &reason)
+                    .await;
+                if still_valid {
+                    // The old access token still works: serve with it, refresh again later.
+                    let row = self
+                        .store
+                        .get_linked_account(&claimed.id)
+                        .await
+                        .map_err(Self::store_err)?
+                        .unwrap_or(claimed);
+                    return Ok((row, creds));
+                }
+                Err(RefreshError::Unavailable { account, reason })
+            }
+        }
+    }
+
+    /// Gives up a claim, leaving the account ACTIVE with its current credentials.
+    async fn release(
+        &self,
+        claimed: &LinkedAccount,
+        _creds: &Credentials,
+        reason: Option<String>,
+    ) -> Result<(), RefreshError> {
+        self.store
+            .update_linked_account_cas(
+                &claimed.id,
+                claimed.version,
+                LinkedAccountUpdate {
+                    status: "ACTIVE".into(),
+                    status_reason: reason,
+                    credentials: claimed.credentials.clone(),
+                    expires_at: claimed.expires_at,
+                    last_refreshed_at: claimed.last_refreshed_at,
+                },
+            )
+            .await
+            .map_err(Self::store_err)?;
+        Ok(())
+    }
+
+    /// The OAuth app for the account's environment (or the platform default).
+    pub async fn client_app(
+        &self,
+        environment_id: &str,
+        provider: &str,
+    ) -> Result<ClientApp, RefreshError> {
+        let app = self
+            .store
+            .find_oauth_app(environment_id, provider)
+            .await
+            .map_err(Self::store_err)?
+            .ok_or_else(|| RefreshError::Config {
+                account: String::new(),
+                reason: format!("no OAuth app is set for provider `{provider}` (setOAuthApp)"),
+            })?;
+        let secret = self
+            .vault
+            .open_secret(&format!("oauth-app:{provider}"), &app.client_secret)
+            .map_err(|e| RefreshError::Store(e.to_string()))?;
+        Ok(ClientApp {
+            client_id: app.client_id,
+            client_secret: secret,
+            scopes: app.scopes,
+        })
+    }
+
+    /// One pass of the proactive refresher: every account due within its provider's buffer.
+    pub async fn refresh_due(&self) -> usize {
+        let horizon = self
+            .providers
+            .iter()
+            .filter_map(|p| p.oauth.as_ref().map(|o| o.refresh_buffer))
+            .max()
+            .unwrap_or_default();
+        let before = Utc::now() + chrono::Duration::from_std(horizon).unwrap_or_default();
+        let due = match self.store.list_accounts_due(before, 500).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the accounts due for refresh");
+                return 0;
+            }
+        };
+        let mut refreshed = 0;
+        for row in due {
+            let id = row.id.clone();
+            match self.fresh(row).await {
+                Ok(_) => refreshed += 1,
+                Err(e) => tracing::warn!(account = %id, error = %e, "proactive refresh failed"),
+            }
+        }
+        refreshed
+    }
+}
+
+/// Runs [`TokenManager::refresh_due`] every `every` until `stop` resolves.
+pub async fn run_scheduler(
+    manager: Arc<TokenManager>,
+    every: Duration,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(every) => {
+                manager.refresh_due().await;
+            }
+        }
+    }
+}
+
+/// How long a started authorization may take before its state expires.
+const STATE_TTL: chrono::Duration = chrono::Duration::minutes(10);
+
+/// A started authorization: where to send the user.
+#[derive(Debug, Clone)]
+pub struct AuthorizationStart {
+    pub url: url::Url,
+    pub state: String,
+    pub expires_at: chrono::DateTime<Utc>,
+}
+
+fn random_token(bytes: usize) -> String {
+    use base64::Engine as _;
+    use rand::RngCore;
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+fn pkce_challenge(verifier: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()))
+}
+
+impl TokenManager {
+    /// Begins the authorization-code flow for an environment: stores a single-use state
+    /// (and a PKCE verifier, sealed) and returns the vendor's authorization URL.
+    pub async fn start_authorization(
+        &self,
+        environment_id: &str,
+        provider: &str,
+        redirect_uri: &str,
+        settings: serde_json::Value,
+    ) -> Result<AuthorizationStart, RefreshError> {
+        let config = |reason: String| RefreshError::Config {
+            account: String::new(),
+            reason,
+        };
+        let model = self
+            .providers
+            .get(provider)
+            .cloned()
+            .ok_or_else(|| config(format!("unknown provider `{provider}`")))?;
+        let oauth = model
+            .oauth
+            .as_ref()
+            .ok_or_else(|| config(format!("provider `{provider}` does not use OAuth")))?;
+        let redirect = url::Url::parse(redirect_uri)
+            .map_err(|e| config(format!("redirectUri is not a URL: {e}")))?;
+        if !matches!(redirect.scheme(), "http" | "https") {
+            return Err(config("redirectUri must be an http(s) URL".into()));
+        }
+        let app = self.client_app(environment_id, provider).await?;
+        let mut url = model
+            .resolve_oauth_url(
+                &oauth.authorize_url,
+                "authorizeUrl",
+                &settings,
+                self.allow_private,
+            )
+            .map_err(config)?;
+        let state = random_token(32);
+        let verifier = oauth.pkce.then(|| random_token(48));
+        let scopes = if app.scopes.is_empty() {
+            oauth.scopes.clone()
+        } else {
+            app.scopes.clone()
+        };
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code");
+            q.append_pair("client_id", &app.client_id);
+            q.append_pair("redirect_uri", redirect_uri);
+            q.append_pair("state", &state);
+            if !scopes.is_empty() {
+                q.append_pair("scope", &scopes.join(" "));
+            }
+            if let Some(v) = &verifier {
+                q.append_pair("code_challenge", &pkce_challenge(v));
+                q.append_pair("code_challenge_method", "S256");
+            }
+            for (k, v) in &oauth.authorize_params {
+                q.append_pair(k, v);
+            }
+        }
+        let expires_at = Utc::now() + STATE_TTL;
+        self.store
+            .insert_oauth_state(crate::store::OAuthState {
+                state: state.clone(),
+                environment_id: environment_id.to_string(),
+                provider: provider.to_string(),
+                redirect_uri: redirect_uri.to_string(),
+                code_verifier: verifier.map(|v| {
+                    self.vault
+                        .seal_secret(&format!("pkce:{state}"), &crate::secret::Secret::new(v))
+                }),
+                settings,
+                expires_at,
+            })
+            .await
+            .map_err(Self::store_err)?;
+        Ok(AuthorizationStart {
+            url,
+            state,
+            expires_at,
+        })
+    }
+
+    /// Ends the flow: consumes the state (a replay or an expired state is refused),
+    /// exchanges the code and creates the linked account with the token set and the
+    /// token-response values the provider keeps as settings.
+    pub async fn complete_authorization(
+        &self,
+        state: &str,
+        code: &str,
+    ) -> Result<LinkedAccount, RefreshError> {
+        let config = |reason: String| RefreshError::Config {
+            account: String::new(),
+            reason,
+        };
+        let started = self
+            .store
+            .take_oauth_state(state)
+            .await
+            .map_err(Self::store_err)?
+            .ok_or_else(|| {
+                config("the OAuth state is unknown, expired or already used; start again".into())
+            })?;
+        let model = self
+            .providers
+            .get(&started.provider)
+            .cloned()
+            .ok_or_else(|| config(format!("unknown provider `{}`", started.provider)))?;
+        let oauth = model
+            .oauth
+            .as_ref()
+            .ok_or_else(|| config("the provider does not use OAuth".into()))?;
+        let app = self
+            .client_app(&started.environment_id, &started.provider)
+            .await?;
+        let token_url = model
+            .resolve_oauth_url(
+                &oauth.token_url,
+                "tokenUrl",
+                &started.settings,
+                self.allow_private,
+            )
+            .map_err(config)?;
+        let verifier = match &started.code_verifier {
+            Some(sealed) => Some(
+                self.vault
+                    .open_secret(&format!("pkce:{state}"), sealed)
+                    .map_err(|e| RefreshError::Store(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let set = self
+            .client
+            .request(
+                oauth,
+                &token_url,
+                &app,
+                Grant::Code {
+                    code,
+                    redirect_uri: &started.redirect_uri,
+                    verifier: verifier.as_ref().map(|v| v.expose()),
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                TokenError::InvalidGrant { reason } | TokenError::Rejected { reason } => config(
+                    format!("the vendor refused the authorization code: {reason}"),
+                ),
+                TokenError::Transient { reason } => RefreshError::Unavailable {
+                    account: String::new(),
+                    reason,
+                },
+            })?;
+        let mut settings = started.settings.as_object().cloned().unwrap_or_default();
+        settings.extend(set.settings.clone());
+        let settings = serde_json::Value::Object(settings);
+        // The token response may move the API (instance_url): check the result like a
+        // connectAccount would.
+        model
+            .resolve_base_url(&settings, self.allow_private)
+            .map_err(config)?;
+        let creds = Credentials {
+            access_token: Some(set.access_token),
+            refresh_token: set.refresh_token,
+            api_key: None,
+            expires_at: set.expires_at,
+        };
+        let id = uuid::Uuid::new_v4().to_string();
+        let row = self
+            .store
+            .insert_linked_account(crate::store::NewLinkedAccount {
+                credentials: self.vault.seal(&id, &creds),
+                id,
+                environment_id: started.environment_id,
+                provider: started.provider,
+                status: "ACTIVE".into(),
+                settings,
+                expires_at: creds.expires_at,
+            })
+            .await
+            .map_err(Self::store_err)?;
+        let _ = self
+            .store
+            .insert_account_event(
+                &row.id,
+                "CONNECTED",
+                "linked through the OAuth authorization-code flow",
+            )
+            .await;
+        Ok(row)
+    }
+}

@@ -1,0 +1,346 @@
+//! The credential lifecycle over real HTTP: the OAuth code flow, single-flight refresh with
+//! single-use refresh tokens, proactive refresh with no traffic, revocation, transient
+//! token-endpoint failures, and secrets kept out of the database file.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::TestGateway;
+
+const CONTACTS: &str =
+    "query($a: ID!) { contacts(accountId: $a, first: 1) { edges { node { remoteId } } } }";
+
+impl TestGateway {
+    async fn control(&self, path: &str, body: Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{}/_control/{path}", self.sandbox.base_url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().await.unwrap_or(Value::Null)
+    }
+
+    async fn oauth_stats(&self, provider: &str) -> Value {
+        self.sandbox_stats().await["oauth"][provider].clone()
+    }
+
+    /// Sets the environment's OAuth app to the sandbox's demo client.
+    async fn set_app(&self, provider: &str) {
+        let (id, secret) = (
+            format!("sandbox-{provider}-client"),
+            format!("sandbox-{provider}-secret"),
+        );
+        let r = self
+            .gql(Some(&self.env_key), "mutation($p: String!, $i: String!, $s: String!) { setOAuthApp(provider: $p, clientId: $i, clientSecret: $s) { clientId } }", json!({"p": provider, "i": id, "s": secret}))
+            .await;
+        assert!(r.body["errors"].is_null(), "{}", r.body);
+    }
+
+    /// A HubSpot account whose token set comes from the sandbox's token endpoint, its
+    /// access token expiring at `expires_in_secs` (negative: already expired).
+    async fn oauth_account(&self, expires_in_secs: i64) -> (String, Value) {
+        self.set_app("hubspot").await;
+        let grant = self
+            .control(
+                "oauth/grant",
+                json!({"provider": "hubspot", "accessTokenLifetimeSeconds": expires_in_secs}),
+            )
+            .await;
+        let expires_at =
+            (chrono::Utc::now() + chrono::Duration::seconds(expires_in_secs)).to_rfc3339();
+        let base = self.sandbox.base_url();
+        let r = self
+            .gql(
+                Some(&self.env_key),
+                "mutation($c: JSON!, $s: JSON) { connectAccount(provider: \"hubspot\", credentials: $c, settings: $s) { id } }",
+                json!({
+                    "c": {"accessToken": grant["access_token"], "refreshToken": grant["refresh_token"], "expiresAt": expires_at},
+                    "s": {"baseUrl": format!("{base}/hubspot"), "tokenUrl": format!("{base}/hubspot/oauth/v1/token")}
+                }),
+            )
+            .await;
+        assert!(r.body["errors"].is_null(), "{}", r.body);
+        (
+            r.body["data"]["connectAccount"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            grant,
+        )
+    }
+
+    async fn account(&self, id: &str) -> Value {
+        let r = self
+            .gql(Some(&self.env_key), "query($a: ID!) { linkedAccount(id: $a) { status statusReason expiresAt lastRefreshedAt events { kind message } } }", json!({"a": id}))
+            .await;
+        r.body["data"]["linkedAccount"].clone()
+    }
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_requests_on_an_expired_token_cause_exactly_one_refresh() {
+    let t = TestGateway::start().await;
+    t.control(
+        "oauth",
+        json!({"provider": "hubspot", "rotateRefreshTokens": true, "tokenDelayMs": 200}),
+    )
+    .await;
+    t.control(
+        "ratelimit",
+        json!({"provider": "hubspot", "max": 100000, "intervalMs": 10000}),
+    )
+    .await;
+    let (account, _) = t.oauth_account(-60).await;
+    let requests = (0..200).map(|_| t.gql(Some(&t.env_key), CONTACTS, json!({"a": account})));
+    let replies = futures_util::future::join_all(requests).await;
+    for r in &replies {
+        assert!(r.body["errors"].is_null(), "{}", r.body);
+    }
+    let stats = t.oauth_stats("hubspot").await;
+    assert_eq!(
+        stats["refresh_token"], 1,
+        "exactly one refresh for 200 requests: {stats}"
+    );
+    let a = t.account(&account).await;
+    assert_eq!(a["status"], "ACTIVE");
+    assert!(a["lastRefreshedAt"].is_string());
+    assert!(
+        a["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "TOKEN_REFRESHED")
+    );
+}
+
+#[tokio::test]
+async fn a_token_about_to_expire_is_refreshed_with_no_requests_at_all() {
+    let t = TestGateway::start_refreshing(Duration::from_millis(200)).await;
+    // The default buffer is five minutes: due two seconds from now.
+    let (account, _) = t.oauth_account(302).await;
+    let before = t.sandbox_stats().await["requests"].as_u64().unwrap();
+    let mut refreshed = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if t.oauth_stats("hubspot").await["refresh_token"] == 1 {
+            refreshed = true;
+            break;
+        }
+    }
+    assert!(refreshed, "the scheduler did not refresh the token");
+    assert_eq!(
+        t.sandbox_stats().await["requests"].as_u64().unwrap(),
+        before,
+        "no API traffic was needed"
+    );
+    let a = t.account(&account).await;
+    let expires: chrono::DateTime<chrono::Utc> = a["expiresAt"].as_str().unwrap().parse().unwrap();
+    assert!(
+        expires > chrono::Utc::now() + chrono::Duration::minutes(20),
+        "the new token lives 30 minutes: {a}"
+    );
+    assert_eq!(
+        t.oauth_stats("hubspot").await["refresh_token"],
+        1,
+        "refreshed once, not on every tick"
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_refresh_token_parks_the_account_in_needs_reauth_after_one_attempt() {
+    let t = TestGateway::start().await;
+    let (account, grant) = t.oauth_account(-60).await;
+    t.control(
+        "oauth/revoke",
+        json!({"provider": "hubspot", "refreshToken": grant["refresh_token"]}),
+    )
+    .await;
+    for _ in 0..3 {
+        let r = t
+            .gql(Some(&t.env_key), CONTACTS, json!({"a": account}))
+            .await;
+        assert_eq!(r.code(), Some("NEEDS_REAUTH"), "{}", r.body);
+        assert!(
+            !r.body
+                .to_string()
+                .contains(grant["refresh_token"].as_str().unwrap()),
+            "the refresh token never appears in errors"
+        );
+    }
+    assert_eq!(
+        t.oauth_stats("hubspot").await["refresh_token"],
+        1,
+        "a dead refresh token is sent once, never again"
+    );
+    let a = t.account(&account).await;
+    assert_eq!(a["status"], "NEEDS_REAUTH");
+    assert!(
+        a["statusReason"].as_str().unwrap().contains("reconnect"),
+        "{a}"
+    );
+    assert!(
+        a["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "NEEDS_REAUTH"),
+        "{a}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_token_endpoint_keeps_serving_with_the_still_valid_token() {
+    let t = TestGateway::start().await;
+    // Inside the refresh buffer but not expired: due, and still usable.
+    let (account, _) = t.oauth_account(120).await;
+    t.control(
+        "oauth",
+        json!({"provider": "hubspot", "tokenFailures": {"status": 503, "times": 10}}),
+    )
+    .await;
+    let r = t
+        .gql(Some(&t.env_key), CONTACTS, json!({"a": account}))
+        .await;
+    assert!(
+        r.body["errors"].is_null(),
+        "the old access token still works: {}",
+        r.body
+    );
+    let stats = t.oauth_stats("hubspot").await;
+    assert_eq!(stats["refresh_token"], 3, "bounded retries: {stats}");
+    let a = t.account(&account).await;
+    assert_eq!(a["status"], "ACTIVE");
+    assert!(
+        a["statusReason"]
+            .as_str()
+            .unwrap()
+            .contains("refresh failed"),
+        "{a}"
+    );
+}
+
+#[tokio::test]
+async fn the_authorization_code_flow_creates_a_working_account_and_refuses_replays() {
+    let t = TestGateway::start().await;
+    for (provider, base_settings) in [
+        (
+            "hubspot",
+            json!({"baseUrl": "{base}/hubspot", "authorizeUrl": "{base}/hubspot/oauth/authorize", "tokenUrl": "{base}/hubspot/oauth/v1/token"}),
+        ),
+        (
+            "salesforce",
+            json!({"authorizeUrl": "{base}/salesforce/services/oauth2/authorize", "tokenUrl": "{base}/salesforce/services/oauth2/token"}),
+        ),
+    ] {
+        t.set_app(provider).await;
+        let settings: Value = serde_json::from_str(
+            &base_settings
+                .to_string()
+                .replace("{base}", &t.sandbox.base_url()),
+        )
+        .unwrap();
+        let callback = format!("{}/oauth/callback", t.gateway.url());
+        let r = t
+            .gql(Some(&t.env_key), "mutation($p: String!, $r: String!, $s: JSON) { startOAuth(provider: $p, redirectUri: $r, settings: $s) { authorizationUrl state } }", json!({"p": provider, "r": callback, "s": settings}))
+            .await;
+        assert!(r.body["errors"].is_null(), "{}", r.body);
+        let url = r.body["data"]["startOAuth"]["authorizationUrl"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        if provider == "salesforce" {
+            assert!(
+                url.contains("code_challenge_method=S256"),
+                "PKCE for Salesforce: {url}"
+            );
+        }
+        // The vendor approves and redirects the browser to Tessera's callback.
+        let no_redirects = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let consent = no_redirects.get(&url).send().await.unwrap();
+        assert_eq!(consent.status(), 302, "{provider}");
+        let location = consent.headers()["location"].to_str().unwrap().to_string();
+        assert!(location.starts_with(&callback), "{location}");
+        let done = t.http.get(&location).send().await.unwrap();
+        assert_eq!(done.status(), 200, "{provider}");
+        let done: Value = done.json().await.unwrap();
+        let account = done["accountId"].as_str().unwrap().to_string();
+        let r = t
+            .gql(Some(&t.env_key), CONTACTS, json!({"a": account}))
+            .await;
+        assert!(
+            r.body["errors"].is_null(),
+            "{provider}: the new account works: {}",
+            r.body
+        );
+        if provider == "salesforce" {
+            let a = t
+                .gql(
+                    Some(&t.env_key),
+                    "query($a: ID!) { linkedAccount(id: $a) { settings } }",
+                    json!({"a": account}),
+                )
+                .await;
+            let instance = a.body["data"]["linkedAccount"]["settings"]["instanceUrl"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            assert_eq!(
+                instance,
+                format!("{}/salesforce", t.sandbox.base_url()),
+                "instance_url from the token response is kept"
+            );
+        }
+        // The same callback again: the state is spent.
+        let replay = t.http.get(&location).send().await.unwrap();
+        assert_eq!(replay.status(), 400);
+        assert_eq!(
+            replay.json::<Value>().await.unwrap()["error"]["code"],
+            "BAD_USER_INPUT"
+        );
+    }
+    // A forged state.
+    let forged = t
+        .http
+        .get(format!(
+            "{}/oauth/callback?code=abc&state=forged",
+            t.gateway.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+}
+
+#[tokio::test]
+async fn tokens_never_reach_the_database_file_in_plaintext() {
+    let t = TestGateway::start().await;
+    let (account, grant) = t.oauth_account(-60).await;
+    let r = t
+        .gql(Some(&t.env_key), CONTACTS, json!({"a": account}))
+        .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(t._dir.path()).unwrap() {
+        bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    for secret in [
+        grant["access_token"].as_str().unwrap(),
+        grant["refresh_token"].as_str().unwrap(),
+        "sandbox-hubspot-secret",
+        &t.env_key,
+    ] {
+        assert!(!text.contains(secret), "a secret is stored in plaintext");
+    }
+    assert!(
+        !text.contains(tessera::sandbox::HUBSPOT_DEMO_TOKEN),
+        "the connected account's token is encrypted"
+    );
+}
