@@ -11,6 +11,7 @@ mod engine;
 mod gateway;
 mod jsonata_suite;
 mod mapping;
+mod replicas;
 mod sandbox;
 mod sandbox_oauth;
 mod store;

@@ -1,0 +1,207 @@
+//! Two `tessera serve` processes on one PostgreSQL database, as replicas behind a load
+//! balancer: an expired token with a single-use refresh token is refreshed exactly once
+//! for requests split between them, and neither process's logs ever hold a token.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tessera::sandbox::Sandbox;
+
+use crate::store::{drop_postgres_database, fresh_postgres_url};
+
+struct Replica {
+    child: Child,
+    url: String,
+    log: std::path::PathBuf,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_replica(
+    database_url: &str,
+    secret_key: &str,
+    dir: &std::path::Path,
+    n: usize,
+) -> Replica {
+    let port = free_port();
+    let log = dir.join(format!("replica-{n}.log"));
+    let child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--allow-private-upstreams",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("DATABASE_URL", database_url)
+        .env("TESSERA_SECRET_KEY", secret_key)
+        .env("TESSERA_ADMIN_KEY", "replica-admin-key")
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let replica = Replica {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        log,
+    };
+    let http = reqwest::Client::new();
+    for _ in 0..300 {
+        if let Ok(r) = http.get(format!("{}/readyz", replica.url)).send().await
+            && r.status().is_success()
+        {
+            return replica;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "replica {n} did not become ready: {}",
+        std::fs::read_to_string(&replica.log).unwrap_or_default()
+    );
+}
+
+async fn gql(http: &reqwest::Client, url: &str, key: &str, query: &str, variables: Value) -> Value {
+    http.post(format!("{url}/graphql"))
+        .bearer_auth(key)
+        .json(&json!({"query": query, "variables": variables}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_postgres_refresh_an_expired_token_exactly_once() {
+    let database_url = fresh_postgres_url().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::spawn("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let base = sandbox.base_url();
+    let http = reqwest::Client::new();
+    let control = |path: &str, body: Value| {
+        http.post(format!("{base}/_control/{path}"))
+            .json(&body)
+            .send()
+    };
+    control(
+        "oauth",
+        json!({"provider": "hubspot", "rotateRefreshTokens": true, "tokenDelayMs": 300}),
+    )
+    .await
+    .unwrap();
+    control(
+        "ratelimit",
+        json!({"provider": "hubspot", "max": 100000, "intervalMs": 10000}),
+    )
+    .await
+    .unwrap();
+    let grant: Value = control(
+        "oauth/grant",
+        json!({"provider": "hubspot", "accessTokenLifetimeSeconds": -60}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+
+    let key = tessera::credentials::SecretKey::generate().to_base64();
+    let a = start_replica(&database_url, &key, dir.path(), 1).await;
+    let b = start_replica(&database_url, &key, dir.path(), 2).await;
+
+    let created = gql(
+        &http,
+        &a.url,
+        "replica-admin-key",
+        "mutation { createEnvironment(name: \"acme\") { apiKey } }",
+        json!({}),
+    )
+    .await;
+    let env_key = created["data"]["createEnvironment"]["apiKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let app = gql(&http, &b.url, &env_key, "mutation { setOAuthApp(provider: \"hubspot\", clientId: \"sandbox-hubspot-client\", clientSecret: \"sandbox-hubspot-secret\") { clientId } }", json!({})).await;
+    assert!(app["errors"].is_null(), "{app}");
+    let expired = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+    let connected = gql(
+        &http,
+        &a.url,
+        &env_key,
+        "mutation($c: JSON!, $s: JSON) { connectAccount(provider: \"hubspot\", credentials: $c, settings: $s) { id } }",
+        json!({
+            "c": {"accessToken": grant["access_token"], "refreshToken": grant["refresh_token"], "expiresAt": expired},
+            "s": {"baseUrl": format!("{base}/hubspot"), "tokenUrl": format!("{base}/hubspot/oauth/v1/token")}
+        }),
+    )
+    .await;
+    let account = connected["data"]["connectAccount"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let query =
+        "query($a: ID!) { contacts(accountId: $a, first: 1) { edges { node { remoteId } } } }";
+    let requests = (0..60).map(|i| {
+        let url = if i % 2 == 0 {
+            a.url.clone()
+        } else {
+            b.url.clone()
+        };
+        let (http, env_key, account) = (http.clone(), env_key.clone(), account.clone());
+        async move { gql(&http, &url, &env_key, query, json!({"a": account})).await }
+    });
+    let replies = futures_util::future::join_all(requests).await;
+    for r in &replies {
+        assert!(r["errors"].is_null(), "{r}");
+    }
+    let stats: Value = http
+        .get(format!("{base}/_control/stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        stats["oauth"]["hubspot"]["refresh_token"], 1,
+        "one refresh across both replicas: {stats}"
+    );
+
+    drop(a);
+    drop(b);
+    let logs = std::fs::read_to_string(dir.path().join("replica-1.log")).unwrap()
+        + &std::fs::read_to_string(dir.path().join("replica-2.log")).unwrap();
+    assert!(
+        logs.contains("access token refreshed"),
+        "the refresh is logged (as an event, without the token)"
+    );
+    for secret in [
+        grant["access_token"].as_str().unwrap(),
+        grant["refresh_token"].as_str().unwrap(),
+        "sandbox-hubspot-secret",
+        &env_key,
+        &key,
+    ] {
+        assert!(!logs.contains(secret), "a secret reached the logs");
+    }
+    drop_postgres_database(&database_url).await;
+}
