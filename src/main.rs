@@ -37,6 +37,17 @@ enum Command {
     },
     /// Evaluate a JSONata expression with the gateway's engine and limits.
     Map(cli::map::MapArgs),
+    /// Stored secrets.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Re-encrypt every stored secret from TESSERA_SECRET_KEY to TESSERA_NEW_SECRET_KEY.
+    Rotate(cli::rotate::RotateArgs),
 }
 
 #[derive(Subcommand)]
@@ -83,6 +94,11 @@ fn main() -> ExitCode {
             print!("{}", tessera::config::provider_json_schema());
             Ok(())
         }
+        Command::Secrets {
+            command: SecretsCommand::Rotate(args),
+        } => runtime()
+            .map_err(Into::into)
+            .and_then(|rt| rt.block_on(cli::rotate::run(args))),
         Command::Serve(args) => {
             init_tracing();
             runtime()

@@ -4,4 +4,5 @@
 pub mod check;
 pub mod demo;
 pub mod map;
+pub mod rotate;
 pub mod serve;

@@ -234,3 +234,33 @@ impl Store {
         rows.into_iter().map(LinkedAccount::try_from).collect()
     }
 }
+
+impl Store {
+    /// Every OAuth app (for re-encrypting their secrets under a new key).
+    pub async fn list_oauth_apps(&self) -> Result<Vec<OAuthApp>, StoreError> {
+        let rows = oauth_app::Entity::find()
+            .all(&self.db)
+            .await
+            .map_err(StoreError::db("read OAuth apps"))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| OAuthApp {
+                environment_id: (!r.environment_id.is_empty()).then(|| r.environment_id.clone()),
+                provider: r.provider,
+                client_id: r.client_id,
+                client_secret: r.client_secret,
+                scopes: serde_json::from_str(&r.scopes).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// Drops pending authorizations: their sealed verifiers do not survive a key change,
+    /// and a user only has to start again.
+    pub async fn clear_oauth_states(&self) -> Result<u64, StoreError> {
+        let r = oauth_state::Entity::delete_many()
+            .exec(&self.db)
+            .await
+            .map_err(StoreError::db("clear OAuth states"))?;
+        Ok(r.rows_affected)
+    }
+}

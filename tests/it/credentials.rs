@@ -344,3 +344,80 @@ async fn tokens_never_reach_the_database_file_in_plaintext() {
         "the connected account's token is encrypted"
     );
 }
+
+#[tokio::test]
+async fn rotating_the_secret_key_re_encrypts_every_stored_secret() {
+    use tessera::credentials::{Credentials, SecretKey, Vault};
+    use tessera::secret::Secret;
+    let dir = tempfile::tempdir().unwrap();
+    let store = tessera::store::Store::connect(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("t.db").display()
+    ))
+    .await
+    .unwrap();
+    let (old, new) = (SecretKey::generate(), SecretKey::generate());
+    let (old_vault, new_vault) = (Vault::new(&old), Vault::new(&new));
+    let env = store.create_environment("acme").await.unwrap();
+    let creds = Credentials {
+        access_token: Some(Secret::new("at-1")),
+        refresh_token: Some(Secret::new("rt-1")),
+        api_key: None,
+        expires_at: None,
+    };
+    let id = uuid::Uuid::new_v4().to_string();
+    store
+        .insert_linked_account(tessera::store::NewLinkedAccount {
+            credentials: old_vault.seal(&id, &creds),
+            id: id.clone(),
+            environment_id: env.id.clone(),
+            provider: "hubspot".into(),
+            status: "ACTIVE".into(),
+            settings: json!({}),
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    store
+        .set_oauth_app(tessera::store::OAuthApp {
+            environment_id: Some(env.id.clone()),
+            provider: "hubspot".into(),
+            client_id: "cid".into(),
+            client_secret: old_vault.seal_secret("oauth-app:hubspot", &Secret::new("cs-1")),
+            scopes: vec![],
+        })
+        .await
+        .unwrap();
+    let done = tessera::cli::rotate::rotate(&store, &old, &new)
+        .await
+        .unwrap();
+    assert_eq!((done.accounts, done.apps), (1, 1));
+    let row = store.get_linked_account(&id).await.unwrap().unwrap();
+    assert!(old_vault.open(&id, &row.credentials).is_err());
+    assert_eq!(
+        new_vault
+            .open(&id, &row.credentials)
+            .unwrap()
+            .refresh_token
+            .unwrap()
+            .expose(),
+        "rt-1"
+    );
+    let app = store
+        .find_oauth_app(&env.id, "hubspot")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        new_vault
+            .open_secret("oauth-app:hubspot", &app.client_secret)
+            .unwrap()
+            .expose(),
+        "cs-1"
+    );
+    // A rerun (after an interruption) changes nothing and fails on nothing.
+    let again = tessera::cli::rotate::rotate(&store, &old, &new)
+        .await
+        .unwrap();
+    assert_eq!((again.accounts, again.apps), (0, 0));
+}
