@@ -464,3 +464,53 @@ async fn settings_are_checked_against_the_providers_allowed_hosts() {
     assert!(r["errors"].is_null(), "zoho's apiDomain has a default: {r}");
     running.stop().await;
 }
+
+#[tokio::test]
+async fn a_batch_read_can_be_a_soql_in_query_built_by_the_mapping() {
+    let dir = tempfile::tempdir().unwrap();
+    let providers = dir.path().join("providers");
+    crate::common::copy_dir(&repo_path("providers"), &providers);
+    let path = providers.join("salesforce.json");
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    doc["resources"]["contacts"]["operations"]["batchGet"] = json!({
+        "path": "/query",
+        "query": {"q": "'SELECT Id, FirstName, LastName, Email, AccountId FROM Contact WHERE Id IN (' & $join($ids.(\"'\" & $replace($, \"'\", \"\\\\'\") & \"'\"), ', ') & ')'"},
+        "recordsPath": "/records",
+        "maxIds": 200
+    });
+    std::fs::write(&path, doc.to_string()).unwrap();
+    let t = TestGateway::start_with(&repo_path("schema"), &providers).await;
+    let account = t.connect_sandbox(&t.env_key.clone(), "salesforce").await;
+    let handle = t.sandbox_handle("salesforce", &account);
+    let ids: Vec<String> = [
+        "003Sb00001CRUFUIA5",
+        "003Sb00001CRWJDIA5",
+        "003Sb00001ZZZZZIA5",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let got = t
+        .gateway
+        .services
+        .engine
+        .batch_get(&handle, "contacts", &ids)
+        .await
+        .unwrap();
+    let mut names: Vec<String> = got
+        .iter()
+        .map(|r| {
+            r.mapped.as_ref().unwrap()["firstName"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["Mateo", "Olivia"]);
+    let stats = t.sandbox_stats().await;
+    assert_eq!(
+        stats["byRoute"]["GET /salesforce/services/data/{version}/query"], 1,
+        "one SOQL query: {stats}"
+    );
+}
