@@ -21,7 +21,17 @@ use crate::error::{ErrorCode, HasCode};
 use crate::store::{LinkedAccount, LinkedAccountUpdate, Store};
 
 /// A claim older than this is abandoned (its process died mid-refresh) and may be taken.
+/// `TESSERA_REFRESH_CLAIM_TTL_SECS` overrides it (crash tests use a short one).
 const CLAIM_TTL: chrono::Duration = chrono::Duration::seconds(30);
+
+fn claim_ttl_from_env() -> chrono::Duration {
+    std::env::var("TESSERA_REFRESH_CLAIM_TTL_SECS")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|s| *s > 0)
+        .map(chrono::Duration::seconds)
+        .unwrap_or(CLAIM_TTL)
+}
 /// How long a caller waits for a peer's refresh before giving up.
 const PEER_WAIT: Duration = Duration::from_secs(20);
 /// Attempts at the token endpoint for transient failures, with doubling backoff.
@@ -56,6 +66,7 @@ pub struct TokenManager {
     providers: Providers,
     client: TokenClient,
     allow_private: bool,
+    claim_ttl: chrono::Duration,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -73,6 +84,7 @@ impl TokenManager {
             providers,
             client,
             allow_private,
+            claim_ttl: claim_ttl_from_env(),
             locks: Mutex::default(),
         }
     }
@@ -111,8 +123,8 @@ impl TokenManager {
         creds.refresh_token.is_some() && expires_at <= Utc::now() + buffer
     }
 
-    fn claim_is_stale(row: &LinkedAccount) -> bool {
-        row.status == "REFRESHING" && row.updated_at < Utc::now() - CLAIM_TTL
+    fn claim_is_stale(&self, row: &LinkedAccount) -> bool {
+        row.status == "REFRESHING" && row.updated_at < Utc::now() - self.claim_ttl
     }
 
     /// The account's usable credentials, refreshed first when they are due.
@@ -149,7 +161,7 @@ impl TokenManager {
                             .unwrap_or_else(|| current.status.clone()),
                     });
                 }
-                "REFRESHING" if !Self::claim_is_stale(&current) => {
+                "REFRESHING" if !self.claim_is_stale(&current) => {
                     // A peer holds the claim: wait for it to finish.
                     if tokio::time::Instant::now() >= deadline {
                         return Err(RefreshError::Unavailable {

@@ -205,3 +205,171 @@ async fn two_replicas_on_postgres_refresh_an_expired_token_exactly_once() {
     }
     drop_postgres_database(&database_url).await;
 }
+
+async fn start_sqlite_process(
+    database_url: &str,
+    secret_key: &str,
+    dir: &std::path::Path,
+    n: usize,
+) -> Replica {
+    let port = free_port();
+    let log = dir.join(format!("crash-{n}.log"));
+    let child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--allow-private-upstreams",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("DATABASE_URL", database_url)
+        .env("TESSERA_SECRET_KEY", secret_key)
+        .env("TESSERA_ADMIN_KEY", "replica-admin-key")
+        .env("TESSERA_REFRESH_CLAIM_TTL_SECS", "1")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let replica = Replica {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        log,
+    };
+    let http = reqwest::Client::new();
+    for _ in 0..300 {
+        if let Ok(r) = http.get(format!("{}/readyz", replica.url)).send().await
+            && r.status().is_success()
+        {
+            return replica;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "process {n} did not become ready: {}",
+        std::fs::read_to_string(&replica.log).unwrap_or_default()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_killed_during_refreshes_never_strands_an_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("crash.db").display()
+    );
+    let sandbox = Sandbox::spawn("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let base = sandbox.base_url();
+    let http = reqwest::Client::new();
+    let control = |path: &str, body: Value| {
+        http.post(format!("{base}/_control/{path}"))
+            .json(&body)
+            .send()
+    };
+    // Single-use refresh tokens, slow token responses and 1 s access tokens: every run of
+    // the loop below refreshes, and a kill can land before, during or after the vendor
+    // rotated the token.
+    control("oauth", json!({"provider": "hubspot", "rotateRefreshTokens": true, "tokenDelayMs": 250, "accessTokenLifetimeSeconds": 1})).await.unwrap();
+    control(
+        "ratelimit",
+        json!({"provider": "hubspot", "max": 1000000, "intervalMs": 10000}),
+    )
+    .await
+    .unwrap();
+    let grant: Value = control(
+        "oauth/grant",
+        json!({"provider": "hubspot", "accessTokenLifetimeSeconds": -60}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let key = tessera::credentials::SecretKey::generate().to_base64();
+
+    let first = start_sqlite_process(&database_url, &key, dir.path(), 0).await;
+    let created = gql(
+        &http,
+        &first.url,
+        "replica-admin-key",
+        "mutation { createEnvironment(name: \"acme\") { apiKey } }",
+        json!({}),
+    )
+    .await;
+    let env_key = created["data"]["createEnvironment"]["apiKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    gql(&http, &first.url, &env_key, "mutation { setOAuthApp(provider: \"hubspot\", clientId: \"sandbox-hubspot-client\", clientSecret: \"sandbox-hubspot-secret\") { clientId } }", json!({})).await;
+    let expired = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+    let connected = gql(
+        &http,
+        &first.url,
+        &env_key,
+        "mutation($c: JSON!, $s: JSON) { connectAccount(provider: \"hubspot\", credentials: $c, settings: $s) { id } }",
+        json!({
+            "c": {"accessToken": grant["access_token"], "refreshToken": grant["refresh_token"], "expiresAt": expired},
+            "s": {"baseUrl": format!("{base}/hubspot"), "tokenUrl": format!("{base}/hubspot/oauth/v1/token")}
+        }),
+    )
+    .await;
+    let account = connected["data"]["connectAccount"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    drop(first);
+
+    let query =
+        "query($a: ID!) { contacts(accountId: $a, first: 1) { edges { node { remoteId } } } }";
+    // Kill points spread over the refresh (the token endpoint takes 250 ms).
+    for (n, kill_after_ms) in [50u64, 150, 260, 320, 500, 900].into_iter().enumerate() {
+        let process = start_sqlite_process(&database_url, &key, dir.path(), n + 1).await;
+        let in_flight: Vec<_> = (0..4)
+            .map(|_| {
+                let (http, url, env_key, account) = (
+                    http.clone(),
+                    process.url.clone(),
+                    env_key.clone(),
+                    account.clone(),
+                );
+                tokio::spawn(async move {
+                    let _ = http
+                        .post(format!("{url}/graphql"))
+                        .bearer_auth(&env_key)
+                        .json(&json!({"query": query, "variables": {"a": account}}))
+                        .send()
+                        .await;
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(kill_after_ms)).await;
+        drop(process); // SIGKILL
+        for task in in_flight {
+            let _ = task.await;
+        }
+    }
+
+    // After the last crash: past the claim TTL, the account is usable or says it is not.
+    let last = start_sqlite_process(&database_url, &key, dir.path(), 99).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let r = gql(&http, &last.url, &env_key, query, json!({"a": account})).await;
+    let status = gql(
+        &http,
+        &last.url,
+        &env_key,
+        "query($a: ID!) { linkedAccount(id: $a) { status statusReason } }",
+        json!({"a": account}),
+    )
+    .await;
+    let status = status["data"]["linkedAccount"]["status"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    match status.as_str() {
+        "ACTIVE" => assert!(r["errors"].is_null(), "an ACTIVE account must work: {r}"),
+        "NEEDS_REAUTH" => assert_eq!(r["errors"][0]["extensions"]["code"], "NEEDS_REAUTH", "{r}"),
+        other => panic!("the account was left {other}: {r}"),
+    }
+}
