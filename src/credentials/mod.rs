@@ -26,6 +26,9 @@ pub struct Credentials {
     pub refresh_token: Option<Secret>,
     pub api_key: Option<Secret>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// Obtained with the client-credentials grant: renewed by asking again, not by a
+    /// refresh token.
+    pub client_credentials: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +94,7 @@ impl Credentials {
             refresh_token: nonempty("refreshToken", input.refresh_token)?,
             api_key: nonempty("apiKey", input.api_key)?,
             expires_at,
+            client_credentials: false,
         };
         if creds.access_token.is_none() && creds.api_key.is_none() {
             return Err(CredentialsError::Invalid(

@@ -120,7 +120,8 @@ impl TokenManager {
             return false;
         };
         let buffer = chrono::Duration::from_std(oauth.refresh_buffer).unwrap_or_default();
-        creds.refresh_token.is_some() && expires_at <= Utc::now() + buffer
+        (creds.refresh_token.is_some() || creds.client_credentials)
+            && expires_at <= Utc::now() + buffer
     }
 
     fn claim_is_stale(&self, row: &LinkedAccount) -> bool {
@@ -220,10 +221,9 @@ impl TokenManager {
             .oauth
             .as_ref()
             .ok_or_else(|| config("the provider has no OAuth configuration".into()))?;
-        let refresh_token = creds
-            .refresh_token
-            .clone()
-            .ok_or_else(|| config("no refresh token".into()))?;
+        if creds.refresh_token.is_none() && !creds.client_credentials {
+            return Err(config("no refresh token".into()));
+        }
         let app = self
             .client_app(&claimed.environment_id, &claimed.provider)
             .await;
@@ -255,8 +255,9 @@ impl TokenManager {
                     oauth,
                     &token_url,
                     &app,
-                    Grant::Refresh {
-                        refresh_token: &refresh_token,
+                    match &creds.refresh_token {
+                        Some(refresh_token) => Grant::Refresh { refresh_token },
+                        None => Grant::ClientCredentials,
                     },
                 )
                 .await
@@ -276,6 +277,7 @@ impl TokenManager {
                     refresh_token: set.refresh_token.or(creds.refresh_token.clone()),
                     api_key: None,
                     expires_at: set.expires_at,
+                    client_credentials: creds.client_credentials,
                 };
                 let now = Utc::now();
                 let written = self
@@ -667,6 +669,7 @@ impl TokenManager {
             refresh_token: set.refresh_token,
             api_key: None,
             expires_at: set.expires_at,
+            client_credentials: false,
         };
         let id = uuid::Uuid::new_v4().to_string();
         let row = self
@@ -688,6 +691,84 @@ impl TokenManager {
                 &row.id,
                 "CONNECTED",
                 "linked through the OAuth authorization-code flow",
+            )
+            .await;
+        Ok(row)
+    }
+}
+
+impl TokenManager {
+    /// Links an account with the client-credentials grant (machine-to-machine apps): the
+    /// environment's OAuth app asks for the token, and asks again when it is due.
+    pub async fn connect_client_credentials(
+        &self,
+        environment_id: &str,
+        provider: &str,
+        settings: serde_json::Value,
+    ) -> Result<LinkedAccount, RefreshError> {
+        let config = |reason: String| RefreshError::Config {
+            account: String::new(),
+            reason,
+        };
+        let model = self
+            .providers
+            .get(provider)
+            .cloned()
+            .ok_or_else(|| config(format!("unknown provider `{provider}`")))?;
+        let oauth = model
+            .oauth
+            .as_ref()
+            .ok_or_else(|| config(format!("provider `{provider}` does not use OAuth")))?;
+        let app = self.client_app(environment_id, provider).await?;
+        let token_url = model
+            .resolve_oauth_url(&oauth.token_url, "tokenUrl", &settings, self.allow_private)
+            .map_err(config)?;
+        let set = self
+            .client
+            .request(oauth, &token_url, &app, Grant::ClientCredentials)
+            .await
+            .map_err(|e| match e {
+                TokenError::Transient { reason } => RefreshError::Unavailable {
+                    account: String::new(),
+                    reason,
+                },
+                other => config(format!(
+                    "the vendor refused the client-credentials grant: {other}"
+                )),
+            })?;
+        let mut merged = settings.as_object().cloned().unwrap_or_default();
+        merged.extend(set.settings.clone());
+        let settings = serde_json::Value::Object(merged);
+        model
+            .resolve_base_url(&settings, self.allow_private)
+            .map_err(config)?;
+        let creds = Credentials {
+            access_token: Some(set.access_token),
+            refresh_token: None,
+            api_key: None,
+            expires_at: set.expires_at,
+            client_credentials: true,
+        };
+        let id = uuid::Uuid::new_v4().to_string();
+        let row = self
+            .store
+            .insert_linked_account(crate::store::NewLinkedAccount {
+                credentials: self.vault.seal(&id, &creds),
+                id,
+                environment_id: environment_id.to_string(),
+                provider: provider.to_string(),
+                status: "ACTIVE".into(),
+                settings,
+                expires_at: creds.expires_at,
+            })
+            .await
+            .map_err(Self::store_err)?;
+        let _ = self
+            .store
+            .insert_account_event(
+                &row.id,
+                "CONNECTED",
+                "linked with the client-credentials grant",
             )
             .await;
         Ok(row)

@@ -34,6 +34,8 @@ struct Stored {
     api_key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    client_credentials: bool,
 }
 
 impl Vault {
@@ -49,6 +51,7 @@ impl Vault {
             refresh_token: creds.refresh_token.as_ref().map(|s| s.expose().to_string()),
             api_key: creds.api_key.as_ref().map(|s| s.expose().to_string()),
             expires_at: creds.expires_at,
+            client_credentials: creds.client_credentials,
         };
         let plaintext = serde_json::to_vec(&stored).unwrap_or_default();
         let mut nonce = [0u8; NONCE_LEN];
@@ -129,6 +132,7 @@ impl Vault {
             refresh_token: stored.refresh_token.map(Secret::new),
             api_key: stored.api_key.map(Secret::new),
             expires_at: stored.expires_at,
+            client_credentials: stored.client_credentials,
         })
     }
 }
@@ -145,6 +149,7 @@ mod tests {
             refresh_token: None,
             api_key: None,
             expires_at: None,
+            client_credentials: false,
         };
         let blob = vault.seal("acc-1", &creds);
         assert!(!blob.windows(9).any(|w| w == b"tok-plain"));

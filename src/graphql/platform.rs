@@ -427,7 +427,6 @@ fn mutation_fields_core() -> Vec<Field> {
                     coded(ErrorCode::BadUserInput, format!("unknown provider `{provider_name}` (known: {})", known.join(", ")))
                 })?;
                 let credentials = ctx.args.try_get("credentials")?.as_value().clone().into_json().map_err(|e| coded(ErrorCode::BadUserInput, e.to_string()))?;
-                let credentials = Credentials::from_input(&credentials).map_err(|e| from_code(&e))?;
                 let settings = match ctx.args.get("settings") {
                     Some(v) if !v.is_null() => v.as_value().clone().into_json().map_err(|e| coded(ErrorCode::BadUserInput, e.to_string()))?,
                     _ => serde_json::Value::Object(Default::default()),
@@ -435,6 +434,16 @@ fn mutation_fields_core() -> Vec<Field> {
                 if !settings.is_object() {
                     return Err(coded(ErrorCode::BadUserInput, "`settings` must be a JSON object"));
                 }
+                // `{grant: "client_credentials"}`: the environment's OAuth app gets the token.
+                if credentials.get("grant").and_then(|g| g.as_str()) == Some("client_credentials") && credentials.as_object().is_some_and(|o| o.len() == 1) {
+                    let row = services
+                        .tokens
+                        .connect_client_credentials(&environment_id, &provider.name, settings)
+                        .await
+                        .map_err(|e| if e.code() == ErrorCode::ConfigError { coded(ErrorCode::BadUserInput, e.to_string()) } else { from_code(&e) })?;
+                    return Ok(Some(FieldValue::owned_any(row)));
+                }
+                let credentials = Credentials::from_input(&credentials).map_err(|e| from_code(&e))?;
                 provider.resolve_base_url(&settings, services.allow_private_upstreams).map_err(|m| coded(ErrorCode::BadUserInput, m))?;
                 let id = uuid::Uuid::new_v4().to_string();
                 let row = services
@@ -454,7 +463,7 @@ fn mutation_fields_core() -> Vec<Field> {
             })
         })
         .argument(InputValue::new("provider", TypeRef::named_nn(TypeRef::STRING)))
-        .argument(InputValue::new("credentials", TypeRef::named_nn("JSON")).description("`{accessToken, refreshToken, expiresAt}` or `{apiKey}`."))
+        .argument(InputValue::new("credentials", TypeRef::named_nn("JSON")).description("`{accessToken, refreshToken, expiresAt}`, `{apiKey}`, or `{grant: \"client_credentials\"}` (the environment's OAuth app gets the token)."))
         .argument(InputValue::new("settings", TypeRef::named("JSON")).description("`baseUrl` and the provider's own template values."))
         .description("Links a vendor account to the caller's environment."),
     ]

@@ -364,6 +364,7 @@ async fn rotating_the_secret_key_re_encrypts_every_stored_secret() {
         refresh_token: Some(Secret::new("rt-1")),
         api_key: None,
         expires_at: None,
+        client_credentials: false,
     };
     let id = uuid::Uuid::new_v4().to_string();
     store
@@ -420,4 +421,83 @@ async fn rotating_the_secret_key_re_encrypts_every_stored_secret() {
         .await
         .unwrap();
     assert_eq!((again.accounts, again.apps), (0, 0));
+}
+
+#[tokio::test]
+async fn the_client_credentials_grant_links_an_account_and_renews_its_token() {
+    let t = TestGateway::start().await;
+    t.set_app("hubspot").await;
+    // 1 s tokens: the next request finds the token due and asks again.
+    t.control(
+        "oauth",
+        json!({"provider": "hubspot", "accessTokenLifetimeSeconds": 1}),
+    )
+    .await;
+    let base = t.sandbox.base_url();
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "mutation($s: JSON) { connectAccount(provider: \"hubspot\", credentials: {grant: \"client_credentials\"}, settings: $s) { id status } }",
+            json!({"s": {"baseUrl": format!("{base}/hubspot"), "tokenUrl": format!("{base}/hubspot/oauth/v1/token")}}),
+        )
+        .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    let account = r.body["data"]["connectAccount"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let first = t
+        .gql(Some(&t.env_key), CONTACTS, json!({"a": account}))
+        .await;
+    assert!(first.body["errors"].is_null(), "{}", first.body);
+    assert_eq!(
+        t.oauth_stats("hubspot").await["client_credentials"],
+        2,
+        "the connect, then a renewal because the token is within the buffer"
+    );
+}
+
+#[tokio::test]
+async fn an_environment_without_its_own_app_uses_the_platform_default() {
+    let t = TestGateway::start().await;
+    let start = "mutation($r: String!, $s: JSON) { startOAuth(provider: \"hubspot\", redirectUri: $r, settings: $s) { authorizationUrl } }";
+    let vars = json!({"r": format!("{}/oauth/callback", t.gateway.url()), "s": {"authorizeUrl": format!("{}/hubspot/oauth/authorize", t.sandbox.base_url())}});
+    let none = t.gql(Some(&t.env_key), start, vars.clone()).await;
+    assert_eq!(
+        none.code(),
+        Some("BAD_USER_INPUT"),
+        "no app anywhere: {}",
+        none.body
+    );
+    assert!(
+        none.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("setOAuthApp"),
+        "{}",
+        none.body
+    );
+    let set = t
+        .gql(Some(crate::common::ADMIN_KEY), "mutation { setOAuthApp(provider: \"hubspot\", clientId: \"platform-client\", clientSecret: \"platform-secret\") { clientId } }", json!({}))
+        .await;
+    assert!(set.body["errors"].is_null(), "{}", set.body);
+    let r = t.gql(Some(&t.env_key), start, vars.clone()).await;
+    assert!(
+        r.body["data"]["startOAuth"]["authorizationUrl"]
+            .as_str()
+            .unwrap()
+            .contains("client_id=platform-client"),
+        "{}",
+        r.body
+    );
+    t.set_app("hubspot").await;
+    let r = t.gql(Some(&t.env_key), start, vars).await;
+    assert!(
+        r.body["data"]["startOAuth"]["authorizationUrl"]
+            .as_str()
+            .unwrap()
+            .contains("client_id=sandbox-hubspot-client"),
+        "the environment's own app wins: {}",
+        r.body
+    );
 }
