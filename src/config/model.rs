@@ -337,6 +337,8 @@ pub struct ListOperation {
     pub headers: Vec<(HeaderName, Template)>,
     pub body: Option<serde_json::Value>,
     pub records_pointer: String,
+    pub filters: Vec<String>,
+    pub filter_query: Vec<(String, Expr)>,
 }
 
 #[derive(Debug, Clone)]

@@ -373,6 +373,15 @@ pub struct RawListOperation {
     /// JSON pointer to the array of records in the response body, e.g. `/results` (empty:
     /// the body itself is the array).
     pub records_path: String,
+    /// The filters of the SDL's `<Type>Filter` this provider can translate; any other is
+    /// refused with `BAD_USER_INPUT`.
+    #[serde(default)]
+    pub filters: Vec<String>,
+    /// Query parameters computed from the filters: JSONata over `$filter` (the filters the
+    /// caller set). A value replaces the fixed parameter of the same name; undefined leaves
+    /// it. E.g. a SOQL `q` with a `WHERE` clause.
+    #[serde(default)]
+    pub filter_query: IndexMap<String, String>,
 }
 
 /// Fetches one record by its remote id.

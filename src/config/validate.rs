@@ -623,7 +623,7 @@ impl Checker<'_> {
         let ops = raw.operations;
         let list = ops
             .list
-            .and_then(|op| self.list(&format!("{at}/operations/list"), op));
+            .and_then(|op| self.list(&format!("{at}/operations/list"), op, &def.resource));
         let get = ops.get.and_then(|op| {
             let at = format!("{at}/operations/get");
             Some(GetOperation {
@@ -666,7 +666,33 @@ impl Checker<'_> {
         })
     }
 
-    fn list(&mut self, at: &str, op: RawListOperation) -> Option<ListOperation> {
+    fn list(&mut self, at: &str, op: RawListOperation, resource: &str) -> Option<ListOperation> {
+        let declared: Vec<String> = self
+            .model
+            .filter_of(resource)
+            .map(|f| f.fields.iter().map(|x| x.name.clone()).collect())
+            .unwrap_or_default();
+        for (i, name) in op.filters.iter().enumerate() {
+            if !declared.contains(name) {
+                let known = if declared.is_empty() {
+                    "none".to_string()
+                } else {
+                    declared.join(", ")
+                };
+                self.problem(format!("{at}/filters/{i}"), format!("`{name}` is not a filter the SDL declares for `{resource}` (declared: {known})"));
+                return None;
+            }
+        }
+        let mut filter_query = Vec::new();
+        for (param, source) in &op.filter_query {
+            filter_query.push((
+                param.clone(),
+                self.expr(
+                    &format!("{at}/filterQuery/{}", pointer_segment(param)),
+                    source,
+                )?,
+            ));
+        }
         let mut headers = Vec::new();
         for (name, value) in &op.headers {
             let here = format!("{at}/headers/{}", pointer_segment(name));
@@ -686,6 +712,8 @@ impl Checker<'_> {
             headers,
             body: op.body,
             records_pointer: self.pointer(&format!("{at}/recordsPath"), Some(op.records_path))?,
+            filters: op.filters,
+            filter_query,
         })
     }
 

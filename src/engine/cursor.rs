@@ -24,6 +24,9 @@ pub struct Position {
     pub offset: usize,
     #[serde(rename = "l")]
     pub page_size: usize,
+    /// A digest of the listing's filters: a cursor only continues the same listing.
+    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
 }
 
 #[derive(Clone)]
@@ -69,6 +72,7 @@ impl CursorCodec {
         cursor: &str,
         account: &str,
         resource: &str,
+        filter: Option<&str>,
     ) -> Result<Position, EngineError> {
         let (payload, tag) = cursor.split_once('.').ok_or(EngineError::BadCursor)?;
         let payload = URL_SAFE_NO_PAD
@@ -84,7 +88,11 @@ impl CursorCodec {
             .map_err(|_| EngineError::BadCursor)?;
         let position: Position =
             serde_json::from_slice(&payload).map_err(|_| EngineError::BadCursor)?;
-        if position.account != account || position.resource != resource || position.page_size == 0 {
+        if position.account != account
+            || position.resource != resource
+            || position.page_size == 0
+            || position.filter.as_deref() != filter
+        {
             return Err(EngineError::BadCursor);
         }
         Ok(position)
@@ -102,6 +110,7 @@ mod tests {
             state: Some("NTI1".into()),
             offset: 3,
             page_size: 5,
+            filter: None,
         }
     }
 
@@ -109,13 +118,13 @@ mod tests {
     fn round_trips_and_rejects_edits_and_other_accounts() {
         let codec = CursorCodec::new([7; 32]);
         let c = codec.encode(&pos());
-        assert_eq!(codec.decode(&c, "a1", "contacts").unwrap(), pos());
+        assert_eq!(codec.decode(&c, "a1", "contacts", None).unwrap(), pos());
         assert!(matches!(
-            codec.decode(&c, "a2", "contacts"),
+            codec.decode(&c, "a2", "contacts", None),
             Err(EngineError::BadCursor)
         ));
         assert!(matches!(
-            codec.decode(&c, "a1", "companies"),
+            codec.decode(&c, "a1", "companies", None),
             Err(EngineError::BadCursor)
         ));
         let mut edited = pos();
@@ -126,15 +135,15 @@ mod tests {
             c.split_once('.').unwrap().1
         );
         assert!(matches!(
-            codec.decode(&forged, "a1", "contacts"),
+            codec.decode(&forged, "a1", "contacts", None),
             Err(EngineError::BadCursor)
         ));
         assert!(matches!(
-            CursorCodec::new([8; 32]).decode(&c, "a1", "contacts"),
+            CursorCodec::new([8; 32]).decode(&c, "a1", "contacts", None),
             Err(EngineError::BadCursor)
         ));
         assert!(matches!(
-            codec.decode("garbage", "a1", "contacts"),
+            codec.decode("garbage", "a1", "contacts", None),
             Err(EngineError::BadCursor)
         ));
     }

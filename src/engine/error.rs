@@ -33,7 +33,11 @@ pub enum EngineError {
         operation: &'static str,
     },
     #[error(
-        "the cursor is invalid: it was not issued by this gateway for this list, or it was edited"
+        "provider `{provider}` cannot filter by `{filter}`; drop that filter or filter the results yourself"
+    )]
+    UnsupportedFilter { provider: String, filter: String },
+    #[error(
+        "the cursor is invalid: it was not issued by this gateway for this list (with these filters), or it was edited"
     )]
     BadCursor,
     #[error("`first` must be between 0 and {max}")]
@@ -86,7 +90,8 @@ impl HasCode for EngineError {
             EngineError::Unsupported { .. }
             | EngineError::BadCursor
             | EngineError::BadPageSize { .. }
-            | EngineError::Rejected { .. } => ErrorCode::BadUserInput,
+            | EngineError::Rejected { .. }
+            | EngineError::UnsupportedFilter { .. } => ErrorCode::BadUserInput,
             EngineError::UpstreamUrl { .. } | EngineError::Mapping(_) => ErrorCode::ConfigError,
             EngineError::NotFound { .. } => ErrorCode::NotFound,
             EngineError::Unauthorized { .. } => ErrorCode::NeedsReauth,

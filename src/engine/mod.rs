@@ -131,6 +131,7 @@ impl Engine {
         resource: &str,
         first: usize,
         after: Option<&str>,
+        filter: &Map<String, Value>,
     ) -> Result<ListPage, EngineError> {
         if first > MAX_FIRST {
             return Err(EngineError::BadPageSize { max: MAX_FIRST });
@@ -140,11 +141,22 @@ impl Engine {
             .list
             .as_ref()
             .ok_or_else(|| unsupported(account, resource, "list"))?;
+        // A filter the provider cannot translate is refused, never silently dropped.
+        if let Some(name) = filter.keys().find(|k| !op.filters.contains(k)) {
+            return Err(EngineError::UnsupportedFilter {
+                provider: account.provider.name.clone(),
+                filter: name.clone(),
+            });
+        }
+        let filter_digest = (!filter.is_empty()).then(|| digest(&Value::Object(filter.clone())));
+        let filter_query = filter_params(op, filter)?;
         let pagination = &account.provider.pagination;
         let strategy = pagination::paginator(pagination);
         let (mut state, mut skip, page_size) = match after {
             Some(c) => {
-                let p = self.cursors.decode(c, &account.id, resource)?;
+                let p = self
+                    .cursors
+                    .decode(c, &account.id, resource, filter_digest.as_deref())?;
                 (p.state, p.offset, p.page_size)
             }
             None => (
@@ -165,7 +177,13 @@ impl Engine {
         // A vendor that resets or repeats its cursor under a new name is caught by the ids.
         let mut seen_ids = std::collections::HashSet::new();
         for _ in 0..MAX_PAGES_PER_REQUEST {
-            let target = self.page_target(account, op, strategy, state.as_deref(), page_size)?;
+            let target = self.page_target(
+                account,
+                (op, &filter_query),
+                strategy,
+                state.as_deref(),
+                page_size,
+            )?;
             let reply = upstream::send(&self.http, account, target).await?;
             let records = match reply.body.pointer(&op.records_pointer) {
                 Some(Value::Array(items)) => items.clone(),
@@ -201,6 +219,7 @@ impl Engine {
                     state: state.clone(),
                     offset,
                     page_size,
+                    filter: filter_digest.clone(),
                 })
             };
             for (i, raw) in records.into_iter().enumerate().skip(skip) {
@@ -255,7 +274,7 @@ impl Engine {
     fn page_target(
         &self,
         account: &AccountHandle,
-        op: &ListOperation,
+        (op, filter_query): (&ListOperation, &[(String, String)]),
         strategy: &dyn pagination::Paginator,
         state: Option<&str>,
         page_size: usize,
@@ -280,7 +299,13 @@ impl Engine {
                 body: op.body.clone(),
             }),
             PageTarget::Params(params) => {
-                let mut query = op.query.clone();
+                let mut query: Vec<(String, String)> = op
+                    .query
+                    .iter()
+                    .filter(|(k, _)| !filter_query.iter().any(|(f, _)| f == k))
+                    .cloned()
+                    .collect();
+                query.extend(filter_query.iter().cloned());
                 let mut body = op.body.clone();
                 match strategy.placement() {
                     Placement::Query => query.extend(
@@ -580,6 +605,35 @@ fn unsupported(account: &AccountHandle, resource: &str, operation: &'static str)
         resource: resource.to_string(),
         operation,
     }
+}
+
+/// A short stable digest of a JSON value (a listing's filters, bound into its cursors).
+fn digest(value: &Value) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(value.to_string().as_bytes())[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The query parameters a listing's filters translate to, through the provider's JSONata.
+fn filter_params(
+    op: &ListOperation,
+    filter: &Map<String, Value>,
+) -> Result<Vec<(String, String)>, EngineError> {
+    if filter.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut vars = Map::new();
+    vars.insert("filter".into(), Value::Object(filter.clone()));
+    let vars = Vars::from_map(vars);
+    let mut out = Vec::new();
+    for (param, expr) in &op.filter_query {
+        if let Some(v) = expr.evaluate(None, &vars).map_err(EngineError::Mapping)? {
+            out.push((param.clone(), upstream::query_text(&v)));
+        }
+    }
+    Ok(out)
 }
 
 /// A vendor refusing the data of a write (validation, conflict) is the caller's to fix.

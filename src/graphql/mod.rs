@@ -66,6 +66,9 @@ pub fn build_schema_with(
     builder_types.push(
         Scalar::new("DateTime")
             .description("A date and time in RFC 3339 format, e.g. `2024-03-02T10:11:12.345Z`.")
+            // Inputs are checked here, so a provider's request mapping only ever sees a
+            // real timestamp (never text that could change a vendor query).
+            .validator(|v| matches!(v, async_graphql::Value::String(s) if chrono::DateTime::parse_from_rfc3339(s).is_ok()))
             .specified_by_url("https://www.rfc-editor.org/rfc/rfc3339")
             .into(),
     );
@@ -102,13 +105,33 @@ pub fn build_schema_with(
             builder_types.push(t.into());
         }
         query = query
-            .field(resources::list_root_field(r))
+            .field(resources::list_root_field(
+                r,
+                model.filters.iter().any(|f| f.type_name == r.type_name),
+            ))
             .field(resources::single_root_field(r));
         for f in resources::mutation_fields(r) {
             mutation = mutation.field(f);
         }
     }
     builder_types.extend(resources::input_types(model).into_iter().map(Into::into));
+    for f in &model.filters {
+        let mut input = async_graphql::dynamic::InputObject::new(format!("{}Filter", f.type_name));
+        if let Some(d) = &f.description {
+            input = input.description(d);
+        }
+        for field in &f.fields {
+            let mut v = async_graphql::dynamic::InputValue::new(
+                &field.name,
+                resources::output_type(&field.ty),
+            );
+            if let Some(d) = &field.description {
+                v = v.description(d);
+            }
+            input = input.field(v);
+        }
+        builder_types.push(input.into());
+    }
     query = query.field(resources::node_root_field(model));
     let (objects, enums) = platform::types();
     builder_types.extend(objects.into_iter().map(Into::into));

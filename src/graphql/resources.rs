@@ -251,9 +251,9 @@ fn link_field(name: &str, id_field: &str, resource: &str, ty: &crate::schema::Ty
 }
 
 /// `contacts(accountId:, first:, after:)`.
-pub fn list_root_field(def: &ResourceDef) -> Field {
+pub fn list_root_field(def: &ResourceDef, has_filter: bool) -> Field {
     let resource: Arc<str> = def.resource.as_str().into();
-    Field::new(
+    let field = Field::new(
         &def.resource,
         TypeRef::named_nn(format!("{}Connection", def.type_name)),
         move |ctx| {
@@ -275,12 +275,22 @@ pub fn list_root_field(def: &ResourceDef) -> Field {
                     Some(v) if !v.is_null() => Some(v.string()?.to_string()),
                     _ => None,
                 };
+                // Only the filters the caller set (nulls dropped), as JSON for the mapping.
+                let filter = match ctx.args.get("filter") {
+                    Some(v) if !v.is_null() => match v.as_value().clone().into_json() {
+                        Ok(serde_json::Value::Object(map)) => {
+                            map.into_iter().filter(|(_, v)| !v.is_null()).collect()
+                        }
+                        _ => serde_json::Map::new(),
+                    },
+                    _ => serde_json::Map::new(),
+                };
                 let account = handle_for(&services, &caller, &account_id, rate_log(&ctx))
                     .await
                     .map_err(|e| from_code(&e))?;
                 let page = services
                     .engine
-                    .list(&account, &resource, first, after.as_deref())
+                    .list(&account, &resource, first, after.as_deref(), &filter)
                     .await
                     .map_err(|e| from_engine(&ctx, &e))?;
                 let edges: Vec<EdgeNode> = page
@@ -332,7 +342,17 @@ pub fn list_root_field(def: &ResourceDef) -> Field {
     .description(format!(
         "Lists {} of a linked account, as a Relay connection.",
         def.resource
-    ))
+    ));
+    if has_filter {
+        field.argument(
+            InputValue::new("filter", TypeRef::named(format!("{}Filter", def.type_name)))
+                .description(
+                    "Narrows the listing; a filter the provider cannot translate is refused.",
+                ),
+        )
+    } else {
+        field
+    }
 }
 
 /// `contact(id:)` or `contact(accountId:, remoteId:)`.

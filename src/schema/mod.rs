@@ -11,7 +11,7 @@ mod parse;
 pub use fit::fits;
 
 pub use model::{
-    EnumDef, FieldDef, LinkDef, ObjectDef, RESERVED_FIELDS, ResourceDef, STANDARD_MAPPED_FIELDS,
-    ScalarDef, TypeRef, UnifiedModel,
+    EnumDef, FieldDef, FilterDef, LinkDef, ObjectDef, RESERVED_FIELDS, ResourceDef,
+    STANDARD_MAPPED_FIELDS, ScalarDef, TypeRef, UnifiedModel,
 };
 pub use parse::load_dir;

@@ -106,8 +106,19 @@ impl ResourceDef {
     }
 }
 
+/// `input ContactFilter { ... }`: the filters a resource's list accepts. Each provider
+/// says which it can translate; the others are refused.
+#[derive(Debug, Clone)]
+pub struct FilterDef {
+    /// The resource type it filters (`Contact` for `ContactFilter`).
+    pub type_name: String,
+    pub description: Option<String>,
+    pub fields: Vec<FieldDef>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct UnifiedModel {
+    pub filters: Vec<FilterDef>,
     pub scalars: Vec<ScalarDef>,
     pub enums: Vec<EnumDef>,
     pub objects: Vec<ObjectDef>,
@@ -117,6 +128,12 @@ pub struct UnifiedModel {
 impl UnifiedModel {
     pub fn resource(&self, resource: &str) -> Option<&ResourceDef> {
         self.resources.iter().find(|r| r.resource == resource)
+    }
+
+    /// The filter input of a resource, when the SDL declares one.
+    pub fn filter_of(&self, resource: &str) -> Option<&FilterDef> {
+        let r = self.resource(resource)?;
+        self.filters.iter().find(|f| f.type_name == r.type_name)
     }
 
     pub fn resource_by_type(&self, type_name: &str) -> Option<&ResourceDef> {

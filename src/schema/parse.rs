@@ -185,8 +185,25 @@ pub fn parse_sources(sources: &[(PathBuf, String)]) -> Result<UnifiedModel, Prob
                         None => model.objects.push(ObjectDef { name, description, fields }),
                     }
                 }
+                TypeKind::InputObject(input) if name.ends_with("Filter") => {
+                    let fields = input
+                        .fields
+                        .iter()
+                        .map(|f| FieldDef {
+                            name: f.node.name.node.to_string(),
+                            description: f.node.description.as_ref().map(|d| d.node.clone()),
+                            ty: type_ref(&f.node.ty.node),
+                            link: None,
+                        })
+                        .collect();
+                    model.filters.push(FilterDef {
+                        type_name: name.trim_end_matches("Filter").to_string(),
+                        description,
+                        fields,
+                    });
+                }
                 TypeKind::Interface(_) | TypeKind::Union(_) | TypeKind::InputObject(_) => {
-                    c.push(pos, format!("`{name}`: interfaces, unions and input types are not supported in the unified SDL yet"));
+                    c.push(pos, format!("`{name}`: interfaces, unions and input types (other than `<Type>Filter`) are not supported in the unified SDL yet"));
                 }
             }
         }
@@ -266,6 +283,34 @@ fn check_references(
             ));
         }
         known.insert(n);
+    }
+    for f in &model.filters {
+        if model.resource_by_type(&f.type_name).is_none() {
+            problems.push(Problem::new(
+                "schema",
+                "",
+                format!(
+                    "`{}Filter` filters no resource type `{}`",
+                    f.type_name, f.type_name
+                ),
+            ));
+        }
+        for field in &f.fields {
+            let base = field.ty.base();
+            let scalar = BUILTIN_SCALARS.contains(&base)
+                || GATEWAY_SCALARS.contains(&base)
+                || model.enums.iter().any(|e| e.name == base);
+            if !scalar {
+                problems.push(Problem::new(
+                    "schema",
+                    "",
+                    format!(
+                        "`{}Filter.{}` must be a scalar or an enum, not `{base}`",
+                        f.type_name, field.name
+                    ),
+                ));
+            }
+        }
     }
     let mut resources = HashSet::new();
     for r in &model.resources {

@@ -514,3 +514,159 @@ async fn a_batch_read_can_be_a_soql_in_query_built_by_the_mapping() {
         "one SOQL query: {stats}"
     );
 }
+
+#[tokio::test]
+async fn filters_are_translated_by_the_provider_or_refused_by_name() {
+    let t = TestGateway::start().await;
+    let sf = t.connect_sandbox(&t.env_key.clone(), "salesforce").await;
+    // Ground truth straight from the sandbox.
+    let soql = |q: &str| {
+        let url = format!(
+            "{}/salesforce/services/data/v62.0/query?q={}",
+            t.sandbox.base_url(),
+            url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+        );
+        let http = t.http.clone();
+        async move {
+            let r: Value = http
+                .get(url)
+                .bearer_auth(tessera::sandbox::SALESFORCE_DEMO_TOKEN)
+                .header("Sforce-Query-Options", "batchSize=2000")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            r["records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["Id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let since = "2024-01-01T00:00:00Z";
+    let expected = soql(&format!(
+        "SELECT Id FROM Contact WHERE LastModifiedDate > {since} ORDER BY Id"
+    ))
+    .await;
+    assert!(
+        !expected.is_empty() && expected.len() < 260,
+        "the filter must select a proper subset: {}",
+        expected.len()
+    );
+    let list = "query($a: ID!, $f: ContactFilter, $c: String) { contacts(accountId: $a, first: 100, filter: $f, after: $c) { edges { node { remoteId email: emails { address } } } pageInfo { hasNextPage endCursor } } }";
+    let mut got = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let r = t
+            .gql(
+                Some(&t.env_key),
+                list,
+                json!({"a": sf, "f": {"updatedSince": since}, "c": after}),
+            )
+            .await;
+        assert!(r.body["errors"].is_null(), "{}", r.body);
+        let conn = &r.body["data"]["contacts"];
+        got.extend(
+            conn["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["remoteId"].as_str().unwrap().to_string()),
+        );
+        if !conn["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+            break;
+        }
+        after = Some(conn["pageInfo"]["endCursor"].as_str().unwrap().to_string());
+        // A cursor continues only the listing it came from.
+        let other = t
+            .gql(
+                Some(&t.env_key),
+                list,
+                json!({"a": sf, "f": {"updatedSince": "2020-01-01T00:00:00Z"}, "c": after}),
+            )
+            .await;
+        assert_eq!(other.code(), Some("BAD_USER_INPUT"), "{}", other.body);
+    }
+    assert_eq!(
+        got, expected,
+        "updatedSince returns exactly the records the vendor's own filter does"
+    );
+
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            list,
+            json!({"a": sf, "f": {"email": "olivia.fischer@northwind-technologies.example"}}),
+        )
+        .await;
+    let edges = r.body["data"]["contacts"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 1, "{}", r.body);
+    assert_eq!(edges[0]["node"]["remoteId"], "003Sb00001CRUFUIA5");
+    // A quote in the value cannot change the vendor's query.
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            list,
+            json!({"a": sf, "f": {"email": "x' OR Email != 'y"}}),
+        )
+        .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    assert_eq!(
+        r.body["data"]["contacts"]["edges"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+
+    // Unsupported filters are refused by name, never ignored.
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            list,
+            json!({"a": sf, "f": {"search": "olivia"}}),
+        )
+        .await;
+    assert_eq!(r.code(), Some("BAD_USER_INPUT"));
+    assert!(
+        r.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`search`"),
+        "{}",
+        r.body
+    );
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            list,
+            json!({"a": t.account_id, "f": {"updatedSince": since}}),
+        )
+        .await;
+    assert_eq!(
+        r.code(),
+        Some("BAD_USER_INPUT"),
+        "HubSpot's file declares no filters: {}",
+        r.body
+    );
+    assert!(
+        r.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`updatedSince`"),
+        "{}",
+        r.body
+    );
+    // Not a timestamp: refused before any provider sees it.
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            list,
+            json!({"a": sf, "f": {"updatedSince": "2024 OR 1=1"}}),
+        )
+        .await;
+    assert_eq!(r.code(), Some("BAD_USER_INPUT"), "{}", r.body);
+}

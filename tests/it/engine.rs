@@ -159,7 +159,13 @@ async fn walk(
     let mut after: Option<String> = None;
     loop {
         let page = engine
-            .list(acc, "contacts", first, after.as_deref())
+            .list(
+                acc,
+                "contacts",
+                first,
+                after.as_deref(),
+                &Default::default(),
+            )
             .await?;
         ids.extend(page.edges.iter().map(|e| e.record.remote_id.clone()));
         if !page.has_next_page {
@@ -232,7 +238,13 @@ async fn an_endless_listing_stops_at_the_page_cap() {
         json!({"path": "/endless", "recordsPath": "/items"}),
     );
     let err = engine()
-        .list(&account(&base, p), "contacts", 1000, None)
+        .list(
+            &account(&base, p),
+            "contacts",
+            1000,
+            None,
+            &Default::default(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, EngineError::PageCap { pages: 50 }), "{err}");
@@ -248,7 +260,7 @@ async fn a_next_url_on_another_host_is_refused() {
         json!({"path": "/foreign", "recordsPath": "/items"}),
     );
     let err = engine()
-        .list(&account(&base, p), "contacts", 5, None)
+        .list(&account(&base, p), "contacts", 5, None, &Default::default())
         .await
         .unwrap_err();
     assert!(err.to_string().contains("another host"), "{err}");
@@ -288,7 +300,7 @@ async fn every_auth_placement_puts_the_credential_where_the_file_says() {
             json!({"path": "/echo", "recordsPath": "/items"}),
         );
         let page = e
-            .list(&account(&base, p), "contacts", 1, None)
+            .list(&account(&base, p), "contacts", 1, None, &Default::default())
             .await
             .unwrap();
         let seen: Value = serde_json::from_str(
