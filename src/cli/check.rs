@@ -77,7 +77,8 @@ pub fn problems(args: &CheckArgs) -> Vec<Problem> {
                             .iter()
                             .any(|f| f.link.as_ref().is_some_and(|l| &l.field == key)) =>
                         {
-                            TypeRef::Named("ID".into())
+                            // One id, or a list of ids for a list link (one value passes as a list).
+                            TypeRef::List(Box::new(TypeRef::Named("ID".into())))
                         }
                         None if key == "remoteCreatedAt" || key == "remoteUpdatedAt" => {
                             TypeRef::Named("DateTime".into())

@@ -148,11 +148,22 @@ impl RecordLoader {
 }
 
 /// The remote id a record's mapping put in a link's id field.
-pub fn link_id(node: &RecordNode, id_field: &str) -> Option<String> {
-    match node.record.mapped.as_ref().ok()?.get(id_field)? {
+pub fn link_ids(node: &RecordNode, id_field: &str) -> Vec<String> {
+    let one = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
         serde_json::Value::Number(n) => Some(n.to_string()),
         _ => None,
+    };
+    match node
+        .record
+        .mapped
+        .as_ref()
+        .ok()
+        .and_then(|m| m.get(id_field))
+    {
+        Some(serde_json::Value::Array(items)) => items.iter().filter_map(one).collect(),
+        Some(v) => one(v).into_iter().collect(),
+        None => Vec::new(),
     }
 }
 
@@ -188,7 +199,7 @@ impl RecordLoader {
             }
             let ids: Vec<String> = nodes
                 .iter()
-                .filter_map(|n| link_id(n, &link.field))
+                .flat_map(|n| link_ids(n, &link.field))
                 .collect();
             let related: Arc<str> = link.resource.as_str().into();
             let fresh = self

@@ -223,26 +223,48 @@ fn mapped_field(name: &str, ty: &crate::schema::TypeRef, model: &UnifiedModel) -
     })
 }
 
-/// A related record, fetched through the provider's `get` by the id the mapping put in
-/// `id_field`.
+/// A related record (or a list of them, for a list type), read through the request's
+/// loader by the id(s) the mapping put in `id_field`.
 fn link_field(name: &str, id_field: &str, resource: &str, ty: &crate::schema::TypeRef) -> Field {
     let id_field: Arc<str> = id_field.into();
     let resource: Arc<str> = resource.into();
+    let many = matches!(ty, crate::schema::TypeRef::List(_));
     Field::new(name, gql_type(ty), move |ctx| {
         let id_field = id_field.clone();
         let resource = resource.clone();
         FieldFuture::new(async move {
             let n = ctx.parent_value.try_downcast_ref::<Arc<RecordNode>>()?;
-            let Some(remote_id) = super::loader::link_id(n, &id_field) else {
-                return Ok(None);
-            };
+            let ids = super::loader::link_ids(n, &id_field);
             let services = services(&ctx)?;
             let state = request_state(&ctx);
-            let loaded = state
+            if many {
+                // Ids not found upstream are left out rather than failing the list.
+                state
+                    .records
+                    .prefetch(&services.engine, &n.account, &resource, ids.clone())
+                    .await;
+                let mut out = Vec::new();
+                for id in &ids {
+                    match state
+                        .records
+                        .load(&services.engine, &n.account, &resource, id)
+                        .await
+                    {
+                        Ok(Some(node)) => out.push(FieldValue::owned_any(node)),
+                        Ok(None) => {}
+                        Err(e) => return Err(from_engine(&ctx, &e)),
+                    }
+                }
+                return Ok(Some(FieldValue::list(out)));
+            }
+            let Some(remote_id) = ids.into_iter().next() else {
+                return Ok(None);
+            };
+            match state
                 .records
                 .load(&services.engine, &n.account, &resource, &remote_id)
-                .await;
-            match loaded {
+                .await
+            {
                 Ok(found) => Ok(found.map(FieldValue::owned_any)),
                 Err(e) => Err(from_engine(&ctx, &e)),
             }
@@ -493,7 +515,15 @@ pub fn input_types(model: &UnifiedModel) -> Vec<InputObject> {
         for f in &r.fields {
             input = match &f.link {
                 Some(link) => input.field(
-                    InputValue::new(&link.field, TypeRef::named(TypeRef::ID)).description(format!(
+                    InputValue::new(
+                        &link.field,
+                        if matches!(f.ty, crate::schema::TypeRef::List(_)) {
+                            TypeRef::named_nn_list(TypeRef::ID)
+                        } else {
+                            TypeRef::named(TypeRef::ID)
+                        },
+                    )
+                    .description(format!(
                         "The remote id of the related {} record.",
                         link.resource
                     )),

@@ -351,15 +351,18 @@ fn check_references(
                             f.name, link.resource
                         ),
                     )),
+                    // `Company` (one id) or `[Contact!]` (a list of ids), never non-null: the
+                    // related record can always be gone.
                     Some(target)
                         if target.type_name != base
-                            || matches!(f.ty, TypeRef::List(_) | TypeRef::NonNull(_)) =>
+                            || !matches!(&f.ty, TypeRef::Named(_) | TypeRef::List(_))
+                            || matches!(&f.ty, TypeRef::List(inner) if matches!(inner.as_ref(), TypeRef::List(_))) =>
                     {
                         problems.push(Problem::new(
                             &file,
                             at(pos),
                             format!(
-                                "`{type_name}.{}`: a @link field must have the nullable type `{}`",
+                                "`{type_name}.{}`: a @link field must have the nullable type `{}` or a list of it",
                                 f.name, target.type_name
                             ),
                         ));
