@@ -656,44 +656,15 @@ impl TokenManager {
                     reason,
                 },
             })?;
-        let mut settings = started.settings.as_object().cloned().unwrap_or_default();
-        settings.extend(set.settings.clone());
-        let settings = serde_json::Value::Object(settings);
-        // The token response may move the API (instance_url): check the result like a
-        // connectAccount would.
-        model
-            .resolve_base_url(&settings, self.allow_private)
-            .map_err(config)?;
-        let creds = Credentials {
-            access_token: Some(set.access_token),
-            refresh_token: set.refresh_token,
-            api_key: None,
-            expires_at: set.expires_at,
-            client_credentials: false,
-        };
-        let id = uuid::Uuid::new_v4().to_string();
-        let row = self
-            .store
-            .insert_linked_account(crate::store::NewLinkedAccount {
-                credentials: self.vault.seal(&id, &creds),
-                id,
-                environment_id: started.environment_id,
-                provider: started.provider,
-                status: "ACTIVE".into(),
-                settings,
-                expires_at: creds.expires_at,
-            })
-            .await
-            .map_err(Self::store_err)?;
-        let _ = self
-            .store
-            .insert_account_event(
-                &row.id,
-                "CONNECTED",
-                "linked through the OAuth authorization-code flow",
-            )
-            .await;
-        Ok(row)
+        self.link_account(
+            &started.environment_id,
+            &started.provider,
+            started.settings,
+            set,
+            false,
+            "linked through the OAuth authorization-code flow",
+        )
+        .await
     }
 }
 
@@ -736,18 +707,52 @@ impl TokenManager {
                     "the vendor refused the client-credentials grant: {other}"
                 )),
             })?;
+        self.link_account(
+            environment_id,
+            provider,
+            settings,
+            set,
+            true,
+            "linked with the client-credentials grant",
+        )
+        .await
+    }
+}
+
+impl TokenManager {
+    /// Creates a linked account from a token set: the settings the caller gave, plus the
+    /// token-response values the provider keeps (checked like a `connectAccount` would,
+    /// since `instance_url` moves the API), the credentials sealed, and a CONNECTED event.
+    async fn link_account(
+        &self,
+        environment_id: &str,
+        provider: &str,
+        settings: serde_json::Value,
+        set: super::oauth::TokenSet,
+        client_credentials: bool,
+        how: &str,
+    ) -> Result<LinkedAccount, RefreshError> {
+        let config = |reason: String| RefreshError::Config {
+            account: String::new(),
+            reason,
+        };
+        let model = self
+            .providers
+            .get(provider)
+            .cloned()
+            .ok_or_else(|| config(format!("unknown provider `{provider}`")))?;
         let mut merged = settings.as_object().cloned().unwrap_or_default();
-        merged.extend(set.settings.clone());
+        merged.extend(set.settings);
         let settings = serde_json::Value::Object(merged);
         model
             .resolve_base_url(&settings, self.allow_private)
             .map_err(config)?;
         let creds = Credentials {
             access_token: Some(set.access_token),
-            refresh_token: None,
+            refresh_token: set.refresh_token,
             api_key: None,
             expires_at: set.expires_at,
-            client_credentials: true,
+            client_credentials,
         };
         let id = uuid::Uuid::new_v4().to_string();
         let row = self
@@ -765,11 +770,7 @@ impl TokenManager {
             .map_err(Self::store_err)?;
         let _ = self
             .store
-            .insert_account_event(
-                &row.id,
-                "CONNECTED",
-                "linked with the client-credentials grant",
-            )
+            .insert_account_event(&row.id, "CONNECTED", how)
             .await;
         Ok(row)
     }

@@ -31,14 +31,17 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start_replica(
+/// Starts `tessera serve` on a free port with `extra` environment, logging to
+/// `dir/<name>.log`, and waits until it is ready.
+async fn spawn_serve(
     database_url: &str,
     secret_key: &str,
     dir: &std::path::Path,
-    n: usize,
+    name: &str,
+    extra: &[(&str, &str)],
 ) -> Replica {
     let port = free_port();
-    let log = dir.join(format!("replica-{n}.log"));
+    let log = dir.join(format!("{name}.log"));
     let child = Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args([
             "serve",
@@ -51,6 +54,7 @@ async fn start_replica(
         .env("TESSERA_SECRET_KEY", secret_key)
         .env("TESSERA_ADMIN_KEY", "replica-admin-key")
         .env("RUST_LOG", "debug")
+        .envs(extra.iter().copied())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -67,12 +71,21 @@ async fn start_replica(
         {
             return replica;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!(
-        "replica {n} did not become ready: {}",
+        "{name} did not become ready: {}",
         std::fs::read_to_string(&replica.log).unwrap_or_default()
     );
+}
+
+async fn start_replica(
+    database_url: &str,
+    secret_key: &str,
+    dir: &std::path::Path,
+    n: usize,
+) -> Replica {
+    spawn_serve(database_url, secret_key, dir, &format!("replica-{n}"), &[]).await
 }
 
 async fn gql(http: &reqwest::Client, url: &str, key: &str, query: &str, variables: Value) -> Value {
@@ -212,43 +225,17 @@ async fn start_sqlite_process(
     dir: &std::path::Path,
     n: usize,
 ) -> Replica {
-    let port = free_port();
-    let log = dir.join(format!("crash-{n}.log"));
-    let child = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--allow-private-upstreams",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("DATABASE_URL", database_url)
-        .env("TESSERA_SECRET_KEY", secret_key)
-        .env("TESSERA_ADMIN_KEY", "replica-admin-key")
-        .env("TESSERA_REFRESH_CLAIM_TTL_SECS", "1")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let replica = Replica {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-        log,
-    };
-    let http = reqwest::Client::new();
-    for _ in 0..300 {
-        if let Ok(r) = http.get(format!("{}/readyz", replica.url)).send().await
-            && r.status().is_success()
-        {
-            return replica;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "process {n} did not become ready: {}",
-        std::fs::read_to_string(&replica.log).unwrap_or_default()
-    );
+    spawn_serve(
+        database_url,
+        secret_key,
+        dir,
+        &format!("crash-{n}"),
+        &[
+            ("TESSERA_REFRESH_CLAIM_TTL_SECS", "1"),
+            ("RUST_LOG", "info"),
+        ],
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
