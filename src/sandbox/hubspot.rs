@@ -1,5 +1,6 @@
-//! HubSpot CRM v3 objects API (contacts, companies) as described in
-//! `/work/shared/vendors.md` §2, served under `/hubspot`.
+//! HubSpot CRM v3 objects API (contacts, companies, deals), plus the owners and deal
+//! pipelines a deal refers to, as described in `/work/shared/vendors.md` §2, served under
+//! `/hubspot`.
 //!
 //! Every request passes [`gate`] first: it is counted, may be hijacked by an injected
 //! fault, is authenticated against the shared token registry and is charged to its
@@ -15,6 +16,14 @@
 //!   the window belongs to a token. `-Secondly`/`-Secondly-Remaining` are reported from the
 //!   same window but never enforced.
 //! - Injected faults fire before authentication, like an upstream outage would.
+//! - `associations=` on reads returns v3 labels (`deal_to_company`, `contact_to_deal`,
+//!   ...), one entry per associated record; a create's `associations[].types[]` picks the
+//!   target type by HUBSPOT_DEFINED `associationTypeId` (contacts and companies may leave
+//!   `types` out and mean each other; deals must say).
+//! - Deals: a missing `pipeline` on create means `default`; a `dealstage` that is not a
+//!   stage of the deal's pipeline (or an unknown pipeline) is `INVALID_OPTION`.
+//! - Owners (`/crm/v3/owners`, `limit` 1-500, default 100, `email` filter, `archived`) and
+//!   pipelines (`/crm/v3/pipelines/deals`) are fixed and only served on the classic paths.
 
 use std::collections::HashSet;
 use std::convert::Infallible;
@@ -42,7 +51,9 @@ use super::control::{
     Control, FaultAction, FaultKind, RateDecision, RateLimitConfig, Reject, TokenCheck, Vendor,
     iso_millis,
 };
-use super::hubspot_data::{ObjectType, Record, Selection, Store};
+use super::hubspot_data::{
+    self as data, DEFAULT_PIPELINE, ObjectType, PIPELINES, Record, Selection, Store,
+};
 use super::oauth::{
     self, AuthorizeError, GrantType, Issued, OAuthShape, Prefixes, Profile, RefreshRule, TokenError,
 };
@@ -60,6 +71,23 @@ const VERSION_PREFIXES: [&str; 3] = [
     "/crm/objects/2026-03",
 ];
 const UNMATCHED_ROUTE: &str = "/hubspot/{unmatched}";
+const OWNERS_DEFAULT_LIMIT: usize = 100;
+const OWNERS_MAX_LIMIT: usize = 500;
+/// Routes outside the objects API (owners, pipelines), for the stats templates.
+const OWNERS_ROUTE: &str = "/crm/v3/owners";
+const OWNERS_SLASH_ROUTE: &str = "/crm/v3/owners/";
+const OWNER_ROUTE: &str = "/crm/v3/owners/{ownerId}";
+const PIPELINES_ROUTE: &str = "/crm/v3/pipelines/deals";
+const PIPELINE_ROUTE: &str = "/crm/v3/pipelines/deals/{pipelineId}";
+const STAGES_ROUTE: &str = "/crm/v3/pipelines/deals/{pipelineId}/stages";
+const OTHER_ROUTES: [&str; 6] = [
+    OWNERS_ROUTE,
+    OWNERS_SLASH_ROUTE,
+    OWNER_ROUTE,
+    PIPELINES_ROUTE,
+    PIPELINE_ROUTE,
+    STAGES_ROUTE,
+];
 
 pub(crate) struct HubSpot {
     control: Arc<Control>,
@@ -98,7 +126,9 @@ impl HubSpot {
             base_url: base_url.to_owned(),
             templates: route_table()
                 .into_iter()
-                .map(|(_, _, path)| format!("{PREFIX}{path}"))
+                .map(|(_, _, path)| path)
+                .chain(OTHER_ROUTES.map(str::to_owned))
+                .map(|path| format!("{PREFIX}{path}"))
                 .collect(),
         }
     }
@@ -183,7 +213,43 @@ impl Vendor for HubSpot {
                 ),
             };
         }
+        let owners_list =
+            |State(hs): State<Arc<HubSpot>>, info: ReqInfo| async move { hs.list_owners(&info) };
         router
+            .route(OWNERS_ROUTE, get(owners_list))
+            .route(OWNERS_SLASH_ROUTE, get(owners_list))
+            .route(
+                OWNER_ROUTE,
+                get(
+                    |State(hs): State<Arc<HubSpot>>,
+                     info: ReqInfo,
+                     id: Result<Path<String>, PathRejection>| async move {
+                        hs.get_owner(&info, id)
+                    },
+                ),
+            )
+            .route(
+                PIPELINES_ROUTE,
+                get(|| async { Json(json!({ "results": PIPELINES.iter().map(data::Pipeline::render).collect::<Vec<_>>() })) }),
+            )
+            .route(
+                PIPELINE_ROUTE,
+                get(
+                    |State(hs): State<Arc<HubSpot>>,
+                     id: Result<Path<String>, PathRejection>| async move {
+                        hs.get_pipeline(id, false)
+                    },
+                ),
+            )
+            .route(
+                STAGES_ROUTE,
+                get(
+                    |State(hs): State<Arc<HubSpot>>,
+                     id: Result<Path<String>, PathRejection>| async move {
+                        hs.get_pipeline(id, true)
+                    },
+                ),
+            )
             .method_not_allowed_fallback(
                 |State(hs): State<Arc<HubSpot>>, info: ReqInfo| async move {
                     hs.error(
@@ -235,20 +301,44 @@ impl Vendor for HubSpot {
     }
 }
 
-/// A handful of seeded records in list-endpoint shape with every schema property asked
-/// for, chosen to include the edge cases (no email, unicode and apostrophe names, no
-/// company, no tier, no domain, no industry).
+/// The properties and associations deal samples are read with, as a deals mapping would
+/// ask for them.
+const SAMPLE_DEAL_PROPERTIES: [&str; 7] = [
+    "dealname",
+    "amount",
+    "deal_currency_code",
+    "dealstage",
+    "pipeline",
+    "closedate",
+    "hubspot_owner_id",
+];
+
+/// A handful of seeded records in list-endpoint shape, chosen to include the edge cases
+/// (no email, unicode and apostrophe names, no company, no tier, no domain, no industry;
+/// deals with no amount, in EUR, in the Renewals pipeline, closed won and lost, with one
+/// to three contacts). Contacts and companies carry every schema property; deals are read
+/// with `properties=dealname,amount,deal_currency_code,dealstage,pipeline,closedate,
+/// hubspot_owner_id&associations=companies,contacts`.
 pub(crate) fn sample_records(resource: &str) -> Option<Vec<Value>> {
     let ty = ObjectType::from_path(resource)?;
     let ids: &[u64] = match ty {
         ObjectType::Contacts => &[1001, 1002, 1004, 1005, 1013, 1042, 1100, 1150],
         ObjectType::Companies => &[5001, 5002, 5010, 5021, 5022, 5025, 5026],
+        ObjectType::Deals => &[7001, 7002, 7003, 7004, 7005, 7006, 7007, 7026],
     };
     let store = Store::seed();
+    let deal_properties: Vec<String> = SAMPLE_DEAL_PROPERTIES.map(str::to_owned).to_vec();
+    let (selection, associations) = match ty {
+        ObjectType::Deals => (
+            Selection::Only(&deal_properties),
+            vec![ObjectType::Companies, ObjectType::Contacts],
+        ),
+        _ => (Selection::Schema, Vec::new()),
+    };
     Some(
         ids.iter()
             .filter_map(|id| store.live(ty, *id))
-            .map(|r| r.render(ty, &Selection::Schema))
+            .map(|r| store.render(ty, r, &selection, &associations))
             .collect(),
     )
 }
@@ -549,54 +639,66 @@ fn last_param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> 
 }
 
 impl HubSpot {
+    fn limit_param(
+        &self,
+        pairs: &[(String, String)],
+        default: usize,
+        max: usize,
+    ) -> Result<usize, Reject> {
+        let Some(raw) = last_param(pairs, "limit") else {
+            return Ok(default);
+        };
+        match raw.trim().parse::<i64>() {
+            Ok(n) if n >= 1 && usize::try_from(n).is_ok_and(|n| n <= max) => {
+                Ok(usize::try_from(n).unwrap_or(max))
+            }
+            Ok(_) => Err(self
+                .validation(
+                    format!("limit must be between 1 and {max}; got {raw}"),
+                    Some(json!({ "limit": [raw] })),
+                )
+                .into()),
+            Err(_) => Err(self
+                .validation(
+                    format!("limit must be an integer; got '{raw}'"),
+                    Some(json!({ "limit": [raw] })),
+                )
+                .into()),
+        }
+    }
+
+    fn archived_param(&self, pairs: &[(String, String)]) -> Result<bool, Reject> {
+        match last_param(pairs, "archived") {
+            None => Ok(false),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) => Err(self
+                .validation(
+                    format!("archived must be true or false; got '{v}'"),
+                    Some(json!({ "archived": [v] })),
+                )
+                .into()),
+        }
+    }
+
+    fn after_param(&self, pairs: &[(String, String)]) -> Result<Option<u64>, Reject> {
+        let Some(raw) = last_param(pairs, "after") else {
+            return Ok(None);
+        };
+        decode_cursor(raw).map(Some).ok_or_else(|| {
+            self.validation(
+                format!("Invalid paging cursor: after={raw}"),
+                Some(json!({ "after": [raw] })),
+            )
+            .into()
+        })
+    }
+
     fn read_params(&self, query: Option<&str>) -> Result<ReadParams, Reject> {
         let pairs = query_pairs(query);
-        let limit = match last_param(&pairs, "limit") {
-            None => DEFAULT_LIMIT,
-            Some(raw) => match raw.trim().parse::<i64>() {
-                Ok(n) if n >= 1 && usize::try_from(n).is_ok_and(|n| n <= MAX_LIMIT) => {
-                    usize::try_from(n).unwrap_or(MAX_LIMIT)
-                }
-                Ok(_) => {
-                    return Err(self
-                        .validation(
-                            format!("limit must be between 1 and {MAX_LIMIT}; got {raw}"),
-                            Some(json!({ "limit": [raw] })),
-                        )
-                        .into());
-                }
-                Err(_) => {
-                    return Err(self
-                        .validation(
-                            format!("limit must be an integer; got '{raw}'"),
-                            Some(json!({ "limit": [raw] })),
-                        )
-                        .into());
-                }
-            },
-        };
-        let archived = match last_param(&pairs, "archived") {
-            None => false,
-            Some(v) if v.eq_ignore_ascii_case("false") => false,
-            Some(v) if v.eq_ignore_ascii_case("true") => true,
-            Some(v) => {
-                return Err(self
-                    .validation(
-                        format!("archived must be true or false; got '{v}'"),
-                        Some(json!({ "archived": [v] })),
-                    )
-                    .into());
-            }
-        };
-        let after = match last_param(&pairs, "after") {
-            None => None,
-            Some(raw) => Some(decode_cursor(raw).ok_or_else(|| {
-                self.validation(
-                    format!("Invalid paging cursor: after={raw}"),
-                    Some(json!({ "after": [raw] })),
-                )
-            })?),
-        };
+        let limit = self.limit_param(&pairs, DEFAULT_LIMIT, MAX_LIMIT)?;
+        let archived = self.archived_param(&pairs)?;
+        let after = self.after_param(&pairs)?;
         Ok(ReadParams {
             properties: list_param(&pairs, "properties").filter(|p| !p.is_empty()),
             associations: list_param(&pairs, "associations").unwrap_or_default(),
@@ -615,28 +717,13 @@ impl HubSpot {
     }
 
     fn render(&self, store: &Store, ty: ObjectType, record: &Record, params: &ReadParams) -> Value {
-        let mut value = record.render(ty, &Self::selection(params));
-        let other = ty.other();
-        let singular = match other {
-            ObjectType::Contacts => "contact",
-            ObjectType::Companies => "company",
-        };
-        let wanted = params
+        // Unknown association names are ignored, like unknown properties.
+        let associations: Vec<ObjectType> = params
             .associations
             .iter()
-            .any(|a| a == other.path() || a == singular);
-        if wanted {
-            let ids = store.associations(ty, record);
-            // HubSpot leaves the key out entirely when there is nothing associated.
-            if !ids.is_empty() {
-                let results: Vec<Value> = ids
-                    .iter()
-                    .map(|id| json!({ "id": id.to_string(), "type": ty.association_label() }))
-                    .collect();
-                value["associations"] = json!({ other.path(): { "results": results } });
-            }
-        }
-        value
+            .filter_map(|name| ObjectType::from_association_name(name))
+            .collect();
+        store.render(ty, record, &Self::selection(params), &associations)
     }
 }
 
@@ -722,8 +809,18 @@ struct AssociationTarget {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AssociationType {
+    #[serde(default)]
+    association_category: Option<String>,
+    association_type_id: u64,
+}
+
+#[derive(Deserialize)]
 struct AssociationInput {
     to: AssociationTarget,
+    #[serde(default)]
+    types: Vec<AssociationType>,
 }
 
 #[derive(Deserialize)]
@@ -972,6 +1069,11 @@ impl HubSpot {
         if problems.is_empty() {
             return Ok(changes);
         }
+        Err(self.invalid_properties(&problems))
+    }
+
+    /// HubSpot's 400 for property values it refuses: `(name, code, message)` each.
+    fn invalid_properties(&self, problems: &[(String, &str, String)]) -> Reject {
         let inner: Vec<Value> = problems
             .iter()
             .map(|(name, code, message)| {
@@ -993,9 +1095,44 @@ impl HubSpot {
         let message = format!("Property values were not valid: {}", Value::Array(inner));
         let mut body = self.error_body("VALIDATION_ERROR", message, None);
         body.insert("errors".into(), Value::Array(errors));
-        Err((StatusCode::BAD_REQUEST, Json(Value::Object(body)))
+        (StatusCode::BAD_REQUEST, Json(Value::Object(body)))
             .into_response()
-            .into())
+            .into()
+    }
+
+    /// A deal's `pipeline` must be a deal pipeline and its `dealstage` one of that
+    /// pipeline's stages, once `changes` are applied to `current`.
+    fn check_deal_stage(&self, current: Option<&Record>, changes: &Changes) -> Result<(), Reject> {
+        let effective = |name: &str| -> Option<String> {
+            match changes.iter().rev().find(|(k, _)| k == name) {
+                Some((_, value)) => value.clone(),
+                None => current.and_then(|r| r.property(name)).map(str::to_owned),
+            }
+        };
+        let pipeline_id = effective("pipeline").unwrap_or_else(|| DEFAULT_PIPELINE.to_owned());
+        let Some(pipeline) = data::pipeline(&pipeline_id) else {
+            let allowed: Vec<&str> = PIPELINES.iter().map(|p| p.id).collect();
+            return Err(self.invalid_properties(&[(
+                "pipeline".to_owned(),
+                "INVALID_OPTION",
+                format!(
+                    "{pipeline_id} was not one of the allowed options: [{}]",
+                    allowed.join(", ")
+                ),
+            )]));
+        };
+        match effective("dealstage") {
+            Some(stage) if !pipeline.has_stage(&stage) => Err(self.invalid_properties(&[(
+                "dealstage".to_owned(),
+                "INVALID_OPTION",
+                format!(
+                    "{stage} was not one of the allowed options for pipeline {}: [{}]",
+                    pipeline.id,
+                    pipeline.stage_ids().join(", ")
+                ),
+            )])),
+            _ => Ok(()),
+        }
     }
 
     /// Contacts are unique by email (case-insensitive) in HubSpot.
@@ -1031,26 +1168,77 @@ impl HubSpot {
         }
     }
 
+    /// The type each association input points at: given by its `types`, or for contacts
+    /// and companies without `types`, the other one of the two.
+    fn association_targets(
+        &self,
+        ty: ObjectType,
+        inputs: Vec<AssociationInput>,
+    ) -> Result<Vec<(ObjectType, String)>, Reject> {
+        let mut out = Vec::new();
+        for input in inputs {
+            let id = input.to.id.into_string();
+            let target = match input.types.first() {
+                Some(kind) => {
+                    let defined = kind
+                        .association_category
+                        .as_deref()
+                        .is_none_or(|c| c == "HUBSPOT_DEFINED");
+                    defined
+                        .then(|| ty.association_target(kind.association_type_id))
+                        .flatten()
+                        .ok_or_else(|| {
+                            self.validation(
+                                format!(
+                                    "{} is not a valid association type id from {}",
+                                    kind.association_type_id,
+                                    ty.path()
+                                ),
+                                Some(json!({ "associationTypeId": [kind.association_type_id.to_string()] })),
+                            )
+                        })?
+                }
+                None => match ty {
+                    ObjectType::Contacts => ObjectType::Companies,
+                    ObjectType::Companies => ObjectType::Contacts,
+                    ObjectType::Deals => {
+                        return Err(self
+                            .validation(
+                                "Association types are required: types must not be empty",
+                                Some(json!({ "toObjectId": [id] })),
+                            )
+                            .into());
+                    }
+                },
+            };
+            out.push((target, id));
+        }
+        Ok(out)
+    }
+
     fn create(&self, ty: ObjectType, body: &Bytes) -> Result<Response, Reject> {
         let input: WriteBody = self.parse_body(body)?;
-        let changes = self.validate_properties(ty, input.properties)?;
-        let targets: Vec<String> = input
-            .associations
-            .into_iter()
-            .map(|a| a.to.id.into_string())
-            .collect();
+        let mut changes = self.validate_properties(ty, input.properties)?;
+        let targets = self.association_targets(ty, input.associations)?;
+        if ty == ObjectType::Deals {
+            if !changes.iter().any(|(k, v)| k == "pipeline" && v.is_some()) {
+                changes.retain(|(k, _)| k != "pipeline");
+                changes.push(("pipeline".into(), Some(DEFAULT_PIPELINE.into())));
+            }
+            self.check_deal_stage(None, &changes)?;
+        }
 
         let mut store = self.write();
         self.check_email_conflict(&store, ty, &changes, None)?;
-        let other = ty.other();
         let mut target_ids = Vec::new();
-        for target in &targets {
+        for (other, target) in &targets {
             match target
                 .parse::<u64>()
                 .ok()
-                .filter(|id| store.live(other, *id).is_some())
+                .filter(|id| store.live(*other, *id).is_some())
             {
-                Some(id) => target_ids.push(id),
+                Some(id) if target_ids.contains(&(*other, id)) => {}
+                Some(id) => target_ids.push((*other, id)),
                 None => {
                     return Err(self
                         .validation(
@@ -1071,11 +1259,13 @@ impl HubSpot {
             id,
             properties: Default::default(),
             archived_at: None,
+            links: Vec::new(),
         };
         for (name, value) in changes {
-            if let Some(value) = value {
-                record.properties.insert(name, value);
-            }
+            match value {
+                Some(value) => record.properties.insert(name, value),
+                None => record.properties.remove(&name),
+            };
         }
         record
             .properties
@@ -1087,28 +1277,33 @@ impl HubSpot {
         record
             .properties
             .insert("hs_object_id".into(), id.to_string());
-        // The sandbox models one association, contact -> primary company, via the
-        // `associatedcompanyid` property, exactly as HubSpot mirrors it.
-        match ty {
-            ObjectType::Contacts => {
-                if let Some(company) = target_ids.first() {
+        // Contact -> company lives in the contact's `associatedcompanyid` property, exactly
+        // as HubSpot mirrors the primary company; deal associations live on the deal.
+        let mut deal_links = Vec::new();
+        for (other, target) in target_ids {
+            match (ty, other) {
+                (ObjectType::Contacts, ObjectType::Companies) => {
                     record
                         .properties
                         .entry("associatedcompanyid".into())
-                        .or_insert_with(|| company.to_string());
+                        .or_insert_with(|| target.to_string());
                 }
-            }
-            ObjectType::Companies => {
-                for contact in &target_ids {
-                    if let Some(c) = store.table_mut(other).get_mut(contact) {
+                (ObjectType::Companies, ObjectType::Contacts) => {
+                    if let Some(c) = store.table_mut(other).get_mut(&target) {
                         c.properties
                             .insert("associatedcompanyid".into(), id.to_string());
                     }
                 }
+                (ObjectType::Deals, other) => record.links.push((other, target)),
+                (from, ObjectType::Deals) => deal_links.push((target, from)),
+                _ => {}
             }
         }
         let rendered = record.render(ty, &Selection::Present);
         store.table_mut(ty).insert(id, record);
+        for (deal, from) in deal_links {
+            store.link_deal(deal, from, id);
+        }
         Ok((StatusCode::CREATED, Json(rendered)).into_response())
     }
 
@@ -1131,6 +1326,9 @@ impl HubSpot {
             .filter(|n| store.live(ty, *n).is_some())
             .ok_or_else(|| self.not_found(&id))?;
         self.check_email_conflict(&store, ty, &changes, Some(numeric))?;
+        if ty == ObjectType::Deals {
+            self.check_deal_stage(store.live(ty, numeric), &changes)?;
+        }
         let now = iso_millis(Utc::now());
         let Some(record) = store.table_mut(ty).get_mut(&numeric) else {
             return Err(self.not_found(&id).into());
@@ -1160,6 +1358,85 @@ impl HubSpot {
         StatusCode::NO_CONTENT.into_response()
     }
 }
+// ---------------------------------------------------------------------------------------
+// Owners and pipelines
+
+impl HubSpot {
+    /// `GET /crm/v3/owners`: `limit` (default 100, max 500), `after`, `email`, `archived`.
+    fn list_owners(&self, info: &ReqInfo) -> Result<Response, Reject> {
+        let pairs = query_pairs(info.query.as_deref());
+        let limit = self.limit_param(&pairs, OWNERS_DEFAULT_LIMIT, OWNERS_MAX_LIMIT)?;
+        let archived = self.archived_param(&pairs)?;
+        let start = self.after_param(&pairs)?.unwrap_or(0);
+        let email = last_param(&pairs, "email").filter(|e| !e.trim().is_empty());
+        let all = data::owners();
+        let mut rows = all.iter().filter(|o| {
+            o.id >= start
+                && o.archived == archived
+                && email.is_none_or(|e| o.email.eq_ignore_ascii_case(e.trim()))
+        });
+        let results: Vec<Value> = rows.by_ref().take(limit).map(data::Owner::render).collect();
+        let mut body = json!({ "results": results });
+        if let Some(next) = rows.next() {
+            body["paging"] = json!({
+                "next": {
+                    "after": wire_cursor(next.id),
+                    "link": self.next_link(info, next.id),
+                }
+            });
+        }
+        Ok(Json(body).into_response())
+    }
+
+    /// `GET /crm/v3/owners/{ownerId}`, `idProperty=id|userId`, `archived`.
+    fn get_owner(
+        &self,
+        info: &ReqInfo,
+        id: Result<Path<String>, PathRejection>,
+    ) -> Result<Response, Reject> {
+        let Ok(Path(id)) = id else {
+            return Err(self.not_found(&info.path).into());
+        };
+        let pairs = query_pairs(info.query.as_deref());
+        let archived = self.archived_param(&pairs)?;
+        let by_user = match last_param(&pairs, "idProperty") {
+            None | Some("id") => false,
+            Some("userId") => true,
+            Some(other) => {
+                return Err(self
+                    .validation(
+                        format!("idProperty must be one of [id, userId]; got '{other}'"),
+                        Some(json!({ "idProperty": [other] })),
+                    )
+                    .into());
+            }
+        };
+        let wanted = id.trim().parse::<u64>().ok();
+        data::owners()
+            .iter()
+            .find(|o| {
+                o.archived == archived && Some(if by_user { o.user_id } else { o.id }) == wanted
+            })
+            .map(|o| Json(o.render()).into_response())
+            .ok_or_else(|| self.not_found(&id).into())
+    }
+
+    /// `GET /crm/v3/pipelines/deals/{pipelineId}` (or its `/stages`).
+    fn get_pipeline(&self, id: Result<Path<String>, PathRejection>, stages: bool) -> Response {
+        let id = id.map(|Path(id)| id).unwrap_or_default();
+        match data::pipeline(&id) {
+            Some(p) if stages => Json(json!({ "results": p.render_stages() })).into_response(),
+            Some(p) => Json(p.render()).into_response(),
+            None => self.error(
+                StatusCode::NOT_FOUND,
+                "OBJECT_NOT_FOUND",
+                format!("Unable to find pipeline {id} for object type deals"),
+                Some(json!({ "pipelineId": [id] })),
+            ),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // OAuth (vendors.md §2 Auth; machinery in oauth.rs)
 //

@@ -1,6 +1,11 @@
 //! The HubSpot sandbox's records: a deterministic seed (no randomness, identical on every
 //! start and after `/_control/reset`) and the property schema that decides what a read
-//! returns and what a write may set.
+//! returns and what a write may set. Also the account's owners and deal pipelines, which
+//! are fixed (HubSpot manages them outside the objects API).
+//!
+//! Associations: a contact's primary company is its `associatedcompanyid` property, as
+//! HubSpot mirrors it; a deal's companies and contacts are kept on the deal
+//! ([`Record::links`]). Every other direction is derived from those two.
 
 use std::collections::BTreeMap;
 
@@ -16,11 +21,14 @@ pub(crate) const FIRST_COMPANY_ID: u64 = 5001;
 /// The first companies come from the hand-written [`COMPANIES`] table; contacts are spread
 /// over these only, so growing the company list left every seeded contact unchanged.
 const NAMED_COMPANY_COUNT: u64 = 45;
+pub(crate) const DEAL_COUNT: u64 = 260;
+pub(crate) const FIRST_DEAL_ID: u64 = 7001;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ObjectType {
     Contacts,
     Companies,
+    Deals,
 }
 
 const CONTACT_PROPERTIES: &[&str] = &[
@@ -67,8 +75,27 @@ const COMPANY_PROPERTIES: &[&str] = &[
     "zip",
 ];
 
+const DEAL_PROPERTIES: &[&str] = &[
+    "amount",
+    "closedate",
+    "createdate",
+    "deal_currency_code",
+    "dealname",
+    "dealstage",
+    "dealtype",
+    "description",
+    "hs_lastmodifieddate",
+    "hs_object_id",
+    "hubspot_owner_id",
+    "pipeline",
+];
+
 impl ObjectType {
-    pub(crate) const ALL: [ObjectType; 2] = [ObjectType::Contacts, ObjectType::Companies];
+    pub(crate) const ALL: [ObjectType; 3] = [
+        ObjectType::Contacts,
+        ObjectType::Companies,
+        ObjectType::Deals,
+    ];
 
     pub(crate) fn from_path(segment: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.path() == segment)
@@ -78,7 +105,24 @@ impl ObjectType {
         match self {
             ObjectType::Contacts => "contacts",
             ObjectType::Companies => "companies",
+            ObjectType::Deals => "deals",
         }
+    }
+
+    pub(crate) fn singular(self) -> &'static str {
+        match self {
+            ObjectType::Contacts => "contact",
+            ObjectType::Companies => "company",
+            ObjectType::Deals => "deal",
+        }
+    }
+
+    /// The `associations=` query parameter takes plural or singular names.
+    pub(crate) fn from_association_name(name: &str) -> Option<Self> {
+        let name = name.trim().to_ascii_lowercase();
+        Self::ALL
+            .into_iter()
+            .find(|t| t.path() == name || t.singular() == name)
     }
 
     /// Name of the id path parameter in HubSpot's own spec, so route templates in
@@ -87,6 +131,7 @@ impl ObjectType {
         match self {
             ObjectType::Contacts => "contactId",
             ObjectType::Companies => "companyId",
+            ObjectType::Deals => "dealId",
         }
     }
 
@@ -95,13 +140,14 @@ impl ObjectType {
         match self {
             ObjectType::Contacts => "CONTACT",
             ObjectType::Companies => "COMPANY",
+            ObjectType::Deals => "DEAL",
         }
     }
 
     pub(crate) fn modified_property(self) -> &'static str {
         match self {
             ObjectType::Contacts => "lastmodifieddate",
-            ObjectType::Companies => "hs_lastmodifieddate",
+            ObjectType::Companies | ObjectType::Deals => "hs_lastmodifieddate",
         }
     }
 
@@ -109,6 +155,7 @@ impl ObjectType {
         match self {
             ObjectType::Contacts => CONTACT_PROPERTIES,
             ObjectType::Companies => COMPANY_PROPERTIES,
+            ObjectType::Deals => DEAL_PROPERTIES,
         }
     }
 
@@ -133,6 +180,16 @@ impl ObjectType {
                 "hs_object_id",
                 "name",
             ],
+            ObjectType::Deals => &[
+                "amount",
+                "closedate",
+                "createdate",
+                "dealname",
+                "dealstage",
+                "hs_lastmodifieddate",
+                "hs_object_id",
+                "pipeline",
+            ],
         }
     }
 
@@ -145,18 +202,21 @@ impl ObjectType {
         ["hs_object_id", self.modified_property()]
     }
 
-    /// The association type label HubSpot v3 reports from this object to `other`.
-    pub(crate) fn association_label(self) -> &'static str {
-        match self {
-            ObjectType::Contacts => "contact_to_company",
-            ObjectType::Companies => "company_to_contact",
-        }
+    /// The association type label HubSpot v3 reports from this object to `to`.
+    pub(crate) fn association_label(self, to: ObjectType) -> String {
+        format!("{}_to_{}", self.singular(), to.singular())
     }
 
-    pub(crate) fn other(self) -> ObjectType {
-        match self {
-            ObjectType::Contacts => ObjectType::Companies,
-            ObjectType::Companies => ObjectType::Contacts,
+    /// The object type a HUBSPOT_DEFINED `associationTypeId` from this type points at
+    /// (1/279 contact->company, 2/280 company->contact, 3 deal->contact, 4 contact->deal,
+    /// 5/341 deal->company, 6/342 company->deal; the first of each pair is "primary").
+    pub(crate) fn association_target(self, type_id: u64) -> Option<ObjectType> {
+        use ObjectType::{Companies, Contacts, Deals};
+        match (self, type_id) {
+            (Contacts, 1 | 279) | (Deals, 5 | 341) => Some(Companies),
+            (Companies, 2 | 280) | (Deals, 3) => Some(Contacts),
+            (Contacts, 4) | (Companies, 6 | 342) => Some(Deals),
+            _ => None,
         }
     }
 }
@@ -167,6 +227,8 @@ pub(crate) struct Record {
     /// Absent key = the property has no value (HubSpot reports it as `null` when asked).
     pub properties: BTreeMap<String, String>,
     pub archived_at: Option<String>,
+    /// Deals only: the companies and contacts the deal is associated with.
+    pub links: Vec<(ObjectType, u64)>,
 }
 
 /// Which properties a read renders.
@@ -228,8 +290,10 @@ impl Record {
 pub(crate) struct Store {
     contacts: BTreeMap<u64, Record>,
     companies: BTreeMap<u64, Record>,
+    deals: BTreeMap<u64, Record>,
     next_contact_id: u64,
     next_company_id: u64,
+    next_deal_id: u64,
 }
 
 impl Store {
@@ -237,6 +301,7 @@ impl Store {
         match ty {
             ObjectType::Contacts => &self.contacts,
             ObjectType::Companies => &self.companies,
+            ObjectType::Deals => &self.deals,
         }
     }
 
@@ -244,6 +309,7 @@ impl Store {
         match ty {
             ObjectType::Contacts => &mut self.contacts,
             ObjectType::Companies => &mut self.companies,
+            ObjectType::Deals => &mut self.deals,
         }
     }
 
@@ -252,6 +318,7 @@ impl Store {
         let next = match ty {
             ObjectType::Contacts => &mut self.next_contact_id,
             ObjectType::Companies => &mut self.next_company_id,
+            ObjectType::Deals => &mut self.next_deal_id,
         };
         let id = *next;
         *next += 1;
@@ -263,25 +330,90 @@ impl Store {
         self.table(ty).get(&id).filter(|r| r.archived_at.is_none())
     }
 
-    /// Ids of live records of the other type associated with `record`.
-    pub(crate) fn associations(&self, ty: ObjectType, record: &Record) -> Vec<u64> {
-        match ty {
-            ObjectType::Contacts => record
+    /// Ids of live `to` records associated with `record` (of type `from`), ascending.
+    pub(crate) fn associations(
+        &self,
+        from: ObjectType,
+        record: &Record,
+        to: ObjectType,
+    ) -> Vec<u64> {
+        use ObjectType::{Companies, Contacts, Deals};
+        let me = record.id;
+        let mut ids: Vec<u64> = match (from, to) {
+            (Contacts, Companies) => record
                 .property("associatedcompanyid")
                 .and_then(|id| id.parse().ok())
-                .filter(|id| self.live(ObjectType::Companies, *id).is_some())
                 .into_iter()
                 .collect(),
-            ObjectType::Companies => {
-                let me = record.id.to_string();
+            (Companies, Contacts) => {
+                let me = me.to_string();
                 self.contacts
                     .values()
-                    .filter(|c| c.archived_at.is_none())
                     .filter(|c| c.property("associatedcompanyid") == Some(me.as_str()))
                     .map(|c| c.id)
                     .collect()
             }
+            (Deals, Deals) => Vec::new(),
+            (Deals, to) => record
+                .links
+                .iter()
+                .filter(|(ty, _)| *ty == to)
+                .map(|(_, id)| *id)
+                .collect(),
+            (from, Deals) => self
+                .deals
+                .values()
+                .filter(|d| d.links.contains(&(from, me)))
+                .map(|d| d.id)
+                .collect(),
+            _ => Vec::new(),
+        };
+        ids.sort_unstable();
+        ids.dedup();
+        ids.retain(|id| self.live(to, *id).is_some());
+        ids
+    }
+
+    /// Records that `deal` is associated with `ty` `id` (no-op when it already is).
+    pub(crate) fn link_deal(&mut self, deal: u64, ty: ObjectType, id: u64) {
+        if let Some(record) = self.deals.get_mut(&deal)
+            && !record.links.contains(&(ty, id))
+        {
+            record.links.push((ty, id));
         }
+    }
+
+    /// A record as reads return it: `selection` picks its properties and each type in
+    /// `associations` adds its `associations.<type>.results` (left out when empty, as
+    /// HubSpot does).
+    pub(crate) fn render(
+        &self,
+        ty: ObjectType,
+        record: &Record,
+        selection: &Selection<'_>,
+        associations: &[ObjectType],
+    ) -> Value {
+        let mut value = record.render(ty, selection);
+        let mut block = Map::new();
+        for &to in associations {
+            if to == ty || block.contains_key(to.path()) {
+                continue;
+            }
+            let ids = self.associations(ty, record, to);
+            if ids.is_empty() {
+                continue;
+            }
+            let label = ty.association_label(to);
+            let results: Vec<Value> = ids
+                .iter()
+                .map(|id| json!({ "id": id.to_string(), "type": label }))
+                .collect();
+            block.insert(to.path().to_owned(), json!({ "results": results }));
+        }
+        if !block.is_empty() {
+            value["associations"] = Value::Object(block);
+        }
+        value
     }
 
     pub(crate) fn seed() -> Store {
@@ -289,15 +421,21 @@ impl Store {
             .map(seed_company)
             .map(|r| (r.id, r))
             .collect();
-        let contacts = (0..CONTACT_COUNT)
+        let contacts: BTreeMap<u64, Record> = (0..CONTACT_COUNT)
             .map(|i| seed_contact(i, &companies))
+            .map(|r| (r.id, r))
+            .collect();
+        let deals = (0..DEAL_COUNT)
+            .map(|i| seed_deal(i, &companies, &contacts))
             .map(|r| (r.id, r))
             .collect();
         Store {
             contacts,
             companies,
+            deals,
             next_contact_id: FIRST_CONTACT_ID + CONTACT_COUNT,
             next_company_id: FIRST_COMPANY_ID + COMPANY_COUNT,
+            next_deal_id: FIRST_DEAL_ID + DEAL_COUNT,
         }
     }
 }
@@ -509,6 +647,9 @@ fn seed_company(j: u64) -> Record {
     );
     set("city", city.to_owned());
     set("country", country.to_owned());
+    if j % 8 != 5 {
+        set("hubspot_owner_id", owner_id(j * 5).to_string());
+    }
     set("createdate", iso_millis(created));
     set("hs_lastmodifieddate", iso_millis(modified));
     set("hs_object_id", id.to_string());
@@ -516,6 +657,7 @@ fn seed_company(j: u64) -> Record {
         id,
         properties: p,
         archived_at: None,
+        links: Vec::new(),
     }
 }
 
@@ -626,6 +768,10 @@ fn seed_contact(i: u64, companies: &BTreeMap<u64, Record>) -> Record {
         "customer_tier",
         (i % 7 != 3).then(|| TIERS[usize::try_from(i % 3).unwrap_or(0)].to_owned()),
     );
+    set(
+        "hubspot_owner_id",
+        (i % 10 != 7).then(|| owner_id(i * 3).to_string()),
+    );
     set("createdate", Some(iso_millis(created)));
     set("lastmodifieddate", Some(iso_millis(modified)));
     set("hs_object_id", Some(id.to_string()));
@@ -633,6 +779,326 @@ fn seed_contact(i: u64, companies: &BTreeMap<u64, Record>) -> Record {
         id,
         properties: p,
         archived_at: None,
+        links: Vec::new(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Owners (`/crm/v3/owners`)
+
+pub(crate) const FIRST_OWNER_ID: u64 = 80_410_001;
+/// The sandbox OAuth grant's `user_id` is the first owner's user.
+pub(crate) const FIRST_OWNER_USER_ID: u64 = 66_180_001;
+/// Owners past this index are deactivated users: listed only with `archived=true`, and
+/// never the owner of a seeded record.
+const ACTIVE_OWNER_COUNT: u64 = 14;
+
+/// (first name, last name); emails are `first.last@sandbox-crm.example`.
+#[rustfmt::skip]
+const OWNERS: [(&str, &str); 16] = [
+    ("Morgan", "Reyes"), ("Priya", "Raman"), ("Tomás", "Ferreira"), ("Hannah", "Schultz"),
+    ("Kwame", "Mensah"), ("Yuki", "Tanaka"), ("Olivia", "Byrne"), ("Mateo", "Rossi"),
+    ("Fatima", "Haddad"), ("Lars", "Nilsson"), ("Chloé", "Dubois"), ("Samuel", "Okafor"),
+    ("Ingrid", "Halvorsen"), ("Diego", "Alvarez"), ("Nadia", "Petrova"), ("Owen", "Gallagher"),
+];
+
+#[derive(Clone, Debug)]
+pub(crate) struct Owner {
+    pub id: u64,
+    pub email: String,
+    pub first_name: &'static str,
+    pub last_name: &'static str,
+    pub user_id: u64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub archived: bool,
+}
+
+impl Owner {
+    /// The `PublicOwner` shape: `userId` is a number, `id` a string.
+    pub(crate) fn render(&self) -> Value {
+        json!({
+            "id": self.id.to_string(),
+            "email": self.email,
+            "type": "PERSON",
+            "firstName": self.first_name,
+            "lastName": self.last_name,
+            "userId": self.user_id,
+            "userIdIncludingInactive": self.user_id,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+            "archived": self.archived,
+        })
+    }
+}
+
+/// The active owner a seeded record at position `n` belongs to.
+fn owner_id(n: u64) -> u64 {
+    FIRST_OWNER_ID + n % ACTIVE_OWNER_COUNT
+}
+
+/// Every owner, active and deactivated, ascending by id.
+pub(crate) fn owners() -> Vec<Owner> {
+    (0u64..)
+        .zip(OWNERS)
+        .map(|(k, (first, last))| {
+            let created = at(
+                (2021, 9, 6, 9),
+                Duration::days(small(k, 1000) * 19) + Duration::milliseconds(small(k * 211, 1000)),
+            );
+            let updated = created
+                + Duration::days(200 + small(k * 37, 300))
+                + Duration::milliseconds(small(k * 97, 1000));
+            Owner {
+                id: FIRST_OWNER_ID + k,
+                email: format!("{}.{}@sandbox-crm.example", slug(first), slug(last)),
+                first_name: first,
+                last_name: last,
+                user_id: FIRST_OWNER_USER_ID + k,
+                created_at: iso_millis(created),
+                updated_at: iso_millis(updated),
+                archived: k >= ACTIVE_OWNER_COUNT,
+            }
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Deal pipelines (`/crm/v3/pipelines/deals`)
+
+pub(crate) const DEFAULT_PIPELINE: &str = "default";
+pub(crate) const RENEWALS_PIPELINE: &str = "39820477";
+
+/// (id, label, probability, is closed)
+type Stage = (&'static str, &'static str, &'static str, bool);
+
+pub(crate) struct Pipeline {
+    pub id: &'static str,
+    pub label: &'static str,
+    pub display_order: u32,
+    pub stages: &'static [Stage],
+    /// HubSpot's built-in Sales Pipeline reports the epoch as its timestamps.
+    pub created_at: &'static str,
+    pub updated_at: &'static str,
+}
+
+/// HubSpot's default Sales Pipeline, as every portal has it.
+const SALES_STAGES: [Stage; 7] = [
+    (
+        "appointmentscheduled",
+        "Appointment Scheduled",
+        "0.2",
+        false,
+    ),
+    ("qualifiedtobuy", "Qualified To Buy", "0.4", false),
+    (
+        "presentationscheduled",
+        "Presentation Scheduled",
+        "0.6",
+        false,
+    ),
+    (
+        "decisionmakerboughtin",
+        "Decision Maker Bought-In",
+        "0.8",
+        false,
+    ),
+    ("contractsent", "Contract Sent", "0.9", false),
+    ("closedwon", "Closed Won", "1.0", true),
+    ("closedlost", "Closed Lost", "0.0", true),
+];
+
+/// A custom pipeline: HubSpot gives custom pipelines and their stages numeric ids.
+const RENEWAL_STAGES: [Stage; 5] = [
+    ("39820478", "Renewal Due", "0.3", false),
+    ("39820479", "In Negotiation", "0.6", false),
+    ("39820480", "Verbal Commit", "0.9", false),
+    ("39820481", "Renewed", "1.0", true),
+    ("39820482", "Churned", "0.0", true),
+];
+
+pub(crate) static PIPELINES: [Pipeline; 2] = [
+    Pipeline {
+        id: DEFAULT_PIPELINE,
+        label: "Sales Pipeline",
+        display_order: 0,
+        stages: &SALES_STAGES,
+        created_at: "1970-01-01T00:00:00Z",
+        updated_at: "1970-01-01T00:00:00Z",
+    },
+    Pipeline {
+        id: RENEWALS_PIPELINE,
+        label: "Renewals",
+        display_order: 1,
+        stages: &RENEWAL_STAGES,
+        created_at: "2022-03-14T09:26:53.589Z",
+        updated_at: "2023-11-02T16:40:12.104Z",
+    },
+];
+
+pub(crate) fn pipeline(id: &str) -> Option<&'static Pipeline> {
+    PIPELINES.iter().find(|p| p.id == id)
+}
+
+impl Pipeline {
+    pub(crate) fn has_stage(&self, stage: &str) -> bool {
+        self.stages.iter().any(|(id, ..)| *id == stage)
+    }
+
+    pub(crate) fn stage_ids(&self) -> Vec<&'static str> {
+        self.stages.iter().map(|(id, ..)| *id).collect()
+    }
+
+    pub(crate) fn render_stages(&self) -> Vec<Value> {
+        (0u32..)
+            .zip(self.stages)
+            .map(|(order, (id, label, probability, closed))| {
+                json!({
+                    "id": id,
+                    "label": label,
+                    "displayOrder": order,
+                    "metadata": {
+                        "isClosed": if *closed { "true" } else { "false" },
+                        "probability": probability,
+                    },
+                    "createdAt": self.created_at,
+                    "updatedAt": self.updated_at,
+                    "archived": false,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) fn render(&self) -> Value {
+        json!({
+            "id": self.id,
+            "label": self.label,
+            "displayOrder": self.display_order,
+            "stages": self.render_stages(),
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+            "archived": false,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Deals
+
+const PRODUCTS: [&str; 9] = [
+    "Platform License",
+    "Support Renewal",
+    "Onboarding Package",
+    "Seat Expansion",
+    "Analytics Add-on",
+    "Pilot",
+    "Enterprise Upgrade",
+    "Data Migration",
+    "Training Days",
+];
+
+/// Deal `i`: most belong to a named company and to 1-3 of that company's own contacts;
+/// every fifth belongs to a generated company and to contacts spread over the seed. Every
+/// fourth is in the Renewals pipeline; some have no amount; a fifth are in EUR.
+fn seed_deal(
+    i: u64,
+    companies: &BTreeMap<u64, Record>,
+    contacts: &BTreeMap<u64, Record>,
+) -> Record {
+    let id = FIRST_DEAL_ID + i;
+    let company = if i % 5 == 4 {
+        FIRST_COMPANY_ID + NAMED_COMPANY_COUNT + (i * 3) % (COMPANY_COUNT - NAMED_COMPANY_COUNT)
+    } else {
+        FIRST_COMPANY_ID + (i * 11) % NAMED_COMPANY_COUNT
+    };
+    let wanted = 1 + i % 3;
+    let own = company.to_string();
+    let staff: Vec<u64> = contacts
+        .values()
+        .filter(|c| c.property("associatedcompanyid") == Some(own.as_str()))
+        .map(|c| c.id)
+        .collect();
+    let mut people: Vec<u64> = if staff.is_empty() {
+        (0..wanted)
+            .map(|k| FIRST_CONTACT_ID + (i * 13 + k * 89) % CONTACT_COUNT)
+            .collect()
+    } else {
+        let start = usize::try_from(i).unwrap_or(0) % staff.len();
+        staff
+            .iter()
+            .cycle()
+            .skip(start)
+            .take(usize::try_from(wanted).unwrap_or(1).min(staff.len()))
+            .copied()
+            .collect()
+    };
+    people.sort_unstable();
+    people.dedup();
+
+    let (pipeline, stages): (&str, &[Stage]) = if i % 4 == 3 {
+        (RENEWALS_PIPELINE, &RENEWAL_STAGES)
+    } else {
+        (DEFAULT_PIPELINE, &SALES_STAGES)
+    };
+    let stage_index = usize::try_from(i * 5 + i / 7).unwrap_or(0) % stages.len().max(1);
+    let stage = stages.get(stage_index).map_or("", |s| s.0);
+
+    let company_name = companies
+        .get(&company)
+        .and_then(|c| c.property("name"))
+        .unwrap_or("Unknown");
+    let product = PRODUCTS[usize::try_from(i % 9).unwrap_or(0)];
+    let name = format!("{company_name} - {product}");
+    let amount = (i % 8 != 5).then(|| {
+        let whole = 2_500 + ((i * 37) % 120) * 250;
+        let cents = if i % 13 == 2 { 50 } else { 0 };
+        format!("{whole}.{cents:02}")
+    });
+    let currency = if i % 5 == 2 { "EUR" } else { "USD" };
+    let created = at(
+        (2023, 6, 1, 10),
+        Duration::days(small(i, 1000) * 2)
+            + Duration::minutes(small(i * 41, 600))
+            + Duration::milliseconds(small(i * 59, 1000)),
+    );
+    let modified = created
+        + Duration::days(2 + small(i * 7, 90))
+        + Duration::minutes(small(i * 13, 600))
+        + Duration::milliseconds(small(i * 31, 1000));
+    let close = at(
+        (2023, 7, 1, 0),
+        Duration::days(small(i, 1000) * 2 + small(i * 17, 120)),
+    );
+
+    let mut p = BTreeMap::new();
+    let mut set = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            p.insert(k.to_owned(), v);
+        }
+    };
+    set("dealname", Some(name));
+    set("amount", amount);
+    set("deal_currency_code", Some(currency.to_owned()));
+    set("pipeline", Some(pipeline.to_owned()));
+    set("dealstage", Some(stage.to_owned()));
+    set("closedate", Some(iso_millis(close)));
+    let deal_type = if pipeline == RENEWALS_PIPELINE || i % 3 == 1 {
+        "existingbusiness"
+    } else {
+        "newbusiness"
+    };
+    set("dealtype", Some(deal_type.to_owned()));
+    set("hubspot_owner_id", Some(owner_id(i).to_string()));
+    set("createdate", Some(iso_millis(created)));
+    set("hs_lastmodifieddate", Some(iso_millis(modified)));
+    set("hs_object_id", Some(id.to_string()));
+    let mut links = vec![(ObjectType::Companies, company)];
+    links.extend(people.into_iter().map(|c| (ObjectType::Contacts, c)));
+    Record {
+        id,
+        properties: p,
+        archived_at: None,
+        links,
     }
 }
 
@@ -704,6 +1170,52 @@ mod tests {
             companies[&5046].property("name"),
             Some("Amberline Analytics")
         );
+    }
+
+    #[test]
+    fn deals_link_to_live_records_in_their_pipeline() {
+        let store = Store::seed();
+        let deals = store.table(ObjectType::Deals);
+        assert_eq!(deals.len(), usize::try_from(DEAL_COUNT).unwrap());
+        let owners: HashSet<String> = owners()
+            .iter()
+            .filter(|o| !o.archived)
+            .map(|o| o.id.to_string())
+            .collect();
+        assert!(owners.len() >= 12);
+        let mut pipelines = HashSet::new();
+        for deal in deals.values() {
+            let companies = store.associations(ObjectType::Deals, deal, ObjectType::Companies);
+            assert_eq!(companies.len(), 1, "{}", deal.id);
+            let contacts = store.associations(ObjectType::Deals, deal, ObjectType::Contacts);
+            assert!((1..=3).contains(&contacts.len()), "{}", deal.id);
+            assert_eq!(deal.links.len(), 1 + contacts.len());
+            let pipe = pipeline(deal.property("pipeline").unwrap()).unwrap();
+            assert!(pipe.has_stage(deal.property("dealstage").unwrap()));
+            pipelines.insert(pipe.id);
+            assert!(owners.contains(deal.property("hubspot_owner_id").unwrap()));
+            // The reverse direction sees the deal.
+            let company = store.live(ObjectType::Companies, companies[0]).unwrap();
+            assert!(
+                store
+                    .associations(ObjectType::Companies, company, ObjectType::Deals)
+                    .contains(&deal.id)
+            );
+        }
+        assert_eq!(pipelines.len(), 2);
+        assert!(deals.values().any(|d| d.property("amount").is_none()));
+        assert!(
+            deals
+                .values()
+                .any(|d| d.property("deal_currency_code") == Some("EUR"))
+        );
+        for ty in [ObjectType::Contacts, ObjectType::Companies] {
+            for record in store.table(ty).values() {
+                if let Some(owner) = record.property("hubspot_owner_id") {
+                    assert!(owners.contains(owner), "{owner}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -788,3 +788,42 @@ async fn a_failed_keyed_write_can_be_retried_with_the_same_key() {
     );
     assert_eq!(posts_to_contacts(&t.sandbox_stats().await), 2);
 }
+
+#[tokio::test]
+async fn deal_relations_are_batched_per_level_even_two_levels_deep() {
+    let t = TestGateway::start().await;
+    let (n, body) = calls_for(
+        &t,
+        "query($a: ID!) { deals(accountId: $a, first: 50) { edges { node { name company { name } contacts { firstName company { name } } owner { email } pipeline { name stages { id isClosed } } } } } }",
+    )
+    .await;
+    let edges = body["data"]["deals"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 50);
+    let deal = &edges[0]["node"];
+    assert_eq!(deal["company"]["name"], "Acme Corporation", "{deal}");
+    assert_eq!(deal["contacts"][0]["firstName"], "Ada", "{deal}");
+    assert!(
+        deal["contacts"][0]["company"]["name"].is_string(),
+        "two levels deep: {deal}"
+    );
+    assert!(deal["owner"]["email"].is_string(), "{deal}");
+    assert_eq!(deal["pipeline"]["name"], "Sales Pipeline");
+    let owners: std::collections::HashSet<&str> = edges
+        .iter()
+        .filter_map(|e| e["node"]["owner"]["email"].as_str())
+        .collect();
+    let pipelines: std::collections::HashSet<&str> = edges
+        .iter()
+        .filter_map(|e| e["node"]["pipeline"]["name"].as_str())
+        .collect();
+    // The list, one batch of companies, one of contacts, one of the contacts' companies (the
+    // second level), and one read per distinct owner and pipeline (HubSpot has no batch
+    // endpoint for those).
+    assert_eq!(
+        n,
+        4 + owners.len() as u64 + pipelines.len() as u64,
+        "owners {} pipelines {}",
+        owners.len(),
+        pipelines.len()
+    );
+}

@@ -3660,3 +3660,612 @@ async fn new_vendors_have_demo_accounts_and_stats() {
     assert_eq!(restored.status, StatusCode::OK);
     assert_eq!(restored.header("x-daily-requests-left"), Some(9_999));
 }
+
+// ---------------------------------------------------------------------------------------
+// HubSpot deals, owners and pipelines
+
+/// `associations.<kind>.results[].id` of one HubSpot record, checking each entry's type.
+fn hubspot_association_ids(record: &Value, kind: &str, label: &str) -> Vec<String> {
+    record["associations"][kind]["results"]
+        .as_array()
+        .map(|results| {
+            results
+                .iter()
+                .map(|r| {
+                    assert_eq!(r["type"], label, "{record}");
+                    r["id"].as_str().unwrap().to_owned()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn hubspot_deals_page_every_deal_once() {
+    let env = env().await;
+    let (ids, pages) = env.page_all("/hubspot/crm/v3/objects/deals?limit=7").await;
+    assert!(ids.len() >= 260, "only {} deals", ids.len());
+    let unique: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "duplicate deal ids");
+    assert_eq!(pages, ids.len().div_ceil(7));
+    assert_eq!(ids.first().map(String::as_str), Some("7001"));
+    let numeric: Vec<u64> = ids.iter().map(|i| i.parse().unwrap()).collect();
+    assert!(
+        numeric.windows(2).all(|w| w[0] < w[1]),
+        "stable order by id"
+    );
+    let (dated, _) = env
+        .page_all("/hubspot/crm/objects/2026-03/deals?limit=100")
+        .await;
+    assert_eq!(dated, ids, "the date-versioned twin serves the same deals");
+
+    // Default properties are HubSpot's deal set; every value is a string or null.
+    let page = env
+        .hubspot(Method::GET, "/crm/v3/objects/deals?limit=100", None)
+        .await;
+    let results = page.body["results"].as_array().unwrap();
+    let keys: BTreeSet<&str> = results[0]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let expected: BTreeSet<&str> = [
+        "amount",
+        "closedate",
+        "createdate",
+        "dealname",
+        "dealstage",
+        "hs_lastmodifieddate",
+        "hs_object_id",
+        "pipeline",
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(keys, expected);
+    assert!(results[0].get("associations").is_none(), "only when asked");
+    assert!(results.iter().any(|r| r["properties"]["amount"].is_null()));
+    for r in results {
+        for (name, value) in r["properties"].as_object().unwrap() {
+            assert!(value.is_string() || value.is_null(), "{name}: {value}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn hubspot_deal_associations_point_at_existing_records() {
+    let env = env().await;
+    let path = "/crm/v3/objects/deals?limit=100&properties=dealname,amount,deal_currency_code,dealstage,pipeline,closedate,hubspot_owner_id&associations=companies,contacts";
+    let mut url = env.url(&format!("/hubspot{path}"));
+    let mut companies = BTreeSet::new();
+    let mut contacts = BTreeSet::new();
+    let mut owners = BTreeSet::new();
+    let mut deals = 0;
+    let mut pipelines = BTreeSet::new();
+    let mut currencies = BTreeSet::new();
+    loop {
+        let page = env
+            .send_raw(Method::GET, &url, Some(HUBSPOT_DEMO_TOKEN), None)
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        for deal in page.body["results"].as_array().unwrap() {
+            deals += 1;
+            let company = hubspot_association_ids(deal, "companies", "deal_to_company");
+            assert_eq!(company.len(), 1, "{deal}");
+            let people = hubspot_association_ids(deal, "contacts", "deal_to_contact");
+            assert!((1..=3).contains(&people.len()), "{deal}");
+            companies.extend(company);
+            contacts.extend(people);
+            let props = &deal["properties"];
+            owners.insert(props["hubspot_owner_id"].as_str().unwrap().to_owned());
+            pipelines.insert(props["pipeline"].as_str().unwrap().to_owned());
+            currencies.insert(props["deal_currency_code"].as_str().unwrap().to_owned());
+            assert!(props["dealstage"].is_string() && props["closedate"].is_string());
+            if let Some(amount) = props["amount"].as_str() {
+                assert!(amount.parse::<f64>().is_ok(), "{amount}");
+            }
+        }
+        let Some(link) = page.body["paging"]["next"]["link"].as_str() else {
+            break;
+        };
+        url = link.to_owned();
+    }
+    assert!(deals >= 260);
+    assert_eq!(pipelines.len(), 2, "{pipelines:?}");
+    assert_eq!(
+        currencies,
+        ["EUR", "USD"].map(str::to_owned).into_iter().collect()
+    );
+
+    // Every association target exists: batch reads answer 200, not 207.
+    for (kind, ids) in [("companies", &companies), ("contacts", &contacts)] {
+        let ids: Vec<&String> = ids.iter().collect();
+        for chunk in ids.chunks(100) {
+            let inputs: Vec<Value> = chunk.iter().map(|id| json!({ "id": id })).collect();
+            let reply = env
+                .hubspot(
+                    Method::POST,
+                    &format!("/crm/v3/objects/{kind}/batch/read"),
+                    Some(json!({ "inputs": inputs })),
+                )
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{kind}: {}", reply.body);
+            assert_eq!(reply.body["results"].as_array().unwrap().len(), chunk.len());
+        }
+    }
+    // Every owner exists.
+    for owner in &owners {
+        let reply = env
+            .hubspot(Method::GET, &format!("/crm/v3/owners/{owner}"), None)
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{owner}: {}", reply.body);
+    }
+
+    // The fixture deal, read one at a time.
+    let deal = env
+        .hubspot(
+            Method::GET,
+            "/crm/v3/objects/deals/7001?properties=dealname,amount,dealstage,pipeline,hubspot_owner_id,deal_currency_code&associations=companies,contacts",
+            None,
+        )
+        .await;
+    assert_eq!(deal.status, StatusCode::OK, "{}", deal.body);
+    let props = &deal.body["properties"];
+    assert_eq!(props["dealname"], "Acme Corporation - Platform License");
+    assert_eq!(props["amount"], "2500.00");
+    assert_eq!(props["deal_currency_code"], "USD");
+    assert_eq!(props["dealstage"], "appointmentscheduled");
+    assert_eq!(props["pipeline"], "default");
+    assert_eq!(props["hubspot_owner_id"], "80410001");
+    assert_eq!(
+        hubspot_association_ids(&deal.body, "companies", "deal_to_company"),
+        ["5001"]
+    );
+    assert_eq!(
+        hubspot_association_ids(&deal.body, "contacts", "deal_to_contact"),
+        ["1001"]
+    );
+    // Only the requested associations come back.
+    let only_companies = env
+        .hubspot(
+            Method::GET,
+            "/crm/v3/objects/deals/7003?associations=companies",
+            None,
+        )
+        .await;
+    let assoc = only_companies.body["associations"].as_object().unwrap();
+    assert_eq!(assoc.keys().collect::<Vec<_>>(), ["companies"]);
+
+    // The reverse direction: the contact and the company see the deal.
+    let contact = env
+        .hubspot(
+            Method::GET,
+            "/crm/v3/objects/contacts/1001?associations=deals,companies",
+            None,
+        )
+        .await;
+    assert!(
+        hubspot_association_ids(&contact.body, "deals", "contact_to_deal")
+            .contains(&"7001".to_owned()),
+        "{}",
+        contact.body
+    );
+    assert_eq!(
+        hubspot_association_ids(&contact.body, "companies", "contact_to_company"),
+        ["5001"]
+    );
+    let company = env
+        .hubspot(
+            Method::GET,
+            "/crm/v3/objects/companies?limit=1&associations=deals",
+            None,
+        )
+        .await;
+    assert!(
+        hubspot_association_ids(&company.body["results"][0], "deals", "company_to_deal")
+            .contains(&"7001".to_owned()),
+        "{}",
+        company.body
+    );
+
+    // sample_records("hubspot", "deals") is what this list endpoint returns.
+    let samples = sample_records("hubspot", "deals").unwrap();
+    assert!(samples.len() >= 5);
+    for sample in &samples {
+        let id = sample["id"].as_str().unwrap();
+        let live = env
+            .hubspot(
+                Method::GET,
+                &format!("/crm/v3/objects/deals/{id}?properties=dealname,amount,deal_currency_code,dealstage,pipeline,closedate,hubspot_owner_id&associations=companies,contacts"),
+                None,
+            )
+            .await;
+        assert_eq!(&live.body, sample);
+    }
+}
+
+#[tokio::test]
+async fn hubspot_owners_page_and_get() {
+    let env = env().await;
+    let (ids, pages) = env.page_all("/hubspot/crm/v3/owners?limit=5").await;
+    assert!(ids.len() >= 12, "only {} owners", ids.len());
+    let unique: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len());
+    assert_eq!(pages, ids.len().div_ceil(5));
+    let (all, one_page) = env.page_all("/hubspot/crm/v3/owners").await;
+    assert_eq!((all, one_page), (ids.clone(), 1), "default limit is 100");
+
+    let first = env
+        .hubspot(Method::GET, "/crm/v3/owners?limit=1", None)
+        .await;
+    let owner = &first.body["results"][0];
+    for key in [
+        "id",
+        "email",
+        "firstName",
+        "lastName",
+        "createdAt",
+        "updatedAt",
+    ] {
+        assert!(owner[key].is_string(), "{key}: {owner}");
+    }
+    assert!(owner["userId"].is_u64(), "{owner}");
+    assert_eq!(owner["archived"], false);
+    assert_eq!(owner["id"], "80410001");
+
+    let id = owner["id"].as_str().unwrap();
+    let got = env
+        .hubspot(Method::GET, &format!("/crm/v3/owners/{id}"), None)
+        .await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(&got.body, owner);
+    let by_user = env
+        .hubspot(
+            Method::GET,
+            &format!("/crm/v3/owners/{}?idProperty=userId", owner["userId"]),
+            None,
+        )
+        .await;
+    assert_eq!(&by_user.body, owner);
+    let by_email = env
+        .hubspot(
+            Method::GET,
+            &format!("/crm/v3/owners?email={}", owner["email"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(by_email.body["results"], json!([owner]));
+
+    for unknown in ["424242", "abc"] {
+        let missing = env
+            .hubspot(Method::GET, &format!("/crm/v3/owners/{unknown}"), None)
+            .await;
+        assert_hubspot_error(&missing, StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND");
+        assert_eq!(missing.body["context"]["id"], json!([unknown]));
+    }
+    let archived = env
+        .hubspot(Method::GET, "/crm/v3/owners?archived=true", None)
+        .await;
+    let archived = archived.body["results"].as_array().unwrap();
+    assert!(!archived.is_empty());
+    assert!(archived.iter().all(|o| o["archived"] == true));
+    assert!(
+        archived
+            .iter()
+            .all(|o| !ids.contains(&o["id"].as_str().unwrap().to_owned()))
+    );
+    let too_big = env
+        .hubspot(Method::GET, "/crm/v3/owners?limit=501", None)
+        .await;
+    assert_hubspot_error(&too_big, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    let unauthenticated = env
+        .send(Method::GET, "/hubspot/crm/v3/owners", None, None)
+        .await;
+    assert_hubspot_error(
+        &unauthenticated,
+        StatusCode::UNAUTHORIZED,
+        "INVALID_AUTHENTICATION",
+    );
+}
+
+#[tokio::test]
+async fn hubspot_deal_pipelines_have_closed_stages() {
+    let env = env().await;
+    let list = env
+        .hubspot(Method::GET, "/crm/v3/pipelines/deals", None)
+        .await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert!(list.headers.contains_key("x-hubspot-ratelimit-remaining"));
+    let pipelines = list.body["results"].as_array().unwrap();
+    assert_eq!(pipelines.len(), 2);
+    let default = &pipelines[0];
+    assert_eq!(default["id"], "default");
+    assert_eq!(default["label"], "Sales Pipeline");
+    assert_eq!(default["displayOrder"], 0);
+    let stages = default["stages"].as_array().unwrap();
+    assert_eq!(stages[0]["id"], "appointmentscheduled");
+    assert_eq!(stages[0]["label"], "Appointment Scheduled");
+    assert_eq!(stages[0]["displayOrder"], 0);
+    assert_eq!(
+        stages[0]["metadata"],
+        json!({ "isClosed": "false", "probability": "0.2" })
+    );
+    let stage = |id: &str| stages.iter().find(|s| s["id"] == id).unwrap();
+    assert_eq!(
+        stage("closedwon")["metadata"],
+        json!({ "isClosed": "true", "probability": "1.0" })
+    );
+    assert_eq!(
+        stage("closedlost")["metadata"],
+        json!({ "isClosed": "true", "probability": "0.0" })
+    );
+    for pipeline in pipelines {
+        let stages = pipeline["stages"].as_array().unwrap();
+        assert!(stages.iter().any(|s| s["metadata"]["isClosed"] == "true"));
+        let id = pipeline["id"].as_str().unwrap();
+        let one = env
+            .hubspot(Method::GET, &format!("/crm/v3/pipelines/deals/{id}"), None)
+            .await;
+        assert_eq!(one.status, StatusCode::OK);
+        assert_eq!(&one.body, pipeline);
+        let only_stages = env
+            .hubspot(
+                Method::GET,
+                &format!("/crm/v3/pipelines/deals/{id}/stages"),
+                None,
+            )
+            .await;
+        assert_eq!(&only_stages.body["results"], &pipeline["stages"]);
+    }
+    // Every seeded deal's stage is a stage of its pipeline.
+    let page = env
+        .hubspot(
+            Method::GET,
+            "/crm/v3/objects/deals?limit=100&properties=pipeline,dealstage",
+            None,
+        )
+        .await;
+    for deal in page.body["results"].as_array().unwrap() {
+        let pipeline = pipelines
+            .iter()
+            .find(|p| p["id"] == deal["properties"]["pipeline"])
+            .unwrap();
+        assert!(
+            pipeline["stages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["id"] == deal["properties"]["dealstage"]),
+            "{deal}"
+        );
+    }
+    let missing = env
+        .hubspot(Method::GET, "/crm/v3/pipelines/deals/nope", None)
+        .await;
+    assert_hubspot_error(&missing, StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn hubspot_deal_create_update_delete_round_trip() {
+    let env = env().await;
+    let created = env
+        .hubspot(
+            Method::POST,
+            "/crm/v3/objects/deals",
+            Some(json!({
+                "properties": {
+                    "dealname": "Round Trip Deal",
+                    "amount": "4200.00",
+                    "deal_currency_code": "EUR",
+                    "dealstage": "qualifiedtobuy",
+                    "hubspot_owner_id": "80410002",
+                },
+                "associations": [
+                    { "to": { "id": "5003" }, "types": [{ "associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 5 }] },
+                    { "to": { "id": 1002 }, "types": [{ "associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 3 }] },
+                ],
+            })),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    assert!(id.parse::<u64>().unwrap() > 7260, "new id {id}");
+    assert_eq!(created.body["properties"]["pipeline"], "default");
+    assert_eq!(created.body["properties"]["hs_object_id"], id.as_str());
+    let item = format!("/crm/v3/objects/deals/{id}");
+
+    let fetched = env
+        .hubspot(
+            Method::GET,
+            &format!("{item}?properties=dealname,amount,deal_currency_code&associations=companies,contacts"),
+            None,
+        )
+        .await;
+    assert_eq!(fetched.body["properties"]["dealname"], "Round Trip Deal");
+    assert_eq!(fetched.body["properties"]["amount"], "4200.00");
+    assert_eq!(
+        hubspot_association_ids(&fetched.body, "companies", "deal_to_company"),
+        ["5003"]
+    );
+    assert_eq!(
+        hubspot_association_ids(&fetched.body, "contacts", "deal_to_contact"),
+        ["1002"]
+    );
+    let contact = env
+        .hubspot(
+            Method::GET,
+            "/crm/v3/objects/contacts/1002?associations=deals",
+            None,
+        )
+        .await;
+    assert!(
+        hubspot_association_ids(&contact.body, "deals", "contact_to_deal").contains(&id),
+        "{}",
+        contact.body
+    );
+
+    // Stages must belong to the deal's pipeline.
+    let wrong_stage = env
+        .hubspot(
+            Method::PATCH,
+            &item,
+            Some(json!({"properties": {"dealstage": "39820481"}})),
+        )
+        .await;
+    assert_hubspot_error(&wrong_stage, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert!(
+        wrong_stage.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("INVALID_OPTION")
+    );
+    let moved = env
+        .hubspot(
+            Method::PATCH,
+            &item,
+            Some(json!({"properties": {"pipeline": "39820477", "dealstage": "39820481", "amount": null}})),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    assert_eq!(moved.body["properties"]["dealstage"], "39820481");
+    assert!(moved.body["properties"].get("amount").is_none(), "cleared");
+    let closed = env
+        .hubspot(
+            Method::PATCH,
+            &item,
+            Some(json!({"properties": {"pipeline": "default", "dealstage": "closedwon"}})),
+        )
+        .await;
+    assert_eq!(closed.status, StatusCode::OK, "{}", closed.body);
+    let fetched = env
+        .hubspot(
+            Method::GET,
+            &format!("{item}?properties=dealstage,pipeline,amount"),
+            None,
+        )
+        .await;
+    assert_eq!(fetched.body["properties"]["dealstage"], "closedwon");
+    assert_eq!(fetched.body["properties"]["pipeline"], "default");
+    assert_eq!(fetched.body["properties"]["amount"], Value::Null);
+    assert!(fetched.body["updatedAt"].as_str() >= created.body["updatedAt"].as_str());
+
+    // Creation refuses unknown properties, missing association types and dead targets.
+    let unknown = env
+        .hubspot(
+            Method::POST,
+            "/crm/v3/objects/deals",
+            Some(json!({"properties": {"dealname": "x", "shoe_size": "44"}})),
+        )
+        .await;
+    assert_hubspot_error(&unknown, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    let untyped = env
+        .hubspot(
+            Method::POST,
+            "/crm/v3/objects/deals",
+            Some(
+                json!({"properties": {"dealname": "x"}, "associations": [{"to": {"id": "5003"}}]}),
+            ),
+        )
+        .await;
+    assert_hubspot_error(&untyped, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    let dead = env
+        .hubspot(
+            Method::POST,
+            "/crm/v3/objects/deals",
+            Some(json!({"properties": {"dealname": "x"}, "associations": [{"to": {"id": "999999"}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 341}]}]})),
+        )
+        .await;
+    assert_hubspot_error(&dead, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+
+    let deleted = env.hubspot(Method::DELETE, &item, None).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let gone = env.hubspot(Method::GET, &item, None).await;
+    assert_hubspot_error(&gone, StatusCode::NOT_FOUND, "OBJECT_NOT_FOUND");
+    let archived = env
+        .hubspot(Method::GET, &format!("{item}?archived=true"), None)
+        .await;
+    assert_eq!(archived.body["archived"], true);
+    let contact = env
+        .hubspot(
+            Method::GET,
+            "/crm/v3/objects/contacts/1002?associations=deals",
+            None,
+        )
+        .await;
+    assert!(
+        !hubspot_association_ids(&contact.body, "deals", "contact_to_deal").contains(&id),
+        "archived deals drop out of associations"
+    );
+
+    // Reset restores the seeded deals and forgets the new one.
+    env.hubspot(Method::DELETE, "/crm/v3/objects/deals/7001", None)
+        .await;
+    assert_eq!(
+        env.control(Method::POST, "/reset", None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        env.hubspot(Method::GET, &item, None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let restored = env
+        .hubspot(Method::GET, "/crm/v3/objects/deals/7001", None)
+        .await;
+    assert_eq!(restored.status, StatusCode::OK);
+    assert_eq!(
+        restored.body["properties"]["dealname"],
+        "Acme Corporation - Platform License"
+    );
+}
+
+#[tokio::test]
+async fn hubspot_deal_batch_read_reports_missing_ids_with_207() {
+    let env = env().await;
+    let reply = env
+        .hubspot(
+            Method::POST,
+            "/crm/v3/objects/deals/batch/read",
+            Some(json!({"properties": ["dealname", "amount"], "inputs": [{"id": "7001"}, {"id": "7999"}, {"id": "7260"}]})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::MULTI_STATUS, "{}", reply.body);
+    assert_eq!(reply.body["status"], "COMPLETE");
+    assert_eq!(reply.body["numErrors"], 1);
+    let error = &reply.body["errors"][0];
+    assert_eq!(error["category"], "OBJECT_NOT_FOUND");
+    assert_eq!(error["context"]["ids"], json!(["7999"]));
+    assert!(error["message"].as_str().unwrap().contains("DEAL objects"));
+    let results = reply.body["results"].as_array().unwrap();
+    let ids: Vec<&str> = results.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["7001", "7260"]);
+    assert_eq!(
+        results[0]["properties"]["dealname"],
+        "Acme Corporation - Platform License"
+    );
+
+    // Stats label the new routes by template.
+    env.hubspot(Method::GET, "/crm/v3/objects/deals/7002", None)
+        .await;
+    env.hubspot(Method::GET, "/crm/v3/owners/80410003", None)
+        .await;
+    env.hubspot(Method::GET, "/crm/v3/pipelines/deals/default", None)
+        .await;
+    let stats = env.control(Method::GET, "/stats", None).await;
+    let routes = &stats.body["byRoute"];
+    assert_eq!(
+        routes["POST /hubspot/crm/v3/objects/deals/batch/read"], 1,
+        "{routes}"
+    );
+    assert_eq!(
+        routes["GET /hubspot/crm/v3/objects/deals/{dealId}"], 1,
+        "{routes}"
+    );
+    assert_eq!(
+        routes["GET /hubspot/crm/v3/owners/{ownerId}"], 1,
+        "{routes}"
+    );
+    assert_eq!(
+        routes["GET /hubspot/crm/v3/pipelines/deals/{pipelineId}"], 1,
+        "{routes}"
+    );
+}
