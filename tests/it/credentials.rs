@@ -501,3 +501,42 @@ async fn an_environment_without_its_own_app_uses_the_platform_default() {
         r.body
     );
 }
+
+#[tokio::test]
+async fn zoho_token_errors_sent_with_http_200_are_still_invalid_grants() {
+    let t = TestGateway::start().await;
+    t.set_app("zoho").await;
+    let grant = t
+        .control(
+            "oauth/grant",
+            json!({"provider": "zoho", "accessTokenLifetimeSeconds": -60}),
+        )
+        .await;
+    t.control(
+        "oauth/revoke",
+        json!({"provider": "zoho", "refreshToken": grant["refresh_token"]}),
+    )
+    .await;
+    let base = t.sandbox.base_url();
+    let expired = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "mutation($c: JSON!, $s: JSON) { connectAccount(provider: \"zoho\", credentials: $c, settings: $s) { id } }",
+            json!({
+                "c": {"accessToken": grant["access_token"], "refreshToken": grant["refresh_token"], "expiresAt": expired},
+                "s": {"apiDomain": format!("{base}/zoho"), "tokenUrl": format!("{base}/zoho/oauth/v2/token")}
+            }),
+        )
+        .await;
+    let account = r.body["data"]["connectAccount"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let q = t
+        .gql(Some(&t.env_key), CONTACTS, json!({"a": account}))
+        .await;
+    assert_eq!(q.code(), Some("NEEDS_REAUTH"), "{}", q.body);
+    assert_eq!(t.account(&account).await["status"], "NEEDS_REAUTH");
+    assert_eq!(t.oauth_stats("zoho").await["refresh_token"], 1);
+}
