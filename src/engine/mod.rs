@@ -184,11 +184,11 @@ impl Engine {
                 state.as_deref(),
                 page_size,
             )?;
-            let reply = upstream::send(&self.http, account, target).await?;
-            let records = match reply.body.pointer(&op.records_pointer) {
-                Some(Value::Array(items)) => items.clone(),
+            let mut reply = upstream::send(&self.http, account, target).await?;
+            let count = match reply.body.pointer(&op.records_pointer) {
+                Some(Value::Array(items)) => items.len(),
                 // A 204 "no content" answer (some vendors send it for an empty list).
-                None if reply.body.is_null() => Vec::new(),
+                None if reply.body.is_null() => 0,
                 _ => {
                     return Err(EngineError::Drift {
                         what: format!(
@@ -198,10 +198,9 @@ impl Engine {
                     });
                 }
             };
-            if records.is_empty() && followed_more && strategy.explicit_more() {
+            if count == 0 && followed_more && strategy.explicit_more() {
                 return Err(EngineError::EmptyPage);
             }
-            let count = records.len();
             let next = strategy.next_state(&pagination::PageView {
                 body: &reply.body,
                 headers: &reply.headers,
@@ -212,6 +211,11 @@ impl Engine {
             if next.is_some() && seen_states.contains(&next) {
                 return Err(EngineError::PaginationLoop);
             }
+            // The records move out of the decoded body: a page is never copied.
+            let records = match reply.body.pointer_mut(&op.records_pointer) {
+                Some(Value::Array(items)) => std::mem::take(items),
+                _ => Vec::new(),
+            };
             let position = |state: &Option<String>, offset: usize| {
                 self.cursors.encode(&Position {
                     account: account.id.clone(),
