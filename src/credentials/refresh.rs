@@ -41,12 +41,25 @@ const ATTEMPTS: u32 = 3;
 pub enum RefreshError {
     #[error("linked account `{account}` must be reconnected: {reason}")]
     NeedsReauth { account: String, reason: String },
-    #[error("the token of linked account `{account}` cannot be refreshed right now: {reason}")]
+    #[error(
+        "{}the vendor's token endpoint cannot be used right now: {reason}",
+        about(account)
+    )]
     Unavailable { account: String, reason: String },
-    #[error("linked account `{account}`: {reason}")]
+    #[error("{}{reason}", about(account))]
     Config { account: String, reason: String },
     #[error("credential storage: {0}")]
     Store(String),
+}
+
+/// "linked account `x`: " when the error concerns an existing account; nothing before one
+/// exists (starting an authorization, connecting), so no message names an empty account.
+fn about(account: &str) -> String {
+    if account.is_empty() {
+        String::new()
+    } else {
+        format!("linked account `{account}`: ")
+    }
 }
 
 impl HasCode for RefreshError {
