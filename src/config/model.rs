@@ -305,6 +305,8 @@ pub struct ResourceModel {
     pub id: IdSource,
     pub mapping: ResponseMapping,
     pub list: Option<ListOperation>,
+    /// The listing used when the caller sets filters, if the vendor searches elsewhere.
+    pub search: Option<ListOperation>,
     pub get: Option<GetOperation>,
     pub batch_get: Option<BatchGetOperation>,
     pub create: Option<WriteOperation>,
@@ -339,6 +341,10 @@ pub struct ListOperation {
     pub records_pointer: String,
     pub filters: Vec<String>,
     pub filter_query: Vec<(String, Expr)>,
+    /// JSONata over `$filter`: an object merged over `body`.
+    pub filter_body: Option<Expr>,
+    /// This operation's own pagination; `None` uses the provider's.
+    pub pagination: Option<Pagination>,
 }
 
 #[derive(Debug, Clone)]

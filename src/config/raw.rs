@@ -340,6 +340,11 @@ fn default_id_path() -> String {
 pub struct RawOperations {
     #[serde(default)]
     pub list: Option<RawListOperation>,
+    /// The listing used instead of `list` when the caller sets a filter: vendors often
+    /// search through another endpoint (a `POST .../search` beside the plain listing). Its `filters` say
+    /// which filters it translates; `list.filters` are then unused.
+    #[serde(default)]
+    pub search: Option<RawListOperation>,
     #[serde(default)]
     pub get: Option<RawGetOperation>,
     #[serde(default)]
@@ -382,6 +387,14 @@ pub struct RawListOperation {
     /// it. E.g. a SOQL `q` with a `WHERE` clause.
     #[serde(default)]
     pub filter_query: IndexMap<String, String>,
+    /// The JSON body computed from the filters: JSONata over `$filter` giving an object
+    /// whose keys replace those of `body` (e.g. a search endpoint's filter groups).
+    #[serde(default)]
+    pub filter_body: Option<String>,
+    /// Pagination of this operation when it differs from the provider's (a search
+    /// endpoint that takes its cursor in the body, say).
+    #[serde(default)]
+    pub pagination: Option<RawPagination>,
 }
 
 /// Fetches one record by its remote id.

@@ -166,7 +166,7 @@ impl Checker<'_> {
             Some(o) => self.oauth(o, &settings),
             None => None,
         };
-        let pagination = self.pagination(raw.pagination);
+        let pagination = self.pagination("/pagination", raw.pagination);
         let rate_limit = self.rate_limit(raw.rate_limit);
         let errors = self.errors(raw.errors);
         let mut resources = IndexMap::new();
@@ -358,7 +358,7 @@ impl Checker<'_> {
         }
     }
 
-    fn pagination(&mut self, raw: RawPagination) -> Option<Pagination> {
+    fn pagination(&mut self, at: &str, raw: RawPagination) -> Option<Pagination> {
         let placement = |p: RawPlacement| match p {
             RawPlacement::Query => Placement::Query,
             RawPlacement::JsonBody => Placement::JsonBody,
@@ -372,10 +372,10 @@ impl Checker<'_> {
                 max_page_size,
                 placement: p,
             } => Pagination::Cursor(CursorPagination {
-                cursor_pointer: self.pointer("/pagination/cursorPath", Some(cursor_path))?,
-                cursor_param: self.nonempty("/pagination/cursorParam", cursor_param)?,
-                limit_param: self.nonempty("/pagination/limitParam", limit_param)?,
-                max_page_size: self.page_size("/pagination/maxPageSize", max_page_size)?,
+                cursor_pointer: self.pointer(&format!("{at}/cursorPath"), Some(cursor_path))?,
+                cursor_param: self.nonempty(&format!("{at}/cursorParam"), cursor_param)?,
+                limit_param: self.nonempty(&format!("{at}/limitParam"), limit_param)?,
+                max_page_size: self.page_size(&format!("{at}/maxPageSize"), max_page_size)?,
                 placement: placement(p),
             }),
             RawPagination::PageToken {
@@ -385,10 +385,10 @@ impl Checker<'_> {
                 max_page_size,
                 placement: p,
             } => Pagination::PageToken(CursorPagination {
-                cursor_pointer: self.pointer("/pagination/tokenPath", Some(token_path))?,
-                cursor_param: self.nonempty("/pagination/tokenParam", token_param)?,
-                limit_param: self.nonempty("/pagination/limitParam", limit_param)?,
-                max_page_size: self.page_size("/pagination/maxPageSize", max_page_size)?,
+                cursor_pointer: self.pointer(&format!("{at}/tokenPath"), Some(token_path))?,
+                cursor_param: self.nonempty(&format!("{at}/tokenParam"), token_param)?,
+                limit_param: self.nonempty(&format!("{at}/limitParam"), limit_param)?,
+                max_page_size: self.page_size(&format!("{at}/maxPageSize"), max_page_size)?,
                 placement: placement(p),
             }),
             RawPagination::NextUrl {
@@ -397,11 +397,11 @@ impl Checker<'_> {
                 max_page_size,
                 min_page_size,
             } => {
-                let max_page_size = self.page_size("/pagination/maxPageSize", max_page_size)?;
+                let max_page_size = self.page_size(&format!("{at}/maxPageSize"), max_page_size)?;
                 let min_page_size = match min_page_size {
                     Some(min) if min as usize > max_page_size || min == 0 => {
                         self.problem(
-                            "/pagination/minPageSize",
+                            format!("{at}/minPageSize"),
                             "must be between 1 and maxPageSize",
                         );
                         return None;
@@ -411,7 +411,7 @@ impl Checker<'_> {
                 };
                 Pagination::NextUrl(NextUrlPagination {
                     next_url_pointer: self
-                        .pointer("/pagination/nextUrlPath", Some(next_url_path))?,
+                        .pointer(&format!("{at}/nextUrlPath"), Some(next_url_path))?,
                     limit_param,
                     max_page_size,
                     min_page_size,
@@ -424,11 +424,11 @@ impl Checker<'_> {
                 has_more_path,
                 placement: p,
             } => Pagination::Offset(OffsetPagination {
-                offset_param: self.nonempty("/pagination/offsetParam", offset_param)?,
-                limit_param: self.nonempty("/pagination/limitParam", limit_param)?,
-                max_page_size: self.page_size("/pagination/maxPageSize", max_page_size)?,
+                offset_param: self.nonempty(&format!("{at}/offsetParam"), offset_param)?,
+                limit_param: self.nonempty(&format!("{at}/limitParam"), limit_param)?,
+                max_page_size: self.page_size(&format!("{at}/maxPageSize"), max_page_size)?,
                 has_more_pointer: self
-                    .optional_pointer("/pagination/hasMorePath", has_more_path)
+                    .optional_pointer(&format!("{at}/hasMorePath"), has_more_path)
                     .ok()?,
                 placement: placement(p),
             }),
@@ -444,25 +444,22 @@ impl Checker<'_> {
             } => {
                 let next_token = match (next_token_path, token_param) {
                     (Some(path), Some(param)) => Some((
-                        self.pointer("/pagination/nextTokenPath", Some(path))?,
-                        self.nonempty("/pagination/tokenParam", param)?,
+                        self.pointer(&format!("{at}/nextTokenPath"), Some(path))?,
+                        self.nonempty(&format!("{at}/tokenParam"), param)?,
                     )),
                     (None, None) => None,
                     _ => {
-                        self.problem(
-                            "/pagination",
-                            "`nextTokenPath` and `tokenParam` go together",
-                        );
+                        self.problem(at, "`nextTokenPath` and `tokenParam` go together");
                         return None;
                     }
                 };
                 Pagination::PageNumber(PageNumberPagination {
-                    page_param: self.nonempty("/pagination/pageParam", page_param)?,
-                    size_param: self.nonempty("/pagination/sizeParam", size_param)?,
-                    max_page_size: self.page_size("/pagination/maxPageSize", max_page_size)?,
+                    page_param: self.nonempty(&format!("{at}/pageParam"), page_param)?,
+                    size_param: self.nonempty(&format!("{at}/sizeParam"), size_param)?,
+                    max_page_size: self.page_size(&format!("{at}/maxPageSize"), max_page_size)?,
                     first_page,
                     more_pointer: self
-                        .optional_pointer("/pagination/morePath", more_path)
+                        .optional_pointer(&format!("{at}/morePath"), more_path)
                         .ok()?,
                     next_token,
                     placement: placement(p),
@@ -472,8 +469,8 @@ impl Checker<'_> {
                 limit_param,
                 max_page_size,
             } => Pagination::LinkHeader(LinkHeaderPagination {
-                limit_param: self.nonempty("/pagination/limitParam", limit_param)?,
-                max_page_size: self.page_size("/pagination/maxPageSize", max_page_size)?,
+                limit_param: self.nonempty(&format!("{at}/limitParam"), limit_param)?,
+                max_page_size: self.page_size(&format!("{at}/maxPageSize"), max_page_size)?,
             }),
         })
     }
@@ -624,6 +621,9 @@ impl Checker<'_> {
         let list = ops
             .list
             .and_then(|op| self.list(&format!("{at}/operations/list"), op, &def.resource));
+        let search = ops
+            .search
+            .and_then(|op| self.list(&format!("{at}/operations/search"), op, &def.resource));
         let get = ops.get.and_then(|op| {
             let at = format!("{at}/operations/get");
             Some(GetOperation {
@@ -658,6 +658,7 @@ impl Checker<'_> {
             id: id?,
             mapping: mapping?,
             list,
+            search,
             get,
             batch_get,
             create,
@@ -701,6 +702,14 @@ impl Checker<'_> {
                 self.template(&here, value, |v| v == "pageSize")?,
             ));
         }
+        let filter_body = match &op.filter_body {
+            Some(e) => Some(self.expr(&format!("{at}/filterBody"), e)?),
+            None => None,
+        };
+        let pagination = match op.pagination {
+            Some(p) => Some(self.pagination(&format!("{at}/pagination"), p)?),
+            None => None,
+        };
         if op.body.as_ref().is_some_and(|b| !b.is_object()) {
             self.problem(format!("{at}/body"), "must be a JSON object");
             return None;
@@ -714,6 +723,8 @@ impl Checker<'_> {
             records_pointer: self.pointer(&format!("{at}/recordsPath"), Some(op.records_path))?,
             filters: op.filters,
             filter_query,
+            filter_body,
+            pagination,
         })
     }
 

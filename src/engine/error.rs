@@ -66,6 +66,11 @@ pub enum EngineError {
     Rejected { status: u16, summary: String },
     #[error("a request mapping failed: {0}")]
     Mapping(crate::mapping::MappingError),
+    #[error("the provider file's `{what}` gave {got}, not the JSON object it must give")]
+    NotAnObject {
+        what: &'static str,
+        got: &'static str,
+    },
     #[error(
         "the vendor announced another page but returned an empty one (out-of-range page); the listing was stopped"
     )]
@@ -92,7 +97,9 @@ impl HasCode for EngineError {
             | EngineError::BadPageSize { .. }
             | EngineError::Rejected { .. }
             | EngineError::UnsupportedFilter { .. } => ErrorCode::BadUserInput,
-            EngineError::UpstreamUrl { .. } | EngineError::Mapping(_) => ErrorCode::ConfigError,
+            EngineError::UpstreamUrl { .. }
+            | EngineError::Mapping(_)
+            | EngineError::NotAnObject { .. } => ErrorCode::ConfigError,
             EngineError::NotFound { .. } => ErrorCode::NotFound,
             EngineError::Unauthorized { .. } => ErrorCode::NeedsReauth,
             EngineError::Forbidden { .. } => ErrorCode::Forbidden,

@@ -137,10 +137,12 @@ impl Engine {
             return Err(EngineError::BadPageSize { max: MAX_FIRST });
         }
         let res = Self::resource(account, resource, "list")?;
-        let op = res
-            .list
-            .as_ref()
-            .ok_or_else(|| unsupported(account, resource, "list"))?;
+        // A filtered listing goes to the vendor's search endpoint when the file has one.
+        let op = match (&res.search, &res.list) {
+            (Some(search), _) if !filter.is_empty() => search,
+            (_, Some(list)) => list,
+            _ => return Err(unsupported(account, resource, "list")),
+        };
         // A filter the provider cannot translate is refused, never silently dropped.
         if let Some(name) = filter.keys().find(|k| !op.filters.contains(k)) {
             return Err(EngineError::UnsupportedFilter {
@@ -150,7 +152,11 @@ impl Engine {
         }
         let filter_digest = (!filter.is_empty()).then(|| digest(&Value::Object(filter.clone())));
         let filter_query = filter_params(op, filter)?;
-        let pagination = &account.provider.pagination;
+        let filter_body = filter_body(op, filter)?;
+        let pagination = op
+            .pagination
+            .as_ref()
+            .unwrap_or(&account.provider.pagination);
         let strategy = pagination::paginator(pagination);
         let (mut state, mut skip, page_size) = match after {
             Some(c) => {
@@ -179,7 +185,11 @@ impl Engine {
         for _ in 0..MAX_PAGES_PER_REQUEST {
             let target = self.page_target(
                 account,
-                (op, &filter_query),
+                FilteredList {
+                    op,
+                    filter_query: &filter_query,
+                    filter_body: filter_body.as_ref(),
+                },
                 strategy,
                 state.as_deref(),
                 page_size,
@@ -278,7 +288,11 @@ impl Engine {
     fn page_target(
         &self,
         account: &AccountHandle,
-        (op, filter_query): (&ListOperation, &[(String, String)]),
+        FilteredList {
+            op,
+            filter_query,
+            filter_body,
+        }: FilteredList<'_>,
         strategy: &dyn pagination::Paginator,
         state: Option<&str>,
         page_size: usize,
@@ -300,7 +314,7 @@ impl Engine {
                 method: op.method.clone(),
                 url: upstream::resolve_next(&account.base_url, &next)?,
                 headers,
-                body: op.body.clone(),
+                body: list_body(op, filter_body),
             }),
             PageTarget::Params(params) => {
                 let mut query: Vec<(String, String)> = op
@@ -310,7 +324,7 @@ impl Engine {
                     .cloned()
                     .collect();
                 query.extend(filter_query.iter().cloned());
-                let mut body = op.body.clone();
+                let mut body = list_body(op, filter_body);
                 match strategy.placement() {
                     Placement::Query => query.extend(
                         params
@@ -638,6 +652,60 @@ fn filter_params(
         }
     }
     Ok(out)
+}
+
+/// A list operation with what the caller's filters made of its query and body.
+struct FilteredList<'a> {
+    op: &'a ListOperation,
+    filter_query: &'a [(String, String)],
+    filter_body: Option<&'a Map<String, Value>>,
+}
+
+/// The object a listing's filters put in its request body (`filterBody`), if any.
+fn filter_body(
+    op: &ListOperation,
+    filter: &Map<String, Value>,
+) -> Result<Option<Map<String, Value>>, EngineError> {
+    let Some(expr) = op.filter_body.as_ref().filter(|_| !filter.is_empty()) else {
+        return Ok(None);
+    };
+    let mut vars = Map::new();
+    vars.insert("filter".into(), Value::Object(filter.clone()));
+    match expr
+        .evaluate(None, &Vars::from_map(vars))
+        .map_err(EngineError::Mapping)?
+    {
+        Some(Value::Object(map)) => Ok(Some(map)),
+        None => Ok(None),
+        Some(other) => Err(EngineError::NotAnObject {
+            what: "filterBody",
+            got: json_kind(&other),
+        }),
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A listing's request body: the file's fixed body with the filters' object merged over it.
+fn list_body(op: &ListOperation, filter_body: Option<&Map<String, Value>>) -> Option<Value> {
+    let Some(extra) = filter_body else {
+        return op.body.clone();
+    };
+    let mut body = match &op.body {
+        Some(Value::Object(map)) => map.clone(),
+        _ => Map::new(),
+    };
+    body.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+    Some(Value::Object(body))
 }
 
 /// A vendor refusing the data of a write (validation, conflict) is the caller's to fix.

@@ -14,17 +14,26 @@ fn type_of(resource: &str) -> (&'static str, &'static str) {
     match resource {
         "contacts" => (
             "Contact",
-            "remoteId firstName lastName title emails { address type } customFields",
+            "remoteId firstName lastName title department emails { address type } phones { number type } addresses { street city region postalCode country type } lastActivityAt customFields",
         ),
         "companies" => (
             "Company",
-            "remoteId name domain industry employees customFields",
+            "remoteId name domain websites industry employees annualRevenue { amount currency } description phones { number type } addresses { street city region postalCode country type } lastActivityAt customFields",
         ),
         "deals" => (
             "Deal",
-            "remoteId name amount { amount currency } status stageId closeDate",
+            "remoteId name description amount { amount currency } status stageId closeDate probability lastActivityAt",
         ),
-        "users" => ("User", "remoteId firstName lastName email"),
+        "users" => ("User", "remoteId firstName lastName email isActive"),
+        "leads" => (
+            "Lead",
+            "remoteId firstName lastName title companyName emails { address type } phones { number type } addresses { street city region postalCode country type } source status convertedAt",
+        ),
+        "notes" => ("Note", "remoteId title content remoteCreatedAt"),
+        "tasks" => (
+            "Task",
+            "remoteId subject content status dueDate completedAt",
+        ),
         "pipelines" => (
             "Pipeline",
             "remoteId name stages { id name isClosed probability pipelineId }",
@@ -34,17 +43,32 @@ fn type_of(resource: &str) -> (&'static str, &'static str) {
 }
 
 async fn all_ids(t: &TestGateway, account: &str, resource: &str, first: usize) -> Vec<String> {
+    all_ids_filtered(t, account, resource, first, None).await
+}
+
+/// Every remote id of a listing, `first` at a time; `filter` is `(filter type, value)`.
+async fn all_ids_filtered(
+    t: &TestGateway,
+    account: &str,
+    resource: &str,
+    first: usize,
+    filter: Option<(&str, &Value)>,
+) -> Vec<String> {
     let mut ids = Vec::new();
     let mut after: Option<String> = None;
+    let (filter_decl, filter_arg) = match filter {
+        Some((ty, _)) => (format!(", $flt: {ty}"), ", filter: $flt"),
+        None => (String::new(), ""),
+    };
     for _ in 0..1000 {
         let q = format!(
-            "query($a: ID!, $f: Int, $c: String) {{ {resource}(accountId: $a, first: $f, after: $c) {{ edges {{ node {{ remoteId }} }} pageInfo {{ hasNextPage endCursor }} }} }}"
+            "query($a: ID!, $f: Int, $c: String{filter_decl}) {{ {resource}(accountId: $a, first: $f, after: $c{filter_arg}) {{ edges {{ node {{ remoteId }} }} pageInfo {{ hasNextPage endCursor }} }} }}"
         );
         let r = t
             .gql(
                 Some(&t.env_key),
                 &q,
-                json!({"a": account, "f": first, "c": after}),
+                json!({"a": account, "f": first, "c": after, "flt": filter.map(|f| f.1)}),
             )
             .await;
         if r.code() == Some("RATE_LIMITED") {
@@ -148,6 +172,63 @@ async fn check_provider(provider: &str) {
             .await;
         assert!(r.body["errors"].is_null(), "{ctx}: {}", r.body);
         assert_subset(&r.body["data"][&single], &known["expect"], &ctx);
+
+        // Filters: each case lists exactly the records the vendor's own search returns,
+        // at two page sizes; a filter the provider cannot translate is refused by name.
+        for case in spec["filters"].as_array().into_iter().flatten() {
+            let filter_type = format!("{type_name}Filter");
+            let mut want: Vec<String> = case["expect"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect();
+            want.sort();
+            for first in [2, 250] {
+                let mut got = all_ids_filtered(
+                    &t,
+                    &account,
+                    resource,
+                    first,
+                    Some((&filter_type, &case["filter"])),
+                )
+                .await;
+                got.sort();
+                assert_eq!(got, want, "{ctx} filter {} first={first}", case["filter"]);
+            }
+        }
+        for name in spec["unsupportedFilters"].as_array().into_iter().flatten() {
+            let name = name.as_str().unwrap();
+            let q = format!(
+                "query($a: ID!, $flt: {type_name}Filter) {{ {resource}(accountId: $a, first: 1, filter: $flt) {{ edges {{ node {{ remoteId }} }} }} }}"
+            );
+            let value = if name.ends_with("Since") {
+                json!("2020-01-01T00:00:00Z")
+            } else {
+                json!("x")
+            };
+            let r = t
+                .gql(
+                    Some(&t.env_key),
+                    &q,
+                    json!({"a": account, "flt": {name: value}}),
+                )
+                .await;
+            assert_eq!(
+                r.code(),
+                Some("BAD_USER_INPUT"),
+                "{ctx} filter {name}: {}",
+                r.body
+            );
+            assert!(
+                r.body["errors"][0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(name),
+                "{ctx}: the refusal names `{name}`: {}",
+                r.body
+            );
+        }
 
         // Writes, where the fixture says the provider declares them.
         let Some(create) = spec.get("create") else {

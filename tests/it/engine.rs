@@ -67,6 +67,32 @@ async fn offset_body(
     Json(out).into_response()
 }
 
+/// A search endpoint in the style of HubSpot's: POST, the term and the cursor in the body.
+async fn search(Json(body): Json<Value>) -> Response {
+    let Some(term) = body["query"].as_str() else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"message": "query is required"})),
+        )
+            .into_response();
+    };
+    let after: usize = body["after"]
+        .as_str()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(0);
+    let limit = body["limit"].as_u64().unwrap_or(2) as usize;
+    let hits: Vec<Value> = (0..TOTAL)
+        .map(record)
+        .filter(|r| r["name"].as_str().unwrap().contains(term))
+        .collect();
+    let page: Vec<Value> = hits.iter().skip(after).take(limit).cloned().collect();
+    let mut out = json!({"results": page, "sort": body["sort"].clone()});
+    if after + limit < hits.len() {
+        out["paging"] = json!({"next": {"after": (after + limit).to_string()}});
+    }
+    Json(out).into_response()
+}
+
 /// A vendor that never ends: every page has a new cursor and a new record.
 async fn endless(Query(q): Query<HashMap<String, String>>) -> Json<Value> {
     let n: usize = q.get("cursor").and_then(|c| c.parse().ok()).unwrap_or(0);
@@ -103,6 +129,7 @@ async fn start_vendor() -> String {
     let app = axum::Router::new()
         .route("/link", get(link))
         .route("/offset", post(offset_body))
+        .route("/search", post(search))
         .route("/endless", get(endless))
         .route("/foreign", get(foreign_next))
         .route("/echo", get(echo))
@@ -113,6 +140,15 @@ async fn start_vendor() -> String {
 
 /// A provider file for the test vendor with `pagination`, `auth` and a list operation.
 fn provider(name: &str, pagination: Value, auth: Value, list: Value) -> Arc<ProviderModel> {
+    provider_with(name, pagination, auth, json!({ "list": list }))
+}
+
+fn provider_with(
+    name: &str,
+    pagination: Value,
+    auth: Value,
+    operations: Value,
+) -> Arc<ProviderModel> {
     let doc = json!({
         "name": name,
         "displayName": name,
@@ -120,7 +156,7 @@ fn provider(name: &str, pagination: Value, auth: Value, list: Value) -> Arc<Prov
         "baseUrl": "https://api.example.com",
         "auth": auth,
         "pagination": pagination,
-        "resources": {"contacts": {"fields": {"firstName": "name"}, "operations": {"list": list}}}
+        "resources": {"contacts": {"fields": {"firstName": "name"}, "operations": operations}}
     });
     let model = tessera::schema::load_dir(&repo_path("schema")).unwrap();
     let engine = tessera::mapping::default_engine();
@@ -313,4 +349,59 @@ async fn every_auth_placement_puts_the_credential_where_the_file_says() {
             assert_eq!(&seen[k], v, "auth {auth}: `{k}` in {seen}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_filtered_listing_goes_to_the_search_operation_with_its_own_pagination() {
+    let base = start_vendor().await;
+    let p = provider_with(
+        "searching",
+        json!({"type": "link_header", "limitParam": "limit", "maxPageSize": 5}),
+        json!({"type": "bearer"}),
+        json!({
+            "list": {"path": "/link", "recordsPath": ""},
+            "search": {
+                "method": "POST",
+                "path": "/search",
+                "body": {"sort": "name"},
+                "recordsPath": "/results",
+                "filters": ["search"],
+                "filterBody": "{ 'query': $filter.search }",
+                "pagination": {"type": "cursor", "cursorPath": "/paging/next/after", "cursorParam": "after", "limitParam": "limit", "maxPageSize": 2, "placement": "json_body"}
+            }
+        }),
+    );
+    let acc = account(&base, p);
+    let e = engine();
+    // Unfiltered: the plain listing, every record.
+    assert_eq!(walk(&e, &acc, 7).await.unwrap(), expected());
+    // Filtered: names containing "1" are 1, 10..19 and 21: 12 records over 6 search pages.
+    let filter: serde_json::Map<String, Value> =
+        json!({"search": "1"}).as_object().unwrap().clone();
+    let mut ids = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = e
+            .list(&acc, "contacts", 5, after.as_deref(), &filter)
+            .await
+            .unwrap();
+        ids.extend(page.edges.iter().map(|e| e.record.remote_id.clone()));
+        if !page.has_next_page {
+            break;
+        }
+        after = page.edges.last().map(|e| e.cursor.clone());
+    }
+    let want: Vec<String> = [1, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 21]
+        .iter()
+        .map(|i| format!("r{i}"))
+        .collect();
+    assert_eq!(ids, want);
+    // A filter the search operation does not declare is refused by name.
+    let bad: serde_json::Map<String, Value> =
+        json!({"email": "a@b.c"}).as_object().unwrap().clone();
+    let err = e.list(&acc, "contacts", 5, None, &bad).await.unwrap_err();
+    assert!(
+        matches!(&err, EngineError::UnsupportedFilter { filter, .. } if filter == "email"),
+        "{err}"
+    );
 }
