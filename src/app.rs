@@ -14,9 +14,13 @@ use crate::credentials::{SecretKey, TokenManager, Vault, run_scheduler};
 use crate::engine::{Engine, EngineOptions};
 use crate::graphql::{Services, build_schema_with};
 use crate::http::{AppState, router};
+use crate::overrides::OverrideRegistry;
 use crate::problem::Problems;
 use crate::secret::Secret;
 use crate::store::{Environment, Store, StoreError};
+
+/// How often a replica reads override changes made by the others.
+pub const OVERRIDE_POLL_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -83,7 +87,16 @@ impl Gateway {
             TokenClient::new(std::time::Duration::from_secs(15))?,
             cfg.allow_private_upstreams,
         ));
+        let overrides = Arc::new(OverrideRegistry::new(
+            providers.clone(),
+            model.clone(),
+            crate::mapping::default_engine(),
+            // The sandbox's records are faithful vendor records: overrides are tried on them.
+            Arc::new(crate::sandbox::sample_records),
+        ));
+        overrides.refresh(&store).await?;
         let services = Arc::new(Services {
+            overrides,
             store,
             engine,
             providers,
@@ -180,10 +193,29 @@ impl Gateway {
                 let _ = stop.changed().await;
             }))
         });
+        let poller = {
+            let services = self.state.services.clone();
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(OVERRIDE_POLL_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => {
+                            if let Err(e) = services.overrides.refresh(&services.store).await {
+                                tracing::warn!(error = %e, "reading override changes failed; will retry");
+                            }
+                        }
+                        _ = stop.changed() => return,
+                    }
+                }
+            })
+        };
         let result = axum::serve(listener, router(self.state))
             .with_graceful_shutdown(shutdown)
             .await;
         let _ = stop_tx.send(true);
+        let _ = poller.await;
         if let Some(task) = scheduler {
             let _ = task.await;
         }

@@ -13,6 +13,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261129_000001_initial;
 mod m20261129_000002_idempotency;
 mod m20261129_000003_oauth;
+mod m20261129_000004_overrides;
 
 /// The migrations of Tessera's schema, oldest first.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_initial::Migration),
             Box::new(m20261129_000002_idempotency::Migration),
             Box::new(m20261129_000003_oauth::Migration),
+            Box::new(m20261129_000004_overrides::Migration),
         ]
     }
 }

@@ -8,7 +8,7 @@ use crate::mapping::Vars;
 use serde_json::Value;
 
 use crate::problem::{Problem, pointer_segment};
-use crate::schema::{TypeRef, fits};
+use crate::schema::misfits;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct CheckArgs {
@@ -65,35 +65,15 @@ pub fn problems(args: &CheckArgs) -> Vec<Problem> {
                         continue;
                     }
                 };
-                for (key, value) in &mapped {
-                    let ty = match def
-                        .fields
-                        .iter()
-                        .find(|f| &f.name == key && f.link.is_none())
-                    {
-                        Some(f) => f.ty.clone(),
-                        None if def
-                            .fields
-                            .iter()
-                            .any(|f| f.link.as_ref().is_some_and(|l| &l.field == key)) =>
-                        {
-                            // One id, or a list of ids for a list link (one value passes as a list).
-                            TypeRef::List(Box::new(TypeRef::Named("ID".into())))
-                        }
-                        None if key == "remoteCreatedAt" || key == "remoteUpdatedAt" => {
-                            TypeRef::Named("DateTime".into())
-                        }
-                        None => TypeRef::Named("JSON".into()),
-                    };
-                    if let Err(why) = fits(Some(value), &ty, &model) {
-                        found.push(Problem::new(
-                            &provider.file,
-                            at(key),
-                            format!(
-                                "on sandbox sample record {i} the value does not fit `{ty}`: {why}"
-                            ),
-                        ));
-                    }
+                for m in misfits(def, &mapped, &model) {
+                    found.push(Problem::new(
+                        &provider.file,
+                        at(&m.key),
+                        format!(
+                            "on sandbox sample record {i} the value does not fit `{}`: {}",
+                            m.ty, m.why
+                        ),
+                    ));
                 }
             }
         }

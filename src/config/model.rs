@@ -25,6 +25,8 @@ pub struct ProviderModel {
     pub rate_limit: RateLimitRules,
     pub errors: ErrorRules,
     pub resources: IndexMap<String, ResourceModel>,
+    /// The file's JSON as written: overrides are merged into it and compiled again.
+    pub source: std::sync::Arc<serde_json::Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -320,7 +322,13 @@ pub struct ResourceModel {
 #[derive(Debug, Clone)]
 pub struct ResponseMapping {
     pub fields: Vec<MappedField>,
+    /// A whole-object expression the fields are merged over (`responseMapping`).
+    pub whole: Option<Expr>,
+    /// Keys dropped from the whole expression's result.
+    pub omit: Vec<String>,
     pub composed: Expr,
+    /// Declared custom field types, applied after mapping.
+    pub custom_field_types: Vec<(String, crate::config::raw::RawCustomFieldType)>,
 }
 
 #[derive(Debug, Clone)]

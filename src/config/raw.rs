@@ -327,8 +327,32 @@ pub struct RawResource {
     /// Output field -> JSONata expression evaluated on one upstream record. Keys are SDL
     /// field names, `@link` id fields (`companyId`), `remoteCreatedAt`, `remoteUpdatedAt`,
     /// or `customFields.<name>`.
+    #[serde(default)]
     pub fields: IndexMap<String, String>,
+    /// One JSONata expression giving the whole output object, for a mapping that is easier
+    /// to write at once; `fields` are then merged over its result (`customFields` key by key).
+    #[serde(default)]
+    pub response_mapping: Option<String>,
+    /// Output keys dropped from `responseMapping`'s result (an override removing a field).
+    #[serde(default)]
+    pub omit_fields: Vec<String>,
+    /// The type of each custom field (`customFields.<name>`): values are coerced to it, and a
+    /// value that cannot be becomes null with a mapping warning, never a failed request.
+    #[serde(default)]
+    pub custom_field_types: IndexMap<String, RawCustomFieldType>,
     pub operations: RawOperations,
+}
+
+/// The type a custom field's values are coerced to.
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, JsonSchema, PartialEq, Eq)]
+pub enum RawCustomFieldType {
+    String,
+    Int,
+    Float,
+    Boolean,
+    DateTime,
+    #[serde(rename = "JSON")]
+    Json,
 }
 
 fn default_id_path() -> String {

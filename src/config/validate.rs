@@ -84,6 +84,9 @@ pub fn load_file_text(
             return Err(vec![Problem::new(file, pointer, message)]);
         }
     };
+    // The same text as a plain document, kept for overrides to merge into.
+    let source = serde_json::from_str(text)
+        .map_err(|e| vec![Problem::new(file, "", format!("invalid JSON: {e}"))])?;
     Checker {
         file,
         problems: Vec::new(),
@@ -91,6 +94,10 @@ pub fn load_file_text(
         model,
     }
     .provider(raw)
+    .map(|mut p| {
+        p.source = std::sync::Arc::new(source);
+        p
+    })
 }
 
 fn path_to_pointer(path: &serde_path_to_error::Path) -> String {
@@ -210,6 +217,7 @@ impl Checker<'_> {
                     rate_limit,
                     errors,
                     resources,
+                    source: Default::default(),
                 })
             }
             _ => Err(self.problems),
@@ -613,10 +621,10 @@ impl Checker<'_> {
         let id = match &raw.id_expr {
             Some(e) => self.expr(&format!("{at}/idExpr"), e).map(IdSource::Expr),
             None => self
-                .pointer(&format!("{at}/idPath"), Some(raw.id_path))
+                .pointer(&format!("{at}/idPath"), Some(raw.id_path.clone()))
                 .map(IdSource::Pointer),
         };
-        let mapping = self.mapping(&format!("{at}/fields"), def, &raw.fields);
+        let mapping = self.mapping(at, def, &raw);
         let ops = raw.operations;
         let list = ops
             .list
@@ -780,12 +788,47 @@ impl Checker<'_> {
         &mut self,
         at: &str,
         def: &ResourceDef,
-        fields: &IndexMap<String, String>,
+        raw: &RawResource,
     ) -> Option<ResponseMapping> {
         let keys = def.mapping_keys();
         let mut compiled = Vec::new();
         let mut ok = true;
-        for (path, source) in fields {
+        let whole = match &raw.response_mapping {
+            Some(source) => match self.engine.compile(source) {
+                Ok(expr) => Some(expr),
+                Err(e) => {
+                    self.problem(
+                        format!("{at}/responseMapping"),
+                        format!("invalid JSONata: {e}"),
+                    );
+                    ok = false;
+                    None
+                }
+            },
+            None => None,
+        };
+        if raw.fields.is_empty() && raw.response_mapping.is_none() {
+            self.problem(
+                format!("{at}/fields"),
+                "a resource needs `fields` or a `responseMapping`",
+            );
+            return None;
+        }
+        for (i, name) in raw.omit_fields.iter().enumerate() {
+            if raw.response_mapping.is_none() {
+                self.problem(
+                    format!("{at}/omitFields/{i}"),
+                    "`omitFields` only applies to a `responseMapping`",
+                );
+                ok = false;
+            } else if name.is_empty() {
+                self.problem(format!("{at}/omitFields/{i}"), "must not be empty");
+                ok = false;
+            }
+        }
+        let at_fields = format!("{at}/fields");
+        let at = at_fields.as_str();
+        for (path, source) in &raw.fields {
             let here = format!("{at}/{}", pointer_segment(path));
             let top = path.split('.').next().unwrap_or_default();
             let nested_ok = top == "customFields" || !path.contains('.');
@@ -808,7 +851,7 @@ impl Checker<'_> {
         if !ok {
             return None;
         }
-        let text = match compose(&compiled) {
+        let text = match compose_over(whole.as_ref(), &raw.omit_fields, &compiled) {
             Ok(text) => text,
             Err(message) => {
                 self.problem(at, message);
@@ -818,7 +861,14 @@ impl Checker<'_> {
         match self.engine.compile(&text) {
             Ok(composed) => Some(ResponseMapping {
                 fields: compiled,
+                whole,
+                omit: raw.omit_fields.clone(),
                 composed,
+                custom_field_types: raw
+                    .custom_field_types
+                    .iter()
+                    .map(|(k, v)| (k.clone(), *v))
+                    .collect(),
             }),
             Err(e) => {
                 self.problem(
@@ -829,6 +879,25 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// Composes a whole-object expression (if any) with per-field expressions merged over it:
+/// top-level keys replace the whole result's, `customFields` merge key by key, and `omit`
+/// keys are dropped from the whole result first.
+pub fn compose_over(
+    whole: Option<&Expr>,
+    omit: &[String],
+    fields: &[MappedField],
+) -> Result<String, String> {
+    let fields_text = compose(fields)?;
+    let Some(whole) = whole else {
+        return Ok(fields_text);
+    };
+    let omit = serde_json::Value::from(omit.to_vec()).to_string();
+    Ok(format!(
+        "(\n  $tesseraWhole := $sift(({}\n  ), function($v, $k) {{ $not($k in {omit}) }});\n  $tesseraFields := {fields_text};\n  $merge([$tesseraWhole, $tesseraFields, $exists($tesseraFields.customFields) ? {{\"customFields\": $merge([$tesseraWhole.customFields, $tesseraFields.customFields])}} : {{}}])\n)",
+        whole.source()
+    ))
 }
 
 /// Composes per-field expressions into one object constructor, nesting dotted paths:

@@ -4,6 +4,7 @@
 //! It never imports `async_graphql` or `crate::graphql`: the engine speaks records and
 //! pages, and the GraphQL layer decides how they look to a caller.
 
+mod coerce;
 mod cursor;
 mod error;
 pub mod pagination;
@@ -58,6 +59,8 @@ pub struct Record {
     /// The mapped fields; a mapping failure stays with its record, so one bad record does
     /// not fail the page.
     pub mapped: Result<Map<String, Value>, MappingError>,
+    /// Values the mapping had to drop (a custom field that does not fit its declared type).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -679,19 +682,8 @@ fn filter_body(
         None => Ok(None),
         Some(other) => Err(EngineError::NotAnObject {
             what: "filterBody",
-            got: json_kind(&other),
+            got: kind(&other),
         }),
-    }
-}
-
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -739,7 +731,7 @@ fn map_record(res: &ResourceModel, raw: Value, index: usize) -> Result<Record, E
             IdSource::Expr(e) => format!("record {index} has no id (`{}` gave none)", e.source()),
         },
     })?;
-    let mapped = match res.mapping.composed.evaluate(Some(&raw), &Vars::none()) {
+    let mut mapped = match res.mapping.composed.evaluate(Some(&raw), &Vars::none()) {
         Ok(Some(Value::Object(map))) => Ok(map),
         Ok(None) => Ok(Map::new()),
         Ok(Some(other)) => Err(MappingError {
@@ -749,10 +741,15 @@ fn map_record(res: &ResourceModel, raw: Value, index: usize) -> Result<Record, E
         }),
         Err(e) => Err(e),
     };
+    let warnings = match &mut mapped {
+        Ok(map) => coerce::custom_fields(map, &res.mapping.custom_field_types),
+        Err(_) => Vec::new(),
+    };
     Ok(Record {
         remote_id,
         raw,
         mapped,
+        warnings,
     })
 }
 

@@ -80,19 +80,20 @@ pub async fn handle_for(
             ));
         }
     }
+    if services.providers.get(&row.provider).is_none() {
+        return Err(fail(
+            ErrorCode::ConfigError,
+            format!(
+                "linked account `{id}` uses provider `{}`, which is not loaded",
+                row.provider
+            ),
+        ));
+    }
+    // The provider file with this account's platform, environment and account overrides.
     let provider = services
-        .providers
-        .get(&row.provider)
-        .cloned()
-        .ok_or_else(|| {
-            fail(
-                ErrorCode::ConfigError,
-                format!(
-                    "linked account `{id}` uses provider `{}`, which is not loaded",
-                    row.provider
-                ),
-            )
-        })?;
+        .overrides
+        .effective(&row.provider, &row.environment_id, &row.id)
+        .map_err(|e| fail(e.code(), e.to_string()))?;
     let base_url = provider
         .resolve_base_url(&row.settings, services.allow_private_upstreams)
         .map_err(|m| fail(ErrorCode::ConfigError, m))?;

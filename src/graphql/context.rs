@@ -19,6 +19,8 @@ pub struct Services {
     pub tokens: Arc<TokenManager>,
     /// Lets linked accounts point at loopback and private hosts (tests, demo, on-premise).
     pub allow_private_upstreams: bool,
+    /// The mapping overrides in force, and each account's merged provider.
+    pub overrides: Arc<crate::overrides::OverrideRegistry>,
 }
 
 /// The authenticated caller of one request.
@@ -45,6 +47,37 @@ pub struct RequestState {
     pub rate_limits: Arc<RateLimitLog>,
     /// Related records read during this request.
     pub records: super::loader::RecordLoader,
+    /// Values the mappings had to drop (custom fields that do not fit their declared type),
+    /// returned in the response's `extensions.warnings`.
+    pub warnings: std::sync::Mutex<Vec<String>>,
+}
+
+impl RequestState {
+    pub fn warn(&self, messages: impl IntoIterator<Item = String>) {
+        if let Ok(mut w) = self.warnings.lock() {
+            for m in messages {
+                if !w.contains(&m) {
+                    w.push(m);
+                }
+            }
+        }
+    }
 }
 
 pub type SharedServices = Arc<Services>;
+
+/// The shared services, from a resolver.
+pub(super) fn services(
+    ctx: &async_graphql::dynamic::ResolverContext<'_>,
+) -> Result<SharedServices, async_graphql::Error> {
+    ctx.data::<SharedServices>().cloned()
+}
+
+/// Who is calling; a request without a key never reaches a resolver, but say so if it does.
+pub(super) fn caller(
+    ctx: &async_graphql::dynamic::ResolverContext<'_>,
+) -> Result<Caller, async_graphql::Error> {
+    ctx.data::<Caller>()
+        .cloned()
+        .map_err(|_| super::errors::coded(crate::error::ErrorCode::Unauthenticated, "no API key"))
+}

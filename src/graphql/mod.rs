@@ -10,6 +10,7 @@ mod errors;
 mod idempotency;
 pub mod ids;
 mod loader;
+mod overrides;
 mod platform;
 mod resources;
 mod values;
@@ -140,6 +141,16 @@ pub fn build_schema_with(
         query = query.field(f);
     }
     for f in platform::mutation_fields() {
+        mutation = mutation.field(f);
+    }
+    let (objects, enums, inputs) = overrides::types();
+    builder_types.extend(objects.into_iter().map(Into::into));
+    builder_types.extend(enums.into_iter().map(Into::into));
+    builder_types.extend(inputs.into_iter().map(Into::into));
+    for f in overrides::query_fields() {
+        query = query.field(f);
+    }
+    for f in overrides::mutation_fields() {
         mutation = mutation.field(f);
     }
 

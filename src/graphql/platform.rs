@@ -1,13 +1,11 @@
 //! The gateway's own types and operations: providers, environments, linked accounts.
 
-use async_graphql::dynamic::{
-    Enum, Field, FieldFuture, FieldValue, InputValue, Object, ResolverContext, TypeRef,
-};
-use async_graphql::{Error, Value as GqlValue};
+use async_graphql::Value as GqlValue;
+use async_graphql::dynamic::{Enum, Field, FieldFuture, FieldValue, InputValue, Object, TypeRef};
 use chrono::{DateTime, Utc};
 
 use super::accounts::visible_account;
-use super::context::{Caller, SharedServices};
+use super::context::{Caller, caller, services};
 use super::errors::{coded, from_code};
 use crate::config::ProviderModel;
 use crate::credentials::Credentials;
@@ -23,22 +21,12 @@ pub const ACCOUNT_STATUSES: &[&str] = &[
     "DISABLED",
 ];
 
-fn services(ctx: &ResolverContext<'_>) -> Result<SharedServices, Error> {
-    ctx.data::<SharedServices>().cloned()
-}
-
-fn caller(ctx: &ResolverContext<'_>) -> Result<Caller, Error> {
-    ctx.data::<Caller>()
-        .cloned()
-        .map_err(|_| coded(ErrorCode::Unauthenticated, "no API key"))
-}
-
-fn time(t: &Option<DateTime<Utc>>) -> Option<FieldValue<'static>> {
+pub(super) fn time(t: &Option<DateTime<Utc>>) -> Option<FieldValue<'static>> {
     t.map(|t| FieldValue::value(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
 }
 
 /// A field of a parent of type `T` computed synchronously.
-fn getter<T: 'static + Send + Sync>(
+pub(super) fn getter<T: 'static + Send + Sync>(
     name: &str,
     description: &str,
     ty: TypeRef,

@@ -9,7 +9,7 @@ use async_graphql::dynamic::{
 use async_graphql::{Error, Value as GqlValue};
 
 use super::accounts::handle_for;
-use super::context::{Caller, SharedServices};
+use super::context::{SharedServices, caller, services};
 use super::errors::{coded, from_code, from_engine};
 use super::ids::GlobalId;
 use super::values::{Shape, to_field_value};
@@ -37,10 +37,6 @@ struct ConnectionNode {
     has_next_page: bool,
 }
 
-fn services(ctx: &ResolverContext<'_>) -> Result<SharedServices, Error> {
-    ctx.data::<SharedServices>().cloned()
-}
-
 /// The request's state (a fresh one if the HTTP layer did not attach any).
 fn request_state(ctx: &ResolverContext<'_>) -> Arc<super::context::RequestState> {
     ctx.data::<Arc<super::context::RequestState>>()
@@ -51,12 +47,6 @@ fn request_state(ctx: &ResolverContext<'_>) -> Arc<super::context::RequestState>
 /// The request's rate-limit log.
 fn rate_log(ctx: &ResolverContext<'_>) -> Arc<crate::engine::RateLimitLog> {
     request_state(ctx).rate_limits.clone()
-}
-
-fn caller(ctx: &ResolverContext<'_>) -> Result<Caller, Error> {
-    ctx.data::<Caller>()
-        .cloned()
-        .map_err(|_| coded(ErrorCode::Unauthenticated, "no API key"))
 }
 
 pub fn page_info_type() -> Object {
@@ -209,6 +199,15 @@ fn mapped_field(name: &str, ty: &crate::schema::TypeRef, model: &UnifiedModel) -
         let key = key.clone();
         FieldFuture::new(async move {
             let n = ctx.parent_value.try_downcast_ref::<Arc<RecordNode>>()?;
+            if &*key == "customFields" && !n.record.warnings.is_empty() {
+                let id = &n.record.remote_id;
+                request_state(&ctx).warn(
+                    n.record
+                        .warnings
+                        .iter()
+                        .map(|w| format!("{} `{id}`: {w}", n.resource)),
+                );
+            }
             match &n.record.mapped {
                 Ok(map) => Ok(to_field_value(map.get(&*key), &shape)),
                 Err(e) => Err(coded(

@@ -140,6 +140,17 @@ async fn execute(
         };
         rate_limited |= code == "RATE_LIMITED";
     }
+    let warnings = request_state
+        .warnings
+        .lock()
+        .map(|w| w.clone())
+        .unwrap_or_default();
+    if !warnings.is_empty() {
+        response.extensions.insert(
+            "warnings".into(),
+            async_graphql::Value::List(warnings.into_iter().map(Into::into).collect()),
+        );
+    }
     let no_data = matches!(response.data, async_graphql::Value::Null);
     let status = if rate_limited && no_data {
         StatusCode::TOO_MANY_REQUESTS

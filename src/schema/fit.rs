@@ -6,6 +6,53 @@ use serde_json::Value;
 
 use super::model::{TypeRef, UnifiedModel};
 
+/// One output key of a mapped record whose value does not fit its SDL type.
+#[derive(Debug, Clone)]
+pub struct Misfit {
+    pub key: String,
+    pub ty: TypeRef,
+    pub why: String,
+}
+
+/// The output keys of one mapped record of `def` whose values do not fit their types: SDL
+/// fields, link ids (one id or a list), the remote timestamps; anything else is JSON.
+pub fn misfits(
+    def: &super::model::ResourceDef,
+    mapped: &serde_json::Map<String, Value>,
+    model: &UnifiedModel,
+) -> Vec<Misfit> {
+    let mut found = Vec::new();
+    for (key, value) in mapped {
+        let ty = match def
+            .fields
+            .iter()
+            .find(|f| &f.name == key && f.link.is_none())
+        {
+            Some(f) => f.ty.clone(),
+            None if def
+                .fields
+                .iter()
+                .any(|f| f.link.as_ref().is_some_and(|l| &l.field == key)) =>
+            {
+                // One id, or a list of ids for a list link (one value passes as a list).
+                TypeRef::List(Box::new(TypeRef::Named("ID".into())))
+            }
+            None if key == "remoteCreatedAt" || key == "remoteUpdatedAt" => {
+                TypeRef::Named("DateTime".into())
+            }
+            None => TypeRef::Named("JSON".into()),
+        };
+        if let Err(why) = fits(Some(value), &ty, model) {
+            found.push(Misfit {
+                key: key.clone(),
+                ty,
+                why,
+            });
+        }
+    }
+    found
+}
+
 /// `Err` says what does not fit, with a dotted path inside the value.
 pub fn fits(value: Option<&Value>, ty: &TypeRef, model: &UnifiedModel) -> Result<(), String> {
     check(value, ty, model, "")

@@ -8,7 +8,7 @@ mod fit;
 mod model;
 mod parse;
 
-pub use fit::fits;
+pub use fit::{Misfit, fits, misfits};
 
 pub use model::{
     EnumDef, FieldDef, FilterDef, LinkDef, ObjectDef, RESERVED_FIELDS, ResourceDef,

@@ -22,6 +22,7 @@ mod error;
 mod idempotency;
 mod linked_accounts;
 mod oauth;
+mod overrides;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{DatabaseConnection, DbBackend};
@@ -34,6 +35,7 @@ pub use linked_accounts::{
     LINKED_ACCOUNT_STATUSES, LinkedAccount, LinkedAccountUpdate, NewLinkedAccount,
 };
 pub use oauth::{AccountEvent, OAuthApp, OAuthState};
+pub use overrides::{NewOverrideVersion, OverrideQuery, OverrideVersion};
 
 /// The database of the gateway. Cheap to clone: clones share one connection pool.
 #[derive(Clone)]

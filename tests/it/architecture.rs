@@ -72,6 +72,17 @@ fn module_arrows_go_one_way() {
             ],
         ),
         (
+            "overrides",
+            &[
+                "crate::engine",
+                "crate::graphql",
+                "crate::http",
+                "crate::credentials",
+                "async_graphql",
+                "reqwest",
+            ],
+        ),
+        (
             "schema",
             &[
                 "crate::config",

@@ -66,19 +66,50 @@ impl TestGateway {
         providers: &Path,
         refresh_every: Option<std::time::Duration>,
     ) -> TestGateway {
-        let sandbox = Sandbox::spawn("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
         let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("tessera.db").display()
+        );
+        let gateway = Self::replica(
+            &url,
+            &SecretKey::generate(),
+            schema,
+            providers,
+            refresh_every,
+        )
+        .await;
+        Self::around(gateway, dir).await
+    }
+
+    /// A gateway on PostgreSQL `url` with `key`: start several on one database and they are
+    /// replicas of one deployment.
+    pub async fn start_on(url: &str, key: &SecretKey) -> TestGateway {
+        let gateway = Self::replica(
+            url,
+            key,
+            &repo_path("schema"),
+            &repo_path("providers"),
+            None,
+        )
+        .await;
+        Self::around(gateway, tempfile::tempdir().unwrap()).await
+    }
+
+    /// Another gateway on the same database and key as `self` (its own sandbox, no account).
+    pub async fn replica(
+        url: &str,
+        key: &SecretKey,
+        schema: &Path,
+        providers: &Path,
+        refresh_every: Option<std::time::Duration>,
+    ) -> RunningGateway {
         let gateway = Gateway::build(GatewayConfig {
-            database_url: format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("tessera.db").display()
-            ),
+            database_url: url.to_string(),
             providers_dir: providers.to_path_buf(),
             schema_dir: schema.to_path_buf(),
             allow_private_upstreams: true,
-            secret_key: SecretKey::generate(),
+            secret_key: key.clone(),
             playground_key: None,
             introspection: true,
             refresh_every,
@@ -86,7 +117,13 @@ impl TestGateway {
         .await
         .unwrap();
         gateway.ensure_admin_key(Some(ADMIN_KEY)).await.unwrap();
-        let gateway = RunningGateway::start(gateway, "127.0.0.1:0".parse().unwrap())
+        RunningGateway::start(gateway, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap()
+    }
+
+    async fn around(gateway: RunningGateway, dir: tempfile::TempDir) -> TestGateway {
+        let sandbox = Sandbox::spawn("127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
         let mut t = TestGateway {

@@ -11,6 +11,7 @@ mod engine;
 mod gateway;
 mod jsonata_suite;
 mod mapping;
+mod overrides;
 mod replicas;
 mod sandbox;
 mod sandbox_oauth;

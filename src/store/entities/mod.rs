@@ -8,3 +8,4 @@ pub(crate) mod idempotency_key;
 pub(crate) mod linked_account;
 pub(crate) mod oauth_app;
 pub(crate) mod oauth_state;
+pub(crate) mod override_version;

@@ -1,0 +1,465 @@
+//! The override hierarchy end to end: environment and account overrides through
+//! `setOverride`, their effect on the next request, provenance, rollback, validation with
+//! positions, custom field types, tenant isolation, and propagation between replicas.
+
+use serde_json::{Value, json};
+
+use crate::common::{ADMIN_KEY, Reply, TestGateway};
+
+const SET: &str = "mutation($i: OverrideInput!) { setOverride(input: $i) { id level version action environmentId accountId } }";
+const CONTACT: &str = "query($a: ID!, $r: ID!) { contact(accountId: $a, remoteId: $r) { title customFields remoteData } }";
+const EXPLAIN: &str = "query($a: ID!, $r: String!) { explainMapping(accountId: $a, resource: $r) { provider fields { field expression level version source } request levels } }";
+const CONTACT_PROPERTIES: &str =
+    "firstname,lastname,email,phone,jobtitle,associatedcompanyid,customer_tier";
+
+async fn set(t: &TestGateway, key: &str, input: Value) -> Reply {
+    t.gql(Some(key), SET, json!({ "i": input })).await
+}
+
+async fn contact(t: &TestGateway, key: &str, account: &str, remote_id: &str) -> Value {
+    let r = t
+        .gql(Some(key), CONTACT, json!({"a": account, "r": remote_id}))
+        .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    r.body["data"]["contact"].clone()
+}
+
+fn source_of<'a>(explain: &'a Value, field: &str) -> &'a Value {
+    explain["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["field"] == field)
+        .unwrap_or_else(|| panic!("no `{field}` in {explain}"))
+}
+
+async fn explain(t: &TestGateway, key: &str, account: &str) -> Value {
+    let r = t
+        .gql(Some(key), EXPLAIN, json!({"a": account, "r": "contacts"}))
+        .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    r.body["data"]["explainMapping"].clone()
+}
+
+#[tokio::test]
+async fn an_environment_override_adds_a_custom_field_with_its_request_patch_and_type() {
+    let t = TestGateway::start().await;
+    let properties = format!("{CONTACT_PROPERTIES},hubspot_owner_id");
+    let r = set(
+        &t,
+        &t.env_key,
+        json!({
+            "level": "ENVIRONMENT", "provider": "hubspot", "resource": "contacts",
+            "fields": {"customFields.ownerRef": "properties.hubspot_owner_id"},
+            "customFieldTypes": {"ownerRef": "Int"},
+            "request": {"list": {"query": {"properties": properties}}, "get": {"query": {"properties": properties}}}
+        }),
+    )
+    .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    assert_eq!(r.body["data"]["setOverride"]["version"], 1);
+
+    // The next request lists every contact with the new custom field, typed as declared,
+    // and the file's own custom field still there.
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "query($a: ID!) { contacts(accountId: $a, first: 40) { edges { node { customFields remoteData } } } }",
+            json!({"a": t.account_id}),
+        )
+        .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    let edges = r.body["data"]["contacts"]["edges"].as_array().unwrap();
+    let mut with_owner = 0;
+    for e in edges {
+        let node = &e["node"];
+        let raw = &node["remoteData"]["properties"]["hubspot_owner_id"];
+        match raw.as_str() {
+            Some(text) => {
+                with_owner += 1;
+                assert_eq!(
+                    node["customFields"]["ownerRef"],
+                    json!(text.parse::<i64>().unwrap()),
+                    "{node}"
+                );
+            }
+            None => assert!(node["customFields"]["ownerRef"].is_null(), "{node}"),
+        }
+        assert!(node["customFields"].get("customerTier").is_some(), "{node}");
+    }
+    assert!(
+        with_owner > 20,
+        "the sandbox sets an owner on most contacts"
+    );
+
+    // Provenance: the custom field from the environment's v1, the rest from the file.
+    let ex = explain(&t, &t.env_key, &t.account_id).await;
+    let owner = source_of(&ex, "customFields.ownerRef");
+    assert_eq!(
+        (&owner["level"], &owner["version"], &owner["expression"]),
+        (
+            &json!("ENVIRONMENT"),
+            &json!(1),
+            &json!("properties.hubspot_owner_id")
+        )
+    );
+    let first = source_of(&ex, "firstName");
+    assert_eq!(
+        (&first["level"], &first["version"], &first["source"]),
+        (&json!("PLATFORM"), &Value::Null, &json!("provider file"))
+    );
+    assert_eq!(
+        ex["request"]["list"]["query"]["properties"],
+        json!(properties)
+    );
+    assert_eq!(ex["levels"], json!(["ENVIRONMENT v1"]));
+}
+
+#[tokio::test]
+async fn an_account_override_changes_one_account_and_rolls_back() {
+    let t = TestGateway::start().await;
+    let other = t.connect_sandbox(&t.env_key, "hubspot").await;
+    let before = contact(&t, &t.env_key, &t.account_id, "1001").await["title"].clone();
+    let title = before.as_str().unwrap().to_string();
+
+    let upper = set(
+        &t,
+        &t.env_key,
+        json!({"level": "ACCOUNT", "provider": "hubspot", "resource": "contacts", "accountId": t.account_id,
+               "fields": {"title": "properties.jobtitle ? $uppercase(properties.jobtitle)"}}),
+    )
+    .await;
+    assert!(upper.body["errors"].is_null(), "{}", upper.body);
+    let id = upper.body["data"]["setOverride"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        contact(&t, &t.env_key, &t.account_id, "1001").await["title"],
+        json!(title.to_uppercase())
+    );
+    // The other account of the same environment is unchanged.
+    assert_eq!(
+        contact(&t, &t.env_key, &other, "1001").await["title"],
+        before
+    );
+    let ex = explain(&t, &t.env_key, &t.account_id).await;
+    assert_eq!(source_of(&ex, "title")["level"], "ACCOUNT");
+    let ex = explain(&t, &t.env_key, &other).await;
+    assert_eq!(source_of(&ex, "title")["source"], "provider file");
+
+    // v2, then back to v1: a rollback is a new version that restores the old spec.
+    let lower = set(
+        &t,
+        &t.env_key,
+        json!({"level": "ACCOUNT", "provider": "hubspot", "resource": "contacts", "accountId": t.account_id,
+               "fields": {"title": "properties.jobtitle ? $lowercase(properties.jobtitle)"}}),
+    )
+    .await;
+    assert_eq!(
+        lower.body["data"]["setOverride"]["version"], 2,
+        "{}",
+        lower.body
+    );
+    assert_eq!(
+        contact(&t, &t.env_key, &t.account_id, "1001").await["title"],
+        json!(title.to_lowercase())
+    );
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "mutation($id: ID!) { rollbackOverride(id: $id, version: 1) { version action restoredVersion history { version action } } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    let rolled = &r.body["data"]["rollbackOverride"];
+    assert_eq!(
+        (
+            &rolled["version"],
+            &rolled["action"],
+            &rolled["restoredVersion"]
+        ),
+        (&json!(3), &json!("rollback"), &json!(1))
+    );
+    assert_eq!(
+        rolled["history"],
+        json!([{"version": 3, "action": "rollback"}, {"version": 2, "action": "set"}, {"version": 1, "action": "set"}])
+    );
+    assert_eq!(
+        contact(&t, &t.env_key, &t.account_id, "1001").await["title"],
+        json!(title.to_uppercase())
+    );
+    // Rolling back to a version that does not exist is not found.
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "mutation($id: ID!) { rollbackOverride(id: $id, version: 9) { version } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_eq!(r.code(), Some("NOT_FOUND"), "{}", r.body);
+}
+
+#[tokio::test]
+async fn invalid_overrides_are_refused_with_the_field_expression_and_position() {
+    let t = TestGateway::start().await;
+    let base = json!({"level": "ENVIRONMENT", "provider": "hubspot", "resource": "contacts"});
+    let with = |extra: Value| {
+        let mut input = base.clone();
+        input
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        input
+    };
+    let cases = [
+        (
+            json!({"fields": {"title": "$uppercase(properties.jobtitle"}}),
+            vec!["field `title`", "position"],
+        ),
+        (
+            json!({"fields": {"title": "{'a': properties.jobtitle}"}}),
+            vec!["field `title`", "{'a': properties.jobtitle}", "`String`"],
+        ),
+        (
+            json!({"fields": {"phones": "properties.phone"}}),
+            vec!["field `phones`", "properties.phone", "PhoneNumber"],
+        ),
+        (
+            json!({"fields": {"nickname": "properties.firstname"}}),
+            vec!["field `nickname`", "not an output field"],
+        ),
+        (json!({"remove": ["nickname"]}), vec!["`nickname`"]),
+        // Valid JSONata that fails on a real record (a contact without a job title).
+        (
+            json!({"fields": {"title": "$uppercase(properties.jobtitle)"}}),
+            vec!["field `title`", "sample record", "position 11"],
+        ),
+        (
+            json!({"request": {"list": {"pathh": "/x"}}}),
+            vec!["request `list", "pathh"],
+        ),
+        (
+            json!({"customFieldTypes": {"tier": "Integer"}}),
+            vec!["customFieldTypes"],
+        ),
+        (
+            json!({"fields": {"title": "$string(properties.jobtitle) & $error('boom')"}}),
+            vec!["field `title`", "boom"],
+        ),
+    ];
+    for (extra, needles) in cases {
+        let r = set(&t, &t.env_key, with(extra.clone())).await;
+        assert_eq!(r.code(), Some("BAD_USER_INPUT"), "{extra}: {}", r.body);
+        let message = r.body["errors"][0]["message"].as_str().unwrap();
+        for n in needles {
+            assert!(message.contains(n), "{extra}: `{n}` not in: {message}");
+        }
+    }
+    // Nothing was stored, and requests map as before.
+    let r = t
+        .gql(Some(&t.env_key), "{ overrides { id } }", json!({}))
+        .await;
+    assert_eq!(r.body["data"]["overrides"], json!([]), "{}", r.body);
+    // A caller's own sample record is what the mapping is tried on when given.
+    let r = set(
+        &t,
+        &t.env_key,
+        with(json!({"fields": {"title": "properties.jobtitle"}, "sample": {"id": "1", "properties": {"jobtitle": {"a": 1}}}})),
+    )
+    .await;
+    assert_eq!(r.code(), Some("BAD_USER_INPUT"), "{}", r.body);
+}
+
+#[tokio::test]
+async fn a_custom_field_that_does_not_fit_its_type_is_null_with_a_warning() {
+    let t = TestGateway::start().await;
+    let r = set(
+        &t,
+        &t.env_key,
+        json!({"level": "ENVIRONMENT", "provider": "hubspot", "resource": "contacts",
+               "customFieldTypes": {"customerTier": "Int"}}),
+    )
+    .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            CONTACT,
+            json!({"a": t.account_id, "r": "1001"}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    let node = &r.body["data"]["contact"];
+    assert!(node["remoteData"]["properties"]["customer_tier"].is_string());
+    assert!(node["customFields"]["customerTier"].is_null(), "{node}");
+    let warnings = r.body["extensions"]["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("customFields.customerTier")),
+        "{warnings:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_environment_never_reads_or_changes_another_environments_overrides() {
+    let t = TestGateway::start().await;
+    let r = set(
+        &t,
+        &t.env_key,
+        json!({"level": "ACCOUNT", "provider": "hubspot", "resource": "contacts", "accountId": t.account_id,
+               "fields": {"title": "properties.jobtitle ? $uppercase(properties.jobtitle)"}}),
+    )
+    .await;
+    let theirs = r.body["data"]["setOverride"].clone();
+    let r = set(
+        &t,
+        &t.env_key,
+        json!({"level": "ENVIRONMENT", "provider": "hubspot", "resource": "contacts",
+               "fields": {"customFields.x": "properties.email"}}),
+    )
+    .await;
+    let env_a = r.body["data"]["setOverride"]["environmentId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let other = t.create_environment("globex").await;
+    let attempts = [
+        (
+            json!({"level": "ACCOUNT", "provider": "hubspot", "resource": "contacts", "accountId": t.account_id, "fields": {"title": "'pwned'"}}),
+            "NOT_FOUND",
+        ),
+        (
+            json!({"level": "ENVIRONMENT", "provider": "hubspot", "resource": "contacts", "environmentId": env_a, "fields": {"title": "'pwned'"}}),
+            "NOT_FOUND",
+        ),
+        (
+            json!({"level": "PLATFORM", "provider": "hubspot", "resource": "contacts", "fields": {"title": "'pwned'"}}),
+            "FORBIDDEN",
+        ),
+    ];
+    for (input, code) in attempts {
+        let r = set(&t, &other, input.clone()).await;
+        assert_eq!(r.code(), Some(code), "{input}: {}", r.body);
+    }
+    let r = t.gql(Some(&other), "{ overrides { id } }", json!({})).await;
+    assert_eq!(r.body["data"]["overrides"], json!([]));
+    let r = t
+        .gql(
+            Some(&other),
+            EXPLAIN,
+            json!({"a": t.account_id, "r": "contacts"}),
+        )
+        .await;
+    assert_eq!(r.code(), Some("NOT_FOUND"), "{}", r.body);
+    let r = t
+        .gql(
+            Some(&other),
+            "mutation($id: ID!) { rollbackOverride(id: $id, version: 1) { version } }",
+            json!({"id": theirs["id"]}),
+        )
+        .await;
+    assert_eq!(r.code(), Some("NOT_FOUND"), "{}", r.body);
+    // The owner still sees both, unchanged; the admin sees them too.
+    let q = "{ overrides { level version } }";
+    let mine = t.gql(Some(&t.env_key), q, json!({})).await;
+    assert_eq!(mine.body["data"]["overrides"].as_array().unwrap().len(), 2);
+    let admin = t.gql(Some(ADMIN_KEY), q, json!({})).await;
+    assert_eq!(admin.body["data"]["overrides"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        contact(&t, &t.env_key, &t.account_id, "1001").await["customFields"]["x"],
+        json!("ada.lovelace@acme.example")
+    );
+}
+
+#[tokio::test]
+async fn a_platform_override_from_the_admin_applies_to_every_environment() {
+    let t = TestGateway::start().await;
+    let r = set(
+        &t,
+        &t.env_key,
+        json!({"level": "PLATFORM", "provider": "hubspot", "resource": "contacts", "fields": {"title": "'x'"}}),
+    )
+    .await;
+    assert_eq!(r.code(), Some("FORBIDDEN"), "{}", r.body);
+    let r = set(
+        &t,
+        ADMIN_KEY,
+        json!({"level": "PLATFORM", "provider": "hubspot", "resource": "contacts",
+               "fields": {"customFields.source": "'hubspot:' & id"}}),
+    )
+    .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    let other = t.create_environment("initech").await;
+    let account = t.connect_sandbox(&other, "hubspot").await;
+    for (key, acc) in [(&t.env_key, &t.account_id), (&other, &account)] {
+        assert_eq!(
+            contact(&t, key, acc, "1001").await["customFields"]["source"],
+            json!("hubspot:1001")
+        );
+    }
+    let ex = explain(&t, &other, &account).await;
+    let s = source_of(&ex, "customFields.source");
+    assert_eq!(
+        (&s["level"], &s["version"]),
+        (&json!("PLATFORM"), &json!(1))
+    );
+}
+
+/// Two gateways on one PostgreSQL database: an override set through one applies on the
+/// other within a few seconds (it polls the store for new versions every second).
+#[tokio::test]
+async fn an_override_reaches_another_replica_within_seconds() {
+    let url = crate::store::fresh_postgres_url().await;
+    let key = tessera::credentials::SecretKey::generate();
+    let a = TestGateway::start_on(&url, &key).await;
+    let b = TestGateway::replica(
+        &url,
+        &key,
+        &crate::common::repo_path("schema"),
+        &crate::common::repo_path("providers"),
+        None,
+    )
+    .await;
+    let read_on_b = || async {
+        let resp = a
+            .http
+            .post(format!("{}/graphql", b.url()))
+            .bearer_auth(&a.env_key)
+            .json(&json!({"query": CONTACT, "variables": {"a": a.account_id, "r": "1001"}}))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = resp.json().await.unwrap();
+        assert!(body["errors"].is_null(), "{body}");
+        body["data"]["contact"]["title"].clone()
+    };
+    let before = read_on_b().await;
+    let r = set(
+        &a,
+        &a.env_key,
+        json!({"level": "ACCOUNT", "provider": "hubspot", "resource": "contacts", "accountId": a.account_id,
+               "fields": {"title": "'replicated'"}}),
+    )
+    .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    assert_ne!(before, json!("replicated"));
+    let started = std::time::Instant::now();
+    loop {
+        if read_on_b().await == json!("replicated") {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "replica b did not see the override within 5 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    b.stop().await;
+    a.gateway.stop().await;
+    crate::store::drop_postgres_database(&url).await;
+}
