@@ -13,6 +13,7 @@ mod loader;
 mod overrides;
 mod platform;
 mod resources;
+mod tenants;
 mod values;
 
 use std::sync::Arc;
@@ -151,6 +152,13 @@ pub fn build_schema_with(
         query = query.field(f);
     }
     for f in overrides::mutation_fields() {
+        mutation = mutation.field(f);
+    }
+    builder_types.extend(tenants::types().into_iter().map(Into::into));
+    for f in tenants::query_fields() {
+        query = query.field(f);
+    }
+    for f in tenants::mutation_fields() {
         mutation = mutation.field(f);
     }
 

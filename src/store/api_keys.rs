@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, SelectExt, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, SelectExt, sea_query::Expr,
 };
 
 use crate::store::entities::api_key;
@@ -84,6 +84,34 @@ impl Store {
             .exists(&self.db)
             .await
             .map_err(StoreError::db("look for an admin key"))
+    }
+
+    /// Every key (revoked ones too) of an environment, or every key for `None`; oldest first.
+    pub async fn list_api_keys(
+        &self,
+        environment_id: Option<&str>,
+    ) -> Result<Vec<ApiKey>, StoreError> {
+        let mut q = api_key::Entity::find();
+        if let Some(env) = environment_id {
+            q = q.filter(api_key::Column::EnvironmentId.eq(env));
+        }
+        Ok(q.order_by_asc(api_key::Column::CreatedAt)
+            .order_by_asc(api_key::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(StoreError::db("list API keys"))?
+            .into_iter()
+            .map(ApiKey::from)
+            .collect())
+    }
+
+    /// One key by id, revoked or not.
+    pub async fn get_api_key(&self, id: &str) -> Result<Option<ApiKey>, StoreError> {
+        Ok(api_key::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await
+            .map_err(StoreError::db("read an API key"))?
+            .map(ApiKey::from))
     }
 
     /// Revokes a key. False when no such key exists or it was already revoked; the first

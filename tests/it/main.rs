@@ -16,3 +16,4 @@ mod replicas;
 mod sandbox;
 mod sandbox_oauth;
 mod store;
+mod tenants;

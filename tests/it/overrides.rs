@@ -463,3 +463,58 @@ async fn an_override_reaches_another_replica_within_seconds() {
     a.gateway.stop().await;
     crate::store::drop_postgres_database(&url).await;
 }
+
+/// Merged providers are compiled once and reused; a change recompiles only the accounts it
+/// takes part in.
+#[tokio::test]
+async fn a_change_recompiles_only_what_it_touches() {
+    let t = TestGateway::start().await;
+    let other = t.create_environment("umbrella").await;
+    let other_account = t.connect_sandbox(&other, "hubspot").await;
+    let env_override = |value: &str| {
+        json!({"level": "ENVIRONMENT", "provider": "hubspot", "resource": "contacts",
+               "fields": {"customFields.tag": format!("'{value}'")}})
+    };
+    let r = set(&t, &t.env_key, env_override("a1")).await;
+    let env_a = r.body["data"]["setOverride"]["environmentId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = set(&t, &other, env_override("b1")).await;
+    let env_b = r.body["data"]["setOverride"]["environmentId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let registry = &t.gateway.services.overrides;
+    let effective = |env: &str, account: &str| registry.effective("hubspot", env, account).unwrap();
+    let a1 = effective(&env_a, &t.account_id);
+    let b1 = effective(&env_b, &other_account);
+    assert!(
+        std::sync::Arc::ptr_eq(&a1, &effective(&env_a, &t.account_id)),
+        "compiled again without a change"
+    );
+    // Without any override the loaded file itself serves.
+    let base = t.gateway.services.providers.get("hubspot").unwrap();
+    assert!(std::sync::Arc::ptr_eq(
+        base,
+        &effective("no-such-env", "no-such-account")
+    ));
+
+    set(&t, &other, env_override("b2")).await;
+    assert!(
+        std::sync::Arc::ptr_eq(&a1, &effective(&env_a, &t.account_id)),
+        "another environment's change recompiled this one"
+    );
+    assert!(!std::sync::Arc::ptr_eq(
+        &b1,
+        &effective(&env_b, &other_account)
+    ));
+    assert_eq!(
+        contact(&t, &other, &other_account, "1001").await["customFields"]["tag"],
+        json!("b2")
+    );
+    assert_eq!(
+        contact(&t, &t.env_key, &t.account_id, "1001").await["customFields"]["tag"],
+        json!("a1")
+    );
+}
