@@ -263,11 +263,18 @@ impl Pagination {
 
 #[derive(Debug, Clone, Default)]
 pub struct RateLimitRules {
-    pub limit_header: Option<HeaderName>,
-    pub remaining_header: Option<HeaderName>,
-    pub window_header: Option<HeaderName>,
-    pub window_unit: Duration,
+    pub windows: Vec<RateWindow>,
     pub throttle_statuses: Vec<u16>,
+}
+
+/// One vendor window; each figure is JSONata over `{status, headers, body}`.
+#[derive(Debug, Clone)]
+pub struct RateWindow {
+    pub name: String,
+    pub limit: Option<Expr>,
+    pub remaining: Option<Expr>,
+    pub reset: Option<Expr>,
+    pub window: Option<Expr>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -237,35 +237,40 @@ fn one() -> u32 {
     1
 }
 
-/// Response headers carrying the vendor's rate-limit figures. Each is optional.
+/// How the vendor reports its rate limits, normalised to the IETF `ratelimit-*` fields.
+/// `Retry-After` (seconds or an HTTP date) is always read.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RawRateLimit {
-    /// Header with the request budget of the current window.
+    /// The vendor's windows (a burst window, a daily budget, ...). Each figure is JSONata
+    /// over `{status, headers, body}` (header names lower-case) giving a number.
     #[serde(default)]
-    pub limit_header: Option<String>,
-    /// Header with the requests left in the current window.
-    #[serde(default)]
-    pub remaining_header: Option<String>,
-    /// Header with the length of the window; used as the reset time when the vendor does
-    /// not say when the window resets.
-    #[serde(default)]
-    pub window_header: Option<String>,
-    /// Unit of `windowHeader`: `seconds` (default) or `milliseconds`.
-    #[serde(default)]
-    pub window_unit: RawTimeUnit,
+    pub windows: Vec<RawRateWindow>,
     /// HTTP statuses that mean "throttled" (default `[429]`). Body-based signals (a 403
     /// with a limit code) are declared in `errors.rules`.
     #[serde(default)]
     pub throttle_statuses: Vec<u16>,
 }
 
-#[derive(Debug, Default, Clone, Copy, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RawTimeUnit {
-    #[default]
-    Seconds,
-    Milliseconds,
+/// One rate-limit window of a vendor, e.g. 110 requests per 10 s, or 250,000 per day.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawRateWindow {
+    /// A short name for logs and the account's budget, e.g. `burst` or `daily`.
+    pub name: String,
+    /// The budget of the window, e.g. `$number(headers.'x-ratelimit-limit')`.
+    #[serde(default)]
+    pub limit: Option<String>,
+    /// Requests left in the window.
+    #[serde(default)]
+    pub remaining: Option<String>,
+    /// Seconds until the window resets.
+    #[serde(default)]
+    pub reset: Option<String>,
+    /// The window's length in seconds (for `ratelimit-policy`, and as the reset when the
+    /// vendor does not say), e.g. `86400`.
+    #[serde(default)]
+    pub window: Option<String>,
 }
 
 /// How to read and classify upstream errors (bodies are summarised, never echoed whole).

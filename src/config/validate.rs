@@ -484,20 +484,25 @@ impl Checker<'_> {
     }
 
     fn rate_limit(&mut self, raw: RawRateLimit) -> RateLimitRules {
+        let mut windows = Vec::new();
+        for (i, w) in raw.windows.into_iter().enumerate() {
+            let at = format!("/rateLimit/windows/{i}");
+            if w.name.trim().is_empty() {
+                self.problem(format!("{at}/name"), "must not be empty");
+            }
+            let mut figure = |name: &str, src: Option<String>| {
+                src.and_then(|s| self.expr(&format!("{at}/{name}"), &s))
+            };
+            windows.push(RateWindow {
+                limit: figure("limit", w.limit),
+                remaining: figure("remaining", w.remaining),
+                reset: figure("reset", w.reset),
+                window: figure("window", w.window),
+                name: w.name,
+            });
+        }
         RateLimitRules {
-            limit_header: raw
-                .limit_header
-                .and_then(|h| self.header("/rateLimit/limitHeader", &h)),
-            remaining_header: raw
-                .remaining_header
-                .and_then(|h| self.header("/rateLimit/remainingHeader", &h)),
-            window_header: raw
-                .window_header
-                .and_then(|h| self.header("/rateLimit/windowHeader", &h)),
-            window_unit: match raw.window_unit {
-                RawTimeUnit::Seconds => Duration::from_secs(1),
-                RawTimeUnit::Milliseconds => Duration::from_millis(1),
-            },
+            windows,
             throttle_statuses: if raw.throttle_statuses.is_empty() {
                 vec![429]
             } else {

@@ -155,9 +155,14 @@ pub async fn send_raw(
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let rate_limit = ratelimit::read(&account.provider.rate_limit, response.headers());
-    account.rate_limits.note(&rate_limit);
+    let headers = response.headers().clone();
     let body = read_capped(response).await?;
+    let rules = &account.provider.rate_limit;
+    let json_body = ratelimit::needs_body(rules)
+        .then(|| serde_json::from_slice::<Value>(&body).ok())
+        .flatten();
+    let rate_limit = ratelimit::read(rules, status, &headers, json_body.as_ref());
+    account.rate_limits.note(&rate_limit);
     Ok(super::Passthrough {
         status,
         content_type,
@@ -198,13 +203,13 @@ pub async fn send(
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let bytes = read_capped(response).await?;
-    let rate_limit = ratelimit::read(&provider.rate_limit, &headers);
-    account.rate_limits.note(&rate_limit);
     let body: Option<Value> = if bytes.is_empty() {
         Some(Value::Null)
     } else {
         serde_json::from_slice(&bytes).ok()
     };
+    let rate_limit = ratelimit::read(&provider.rate_limit, status, &headers, body.as_ref());
+    account.rate_limits.note(&rate_limit);
     let success = (200..300).contains(&status);
     if let Some(class) = rule_class(provider, status, &headers, body.as_ref(), success) {
         return Err(error_of(

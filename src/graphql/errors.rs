@@ -35,6 +35,12 @@ pub fn from_engine(ctx: &Context<'_>, err: &EngineError) -> Error {
             obj.insert(async_graphql::Name::new("limit"), num(rl.limit));
             obj.insert(async_graphql::Name::new("remaining"), num(rl.remaining));
             obj.insert(async_graphql::Name::new("reset"), num(rl.reset));
+            obj.insert(
+                async_graphql::Name::new("policy"),
+                rl.policy_header()
+                    .map(async_graphql::Value::from)
+                    .unwrap_or(async_graphql::Value::Null),
+            );
             ext.set("rateLimit", async_graphql::Value::Object(obj));
         });
     }

@@ -176,6 +176,12 @@ pub(super) fn set_rate_limit_headers(headers: &mut HeaderMap, rl: &RateLimit, th
     if throttled {
         put("retry-after", rl.retry_after.or(rl.reset));
     }
+    if let Some(policy) = rl
+        .policy_header()
+        .and_then(|p| HeaderValue::from_str(&p).ok())
+    {
+        headers.insert("ratelimit-policy", policy);
+    }
 }
 
 fn playground(state: &AppState) -> String {

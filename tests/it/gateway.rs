@@ -538,8 +538,11 @@ async fn the_proxy_passes_requests_through_with_the_accounts_credentials() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["ratelimit-limit"], "110");
+    // HubSpot reports a 10-second and a 1-second window; the headers describe the one with
+    // fewest requests left (the secondly one, 11 per second) and the policy lists both.
+    assert_eq!(r.headers()["ratelimit-limit"], "11");
     assert!(r.headers().contains_key("ratelimit-remaining"));
+    assert_eq!(r.headers()["ratelimit-policy"], "110;w=10, 11;w=1");
     assert!(!r.headers().contains_key("retry-after"));
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["results"].as_array().unwrap().len(), 2, "{body}");

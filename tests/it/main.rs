@@ -12,6 +12,7 @@ mod gateway;
 mod jsonata_suite;
 mod mapping;
 mod overrides;
+mod ratelimit;
 mod replicas;
 mod sandbox;
 mod sandbox_oauth;
