@@ -14,6 +14,7 @@ use crate::credentials::{SecretKey, TokenManager, Vault, run_scheduler};
 use crate::engine::{Engine, EngineOptions};
 use crate::graphql::{Services, build_schema_with};
 use crate::http::{AppState, router};
+use crate::monitor::{Monitor, run_log_writer};
 use crate::overrides::OverrideRegistry;
 use crate::problem::Problems;
 use crate::secret::Secret;
@@ -75,10 +76,18 @@ impl Gateway {
     pub async fn build(cfg: GatewayConfig) -> Result<Gateway, StartError> {
         let (model, providers) = load_configuration(&cfg.schema_dir, &cfg.providers_dir)?;
         let store = Store::connect(&cfg.database_url).await?;
+        let (monitor, log_queue) = Monitor::new();
         let engine = Engine::new(
             cfg.secret_key.derive("relay-cursor"),
             EngineOptions::default(),
-        )?;
+        )?
+        .with_observer(monitor.clone());
+        // The writer ends when the last sender (the monitor) is dropped with the services.
+        tokio::spawn(run_log_writer(
+            store.clone(),
+            log_queue,
+            std::time::Duration::from_secs(3600),
+        ));
         let vault = Vault::new(&cfg.secret_key);
         let tokens = Arc::new(TokenManager::new(
             store.clone(),
@@ -96,6 +105,7 @@ impl Gateway {
         ));
         overrides.refresh(&store).await?;
         let services = Arc::new(Services {
+            monitor,
             overrides,
             store,
             engine,

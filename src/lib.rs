@@ -14,6 +14,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod mapping;
+pub mod monitor;
 pub mod overrides;
 pub mod problem;
 pub mod sandbox;

@@ -14,6 +14,7 @@ mod m20261129_000001_initial;
 mod m20261129_000002_idempotency;
 mod m20261129_000003_oauth;
 mod m20261129_000004_overrides;
+mod m20261129_000005_upstream_calls;
 
 /// The migrations of Tessera's schema, oldest first.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_idempotency::Migration),
             Box::new(m20261129_000003_oauth::Migration),
             Box::new(m20261129_000004_overrides::Migration),
+            Box::new(m20261129_000005_upstream_calls::Migration),
         ]
     }
 }

@@ -55,7 +55,20 @@ pub enum EngineError {
     #[error("the vendor's rate limit is exhausted (HTTP {status}); retry after the reset")]
     RateLimited { status: u16, rate_limit: RateLimit },
     #[error("the vendor is unavailable (HTTP {status}{summary})")]
-    Unavailable { status: u16, summary: String },
+    Unavailable {
+        status: u16,
+        summary: String,
+        /// Seconds the vendor asked to wait (`Retry-After` on a 503).
+        retry_after: Option<u64>,
+    },
+    #[error(
+        "calls to this account's vendor are failing; the gateway stopped calling it for {retry_in}s (circuit open)"
+    )]
+    CircuitOpen { retry_in: u64 },
+    #[error(
+        "the vendor's rate limit for this account is used up until its reset; the request was not sent"
+    )]
+    BudgetExhausted { rate_limit: RateLimit },
     #[error("the vendor did not answer in time")]
     Timeout,
     #[error("cannot reach the vendor: {} failure", kind.as_str())]
@@ -103,10 +116,12 @@ impl HasCode for EngineError {
             EngineError::NotFound { .. } => ErrorCode::NotFound,
             EngineError::Unauthorized { .. } => ErrorCode::NeedsReauth,
             EngineError::Forbidden { .. } => ErrorCode::Forbidden,
-            EngineError::RateLimited { .. } => ErrorCode::RateLimited,
-            EngineError::Unavailable { .. } | EngineError::Network { .. } => {
-                ErrorCode::UpstreamUnavailable
+            EngineError::RateLimited { .. } | EngineError::BudgetExhausted { .. } => {
+                ErrorCode::RateLimited
             }
+            EngineError::Unavailable { .. }
+            | EngineError::Network { .. }
+            | EngineError::CircuitOpen { .. } => ErrorCode::UpstreamUnavailable,
             EngineError::Timeout => ErrorCode::UpstreamTimeout,
             EngineError::Upstream { .. }
             | EngineError::PaginationLoop
@@ -121,9 +136,83 @@ impl HasCode for EngineError {
 impl EngineError {
     pub fn rate_limit(&self) -> Option<&RateLimit> {
         match self {
-            EngineError::RateLimited { rate_limit, .. } => Some(rate_limit),
+            EngineError::RateLimited { rate_limit, .. }
+            | EngineError::BudgetExhausted { rate_limit } => Some(rate_limit),
             _ => None,
         }
+    }
+
+    /// The vendor's HTTP status, when the vendor answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            EngineError::Unauthorized { status, .. }
+            | EngineError::Forbidden { status, .. }
+            | EngineError::RateLimited { status, .. }
+            | EngineError::Unavailable { status, .. }
+            | EngineError::Upstream { status, .. }
+            | EngineError::Rejected { status, .. } => Some(*status),
+            EngineError::NotFound { .. } => Some(404),
+            _ => None,
+        }
+    }
+
+    /// A short stable name of what went wrong, for the request log and metrics.
+    pub fn class(&self) -> &'static str {
+        match self {
+            EngineError::RateLimited { .. } => "rate_limited",
+            EngineError::BudgetExhausted { .. } => "budget_exhausted",
+            EngineError::CircuitOpen { .. } => "circuit_open",
+            EngineError::Unauthorized { .. } => "unauthorized",
+            EngineError::Forbidden { .. } => "forbidden",
+            EngineError::NotFound { .. } => "not_found",
+            EngineError::Unavailable { .. } => "unavailable",
+            EngineError::Timeout => "timeout",
+            EngineError::Network { kind } => match kind {
+                NetworkFailure::Dns => "dns",
+                NetworkFailure::Connect => "connect",
+                NetworkFailure::Tls => "tls",
+                NetworkFailure::Other => "network",
+            },
+            EngineError::Rejected { .. } => "rejected",
+            EngineError::Upstream { .. } => "upstream_error",
+            EngineError::Drift { .. } => "drift",
+            _ => "error",
+        }
+    }
+
+    /// A failure that says the vendor (or the way to it) is unwell, rather than that this
+    /// request was wrong: what retries and the circuit breaker act on.
+    pub fn is_outage(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Unavailable { .. } | EngineError::Timeout | EngineError::Network { .. }
+        )
+    }
+
+    /// An outage worth retrying on an idempotent read: 502, 503, 504, timeouts, refused or
+    /// reset connections. (A 500 is the vendor's bug; DNS and TLS failures do not heal in
+    /// milliseconds.)
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            EngineError::Unavailable { status, .. } => matches!(status, 502..=504),
+            EngineError::Timeout => true,
+            EngineError::Network { kind } => {
+                matches!(kind, NetworkFailure::Connect | NetworkFailure::Other)
+            }
+            _ => false,
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            EngineError::Unavailable { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Seconds the vendor asked to wait before the next try, if it said.
+    pub fn wait_hint(&self) -> Option<u64> {
+        self.retry_after()
     }
 
     pub fn network_failure(&self) -> Option<NetworkFailure> {

@@ -4,9 +4,13 @@
 //! It never imports `async_graphql` or `crate::graphql`: the engine speaks records and
 //! pages, and the GraphQL layer decides how they look to a caller.
 
+mod breaker;
+mod budget;
+mod call;
 mod coerce;
 mod cursor;
 mod error;
+pub mod observe;
 pub mod pagination;
 pub mod ratelimit;
 mod upstream;
@@ -25,8 +29,12 @@ use crate::config::{
 use crate::mapping::{MappingError, Vars};
 use crate::secret::Secret;
 
+pub use breaker::BreakerPolicy;
+pub use budget::WindowBudget;
+pub use call::RetryPolicy;
 pub use cursor::{CursorCodec, Position};
 pub use error::{EngineError, NetworkFailure};
+pub use observe::{CallObserver, CallRecord};
 pub use pagination::PageTarget;
 pub use ratelimit::{RateLimit, RateLimitLog};
 
@@ -77,15 +85,23 @@ pub struct ListPage {
 
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
+    /// One attempt's time limit.
     pub request_timeout: Duration,
     pub connect_timeout: Duration,
+    /// One call's time limit, retries included.
+    pub deadline: Duration,
+    pub retry: RetryPolicy,
+    pub breaker: BreakerPolicy,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
-            request_timeout: Duration::from_secs(15),
+            request_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
+            deadline: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
+            breaker: BreakerPolicy::default(),
         }
     }
 }
@@ -93,6 +109,10 @@ impl Default for EngineOptions {
 pub struct Engine {
     http: reqwest::Client,
     cursors: CursorCodec,
+    options: EngineOptions,
+    breakers: breaker::Breakers,
+    budgets: budget::Budgets,
+    observer: Option<Arc<dyn CallObserver>>,
 }
 
 impl Engine {
@@ -107,7 +127,27 @@ impl Engine {
         Ok(Engine {
             http,
             cursors: CursorCodec::new(cursor_key),
+            breakers: breaker::Breakers::new(options.breaker.clone()),
+            budgets: budget::Budgets::default(),
+            options,
+            observer: None,
         })
+    }
+
+    /// Sends every upstream call and breaker change to `observer` (request log, metrics).
+    pub fn with_observer(mut self, observer: Arc<dyn CallObserver>) -> Engine {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// What is known of a linked account's rate-limit windows.
+    pub fn budget_of(&self, account_id: &str) -> Vec<WindowBudget> {
+        self.budgets.of(account_id)
+    }
+
+    /// Open circuits of a provider's accounts, now.
+    pub fn open_circuits(&self, provider: &str) -> usize {
+        self.breakers.open_count(&format!("{provider}/"))
     }
 
     fn resource<'a>(
@@ -197,7 +237,7 @@ impl Engine {
                 state.as_deref(),
                 page_size,
             )?;
-            let mut reply = upstream::send(&self.http, account, target).await?;
+            let mut reply = self.call(account, target, call::CallKind::Read).await?;
             let count = match reply.body.pointer(&op.records_pointer) {
                 Some(Value::Array(items)) => items.len(),
                 // A 204 "no content" answer (some vendors send it for an empty list).
@@ -390,7 +430,7 @@ impl Engine {
             headers: HeaderMap::new(),
             body: None,
         };
-        let reply = match upstream::send(&self.http, account, target).await {
+        let reply = match self.call(account, target, call::CallKind::Read).await {
             Ok(reply) => reply,
             Err(EngineError::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e),
@@ -448,7 +488,7 @@ impl Engine {
                 headers: HeaderMap::new(),
                 body,
             };
-            let reply = upstream::send(&self.http, account, target).await?;
+            let reply = self.call(account, target, call::CallKind::Read).await?;
             let items = match reply.body.pointer(&op.records_pointer) {
                 Some(Value::Array(items)) => items.clone(),
                 None if reply.body.is_null() => Vec::new(),
@@ -533,7 +573,7 @@ impl Engine {
             headers: HeaderMap::new(),
             body: None,
         };
-        upstream::send(&self.http, account, target)
+        self.call(account, target, call::CallKind::Write)
             .await
             .map_err(rejected)?;
         Ok(())
@@ -575,7 +615,7 @@ impl Engine {
             headers: HeaderMap::new(),
             body: Some(body),
         };
-        upstream::send(&self.http, account, target)
+        self.call(account, target, call::CallKind::Write)
             .await
             .map_err(rejected)
     }
@@ -787,7 +827,36 @@ impl Engine {
         body: Vec<u8>,
     ) -> Result<Passthrough, EngineError> {
         let url = upstream::passthrough_url(&account.base_url, path, query)?;
-        upstream::send_raw(&self.http, account, method, url, content_type, body).await
+        let logged = upstream::Target {
+            method: method.clone(),
+            url: url.clone(),
+            headers: HeaderMap::new(),
+            body: None,
+        };
+        let started = std::time::Instant::now();
+        // Passed through as the vendor answers: no retries, but logged and counted.
+        let result = upstream::send_raw(&self.http, account, method, url, content_type, body).await;
+        let (status, rate_limit, error_class) = match &result {
+            Ok(p) => (Some(p.status), p.rate_limit.clone(), None),
+            Err(e) => (e.status(), RateLimit::default(), Some(e.class())),
+        };
+        let throttled = status == Some(429);
+        self.budgets.note(&account.id, &rate_limit, throttled);
+        if let Some(o) = &self.observer {
+            o.call(&CallRecord {
+                account_id: account.id.clone(),
+                provider: account.provider.name.clone(),
+                method: logged.method.to_string(),
+                path: logged.url.path().to_string(),
+                status,
+                latency: started.elapsed(),
+                rate_limit,
+                error_class,
+                retry: 0,
+                throttled,
+            });
+        }
+        result
     }
 }
 

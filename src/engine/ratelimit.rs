@@ -23,6 +23,9 @@ pub struct RateLimit {
     pub policy: Vec<(u64, u64)>,
     /// The name of the window the figures are from (the provider file's).
     pub window: Option<String>,
+    /// Whether `reset` is what the vendor said (a reset figure or `Retry-After`) rather than
+    /// the window's length, an upper bound: only a said reset makes an account fail fast.
+    pub reset_said: bool,
 }
 
 /// The figures of one window in one response.
@@ -188,6 +191,7 @@ pub fn read(
             .filter_map(|f| Some((f.limit?, f.window?)))
             .collect(),
         window: tightest.map(|f| f.name.clone()),
+        reset_said: retry_after.is_some() || tightest.is_some_and(|f| f.reset.is_some()),
     }
 }
 

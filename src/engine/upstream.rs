@@ -19,6 +19,7 @@ const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 const SUMMARY_CHARS: usize = 160;
 
 /// A request ready to go, before credentials are added.
+#[derive(Clone)]
 pub struct Target {
     pub method: reqwest::Method,
     pub url: Url,
@@ -27,8 +28,10 @@ pub struct Target {
 }
 
 pub struct Reply {
+    pub status: u16,
     pub headers: HeaderMap,
     pub body: Value,
+    pub rate_limit: RateLimit,
 }
 
 /// Renders `template` with percent-encoded values, so an id can never add path segments.
@@ -223,7 +226,12 @@ pub async fn send(
         let body = body.ok_or_else(|| EngineError::Drift {
             what: format!("the HTTP {status} body is not JSON"),
         })?;
-        return Ok(Reply { headers, body });
+        return Ok(Reply {
+            status,
+            headers,
+            body,
+            rate_limit,
+        });
     }
     let class = if provider.rate_limit.throttle_statuses.contains(&status) {
         ErrorClass::RateLimited
@@ -326,13 +334,31 @@ fn rule_class(
         .map(|r| r.class)
 }
 
-fn error_of(class: ErrorClass, status: u16, rate_limit: RateLimit, summary: String) -> EngineError {
+fn error_of(
+    class: ErrorClass,
+    status: u16,
+    mut rate_limit: RateLimit,
+    summary: String,
+) -> EngineError {
+    if class == ErrorClass::RateLimited {
+        // Throttled is nothing left; a vendor that does not say for how long is given 1 s,
+        // which is what the caller is told to wait and what the account's budget assumes.
+        rate_limit.remaining.get_or_insert(0);
+        if rate_limit.reset.is_none() && rate_limit.retry_after.is_none() {
+            rate_limit.reset = Some(1);
+            rate_limit.retry_after = Some(1);
+        }
+    }
     match class {
         ErrorClass::RateLimited => EngineError::RateLimited { status, rate_limit },
         ErrorClass::Unauthorized => EngineError::Unauthorized { status, summary },
         ErrorClass::Forbidden => EngineError::Forbidden { status, summary },
         ErrorClass::NotFound => EngineError::NotFound { summary },
-        ErrorClass::Unavailable => EngineError::Unavailable { status, summary },
+        ErrorClass::Unavailable => EngineError::Unavailable {
+            status,
+            summary,
+            retry_after: rate_limit.retry_after,
+        },
         ErrorClass::Error => EngineError::Upstream { status, summary },
     }
 }

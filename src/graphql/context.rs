@@ -21,6 +21,8 @@ pub struct Services {
     pub allow_private_upstreams: bool,
     /// The mapping overrides in force, and each account's merged provider.
     pub overrides: Arc<crate::overrides::OverrideRegistry>,
+    /// Metrics of upstream calls (the request log is in the store).
+    pub monitor: Arc<crate::monitor::Monitor>,
 }
 
 /// The authenticated caller of one request.

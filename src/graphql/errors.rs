@@ -17,10 +17,38 @@ pub fn from_code<E: HasCode + Display>(err: &E) -> Error {
     coded(err.code(), err.to_string())
 }
 
+/// The error with the path of the field that raised it. async-graphql's dynamic schema
+/// drops the path of resolver errors; the HTTP layer moves this extension back into
+/// `path`, so a caller of a partly failed query sees which field failed.
+pub fn at_path(ctx: &Context<'_>, error: Error) -> Error {
+    let Some(node) = ctx.path_node else {
+        return error;
+    };
+    let path: Vec<async_graphql::Value> = node
+        .to_string_vec()
+        .into_iter()
+        .map(|s| match s.parse::<u64>() {
+            Ok(i) => async_graphql::Value::from(i),
+            Err(_) => async_graphql::Value::from(s),
+        })
+        .collect();
+    error.extend_with(move |_, ext| {
+        ext.set(PATH_EXTENSION, async_graphql::Value::List(path.clone()))
+    })
+}
+
+/// The extension [`at_path`] uses; never sent to callers.
+pub const PATH_EXTENSION: &str = "tesseraPath";
+
+/// A coded error at the resolver's path.
+pub fn from_code_at<E: HasCode + Display>(ctx: &Context<'_>, err: &E) -> Error {
+    at_path(ctx, from_code(err))
+}
+
 /// Engine errors also report their rate-limit figures, to the error and to the HTTP layer
 /// (which turns them into `ratelimit-*` headers).
 pub fn from_engine(ctx: &Context<'_>, err: &EngineError) -> Error {
-    let mut error = from_code(err);
+    let mut error = at_path(ctx, from_code(err));
     if let Some(rl) = err.rate_limit() {
         if let Ok(state) = ctx.data::<std::sync::Arc<RequestState>>() {
             state.rate_limits.note(rl);

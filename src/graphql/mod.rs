@@ -10,6 +10,7 @@ mod errors;
 mod idempotency;
 pub mod ids;
 mod loader;
+mod monitoring;
 mod overrides;
 mod platform;
 mod resources;
@@ -23,6 +24,7 @@ use async_graphql::dynamic::{
 };
 
 pub use context::{Caller, RequestState, Services, SharedServices};
+pub use errors::PATH_EXTENSION;
 
 use crate::error::{ErrorCode, HasCode};
 use crate::schema::{ObjectDef, UnifiedModel};
@@ -155,6 +157,7 @@ pub fn build_schema_with(
         mutation = mutation.field(f);
     }
     builder_types.extend(tenants::types().into_iter().map(Into::into));
+    builder_types.extend(monitoring::types().into_iter().map(Into::into));
     for f in tenants::query_fields() {
         query = query.field(f);
     }

@@ -182,6 +182,9 @@ pub fn types() -> (Vec<Object>, Vec<Enum>) {
         .argument(InputValue::new("last", TypeRef::named(TypeRef::INT)).description("How many, newest first (default 50, at most 500)."))
         .description("What happened to the account's credentials (connected, refreshed, refresh refused), newest first."),
     );
+    let account = super::monitoring::account_fields()
+        .into_iter()
+        .fold(account, |a, f| a.field(f));
     let event = Object::new("AccountEvent")
         .description("One event in a linked account's credential lifecycle.")
         .field(getter::<AccountEvent>(

@@ -10,7 +10,7 @@ use async_graphql::{Error, Value as GqlValue};
 
 use super::accounts::handle_for;
 use super::context::{SharedServices, caller, services};
-use super::errors::{coded, from_code, from_engine};
+use super::errors::{coded, from_code, from_code_at, from_engine};
 use super::ids::GlobalId;
 use super::values::{Shape, to_field_value};
 use crate::engine::{AccountHandle, Record};
@@ -308,7 +308,7 @@ pub fn list_root_field(def: &ResourceDef, has_filter: bool) -> Field {
                 };
                 let account = handle_for(&services, &caller, &account_id, rate_log(&ctx))
                     .await
-                    .map_err(|e| from_code(&e))?;
+                    .map_err(|e| from_code_at(&ctx, &e))?;
                 let page = services
                     .engine
                     .list(&account, &resource, first, after.as_deref(), &filter)
@@ -428,7 +428,7 @@ async fn fetch_node<'a>(
     let caller = caller(ctx)?;
     let account = handle_for(&services, &caller, account_id, rate_log(ctx))
         .await
-        .map_err(|e| from_code(&e))?;
+        .map_err(|e| from_code_at(ctx, &e))?;
     let record = services
         .engine
         .get(&account, resource, remote_id)

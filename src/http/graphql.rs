@@ -12,6 +12,7 @@ use serde_json::json;
 use super::AppState;
 use super::auth::{AuthError, authenticate};
 use crate::engine::RateLimit;
+use crate::graphql::PATH_EXTENSION;
 use crate::graphql::RequestState;
 
 /// The most a request body may be: a GraphQL document and its variables, not an upload.
@@ -124,6 +125,24 @@ async fn execute(
     let mut rate_limited = false;
     for error in &mut response.errors {
         let ext = error.extensions.get_or_insert_with(Default::default);
+        // The field path a resolver recorded (see `graphql::errors::at_path`).
+        if let Some(async_graphql::Value::List(path)) = ext.get(PATH_EXTENSION).cloned() {
+            ext.unset(PATH_EXTENSION);
+            if error.path.is_empty() {
+                error.path = path
+                    .into_iter()
+                    .filter_map(|seg| match seg {
+                        async_graphql::Value::Number(n) => n
+                            .as_u64()
+                            .map(|i| async_graphql::PathSegment::Index(i as usize)),
+                        async_graphql::Value::String(s) => {
+                            Some(async_graphql::PathSegment::Field(s))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+            }
+        }
         let code = match ext.get("code") {
             Some(async_graphql::Value::String(code)) => code.clone(),
             _ => {

@@ -35,5 +35,6 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth/callback", get(oauth::callback))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .with_state(state)
 }

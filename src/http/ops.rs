@@ -11,6 +11,34 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// Prometheus text: upstream calls, latency, throttles, retries, breaker transitions, and
+/// the circuits open now, per provider.
+pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    let services = &state.services;
+    let open: Vec<(String, f64)> = services
+        .providers
+        .iter()
+        .map(|p| {
+            (
+                format!("provider=\"{}\"", p.name),
+                services.engine.open_circuits(&p.name) as f64,
+            )
+        })
+        .collect();
+    let text = services.monitor.metrics.render(&[crate::monitor::Gauge {
+        name: "tessera_circuits_open",
+        help: "Linked accounts whose circuit is open now.",
+        samples: open,
+    }]);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+}
+
 /// Ready when the database answers and providers are loaded.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     let db = state.services.store.ping().await.is_ok();

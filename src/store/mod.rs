@@ -23,6 +23,7 @@ mod idempotency;
 mod linked_accounts;
 mod oauth;
 mod overrides;
+mod upstream_calls;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{DatabaseConnection, DbBackend};
@@ -36,6 +37,7 @@ pub use linked_accounts::{
 };
 pub use oauth::{AccountEvent, OAuthApp, OAuthState};
 pub use overrides::{NewOverrideVersion, OverrideQuery, OverrideVersion};
+pub use upstream_calls::UpstreamCall;
 
 /// The database of the gateway. Cheap to clone: clones share one connection pool.
 #[derive(Clone)]

@@ -72,6 +72,15 @@ fn module_arrows_go_one_way() {
             ],
         ),
         (
+            "monitor",
+            &[
+                "crate::graphql",
+                "crate::http",
+                "crate::overrides",
+                "async_graphql",
+            ],
+        ),
+        (
             "overrides",
             &[
                 "crate::engine",

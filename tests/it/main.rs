@@ -8,6 +8,7 @@ mod config;
 mod conformance;
 mod credentials;
 mod engine;
+mod faults;
 mod gateway;
 mod jsonata_suite;
 mod mapping;

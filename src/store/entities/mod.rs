@@ -9,3 +9,4 @@ pub(crate) mod linked_account;
 pub(crate) mod oauth_app;
 pub(crate) mod oauth_state;
 pub(crate) mod override_version;
+pub(crate) mod upstream_call;

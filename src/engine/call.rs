@@ -1,0 +1,162 @@
+//! One logical upstream call with the gateway's manners: refuse at once when the account's
+//! circuit is open or its rate-limit budget is known to be used up; retry idempotent reads
+//! on 502/503/504, timeouts and dropped connections with capped exponential backoff and
+//! full jitter, honouring `Retry-After`, within the call's deadline; never retry writes; and
+//! tell the observer about every attempt.
+
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+use super::breaker::Transition;
+use super::error::EngineError;
+use super::observe::CallRecord;
+use super::upstream::{self, Reply, Target};
+use super::{AccountHandle, Engine};
+
+/// Whether a call may be repeated without effect: reads may, writes may not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    Read,
+    Write,
+}
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// The first backoff ceiling; it doubles per retry up to `cap`.
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 3,
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Full jitter: a uniform wait between zero and the capped exponential ceiling.
+    fn backoff(&self, retry: u32) -> Duration {
+        let ceiling = self
+            .base
+            .saturating_mul(2u32.saturating_pow(retry))
+            .min(self.cap);
+        let ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX);
+        Duration::from_millis(rand::thread_rng().gen_range(0..=ms))
+    }
+}
+
+impl Engine {
+    pub(super) async fn call(
+        &self,
+        account: &AccountHandle,
+        target: Target,
+        kind: CallKind,
+    ) -> Result<Reply, EngineError> {
+        let key = format!("{}/{}", account.provider.name, account.id);
+        if let Err(retry_in) = self.breakers.admit(&key) {
+            return Err(EngineError::CircuitOpen { retry_in });
+        }
+        if let Some(rate_limit) = self.budgets.exhausted(&account.id) {
+            account.rate_limits.note(&rate_limit);
+            return Err(EngineError::BudgetExhausted { rate_limit });
+        }
+        let deadline = Instant::now() + self.options.deadline;
+        let mut retry = 0;
+        loop {
+            let started = Instant::now();
+            let left = deadline.saturating_duration_since(started);
+            let result = match tokio::time::timeout(
+                left,
+                upstream::send(&self.http, account, target.clone()),
+            )
+            .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(EngineError::Timeout),
+            };
+            self.observe(account, &target, &result, started.elapsed(), retry);
+            let err = match result {
+                Ok(reply) => {
+                    self.budgets.note(&account.id, &reply.rate_limit, false);
+                    self.breaker_changed(account, self.breakers.success(&key));
+                    return Ok(reply);
+                }
+                Err(e) => e,
+            };
+            if let EngineError::RateLimited { rate_limit, .. } = &err {
+                self.budgets.note(&account.id, rate_limit, true);
+            }
+            if !err.is_outage() {
+                // The vendor answered: it is up, whatever it thought of the request.
+                self.breaker_changed(account, self.breakers.success(&key));
+                return Err(err);
+            }
+            let transition = self.breakers.failure(&key);
+            let opened = transition == Some(Transition::Opened);
+            self.breaker_changed(account, transition);
+            if kind == CallKind::Write
+                || !err.is_retryable()
+                || opened
+                || retry >= self.options.retry.max_retries
+            {
+                return Err(err);
+            }
+            let mut wait = self.options.retry.backoff(retry);
+            if let Some(secs) = err.wait_hint() {
+                wait = wait.max(Duration::from_secs(secs));
+            }
+            if Instant::now() + wait >= deadline {
+                return Err(err);
+            }
+            tokio::time::sleep(wait).await;
+            retry += 1;
+        }
+    }
+
+    fn breaker_changed(&self, account: &AccountHandle, t: Option<Transition>) {
+        if let (Some(t), Some(o)) = (t, &self.observer) {
+            o.breaker(&account.provider.name, &account.id, t == Transition::Opened);
+        }
+    }
+
+    fn observe(
+        &self,
+        account: &AccountHandle,
+        target: &Target,
+        result: &Result<Reply, EngineError>,
+        latency: Duration,
+        retry: u32,
+    ) {
+        let Some(observer) = &self.observer else {
+            return;
+        };
+        let (status, rate_limit, error_class, throttled) = match result {
+            Ok(r) => (Some(r.status), r.rate_limit.clone(), None, false),
+            Err(e) => (
+                e.status(),
+                e.rate_limit().cloned().unwrap_or_default(),
+                Some(e.class()),
+                matches!(e, EngineError::RateLimited { .. }),
+            ),
+        };
+        observer.call(&CallRecord {
+            account_id: account.id.clone(),
+            provider: account.provider.name.clone(),
+            method: target.method.to_string(),
+            path: target.url.path().to_string(),
+            status,
+            latency,
+            rate_limit,
+            error_class,
+            retry,
+            throttled,
+        });
+    }
+}

@@ -1,0 +1,115 @@
+//! Watching the vendors: every upstream call the engine reports goes to the Prometheus
+//! metrics at once and to the request log (in the database) through a bounded queue and a
+//! background writer, so a slow database never slows a request; when the queue is full the
+//! entry is dropped and counted.
+//!
+//! Arrows: `app` wires `monitor` into the engine (as its observer) and the HTTP layer
+//! (`/metrics`); `graphql` reads the log through the store.
+
+mod metrics;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+pub use metrics::{Gauge, Metrics};
+
+use crate::engine::{CallObserver, CallRecord};
+use crate::store::{Store, UpstreamCall};
+
+/// Entries waiting for the writer, at most.
+const QUEUE: usize = 10_000;
+/// How long the request log keeps an entry.
+pub const LOG_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(7);
+
+pub struct Monitor {
+    pub metrics: Metrics,
+    log: mpsc::Sender<UpstreamCall>,
+}
+
+impl Monitor {
+    /// The monitor and the receiving end of its log queue (give it to [`run_log_writer`]).
+    pub fn new() -> (Arc<Monitor>, mpsc::Receiver<UpstreamCall>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        (
+            Arc::new(Monitor {
+                metrics: Metrics::default(),
+                log: tx,
+            }),
+            rx,
+        )
+    }
+}
+
+fn figure(v: Option<u64>) -> Option<i64> {
+    v.and_then(|v| i64::try_from(v).ok())
+}
+
+impl CallObserver for Monitor {
+    fn call(&self, r: &CallRecord) {
+        self.metrics.call(
+            &r.provider,
+            r.error_class.unwrap_or("ok"),
+            r.latency,
+            r.retry > 0,
+            r.throttled,
+        );
+        let entry = UpstreamCall {
+            id: 0,
+            account_id: r.account_id.clone(),
+            provider: r.provider.clone(),
+            method: r.method.clone(),
+            path: r.path.clone(),
+            status: r.status.map(i32::from),
+            latency_ms: i32::try_from(r.latency.as_millis()).unwrap_or(i32::MAX),
+            rate_limit: figure(r.rate_limit.limit),
+            rate_remaining: figure(r.rate_limit.remaining),
+            rate_reset: figure(r.rate_limit.reset),
+            error_class: r.error_class.map(str::to_string),
+            retry: i32::try_from(r.retry).unwrap_or(i32::MAX),
+            created_at: chrono::Utc::now(),
+        };
+        if self.log.try_send(entry).is_err() {
+            self.metrics.log_dropped();
+        }
+    }
+
+    fn breaker(&self, provider: &str, account: &str, open: bool) {
+        self.metrics.breaker(provider, open);
+        tracing::warn!(provider, account, open, "circuit breaker changed state");
+    }
+}
+
+/// Writes queued log entries in batches until the queue closes, and sweeps entries older
+/// than [`LOG_RETENTION`] every `sweep_every`.
+pub async fn run_log_writer(
+    store: Store,
+    mut rx: mpsc::Receiver<UpstreamCall>,
+    sweep_every: Duration,
+) {
+    let mut sweep = tokio::time::interval(sweep_every);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            first = rx.recv() => {
+                let Some(first) = first else { return };
+                let mut batch = vec![first];
+                while batch.len() < 500 {
+                    match rx.try_recv() {
+                        Ok(e) => batch.push(e),
+                        Err(_) => break,
+                    }
+                }
+                if let Err(e) = store.insert_upstream_calls(batch).await {
+                    tracing::warn!(error = %e, "request log batch dropped");
+                }
+            }
+            _ = sweep.tick() => {
+                if let Err(e) = store.sweep_upstream_calls(chrono::Utc::now() - LOG_RETENTION).await {
+                    tracing::warn!(error = %e, "request log sweep failed");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! Upstream faults over real HTTP (sandbox fault injection): bounded retries of reads only,
+//! a 429 passed through untouched, partial data, the circuit breaker, timeouts and network
+//! failures classified, a fail-fast budget, and all of it in the request log and /metrics.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tessera::engine::{BreakerPolicy, Engine, EngineError, EngineOptions, RetryPolicy};
+
+use crate::common::TestGateway;
+
+const LIST: &str =
+    "query($a: ID!) { contacts(accountId: $a, first: 3) { edges { node { remoteId } } } }";
+
+async fn fault(t: &TestGateway, spec: Value) {
+    let r = t
+        .http
+        .post(format!("{}/_control/faults", t.sandbox.base_url()))
+        .json(&spec)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+}
+
+async fn calls(t: &TestGateway) -> u64 {
+    t.sandbox_stats().await["requests"].as_u64().unwrap()
+}
+
+async fn request_log(t: &TestGateway, account: &str) -> Vec<Value> {
+    // The log is written behind the request: wait for it briefly.
+    let q = "query($a: ID!) { linkedAccount(id: $a) { requestLog(last: 20) { method path status errorClass retry rateLimitRemaining } } }";
+    for _ in 0..50 {
+        let r = t.gql(Some(&t.env_key), q, json!({"a": account})).await;
+        let log = r.body["data"]["linkedAccount"]["requestLog"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if !log.is_empty() {
+            return log;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the request log stayed empty");
+}
+
+async fn metrics(t: &TestGateway) -> String {
+    t.http
+        .get(format!("{}/metrics", t.gateway.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_read_that_gets_503_twice_succeeds_on_the_third_call_and_is_logged() {
+    let t = TestGateway::start().await;
+    fault(&t, json!({"provider": "hubspot", "status": 503, "times": 2, "method": "GET", "pathContains": "/objects/contacts"})).await;
+    let before = calls(&t).await;
+    let r = t
+        .gql(Some(&t.env_key), LIST, json!({"a": t.account_id}))
+        .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    assert_eq!(
+        r.body["data"]["contacts"]["edges"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(calls(&t).await - before, 3, "two 503s and the success");
+
+    let mut log = Vec::new();
+    for _ in 0..50 {
+        log = request_log(&t, &t.account_id).await;
+        if log.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let attempts: Vec<(Value, Value, Value)> = log
+        .iter()
+        .take(3)
+        .map(|e| {
+            (
+                e["status"].clone(),
+                e["errorClass"].clone(),
+                e["retry"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        attempts,
+        vec![
+            (json!(200), Value::Null, json!(2)),
+            (json!(503), json!("unavailable"), json!(1)),
+            (json!(503), json!("unavailable"), json!(0)),
+        ]
+    );
+    assert!(
+        log.iter()
+            .all(|e| !e["path"].as_str().unwrap().contains('?'))
+    );
+    // Only the 503s, when asked for.
+    let q = "query($a: ID!) { linkedAccount(id: $a) { requestLog(status: 503) { status } } }";
+    let r = t.gql(Some(&t.env_key), q, json!({"a": t.account_id})).await;
+    assert_eq!(
+        r.body["data"]["linkedAccount"]["requestLog"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    let m = metrics(&t).await;
+    assert!(
+        m.contains("tessera_upstream_calls_total{provider=\"hubspot\",outcome=\"unavailable\"} 2"),
+        "{m}"
+    );
+    assert!(
+        m.contains("tessera_upstream_retries_total{provider=\"hubspot\"} 2"),
+        "{m}"
+    );
+    assert!(
+        m.contains("tessera_upstream_latency_seconds_count{provider=\"hubspot\"}"),
+        "{m}"
+    );
+    assert!(
+        m.contains("tessera_circuits_open{provider=\"hubspot\"} 0"),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn a_write_that_gets_a_503_is_not_retried() {
+    let t = TestGateway::start().await;
+    fault(&t, json!({"provider": "hubspot", "status": 503, "times": 1, "method": "POST", "pathContains": "/objects/contacts"})).await;
+    let before = calls(&t).await;
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "mutation($a: ID!) { createContact(accountId: $a, input: {firstName: \"Once\"}) { remoteId } }",
+            json!({"a": t.account_id}),
+        )
+        .await;
+    assert_eq!(r.code(), Some("UPSTREAM_UNAVAILABLE"), "{}", r.body);
+    assert_eq!(calls(&t).await - before, 1, "a write is sent once");
+}
+
+#[tokio::test]
+async fn a_429_is_passed_through_once_and_the_account_then_fails_fast_until_retry_after() {
+    let t = TestGateway::start().await;
+    fault(
+        &t,
+        json!({"provider": "hubspot", "status": 429, "times": 1, "method": "GET"}),
+    )
+    .await;
+    // (An injected 429 carries no rate-limit headers; the gateway then assumes 1 s.)
+    let before = calls(&t).await;
+    let r = t
+        .gql(Some(&t.env_key), LIST, json!({"a": t.account_id}))
+        .await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(r.code(), Some("RATE_LIMITED"));
+    assert_eq!(r.headers["retry-after"], "1", "{:?}", r.headers);
+    assert_eq!(
+        calls(&t).await - before,
+        1,
+        "a throttled call is not retried"
+    );
+
+    // Within Retry-After the gateway answers for the vendor, without calling it.
+    let r = t
+        .gql(Some(&t.env_key), LIST, json!({"a": t.account_id}))
+        .await;
+    assert_eq!(r.code(), Some("RATE_LIMITED"), "{}", r.body);
+    assert_eq!(r.status, 429);
+    assert_eq!(
+        calls(&t).await - before,
+        1,
+        "an exhausted budget fails fast"
+    );
+    let q = "query($a: ID!) { linkedAccount(id: $a) { rateLimit { window remaining reset } } }";
+    let r = t.gql(Some(&t.env_key), q, json!({"a": t.account_id})).await;
+    let windows = r.body["data"]["linkedAccount"]["rateLimit"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        windows
+            .iter()
+            .any(|w| w["remaining"] == json!(0.0) && w["reset"].as_f64().is_some()),
+        "{windows:?}"
+    );
+    let m = metrics(&t).await;
+    assert!(
+        m.contains("tessera_rate_limited_total{provider=\"hubspot\"} 1"),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn one_throttled_account_of_two_gives_partial_data_with_200() {
+    let t = TestGateway::start().await;
+    let other = t.connect_sandbox(&t.env_key, "pipedrive").await;
+    fault(
+        &t,
+        json!({"provider": "pipedrive", "status": 429, "times": 1}),
+    )
+    .await;
+    let q = "query($a: ID!, $b: ID!) { a: contacts(accountId: $a, first: 2) { edges { node { remoteId } } } b: contact(accountId: $b, remoteId: \"1\") { remoteId } }";
+    let r = t
+        .gql(Some(&t.env_key), q, json!({"a": t.account_id, "b": other}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["data"]["a"]["edges"].as_array().unwrap().len(), 2);
+    assert!(r.body["data"]["b"].is_null());
+    assert_eq!(r.body["errors"][0]["path"], json!(["b"]), "{}", r.body);
+    assert_eq!(r.code(), Some("RATE_LIMITED"));
+    assert!(r.headers.contains_key("ratelimit-remaining"));
+
+    // The same with two listings: the failed one is named by its path.
+    fault(
+        &t,
+        json!({"provider": "pipedrive", "status": 429, "times": 1}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1100)).await; // past the assumed 1 s reset
+    let q = "query($a: ID!, $b: ID!) { a: contacts(accountId: $a, first: 2) { edges { node { remoteId } } } b: contacts(accountId: $b, first: 2) { edges { node { remoteId } } } }";
+    let r = t
+        .gql(Some(&t.env_key), q, json!({"a": t.account_id, "b": other}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["data"]["a"]["edges"].as_array().unwrap().len(), 2);
+    assert_eq!(r.body["errors"][0]["path"], json!(["b"]), "{}", r.body);
+    assert!(
+        r.body["errors"][0]["extensions"]
+            .get("tesseraPath")
+            .is_none()
+    );
+}
+
+fn engine(options: EngineOptions) -> Engine {
+    Engine::new([7; 32], options).unwrap()
+}
+
+#[tokio::test]
+async fn the_breaker_opens_after_repeated_failures_and_recovers_after_a_probe() {
+    let t = TestGateway::start().await;
+    let handle = t.sandbox_handle("hubspot", &t.account_id);
+    let e = engine(EngineOptions {
+        retry: RetryPolicy {
+            max_retries: 0,
+            ..Default::default()
+        },
+        breaker: BreakerPolicy {
+            failures: 2,
+            cooldown: Duration::from_millis(400),
+        },
+        ..Default::default()
+    });
+    fault(
+        &t,
+        json!({"provider": "hubspot", "status": 503, "times": 2}),
+    )
+    .await;
+    for _ in 0..2 {
+        let err = e.get(&handle, "contacts", "1001").await.unwrap_err();
+        assert!(
+            matches!(err, EngineError::Unavailable { status: 503, .. }),
+            "{err}"
+        );
+    }
+    assert_eq!(e.open_circuits("hubspot"), 1);
+    let before = calls(&t).await;
+    let err = e.get(&handle, "contacts", "1001").await.unwrap_err();
+    assert!(matches!(err, EngineError::CircuitOpen { .. }), "{err}");
+    assert_eq!(
+        tessera::error::HasCode::code(&err).as_str(),
+        "UPSTREAM_UNAVAILABLE"
+    );
+    assert_eq!(
+        calls(&t).await,
+        before,
+        "an open circuit does not call the vendor"
+    );
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let record = e.get(&handle, "contacts", "1001").await.unwrap();
+    assert!(
+        record.is_some(),
+        "the probe succeeds and closes the circuit"
+    );
+    assert_eq!(e.open_circuits("hubspot"), 0);
+    assert!(e.get(&handle, "contacts", "1002").await.is_ok());
+}
+
+#[tokio::test]
+async fn a_slow_vendor_times_out_and_an_unreachable_port_is_a_connect_failure() {
+    let t = TestGateway::start().await;
+    let handle = t.sandbox_handle("hubspot", &t.account_id);
+    let e = engine(EngineOptions {
+        request_timeout: Duration::from_millis(200),
+        retry: RetryPolicy {
+            max_retries: 1,
+            base: Duration::from_millis(10),
+            cap: Duration::from_millis(20),
+        },
+        ..Default::default()
+    });
+    fault(
+        &t,
+        json!({"provider": "hubspot", "delayMs": 1500, "times": 2}),
+    )
+    .await;
+    let err = e.get(&handle, "contacts", "1001").await.unwrap_err();
+    assert!(matches!(err, EngineError::Timeout), "{err}");
+    assert_eq!(
+        tessera::error::HasCode::code(&err).as_str(),
+        "UPSTREAM_TIMEOUT"
+    );
+
+    // Nothing listens on port 1: through GraphQL the error says what failed.
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "mutation { connectAccount(provider: \"hubspot\", credentials: {accessToken: \"x\"}, settings: {baseUrl: \"http://127.0.0.1:1\"}) { id } }",
+            json!({}),
+        )
+        .await;
+    let dead = r.body["data"]["connectAccount"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = t.gql(Some(&t.env_key), LIST, json!({"a": dead})).await;
+    assert_eq!(r.code(), Some("UPSTREAM_UNAVAILABLE"), "{}", r.body);
+    assert_eq!(
+        r.body["errors"][0]["extensions"]["failure"], "TCP_CONNECT",
+        "{}",
+        r.body
+    );
+    let log = request_log(&t, &dead).await;
+    assert_eq!(log[0]["errorClass"], "connect");
+    assert!(log[0]["status"].is_null());
+}
