@@ -53,8 +53,8 @@ use super::oauth::{
     TokenError, oauth2_error,
 };
 use super::salesforce_data::{
-    FieldDef, FieldRef, FieldType, NO_SUCH_COLUMN_HINT, Record, SObject, Store, normalize_id,
-    parse_soql, sample_ids, sf_datetime, sobject_of,
+    Column, FieldDef, FieldRef, FieldType, NO_SUCH_COLUMN_HINT, Record, SObject, STAGES, Store,
+    TASK_STATUSES, normalize_id, parse_soql, sample_ids, sf_datetime, sobject_of,
 };
 use super::{SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET};
 
@@ -234,15 +234,29 @@ impl Vendor for Salesforce {
 
 /// Seeded records in query-result shape with every field of the schema selected, chosen
 /// to include the edge cases (no email, unicode and apostrophe names, no FirstName, no
-/// account, no tier; accounts without website, industry or headcount).
+/// account, no tier; accounts without website, industry or headcount; converted and open
+/// leads; tasks about leads, contacts, accounts and deals; notes on every parent type).
+/// Deals also carry the contact-role sub-query the provider selects.
 pub(crate) fn sample_records(resource: &str) -> Option<Vec<Value>> {
     let sobject = match resource {
         "contacts" => SObject::Contact,
         "companies" => SObject::Account,
+        "deals" => SObject::Opportunity,
+        "leads" => SObject::Lead,
+        "tasks" => SObject::Task,
+        "notes" => SObject::Note,
+        "users" => SObject::User,
         _ => return None,
     };
     let store = Store::seed();
-    let columns = Store::all_columns(sobject);
+    let mut columns = Store::all_columns(sobject);
+    if sobject == SObject::Opportunity {
+        let sub = parse_soql(
+            "SELECT Id, (SELECT ContactId FROM OpportunityContactRoles) FROM Opportunity",
+        )
+        .ok()?;
+        columns.extend(sub.columns.into_iter().skip(1));
+    }
     let base = format!("{PREFIX}/services/data/{DEMO_VERSION}");
     Some(
         sample_ids(sobject)
@@ -510,17 +524,17 @@ fn no_such_column(sobject: SObject, name: &str) -> Reject {
 }
 
 /// Direct fields named in `fields=` or a retrieve body.
-fn columns(sobject: SObject, names: &[String]) -> Result<Vec<FieldRef>, Reject> {
-    let mut out: Vec<FieldRef> = Vec::new();
+fn columns(sobject: SObject, names: &[String]) -> Result<Vec<Column>, Reject> {
+    let mut out: Vec<Column> = Vec::new();
     for name in names {
         let field = sobject
             .field(name)
             .ok_or_else(|| no_such_column(sobject, name))?;
         if !out
             .iter()
-            .any(|c| matches!(c, FieldRef::Direct(f) if f.name == field.name))
+            .any(|c| c.direct().is_some_and(|f| f.name == field.name))
         {
-            out.push(FieldRef::Direct(field));
+            out.push(Column::Field(FieldRef::Direct(field)));
         }
     }
     Ok(out)
@@ -656,19 +670,33 @@ impl Salesforce {
         };
         api_base(&version)?;
         let sobject = sobject_param(&sobject)?;
+        if !sobject.creatable() {
+            return Err(reject(
+                StatusCode::BAD_REQUEST,
+                "LICENSE_LIMIT_EXCEEDED",
+                "License Limit Exceeded",
+            ));
+        }
         let input = parse_object(body)?;
         let mut store = self.lock();
-        let changes = validate(&store, sobject, input)?;
-        let required = sobject.required_field();
-        if !changes.iter().any(|(k, v)| *k == required && !v.is_null()) {
-            return Err(required_missing(required));
-        }
-        let now = json!(sf_datetime(Utc::now()));
-        let id = store.allocate_id(sobject);
+        let changes = validate(&store, sobject, input, true)?;
+        let touched: Vec<&'static str> = changes.iter().map(|(k, _)| *k).collect();
         let mut values: BTreeMap<&'static str, Value> =
             changes.into_iter().filter(|(_, v)| !v.is_null()).collect();
-        values.insert("CreatedDate", now.clone());
-        values.insert("LastModifiedDate", now);
+        let now = Utc::now();
+        apply_rules(sobject, &mut values, &touched, true, now);
+        let missing: Vec<&str> = sobject
+            .required_fields()
+            .iter()
+            .copied()
+            .filter(|f| !values.contains_key(f))
+            .collect();
+        if !missing.is_empty() {
+            return Err(required_missing(&missing));
+        }
+        let id = store.allocate_id(sobject);
+        values.insert("CreatedDate", json!(sf_datetime(now)));
+        values.insert("LastModifiedDate", json!(sf_datetime(now)));
         store.table_mut(sobject).insert(
             id.clone(),
             Record {
@@ -694,16 +722,29 @@ impl Salesforce {
         match store.table(sobject).get(&id) {
             None => return Err(not_found()),
             Some(r) if r.deleted => return Err(entity_is_deleted()),
+            Some(r) if r.values.get("IsConverted") == Some(&json!(true)) => {
+                return Err(reject(
+                    StatusCode::BAD_REQUEST,
+                    "CANNOT_UPDATE_CONVERTED_LEAD",
+                    "cannot reference converted lead",
+                ));
+            }
             Some(_) => {}
         }
-        let changes = validate(&store, sobject, input)?;
-        let required = sobject.required_field();
-        if changes.iter().any(|(k, v)| *k == required && v.is_null()) {
-            return Err(required_missing(required));
+        let changes = validate(&store, sobject, input, false)?;
+        let cleared: Vec<&str> = sobject
+            .required_fields()
+            .iter()
+            .copied()
+            .filter(|f| changes.iter().any(|(k, v)| k == f && v.is_null()))
+            .collect();
+        if !cleared.is_empty() {
+            return Err(required_missing(&cleared));
         }
         let Some(record) = store.table_mut(sobject).get_mut(&id) else {
             return Err(not_found());
         };
+        let touched: Vec<&'static str> = changes.iter().map(|(k, _)| *k).collect();
         for (name, value) in changes {
             if value.is_null() {
                 record.values.remove(name);
@@ -711,9 +752,11 @@ impl Salesforce {
                 record.values.insert(name, value);
             }
         }
+        let now = Utc::now();
+        apply_rules(sobject, &mut record.values, &touched, false, now);
         record
             .values
-            .insert("LastModifiedDate", json!(sf_datetime(Utc::now())));
+            .insert("LastModifiedDate", json!(sf_datetime(now)));
         Ok(StatusCode::NO_CONTENT.into_response())
     }
 
@@ -723,6 +766,13 @@ impl Salesforce {
         };
         api_base(&version)?;
         let sobject = sobject_param(&sobject)?;
+        if !sobject.deletable() {
+            return Err(reject(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "HTTP Method 'DELETE' not allowed. Allowed are GET,HEAD,PATCH",
+            ));
+        }
         let id = row_id(sobject, &id)?;
         let mut store = self.lock();
         match store.table(sobject).get(&id) {
@@ -788,7 +838,7 @@ impl Salesforce {
         let sobject = sobject_param(&sobject)?;
         for (name, list) in [("ids", &ids), ("fields", &fields)] {
             if list.is_empty() {
-                return Err(required_missing(name));
+                return Err(required_missing(&[name]));
             }
         }
         if ids.len() > MAX_COMPOSITE_IDS {
@@ -847,13 +897,82 @@ fn row_id(sobject: SObject, raw: &str) -> Result<String, Reject> {
     }
 }
 
-fn required_missing(field: &str) -> Reject {
+fn required_missing(fields: &[&str]) -> Reject {
     sf_field_error(
         StatusCode::BAD_REQUEST,
         "REQUIRED_FIELD_MISSING",
-        format!("Required fields are missing: [{field}]"),
-        &[field],
+        format!("Required fields are missing: [{}]", fields.join(", ")),
+        fields,
     )
+}
+
+/// Enabled currencies of the org (corporate currency first).
+const CURRENCIES: [&str; 9] = [
+    "USD", "EUR", "GBP", "JPY", "CAD", "AUD", "COP", "ISK", "SGD",
+];
+
+/// The values a restricted picklist accepts.
+fn restricted_values(sobject: SObject, field: &str) -> Option<Vec<&'static str>> {
+    match (sobject, field) {
+        (SObject::Opportunity, "StageName") => Some(STAGES.iter().map(|s| s.0).collect()),
+        (SObject::Task, "Status") => Some(TASK_STATUSES.to_vec()),
+        (_, "CurrencyIsoCode") => Some(CURRENCIES.to_vec()),
+        _ => None,
+    }
+}
+
+/// What Salesforce does on its own when a record is written: default owner, stage
+/// probability, statuses, the completion time of a task that closes.
+fn apply_rules(
+    sobject: SObject,
+    values: &mut BTreeMap<&'static str, Value>,
+    touched: &[&str],
+    creating: bool,
+    now: chrono::DateTime<Utc>,
+) {
+    let mut default = |name: &'static str, value: Value| {
+        if creating && !values.contains_key(name) {
+            values.insert(name, value);
+        }
+    };
+    if sobject.field("OwnerId").is_some() {
+        default("OwnerId", json!(Store::default_owner()));
+    }
+    match sobject {
+        SObject::Account | SObject::Opportunity => default("CurrencyIsoCode", json!("USD")),
+        SObject::Lead => {
+            default("Status", json!("Open - Not Contacted"));
+            default("IsConverted", json!(false));
+        }
+        SObject::Task => {
+            default("Status", json!("Not Started"));
+            default("Priority", json!("Normal"));
+        }
+        SObject::Note => default("IsPrivate", json!(false)),
+        SObject::OpportunityContactRole => default("IsPrimary", json!(false)),
+        SObject::User | SObject::Contact => {}
+    }
+    if sobject == SObject::Opportunity
+        && touched.contains(&"StageName")
+        && !touched.contains(&"Probability")
+        && let Some(stage) = values
+            .get("StageName")
+            .and_then(Value::as_str)
+            .and_then(|n| STAGES.iter().find(|s| s.0 == n))
+    {
+        values.insert("Probability", json!(stage.1));
+    }
+    if sobject == SObject::Task && (creating || touched.contains(&"Status")) {
+        let closed = values
+            .get("Status")
+            .and_then(Value::as_str)
+            .is_some_and(|s| s == "Completed");
+        if !closed {
+            values.remove("CompletedDateTime");
+        } else if !values.contains_key("CompletedDateTime") {
+            values.insert("CompletedDateTime", json!(sf_datetime(now)));
+        }
+    }
 }
 
 fn json_parser_error(message: String) -> Reject {
@@ -909,6 +1028,7 @@ fn validate(
     store: &Store,
     sobject: SObject,
     input: Map<String, Value>,
+    creating: bool,
 ) -> Result<Vec<(&'static str, Value)>, Reject> {
     let mut changes = Vec::new();
     for (name, value) in input {
@@ -925,7 +1045,7 @@ fn validate(
                 ),
             )
         })?;
-        if !field.writable {
+        if !field.writable(creating) {
             return Err(sf_field_error(
                 StatusCode::BAD_REQUEST,
                 "INVALID_FIELD_FOR_INSERT_UPDATE",
@@ -954,7 +1074,7 @@ fn validate(
                 };
                 json!(n.ok_or_else(|| cannot("int"))?)
             }
-            (_, FieldType::Currency) => {
+            (_, FieldType::Currency | FieldType::Percent) => {
                 let n = match &value {
                     Value::Number(n) => n.as_f64(),
                     Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
@@ -969,7 +1089,10 @@ fn validate(
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                let label = format!("{} ID", to.name());
+                let label = match to {
+                    [one] => format!("{} ID", one.name()),
+                    _ => field.name.to_owned(),
+                };
                 let id = normalize_id(&raw).ok_or_else(|| {
                     sf_field_error(
                         StatusCode::BAD_REQUEST,
@@ -978,15 +1101,15 @@ fn validate(
                         &[field.name],
                     )
                 })?;
-                if sobject_of(&id) != Some(to) {
+                let Some(kind) = sobject_of(&id).filter(|k| to.contains(k)) else {
                     return Err(sf_field_error(
                         StatusCode::BAD_REQUEST,
                         "FIELD_INTEGRITY_EXCEPTION",
                         format!("{label}: id value of incorrect type: {raw}"),
                         &[field.name],
                     ));
-                }
-                if store.live(to, &id).is_none() {
+                };
+                if store.live(kind, &id).is_none() {
                     return Err(sf_field_error(
                         StatusCode::BAD_REQUEST,
                         "INVALID_CROSS_REFERENCE_KEY",
@@ -995,6 +1118,33 @@ fn validate(
                     ));
                 }
                 json!(id)
+            }
+            (Value::String(s), FieldType::Date) => {
+                let date = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+                    .map_err(|_| cannot("date"))?;
+                json!(date.format("%Y-%m-%d").to_string())
+            }
+            (_, FieldType::Date) => return Err(cannot("date")),
+            (Value::String(s), FieldType::Picklist) => {
+                match restricted_values(sobject, field.name) {
+                    Some(allowed) => {
+                        let Some(canonical) =
+                            allowed.iter().find(|a| a.eq_ignore_ascii_case(s.trim()))
+                        else {
+                            return Err(sf_field_error(
+                                StatusCode::BAD_REQUEST,
+                                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                                format!(
+                                    "{}: bad value for restricted picklist field: {s}",
+                                    field.name
+                                ),
+                                &[field.name],
+                            ));
+                        };
+                        json!(canonical)
+                    }
+                    None => json!(s),
+                }
             }
             (_, FieldType::Email) => {
                 let text = match &value {

@@ -810,8 +810,8 @@ async fn default_headers_and_demo_account() {
 use tessera::sandbox::{SALESFORCE_DEMO_TOKEN, ZOHO_DEMO_TOKEN};
 
 const SF_API: &str = "/salesforce/services/data/v62.0";
-const SF_CONTACT_FIELDS: &str = "Id, FirstName, LastName, Email, Phone, Title, AccountId, Customer_Tier__c, CreatedDate, LastModifiedDate";
-const SF_ACCOUNT_FIELDS: &str = "Id, Name, Website, Industry, NumberOfEmployees, AnnualRevenue, Phone, BillingCity, BillingCountry, CreatedDate, LastModifiedDate";
+const SF_CONTACT_FIELDS: &str = "Id, FirstName, LastName, Email, Phone, Title, Department, MailingStreet, MailingCity, MailingState, MailingPostalCode, MailingCountry, AccountId, OwnerId, LastActivityDate, Customer_Tier__c, CreatedDate, LastModifiedDate";
+const SF_ACCOUNT_FIELDS: &str = "Id, Name, Website, Industry, NumberOfEmployees, AnnualRevenue, CurrencyIsoCode, Description, Phone, BillingStreet, BillingCity, BillingState, BillingPostalCode, BillingCountry, OwnerId, LastActivityDate, CreatedDate, LastModifiedDate";
 const ZOHO_CONTACT_FIELDS: &str =
     "First_Name,Last_Name,Email,Phone,Title,Account_Name,Customer_Tier,Created_Time,Modified_Time";
 const ZOHO_ACCOUNT_FIELDS: &str = "Account_Name,Website,Industry,Employees,Annual_Revenue,Phone,Billing_City,Billing_Country,Created_Time,Modified_Time";
@@ -1215,7 +1215,7 @@ async fn salesforce_soql_filters_relationships_and_errors() {
     for (query, code) in [
         ("SELECT Id FROM Contact WHERE", "MALFORMED_QUERY"),
         ("SELEKT Id FROM Contact", "MALFORMED_QUERY"),
-        ("SELECT Id FROM Lead", "INVALID_TYPE"),
+        ("SELECT Id FROM Campaign", "INVALID_TYPE"),
         (
             "SELECT Id FROM Contact WHERE Id = '003'",
             "INVALID_QUERY_FILTER_OPERATOR",
