@@ -25,7 +25,17 @@
 //! - `ids`, `org_id`, `owner_id`, `updated_since`, `updated_until`, `sort_by`,
 //!   `sort_direction` and `custom_fields` are honoured; `include_fields` is accepted and
 //!   ignored (none of the optional fields are modelled); `filter_id` is a 404, since the
-//!   sandbox company has no saved filters.
+//!   sandbox company has no saved filters. Deals also honour `person_id`, `pipeline_id`,
+//!   `stage_id` and `status` (comma list; `deleted` brings deleted deals back), activities
+//!   `deal_id`, `person_id`, `lead_id` and `done`; pipelines only paging and sorting.
+//!   `sort_by=due_date` on activities is not modelled (a validation error).
+//! - API v1 (`/api/v1/notes`, `/users`, `/leads`): offset paging (`start`, `limit` up to
+//!   500, `additional_data.pagination.more_items_in_collection`/`next_start`), unknown
+//!   body keys ignored as v1 does, numbers accepted as strings. An empty notes page is
+//!   `"data": null` as v1 lists answer; leads answer `[]`. `/v1/users` is one unpaged
+//!   list. Notes are listed in id order (`sort` is not modelled), leads by `add_time`.
+//!   Only reads are served for users and leads; notes have create, `PUT`, delete (a hard
+//!   delete answering `"data": true`).
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::HashSet;
