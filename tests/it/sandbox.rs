@@ -2728,8 +2728,8 @@ async fn pipedrive_auth_failures_and_api_token_header() {
 async fn pipedrive_rate_limit_headers_and_429() {
     let env = env().await;
     let first = env.pipedrive(Method::GET, "/persons/1", None).await;
-    assert_eq!(first.header("x-ratelimit-limit"), Some(80));
-    assert_eq!(first.header("x-ratelimit-remaining"), Some(79));
+    assert_eq!(first.header("x-ratelimit-limit"), Some(480));
+    assert_eq!(first.header("x-ratelimit-remaining"), Some(479));
     let reset = first.header("x-ratelimit-reset").unwrap();
     assert!((1..=2).contains(&reset), "2 s window: {reset}");
     assert_eq!(first.header("x-daily-requests-left"), Some(9_999));
