@@ -1,6 +1,6 @@
-//! HubSpot CRM v3 objects API (contacts, companies, deals), plus the owners and deal
-//! pipelines a deal refers to, as described in `/work/shared/vendors.md` §2, served under
-//! `/hubspot`.
+//! HubSpot CRM v3 objects API (contacts, companies, deals, notes, tasks, leads, and their
+//! `POST .../search`), plus the owners and deal pipelines a deal refers to, as described
+//! in `/work/shared/vendors.md` §2, served under `/hubspot`.
 //!
 //! Every request passes [`gate`] first: it is counted, may be hijacked by an injected
 //! fault, is authenticated against the shared token registry and is charged to its
@@ -22,6 +22,13 @@
 //!   `types` out and mean each other; deals must say).
 //! - Deals: a missing `pipeline` on create means `default`; a `dealstage` that is not a
 //!   stage of the deal's pipeline (or an unknown pipeline) is `INVALID_OPTION`.
+//! - Notes and tasks need `hs_timestamp` on create, leads `hs_lead_name` and an
+//!   association to an existing contact (a 400 `VALIDATION_ERROR` otherwise; the message
+//!   wording is the sandbox's). Task statuses, priorities and types, and lead pipeline
+//!   stages, types and labels are checked (`INVALID_OPTION`). `hs_timestamp` is stored
+//!   as ISO-8601 with milliseconds whichever accepted form (ISO or epoch ms) was written.
+//! - Write responses carry no associations, as HubSpot's `SimplePublicObject` does not.
+//! - Search: see the section below; its 10,000-result cap is enforced on `after`.
 //! - Owners (`/crm/v3/owners`, `limit` 1-500, default 100, `email` filter, `archived`) and
 //!   pipelines (`/crm/v3/pipelines/deals`) are fixed and only served on the classic paths.
 
@@ -103,6 +110,7 @@ enum RouteKind {
     Collection,
     Item,
     BatchRead,
+    Search,
 }
 
 fn route_table() -> Vec<(ObjectType, RouteKind, String)> {
@@ -112,6 +120,7 @@ fn route_table() -> Vec<(ObjectType, RouteKind, String)> {
             let base = format!("{prefix}/{}", ty.path());
             routes.push((ty, RouteKind::Item, format!("{base}/{{{}}}", ty.id_param())));
             routes.push((ty, RouteKind::BatchRead, format!("{base}/batch/read")));
+            routes.push((ty, RouteKind::Search, format!("{base}/search")));
             routes.push((ty, RouteKind::Collection, base));
         }
     }
@@ -211,6 +220,14 @@ impl Vendor for HubSpot {
                         },
                     ),
                 ),
+                RouteKind::Search => router.route(
+                    &path,
+                    post(
+                        move |State(hs): State<Arc<HubSpot>>, body: Bytes| async move {
+                            hs.search(ty, &body)
+                        },
+                    ),
+                ),
             };
         }
         let owners_list =
@@ -301,39 +318,72 @@ impl Vendor for HubSpot {
     }
 }
 
-/// The properties and associations deal samples are read with, as a deals mapping would
-/// ask for them.
-const SAMPLE_DEAL_PROPERTIES: [&str; 7] = [
-    "dealname",
-    "amount",
-    "deal_currency_code",
-    "dealstage",
-    "pipeline",
-    "closedate",
-    "hubspot_owner_id",
-];
+/// The properties each sample is read with, as the provider file's list operation asks
+/// for them (`None`: every schema property), and the associations it adds.
+fn sample_read(ty: ObjectType) -> (Option<&'static [&'static str]>, Vec<ObjectType>) {
+    use ObjectType::{Companies, Contacts, Deals};
+    match ty {
+        ObjectType::Contacts | ObjectType::Companies => (None, Vec::new()),
+        ObjectType::Deals => (
+            Some(&[
+                "dealname",
+                "description",
+                "amount",
+                "deal_currency_code",
+                "dealstage",
+                "pipeline",
+                "closedate",
+                "hubspot_owner_id",
+                "hs_deal_stage_probability",
+                "notes_last_updated",
+            ]),
+            vec![Companies, Contacts],
+        ),
+        ObjectType::Notes => (
+            Some(&["hs_note_body", "hs_timestamp", "hubspot_owner_id"]),
+            vec![Contacts, Companies, Deals],
+        ),
+        ObjectType::Tasks => (
+            Some(&[
+                "hs_task_subject",
+                "hs_task_body",
+                "hs_task_status",
+                "hs_task_priority",
+                "hs_timestamp",
+                "hs_task_completion_date",
+                "hubspot_owner_id",
+            ]),
+            vec![Contacts, Companies, Deals],
+        ),
+        ObjectType::Leads => (None, vec![Contacts, Companies]),
+    }
+}
 
 /// A handful of seeded records in list-endpoint shape, chosen to include the edge cases
 /// (no email, unicode and apostrophe names, no company, no tier, no domain, no industry;
 /// deals with no amount, in EUR, in the Renewals pipeline, closed won and lost, with one
-/// to three contacts). Contacts and companies carry every schema property; deals are read
-/// with `properties=dealname,amount,deal_currency_code,dealstage,pipeline,closedate,
-/// hubspot_owner_id&associations=companies,contacts`.
+/// to three contacts; notes without a contact or with markup; tasks in every status;
+/// leads at every stage, with and without a company), read as [`sample_read`] says.
 pub(crate) fn sample_records(resource: &str) -> Option<Vec<Value>> {
     let ty = ObjectType::from_path(resource)?;
     let ids: &[u64] = match ty {
         ObjectType::Contacts => &[1001, 1002, 1004, 1005, 1013, 1042, 1100, 1150],
         ObjectType::Companies => &[5001, 5002, 5010, 5021, 5022, 5025, 5026],
         ObjectType::Deals => &[7001, 7002, 7003, 7004, 7005, 7006, 7007, 7026],
+        ObjectType::Notes => &[20_001, 20_002, 20_003, 20_005, 20_006, 20_009],
+        ObjectType::Tasks => &[30_001, 30_002, 30_003, 30_004, 30_005, 30_006],
+        ObjectType::Leads => &[40_001, 40_002, 40_003, 40_004, 40_005, 40_006],
     };
     let store = Store::seed();
-    let deal_properties: Vec<String> = SAMPLE_DEAL_PROPERTIES.map(str::to_owned).to_vec();
-    let (selection, associations) = match ty {
-        ObjectType::Deals => (
-            Selection::Only(&deal_properties),
-            vec![ObjectType::Companies, ObjectType::Contacts],
-        ),
-        _ => (Selection::Schema, Vec::new()),
+    let (properties, associations) = sample_read(ty);
+    let owned: Vec<String> = properties
+        .unwrap_or_default()
+        .iter()
+        .map(|p| (*p).to_owned())
+        .collect();
+    let selection = match properties {
+        Some(_) => Selection::Only(&owned),
+        None => Selection::Schema,
     };
     Some(
         ids.iter()
@@ -1035,33 +1085,54 @@ impl HubSpot {
                     "PROPERTY_DOESNT_EXIST",
                     format!("Property \"{name}\" does not exist"),
                 )
-            } else if ty.read_only_properties().contains(&name.as_str()) {
+            } else if ty.is_read_only(&name) {
                 (
                     "READ_ONLY_VALUE",
                     format!("\"{name}\" is a read only property; its value cannot be set."),
                 )
             } else {
-                match value {
-                    Value::String(s) => {
-                        changes.push((name, (!s.is_empty()).then_some(s)));
+                let text = match value {
+                    Value::String(s) => (!s.is_empty()).then_some(s),
+                    Value::Null => None,
+                    Value::Number(n) => Some(n.to_string()),
+                    Value::Bool(b) => Some(b.to_string()),
+                    Value::Array(_) | Value::Object(_) => {
+                        problems.push((
+                            name.clone(),
+                            "INVALID_PROPERTY_VALUE",
+                            format!("Property \"{name}\" must be a string, number or boolean"),
+                        ));
                         continue;
                     }
-                    Value::Null => {
-                        changes.push((name, None));
+                };
+                match text {
+                    Some(v) if ty.options(&name).is_some_and(|o| !o.contains(&v.as_str())) => {
+                        let allowed = ty.options(&name).unwrap_or_default().join(", ");
+                        (
+                            "INVALID_OPTION",
+                            format!("{v} was not one of the allowed options: [{allowed}]"),
+                        )
+                    }
+                    // Engagement timestamps come back as ISO-8601 with milliseconds,
+                    // whichever accepted form they were written in.
+                    Some(v) if name == "hs_timestamp" => match data::parse_datetime(&v)
+                        .and_then(chrono::DateTime::from_timestamp_millis)
+                    {
+                        Some(t) => {
+                            changes.push((name, Some(iso_millis(t))));
+                            continue;
+                        }
+                        None => (
+                            "INVALID_DATE",
+                            format!(
+                                "{v} is not a valid datetime: use ISO-8601 or epoch milliseconds"
+                            ),
+                        ),
+                    },
+                    text => {
+                        changes.push((name, text));
                         continue;
                     }
-                    Value::Number(n) => {
-                        changes.push((name, Some(n.to_string())));
-                        continue;
-                    }
-                    Value::Bool(b) => {
-                        changes.push((name, Some(b.to_string())));
-                        continue;
-                    }
-                    Value::Array(_) | Value::Object(_) => (
-                        "INVALID_PROPERTY_VALUE",
-                        format!("Property \"{name}\" must be a string, number or boolean"),
-                    ),
                 }
             };
             problems.push((name, code, message));
@@ -1201,7 +1272,7 @@ impl HubSpot {
                 None => match ty {
                     ObjectType::Contacts => ObjectType::Companies,
                     ObjectType::Companies => ObjectType::Contacts,
-                    ObjectType::Deals => {
+                    _ => {
                         return Err(self
                             .validation(
                                 "Association types are required: types must not be empty",
@@ -1216,16 +1287,48 @@ impl HubSpot {
         Ok(out)
     }
 
+    /// Sets `name` to `value` when the write left it unset (a create's defaults).
+    fn default_property(changes: &mut Changes, name: &str, value: &str) {
+        if !changes.iter().any(|(k, v)| k == name && v.is_some()) {
+            changes.retain(|(k, _)| k != name);
+            changes.push((name.into(), Some(value.into())));
+        }
+    }
+
     fn create(&self, ty: ObjectType, body: &Bytes) -> Result<Response, Reject> {
         let input: WriteBody = self.parse_body(body)?;
         let mut changes = self.validate_properties(ty, input.properties)?;
         let targets = self.association_targets(ty, input.associations)?;
-        if ty == ObjectType::Deals {
-            if !changes.iter().any(|(k, v)| k == "pipeline" && v.is_some()) {
-                changes.retain(|(k, _)| k != "pipeline");
-                changes.push(("pipeline".into(), Some(DEFAULT_PIPELINE.into())));
+        let missing: Vec<(String, &str, String)> = ty
+            .required_on_create()
+            .iter()
+            .filter(|name| !changes.iter().any(|(k, v)| k == *name && v.is_some()))
+            .map(|name| {
+                (
+                    (*name).to_owned(),
+                    "REQUIRED_PROPERTY",
+                    format!("{name} is required"),
+                )
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Err(self.invalid_properties(&missing));
+        }
+        match ty {
+            ObjectType::Deals => {
+                Self::default_property(&mut changes, "pipeline", DEFAULT_PIPELINE);
+                self.check_deal_stage(None, &changes)?;
             }
-            self.check_deal_stage(None, &changes)?;
+            ObjectType::Leads => {
+                Self::default_property(&mut changes, "hs_pipeline", data::LEAD_PIPELINE);
+                Self::default_property(&mut changes, "hs_pipeline_stage", data::LEAD_STAGES[0].0);
+                if !targets.iter().any(|(t, _)| *t == ObjectType::Contacts) {
+                    return Err(self
+                        .validation("A lead must be associated with an existing contact", None)
+                        .into());
+                }
+            }
+            _ => {}
         }
 
         let mut store = self.write();
@@ -1261,15 +1364,10 @@ impl HubSpot {
             archived_at: None,
             links: Vec::new(),
         };
-        for (name, value) in changes {
-            match value {
-                Some(value) => record.properties.insert(name, value),
-                None => record.properties.remove(&name),
-            };
-        }
+        apply_changes(ty, &mut record, changes, &now);
         record
             .properties
-            .entry("createdate".into())
+            .entry(ty.created_property().into())
             .or_insert_with(|| now.clone());
         record
             .properties
@@ -1278,8 +1376,9 @@ impl HubSpot {
             .properties
             .insert("hs_object_id".into(), id.to_string());
         // Contact -> company lives in the contact's `associatedcompanyid` property, exactly
-        // as HubSpot mirrors the primary company; deal associations live on the deal.
-        let mut deal_links = Vec::new();
+        // as HubSpot mirrors the primary company; other associations live on the deal,
+        // note, task or lead.
+        let mut owner_links = Vec::new();
         for (other, target) in target_ids {
             match (ty, other) {
                 (ObjectType::Contacts, ObjectType::Companies) => {
@@ -1294,16 +1393,19 @@ impl HubSpot {
                             .insert("associatedcompanyid".into(), id.to_string());
                     }
                 }
-                (ObjectType::Deals, other) => record.links.push((other, target)),
-                (from, ObjectType::Deals) => deal_links.push((target, from)),
+                (ty, other) if ty.holds_links() => record.links.push((other, target)),
+                (_, other) if other.holds_links() => owner_links.push((other, target)),
                 _ => {}
             }
         }
-        let rendered = record.render(ty, &Selection::Present);
         store.table_mut(ty).insert(id, record);
-        for (deal, from) in deal_links {
-            store.link_deal(deal, from, id);
+        for (owner_ty, owner) in owner_links {
+            store.link(owner_ty, owner, ty, id);
         }
+        let rendered = store
+            .live(ty, id)
+            .map(|r| store.render(ty, r, &Selection::Present, &[]))
+            .unwrap_or(Value::Null);
         Ok((StatusCode::CREATED, Json(rendered)).into_response())
     }
 
@@ -1333,14 +1435,13 @@ impl HubSpot {
         let Some(record) = store.table_mut(ty).get_mut(&numeric) else {
             return Err(self.not_found(&id).into());
         };
-        for (name, value) in changes {
-            match value {
-                Some(v) => record.properties.insert(name, v),
-                None => record.properties.remove(&name),
-            };
-        }
+        apply_changes(ty, record, changes, &now);
         record.properties.insert(ty.modified_property().into(), now);
-        Ok(Json(record.render(ty, &Selection::Present)).into_response())
+        let rendered = store
+            .live(ty, numeric)
+            .map(|r| store.render(ty, r, &Selection::Present, &[]))
+            .unwrap_or(Value::Null);
+        Ok(Json(rendered).into_response())
     }
 
     fn archive(&self, ty: ObjectType, id: Result<Path<String>, PathRejection>) -> Response {
@@ -1358,6 +1459,472 @@ impl HubSpot {
         StatusCode::NO_CONTENT.into_response()
     }
 }
+// ---------------------------------------------------------------------------------------
+// Search (`POST /crm/v3/objects/<type>/search`)
+//
+// Filter groups are ORed, the filters of a group ANDed. Datetime properties compare as
+// instants (a filter value may be epoch milliseconds or ISO-8601), numeric ones as
+// numbers, the rest as case-insensitive text. `query` matches records where every word
+// starts a token of one of the type's default searchable properties. Results are in id
+// order unless `sorts` names a property; `after` is an offset, and (as in HubSpot) no
+// page starts at or past the 10,000th result. Archived records are never found.
+
+const SEARCH_DEFAULT_LIMIT: usize = 10;
+const SEARCH_MAX_LIMIT: usize = 200;
+const SEARCH_MAX_RESULTS: usize = 10_000;
+const SEARCH_MAX_GROUPS: usize = 5;
+const SEARCH_MAX_FILTERS_PER_GROUP: usize = 10;
+const SEARCH_MAX_FILTERS: usize = 25;
+const SEARCH_MAX_QUERY: usize = 3000;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SearchBody {
+    #[serde(default)]
+    filter_groups: Vec<SearchGroup>,
+    #[serde(default)]
+    query: Option<String>,
+    #[serde(default)]
+    properties: Vec<String>,
+    #[serde(default)]
+    sorts: Vec<Value>,
+    #[serde(default)]
+    limit: Option<Value>,
+    #[serde(default)]
+    after: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct SearchGroup {
+    #[serde(default)]
+    filters: Vec<SearchFilter>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SearchFilter {
+    property_name: String,
+    operator: String,
+    #[serde(default)]
+    value: Option<Value>,
+    #[serde(default)]
+    high_value: Option<Value>,
+    #[serde(default)]
+    values: Option<Vec<Value>>,
+}
+
+/// A filter value, typed by the property it is compared with.
+#[derive(Clone, Debug, PartialEq, PartialOrd)]
+enum Operand {
+    Instant(i64),
+    Number(f64),
+    Text(String),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cmp {
+    Eq,
+    Neq,
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+}
+
+impl Cmp {
+    fn accepts(self, o: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        match self {
+            Cmp::Eq => o == Equal,
+            Cmp::Neq => o != Equal,
+            Cmp::Lt => o == Less,
+            Cmp::Lte => o != Greater,
+            Cmp::Gt => o == Greater,
+            Cmp::Gte => o != Less,
+        }
+    }
+}
+
+enum Check {
+    Compare(Cmp),
+    Between(Operand, Operand),
+    In(Vec<Operand>, bool),
+    Has(bool),
+    Token(String, bool),
+}
+
+struct CompiledFilter {
+    property: String,
+    operand: Option<Operand>,
+    check: Check,
+}
+
+fn value_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn operand(property: &str, text: &str) -> Option<Operand> {
+    if data::is_datetime(property) {
+        data::parse_datetime(text).map(Operand::Instant)
+    } else if data::is_number(property) {
+        text.trim().parse::<f64>().ok().map(Operand::Number)
+    } else {
+        Some(Operand::Text(text.to_lowercase()))
+    }
+}
+
+/// Whether `word` starts a token of `text` (both lower-case).
+fn starts_token(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(at, _)| {
+        text[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric())
+    })
+}
+
+/// `*` matches any run of characters; the rest literally (lower-case).
+fn glob(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (Some(first), Some(last)) = (parts.first(), parts.last()) else {
+        return false;
+    };
+    if parts.len() == 1 {
+        return text == pattern;
+    }
+    if !text.starts_with(first) || !text.ends_with(last) || text.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+impl CompiledFilter {
+    fn matches(&self, record: &Record) -> bool {
+        let raw = record.property(&self.property);
+        let actual = raw.and_then(|v| operand(&self.property, v));
+        match &self.check {
+            Check::Has(want) => raw.is_some() == *want,
+            Check::Compare(cmp) => match (&actual, &self.operand) {
+                (Some(a), Some(b)) => a.partial_cmp(b).is_some_and(|o| cmp.accepts(o)),
+                // NEQ matches records without a value; the others do not.
+                _ => *cmp == Cmp::Neq,
+            },
+            Check::Between(low, high) => actual.is_some_and(|a| &a >= low && &a <= high),
+            Check::In(values, want) => actual.is_some_and(|a| values.contains(&a)) == *want,
+            Check::Token(pattern, want) => {
+                let text = raw.unwrap_or_default().to_lowercase();
+                let found = if pattern.contains('*') {
+                    glob(pattern, &text)
+                } else {
+                    text.split(|c: char| !c.is_alphanumeric() && c != '@' && c != '.')
+                        .any(|t| t == pattern)
+                        || text == *pattern
+                };
+                found == *want
+            }
+        }
+    }
+}
+
+impl HubSpot {
+    fn compile_filter(&self, ty: ObjectType, f: SearchFilter) -> Result<CompiledFilter, Reject> {
+        let property = f.property_name;
+        if !ty.is_known(&property) {
+            return Err(self
+                .validation(
+                    format!("There was a problem with the request: property {property} does not exist on {}", ty.path()),
+                    Some(json!({ "propertyName": [property] })),
+                )
+                .into());
+        }
+        let bad_value = |what: &str| -> Reject {
+            self.validation(
+                format!("Filter on {property} with operator {}: {what}", f.operator),
+                Some(json!({ "propertyName": [property.clone()] })),
+            )
+            .into()
+        };
+        let single = || -> Result<Operand, Reject> {
+            let text = f
+                .value
+                .as_ref()
+                .and_then(value_text)
+                .ok_or_else(|| bad_value("a value is required"))?;
+            operand(&property, &text)
+                .ok_or_else(|| bad_value(&format!("'{text}' is not a valid value")))
+        };
+        let (operand_value, check) = match f.operator.as_str() {
+            "EQ" => (Some(single()?), Check::Compare(Cmp::Eq)),
+            "NEQ" => (Some(single()?), Check::Compare(Cmp::Neq)),
+            "LT" => (Some(single()?), Check::Compare(Cmp::Lt)),
+            "LTE" => (Some(single()?), Check::Compare(Cmp::Lte)),
+            "GT" => (Some(single()?), Check::Compare(Cmp::Gt)),
+            "GTE" => (Some(single()?), Check::Compare(Cmp::Gte)),
+            "BETWEEN" => {
+                let low = single()?;
+                let high_text = f
+                    .high_value
+                    .as_ref()
+                    .and_then(value_text)
+                    .ok_or_else(|| bad_value("highValue is required"))?;
+                let high = operand(&property, &high_text)
+                    .ok_or_else(|| bad_value(&format!("'{high_text}' is not a valid value")))?;
+                (None, Check::Between(low, high))
+            }
+            op @ ("IN" | "NOT_IN") => {
+                let values = f
+                    .values
+                    .as_ref()
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| bad_value("values is required"))?;
+                let mut out = Vec::new();
+                for v in values {
+                    let text = value_text(v).ok_or_else(|| bad_value("values must be strings"))?;
+                    out.push(
+                        operand(&property, &text)
+                            .ok_or_else(|| bad_value(&format!("'{text}' is not a valid value")))?,
+                    );
+                }
+                (None, Check::In(out, op == "IN"))
+            }
+            "HAS_PROPERTY" => (None, Check::Has(true)),
+            "NOT_HAS_PROPERTY" => (None, Check::Has(false)),
+            op @ ("CONTAINS_TOKEN" | "NOT_CONTAINS_TOKEN") => {
+                let text = f
+                    .value
+                    .as_ref()
+                    .and_then(value_text)
+                    .ok_or_else(|| bad_value("a value is required"))?;
+                (
+                    None,
+                    Check::Token(text.to_lowercase(), op == "CONTAINS_TOKEN"),
+                )
+            }
+            other => {
+                return Err(self
+                    .validation(
+                        format!("Unknown filter operator {other}"),
+                        Some(json!({ "operator": [other] })),
+                    )
+                    .into());
+            }
+        };
+        Ok(CompiledFilter {
+            property,
+            operand: operand_value,
+            check,
+        })
+    }
+
+    fn search_limit(&self, raw: Option<&Value>) -> Result<usize, Reject> {
+        let Some(raw) = raw.filter(|v| !v.is_null()) else {
+            return Ok(SEARCH_DEFAULT_LIMIT);
+        };
+        let n = value_text(raw).and_then(|t| t.trim().parse::<usize>().ok());
+        match n {
+            Some(n) if n <= SEARCH_MAX_LIMIT => Ok(n),
+            _ => Err(self
+                .validation(
+                    format!("limit must be between 0 and {SEARCH_MAX_LIMIT}; got {raw}"),
+                    Some(json!({ "limit": [raw.to_string()] })),
+                )
+                .into()),
+        }
+    }
+
+    fn search(&self, ty: ObjectType, body: &Bytes) -> Result<Response, Reject> {
+        let input: SearchBody = if body.is_empty() {
+            self.parse_body(&Bytes::from_static(b"{}"))?
+        } else {
+            self.parse_body(body)?
+        };
+        let limit = self.search_limit(input.limit.as_ref())?;
+        let offset = match input.after.as_ref().filter(|v| !v.is_null()) {
+            None => 0,
+            Some(raw) => value_text(raw)
+                .and_then(|t| t.trim().parse::<usize>().ok())
+                .ok_or_else(|| {
+                    self.validation(
+                        format!("Invalid paging cursor: after={raw}"),
+                        Some(json!({ "after": [raw.to_string()] })),
+                    )
+                })?,
+        };
+        if offset >= SEARCH_MAX_RESULTS {
+            return Err(self
+                .validation(
+                    format!("The search endpoint returns at most {SEARCH_MAX_RESULTS} results; after={offset} is past them"),
+                    None,
+                )
+                .into());
+        }
+        let groups = input.filter_groups;
+        let total_filters: usize = groups.iter().map(|g| g.filters.len()).sum();
+        if groups.len() > SEARCH_MAX_GROUPS
+            || total_filters > SEARCH_MAX_FILTERS
+            || groups
+                .iter()
+                .any(|g| g.filters.len() > SEARCH_MAX_FILTERS_PER_GROUP)
+        {
+            return Err(self
+                .validation(
+                    format!(
+                        "Too many filters: at most {SEARCH_MAX_GROUPS} filterGroups, {SEARCH_MAX_FILTERS_PER_GROUP} filters per group and {SEARCH_MAX_FILTERS} filters in all"
+                    ),
+                    None,
+                )
+                .into());
+        }
+        if groups.iter().any(|g| g.filters.is_empty()) {
+            return Err(self
+                .validation("A filterGroup must have at least one filter", None)
+                .into());
+        }
+        let mut compiled: Vec<Vec<CompiledFilter>> = Vec::new();
+        for group in groups {
+            let mut filters = Vec::new();
+            for f in group.filters {
+                filters.push(self.compile_filter(ty, f)?);
+            }
+            compiled.push(filters);
+        }
+        let words: Vec<String> = match input.query.as_deref() {
+            Some(q) if q.chars().count() > SEARCH_MAX_QUERY => {
+                return Err(self
+                    .validation(
+                        format!("query must be at most {SEARCH_MAX_QUERY} characters"),
+                        None,
+                    )
+                    .into());
+            }
+            Some(q) => q.split_whitespace().map(str::to_lowercase).collect(),
+            None => Vec::new(),
+        };
+        let sort = self.search_sort(ty, &input.sorts)?;
+
+        let store = self.read();
+        let mut hits: Vec<Record> = store
+            .table(ty)
+            .values()
+            .filter(|r| r.archived_at.is_none())
+            .map(|r| store.effective(ty, r))
+            .filter(|r| {
+                compiled.is_empty() || compiled.iter().any(|g| g.iter().all(|f| f.matches(r)))
+            })
+            .filter(|r| {
+                words.iter().all(|w| {
+                    ty.searchable_properties().iter().any(|p| {
+                        r.property(p)
+                            .is_some_and(|v| starts_token(&v.to_lowercase(), w))
+                    })
+                })
+            })
+            .collect();
+        if let Some((property, descending)) = &sort {
+            hits.sort_by(|a, b| {
+                let key = |r: &Record| r.property(property).and_then(|v| operand(property, v));
+                let ordering = match (key(a), key(b)) {
+                    (Some(x), Some(y)) => {
+                        let o = x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal);
+                        if *descending { o.reverse() } else { o }
+                    }
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (None, None) => std::cmp::Ordering::Equal,
+                };
+                ordering.then(a.id.cmp(&b.id))
+            });
+        }
+        let total = hits.len();
+        let selection = if input.properties.is_empty() {
+            Selection::Default
+        } else {
+            Selection::Only(&input.properties)
+        };
+        let results: Vec<Value> = hits
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|r| r.render(ty, &selection))
+            .collect();
+        drop(store);
+        let mut out = json!({ "total": total, "results": results });
+        let next = offset + limit;
+        if limit > 0 && next < total && next < SEARCH_MAX_RESULTS {
+            out["paging"] = json!({ "next": { "after": next.to_string() } });
+        }
+        Ok(Json(out).into_response())
+    }
+
+    /// The first of `sorts`: `"prop"`, `"-prop"` or `{propertyName, direction}`.
+    fn search_sort(
+        &self,
+        ty: ObjectType,
+        sorts: &[Value],
+    ) -> Result<Option<(String, bool)>, Reject> {
+        let Some(first) = sorts.first() else {
+            return Ok(None);
+        };
+        let (name, descending) = match first {
+            Value::String(s) => match s.strip_prefix('-') {
+                Some(rest) => (rest.to_owned(), true),
+                None => (s.clone(), false),
+            },
+            Value::Object(o) => (
+                o.get("propertyName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                o.get("direction").and_then(Value::as_str) == Some("DESCENDING"),
+            ),
+            _ => (String::new(), false),
+        };
+        if !ty.is_known(&name) {
+            return Err(self
+                .validation(
+                    format!("Cannot sort by '{name}': not a property of {}", ty.path()),
+                    Some(json!({ "sorts": [first.to_string()] })),
+                )
+                .into());
+        }
+        Ok(Some((name, descending)))
+    }
+}
+
+/// Applies validated `changes` to `record`. A task moving to COMPLETED gets its
+/// `hs_task_completion_date` (HubSpot sets it; it is read-only); moving away clears it.
+fn apply_changes(ty: ObjectType, record: &mut Record, changes: Changes, now: &str) {
+    let was_completed = record.property("hs_task_status") == Some("COMPLETED");
+    for (name, value) in changes {
+        match value {
+            Some(v) => record.properties.insert(name, v),
+            None => record.properties.remove(&name),
+        };
+    }
+    if ty == ObjectType::Tasks {
+        let completed = record.property("hs_task_status") == Some("COMPLETED");
+        if completed && !was_completed {
+            record
+                .properties
+                .insert("hs_task_completion_date".into(), now.to_owned());
+        } else if !completed {
+            record.properties.remove("hs_task_completion_date");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Owners and pipelines
 

@@ -4,8 +4,13 @@
 //! are fixed (HubSpot manages them outside the objects API).
 //!
 //! Associations: a contact's primary company is its `associatedcompanyid` property, as
-//! HubSpot mirrors it; a deal's companies and contacts are kept on the deal
-//! ([`Record::links`]). Every other direction is derived from those two.
+//! HubSpot mirrors it; deals, notes, tasks and leads keep their companies, contacts (and
+//! deals) on themselves ([`Record::links`]). Every other direction is derived from those.
+//!
+//! Calculated properties (read-only, computed on every read like HubSpot's): a deal's
+//! `hs_deal_stage_probability` (its stage's probability) and a lead's
+//! `hs_primary_contact_id`, `hs_associated_contact_*` and `hs_associated_company_*`
+//! (from the contact and company the lead is associated with).
 
 use std::collections::BTreeMap;
 
@@ -23,12 +28,21 @@ pub(crate) const FIRST_COMPANY_ID: u64 = 5001;
 const NAMED_COMPANY_COUNT: u64 = 45;
 pub(crate) const DEAL_COUNT: u64 = 260;
 pub(crate) const FIRST_DEAL_ID: u64 = 7001;
+pub(crate) const NOTE_COUNT: u64 = 260;
+pub(crate) const FIRST_NOTE_ID: u64 = 20_001;
+pub(crate) const TASK_COUNT: u64 = 260;
+pub(crate) const FIRST_TASK_ID: u64 = 30_001;
+pub(crate) const LEAD_COUNT: u64 = 260;
+pub(crate) const FIRST_LEAD_ID: u64 = 40_001;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ObjectType {
     Contacts,
     Companies,
     Deals,
+    Notes,
+    Tasks,
+    Leads,
 }
 
 const CONTACT_PROPERTIES: &[&str] = &[
@@ -48,6 +62,7 @@ const CONTACT_PROPERTIES: &[&str] = &[
     "lastname",
     "lifecyclestage",
     "mobilephone",
+    "notes_last_updated",
     "phone",
     "state",
     "website",
@@ -68,6 +83,7 @@ const COMPANY_PROPERTIES: &[&str] = &[
     "industry",
     "lifecyclestage",
     "name",
+    "notes_last_updated",
     "numberofemployees",
     "phone",
     "state",
@@ -84,18 +100,132 @@ const DEAL_PROPERTIES: &[&str] = &[
     "dealstage",
     "dealtype",
     "description",
+    "hs_deal_stage_probability",
     "hs_lastmodifieddate",
     "hs_object_id",
     "hubspot_owner_id",
+    "notes_last_updated",
     "pipeline",
 ];
 
+const NOTE_PROPERTIES: &[&str] = &[
+    "hs_createdate",
+    "hs_lastmodifieddate",
+    "hs_note_body",
+    "hs_object_id",
+    "hs_timestamp",
+    "hubspot_owner_id",
+];
+
+const TASK_PROPERTIES: &[&str] = &[
+    "hs_createdate",
+    "hs_lastmodifieddate",
+    "hs_object_id",
+    "hs_task_body",
+    "hs_task_completion_date",
+    "hs_task_priority",
+    "hs_task_status",
+    "hs_task_subject",
+    "hs_task_type",
+    "hs_timestamp",
+    "hubspot_owner_id",
+];
+
+const LEAD_PROPERTIES: &[&str] = &[
+    "createdate",
+    "hs_associated_company_domain",
+    "hs_associated_company_name",
+    "hs_associated_contact_email",
+    "hs_associated_contact_firstname",
+    "hs_associated_contact_lastname",
+    "hs_lastmodifieddate",
+    "hs_lead_label",
+    "hs_lead_name",
+    "hs_lead_type",
+    "hs_object_id",
+    "hs_pipeline",
+    "hs_pipeline_stage",
+    "hs_primary_contact_id",
+    "hubspot_owner_id",
+];
+
+/// Properties HubSpot computes; a write naming one is refused as read-only.
+const CALCULATED_PROPERTIES: &[&str] = &[
+    "hs_deal_stage_probability",
+    "hs_task_completion_date",
+    "hs_primary_contact_id",
+    "hs_associated_contact_email",
+    "hs_associated_contact_firstname",
+    "hs_associated_contact_lastname",
+    "hs_associated_company_name",
+    "hs_associated_company_domain",
+];
+
+/// Datetime properties: reads give ISO-8601 with milliseconds; writes and search filters
+/// take ISO-8601 or epoch milliseconds.
+const DATETIME_PROPERTIES: &[&str] = &[
+    "closedate",
+    "createdate",
+    "hs_createdate",
+    "hs_lastmodifieddate",
+    "hs_task_completion_date",
+    "hs_timestamp",
+    "lastmodifieddate",
+    "notes_last_updated",
+];
+
+/// Numeric properties: search compares them as numbers.
+const NUMBER_PROPERTIES: &[&str] = &[
+    "amount",
+    "annualrevenue",
+    "associatedcompanyid",
+    "hs_deal_stage_probability",
+    "hs_object_id",
+    "hs_primary_contact_id",
+    "numberofemployees",
+];
+
+pub(crate) const TASK_STATUSES: [&str; 5] = [
+    "NOT_STARTED",
+    "IN_PROGRESS",
+    "WAITING",
+    "COMPLETED",
+    "DEFERRED",
+];
+const TASK_PRIORITIES: [&str; 4] = ["NONE", "LOW", "MEDIUM", "HIGH"];
+const TASK_TYPES: [&str; 3] = ["TODO", "CALL", "EMAIL"];
+pub(crate) const LEAD_PIPELINE: &str = "lead-pipeline-id";
+/// HubSpot's default lead pipeline: (stage id, label).
+pub(crate) const LEAD_STAGES: [(&str, &str); 5] = [
+    ("new-stage-id", "New"),
+    ("attempting-stage-id", "Attempting"),
+    ("connected-stage-id", "Connected"),
+    ("qualified-stage-id", "Qualified"),
+    ("unqualified-stage-id", "Disqualified"),
+];
+const LEAD_TYPES: [&str; 3] = ["NEW_BUSINESS", "UPSELL", "RE_ATTEMPTING"];
+const LEAD_LABELS: [&str; 3] = ["COLD", "WARM", "HOT"];
+
 impl ObjectType {
-    pub(crate) const ALL: [ObjectType; 3] = [
+    pub(crate) const ALL: [ObjectType; 6] = [
         ObjectType::Contacts,
         ObjectType::Companies,
         ObjectType::Deals,
+        ObjectType::Notes,
+        ObjectType::Tasks,
+        ObjectType::Leads,
     ];
+
+    fn index(self) -> usize {
+        match self {
+            ObjectType::Contacts => 0,
+            ObjectType::Companies => 1,
+            ObjectType::Deals => 2,
+            ObjectType::Notes => 3,
+            ObjectType::Tasks => 4,
+            ObjectType::Leads => 5,
+        }
+    }
 
     pub(crate) fn from_path(segment: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.path() == segment)
@@ -106,6 +236,9 @@ impl ObjectType {
             ObjectType::Contacts => "contacts",
             ObjectType::Companies => "companies",
             ObjectType::Deals => "deals",
+            ObjectType::Notes => "notes",
+            ObjectType::Tasks => "tasks",
+            ObjectType::Leads => "leads",
         }
     }
 
@@ -114,6 +247,9 @@ impl ObjectType {
             ObjectType::Contacts => "contact",
             ObjectType::Companies => "company",
             ObjectType::Deals => "deal",
+            ObjectType::Notes => "note",
+            ObjectType::Tasks => "task",
+            ObjectType::Leads => "lead",
         }
     }
 
@@ -132,6 +268,9 @@ impl ObjectType {
             ObjectType::Contacts => "contactId",
             ObjectType::Companies => "companyId",
             ObjectType::Deals => "dealId",
+            ObjectType::Notes => "noteId",
+            ObjectType::Tasks => "taskId",
+            ObjectType::Leads => "leadsId",
         }
     }
 
@@ -141,13 +280,24 @@ impl ObjectType {
             ObjectType::Contacts => "CONTACT",
             ObjectType::Companies => "COMPANY",
             ObjectType::Deals => "DEAL",
+            ObjectType::Notes => "NOTE",
+            ObjectType::Tasks => "TASK",
+            ObjectType::Leads => "LEAD",
         }
     }
 
     pub(crate) fn modified_property(self) -> &'static str {
         match self {
             ObjectType::Contacts => "lastmodifieddate",
-            ObjectType::Companies | ObjectType::Deals => "hs_lastmodifieddate",
+            _ => "hs_lastmodifieddate",
+        }
+    }
+
+    /// Engagements (notes, tasks) keep their creation time in `hs_createdate`.
+    pub(crate) fn created_property(self) -> &'static str {
+        match self {
+            ObjectType::Notes | ObjectType::Tasks => "hs_createdate",
+            _ => "createdate",
         }
     }
 
@@ -156,6 +306,9 @@ impl ObjectType {
             ObjectType::Contacts => CONTACT_PROPERTIES,
             ObjectType::Companies => COMPANY_PROPERTIES,
             ObjectType::Deals => DEAL_PROPERTIES,
+            ObjectType::Notes => NOTE_PROPERTIES,
+            ObjectType::Tasks => TASK_PROPERTIES,
+            ObjectType::Leads => LEAD_PROPERTIES,
         }
     }
 
@@ -190,16 +343,81 @@ impl ObjectType {
                 "hs_object_id",
                 "pipeline",
             ],
+            ObjectType::Notes | ObjectType::Tasks => {
+                &["hs_createdate", "hs_lastmodifieddate", "hs_object_id"]
+            }
+            ObjectType::Leads => &["createdate", "hs_lastmodifieddate", "hs_object_id"],
+        }
+    }
+
+    /// What a search `query` matches against (HubSpot's "default searchable properties").
+    pub(crate) fn searchable_properties(self) -> &'static [&'static str] {
+        match self {
+            ObjectType::Contacts => &[
+                "firstname",
+                "lastname",
+                "email",
+                "phone",
+                "mobilephone",
+                "company",
+            ],
+            ObjectType::Companies => &["name", "domain", "website", "phone"],
+            ObjectType::Deals => &[
+                "dealname",
+                "pipeline",
+                "dealstage",
+                "description",
+                "dealtype",
+            ],
+            ObjectType::Notes => &["hs_note_body"],
+            ObjectType::Tasks => &["hs_task_subject", "hs_task_body"],
+            ObjectType::Leads => &["hs_lead_name"],
         }
     }
 
     /// Returned whatever `properties=` asks for.
     pub(crate) fn always_properties(self) -> [&'static str; 3] {
-        ["createdate", "hs_object_id", self.modified_property()]
+        [
+            self.created_property(),
+            "hs_object_id",
+            self.modified_property(),
+        ]
     }
 
-    pub(crate) fn read_only_properties(self) -> [&'static str; 2] {
-        ["hs_object_id", self.modified_property()]
+    pub(crate) fn is_read_only(self, property: &str) -> bool {
+        property == "hs_object_id"
+            || property == self.modified_property()
+            || CALCULATED_PROPERTIES.contains(&property)
+    }
+
+    /// The allowed values of an enumeration property, where the sandbox checks them.
+    pub(crate) fn options(self, property: &str) -> Option<Vec<&'static str>> {
+        match (self, property) {
+            (ObjectType::Tasks, "hs_task_status") => Some(TASK_STATUSES.to_vec()),
+            (ObjectType::Tasks, "hs_task_priority") => Some(TASK_PRIORITIES.to_vec()),
+            (ObjectType::Tasks, "hs_task_type") => Some(TASK_TYPES.to_vec()),
+            (ObjectType::Leads, "hs_pipeline") => Some(vec![LEAD_PIPELINE]),
+            (ObjectType::Leads, "hs_pipeline_stage") => {
+                Some(LEAD_STAGES.iter().map(|(id, _)| *id).collect())
+            }
+            (ObjectType::Leads, "hs_lead_type") => Some(LEAD_TYPES.to_vec()),
+            (ObjectType::Leads, "hs_lead_label") => Some(LEAD_LABELS.to_vec()),
+            _ => None,
+        }
+    }
+
+    /// Properties a create must set (HubSpot refuses the record without them).
+    pub(crate) fn required_on_create(self) -> &'static [&'static str] {
+        match self {
+            ObjectType::Notes | ObjectType::Tasks => &["hs_timestamp"],
+            ObjectType::Leads => &["hs_lead_name"],
+            _ => &[],
+        }
+    }
+
+    /// Types that keep their associations on themselves ([`Record::links`]).
+    pub(crate) fn holds_links(self) -> bool {
+        !matches!(self, ObjectType::Contacts | ObjectType::Companies)
     }
 
     /// The association type label HubSpot v3 reports from this object to `to`.
@@ -209,16 +427,48 @@ impl ObjectType {
 
     /// The object type a HUBSPOT_DEFINED `associationTypeId` from this type points at
     /// (1/279 contact->company, 2/280 company->contact, 3 deal->contact, 4 contact->deal,
-    /// 5/341 deal->company, 6/342 company->deal; the first of each pair is "primary").
+    /// 5/341 deal->company, 6/342 company->deal; the first of each pair is "primary";
+    /// notes 202/190/214 and tasks 204/192/216 to contact/company/deal, and back
+    /// 201/189/213 and 203/191/215; leads 578 to their primary contact, 580 to their
+    /// primary company).
     pub(crate) fn association_target(self, type_id: u64) -> Option<ObjectType> {
-        use ObjectType::{Companies, Contacts, Deals};
+        use ObjectType::{Companies, Contacts, Deals, Leads, Notes, Tasks};
         match (self, type_id) {
-            (Contacts, 1 | 279) | (Deals, 5 | 341) => Some(Companies),
-            (Companies, 2 | 280) | (Deals, 3) => Some(Contacts),
-            (Contacts, 4) | (Companies, 6 | 342) => Some(Deals),
+            (Contacts, 1 | 279) | (Deals, 5 | 341) | (Notes, 190) | (Tasks, 192) | (Leads, 580) => {
+                Some(Companies)
+            }
+            (Companies, 2 | 280) | (Deals, 3) | (Notes, 202) | (Tasks, 204) | (Leads, 578) => {
+                Some(Contacts)
+            }
+            (Contacts, 4) | (Companies, 6 | 342) | (Notes, 214) | (Tasks, 216) => Some(Deals),
+            (Contacts, 201) | (Companies, 189) | (Deals, 213) => Some(Notes),
+            (Contacts, 203) | (Companies, 191) | (Deals, 215) => Some(Tasks),
             _ => None,
         }
     }
+}
+
+/// A datetime property value (ISO-8601, or epoch milliseconds) as epoch milliseconds.
+pub(crate) fn parse_datetime(value: &str) -> Option<i64> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return value.parse().ok();
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        return Some(t.timestamp_millis());
+    }
+    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp_millis())
+}
+
+pub(crate) fn is_datetime(property: &str) -> bool {
+    DATETIME_PROPERTIES.contains(&property)
+}
+
+pub(crate) fn is_number(property: &str) -> bool {
+    NUMBER_PROPERTIES.contains(&property)
 }
 
 #[derive(Clone, Debug)]
@@ -227,7 +477,7 @@ pub(crate) struct Record {
     /// Absent key = the property has no value (HubSpot reports it as `null` when asked).
     pub properties: BTreeMap<String, String>,
     pub archived_at: Option<String>,
-    /// Deals only: the companies and contacts the deal is associated with.
+    /// Deals, notes, tasks and leads: the records they are associated with.
     pub links: Vec<(ObjectType, u64)>,
 }
 
@@ -269,7 +519,10 @@ impl Record {
         let mut out = Map::new();
         out.insert("id".into(), json!(self.id.to_string()));
         out.insert("properties".into(), Value::Object(properties));
-        out.insert("createdAt".into(), json!(self.property("createdate")));
+        out.insert(
+            "createdAt".into(),
+            json!(self.property(ty.created_property())),
+        );
         out.insert(
             "updatedAt".into(),
             json!(self.property(ty.modified_property())),
@@ -288,38 +541,22 @@ impl Record {
 
 #[derive(Clone, Debug)]
 pub(crate) struct Store {
-    contacts: BTreeMap<u64, Record>,
-    companies: BTreeMap<u64, Record>,
-    deals: BTreeMap<u64, Record>,
-    next_contact_id: u64,
-    next_company_id: u64,
-    next_deal_id: u64,
+    tables: [BTreeMap<u64, Record>; 6],
+    next_ids: [u64; 6],
 }
 
 impl Store {
     pub(crate) fn table(&self, ty: ObjectType) -> &BTreeMap<u64, Record> {
-        match ty {
-            ObjectType::Contacts => &self.contacts,
-            ObjectType::Companies => &self.companies,
-            ObjectType::Deals => &self.deals,
-        }
+        &self.tables[ty.index()]
     }
 
     pub(crate) fn table_mut(&mut self, ty: ObjectType) -> &mut BTreeMap<u64, Record> {
-        match ty {
-            ObjectType::Contacts => &mut self.contacts,
-            ObjectType::Companies => &mut self.companies,
-            ObjectType::Deals => &mut self.deals,
-        }
+        &mut self.tables[ty.index()]
     }
 
     /// Ids are never reused, even after an archive, as in HubSpot.
     pub(crate) fn allocate_id(&mut self, ty: ObjectType) -> u64 {
-        let next = match ty {
-            ObjectType::Contacts => &mut self.next_contact_id,
-            ObjectType::Companies => &mut self.next_company_id,
-            ObjectType::Deals => &mut self.next_deal_id,
-        };
+        let next = &mut self.next_ids[ty.index()];
         let id = *next;
         *next += 1;
         id
@@ -337,7 +574,7 @@ impl Store {
         record: &Record,
         to: ObjectType,
     ) -> Vec<u64> {
-        use ObjectType::{Companies, Contacts, Deals};
+        use ObjectType::{Companies, Contacts};
         let me = record.id;
         let mut ids: Vec<u64> = match (from, to) {
             (Contacts, Companies) => record
@@ -347,26 +584,34 @@ impl Store {
                 .collect(),
             (Companies, Contacts) => {
                 let me = me.to_string();
-                self.contacts
+                self.table(Contacts)
                     .values()
                     .filter(|c| c.property("associatedcompanyid") == Some(me.as_str()))
                     .map(|c| c.id)
                     .collect()
             }
-            (Deals, Deals) => Vec::new(),
-            (Deals, to) => record
-                .links
-                .iter()
-                .filter(|(ty, _)| *ty == to)
-                .map(|(_, id)| *id)
-                .collect(),
-            (from, Deals) => self
-                .deals
-                .values()
-                .filter(|d| d.links.contains(&(from, me)))
-                .map(|d| d.id)
-                .collect(),
-            _ => Vec::new(),
+            _ if from == to => Vec::new(),
+            _ => {
+                let mut ids = Vec::new();
+                if from.holds_links() {
+                    ids.extend(
+                        record
+                            .links
+                            .iter()
+                            .filter(|(ty, _)| *ty == to)
+                            .map(|(_, id)| *id),
+                    );
+                }
+                if to.holds_links() {
+                    ids.extend(
+                        self.table(to)
+                            .values()
+                            .filter(|r| r.links.contains(&(from, me)))
+                            .map(|r| r.id),
+                    );
+                }
+                ids
+            }
         };
         ids.sort_unstable();
         ids.dedup();
@@ -374,13 +619,75 @@ impl Store {
         ids
     }
 
-    /// Records that `deal` is associated with `ty` `id` (no-op when it already is).
-    pub(crate) fn link_deal(&mut self, deal: u64, ty: ObjectType, id: u64) {
-        if let Some(record) = self.deals.get_mut(&deal)
+    /// Records that `owner` (of a type that holds links) is associated with `ty` `id`
+    /// (no-op when it already is).
+    pub(crate) fn link(&mut self, owner_ty: ObjectType, owner: u64, ty: ObjectType, id: u64) {
+        if let Some(record) = self.table_mut(owner_ty).get_mut(&owner)
             && !record.links.contains(&(ty, id))
         {
             record.links.push((ty, id));
         }
+    }
+
+    /// The properties HubSpot computes for `record`, by name.
+    pub(crate) fn calculated(&self, ty: ObjectType, record: &Record) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        match ty {
+            ObjectType::Deals => {
+                let stage = record.property("dealstage");
+                let probability = record
+                    .property("pipeline")
+                    .and_then(pipeline)
+                    .and_then(|p| p.stages.iter().find(|s| Some(s.0) == stage))
+                    .map(|s| s.2);
+                if let Some(p) = probability {
+                    out.push(("hs_deal_stage_probability".into(), p.to_owned()));
+                }
+            }
+            ObjectType::Leads => {
+                let contact = self
+                    .associations(ty, record, ObjectType::Contacts)
+                    .first()
+                    .and_then(|id| self.live(ObjectType::Contacts, *id));
+                if let Some(c) = contact {
+                    out.push(("hs_primary_contact_id".into(), c.id.to_string()));
+                    for (from, to) in [
+                        ("firstname", "hs_associated_contact_firstname"),
+                        ("lastname", "hs_associated_contact_lastname"),
+                        ("email", "hs_associated_contact_email"),
+                    ] {
+                        if let Some(v) = c.property(from) {
+                            out.push((to.into(), v.to_owned()));
+                        }
+                    }
+                }
+                let company = self
+                    .associations(ty, record, ObjectType::Companies)
+                    .first()
+                    .and_then(|id| self.live(ObjectType::Companies, *id));
+                if let Some(c) = company {
+                    for (from, to) in [
+                        ("name", "hs_associated_company_name"),
+                        ("domain", "hs_associated_company_domain"),
+                    ] {
+                        if let Some(v) = c.property(from) {
+                            out.push((to.into(), v.to_owned()));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+
+    /// `record` with its calculated properties filled in, as reads and searches see it.
+    pub(crate) fn effective(&self, ty: ObjectType, record: &Record) -> Record {
+        let mut out = record.clone();
+        for (k, v) in self.calculated(ty, record) {
+            out.properties.insert(k, v);
+        }
+        out
     }
 
     /// A record as reads return it: `selection` picks its properties and each type in
@@ -393,7 +700,7 @@ impl Store {
         selection: &Selection<'_>,
         associations: &[ObjectType],
     ) -> Value {
-        let mut value = record.render(ty, selection);
+        let mut value = self.effective(ty, record).render(ty, selection);
         let mut block = Map::new();
         for &to in associations {
             if to == ty || block.contains_key(to.path()) {
@@ -425,17 +732,32 @@ impl Store {
             .map(|i| seed_contact(i, &companies))
             .map(|r| (r.id, r))
             .collect();
-        let deals = (0..DEAL_COUNT)
+        let deals: BTreeMap<u64, Record> = (0..DEAL_COUNT)
             .map(|i| seed_deal(i, &companies, &contacts))
             .map(|r| (r.id, r))
             .collect();
+        let notes = (0..NOTE_COUNT)
+            .map(|i| seed_note(i, &contacts, &deals))
+            .map(|r| (r.id, r))
+            .collect();
+        let tasks = (0..TASK_COUNT)
+            .map(|i| seed_task(i, &contacts, &deals))
+            .map(|r| (r.id, r))
+            .collect();
+        let leads = (0..LEAD_COUNT)
+            .map(|i| seed_lead(i, &contacts))
+            .map(|r| (r.id, r))
+            .collect();
         Store {
-            contacts,
-            companies,
-            deals,
-            next_contact_id: FIRST_CONTACT_ID + CONTACT_COUNT,
-            next_company_id: FIRST_COMPANY_ID + COMPANY_COUNT,
-            next_deal_id: FIRST_DEAL_ID + DEAL_COUNT,
+            tables: [contacts, companies, deals, notes, tasks, leads],
+            next_ids: [
+                FIRST_CONTACT_ID + CONTACT_COUNT,
+                FIRST_COMPANY_ID + COMPANY_COUNT,
+                FIRST_DEAL_ID + DEAL_COUNT,
+                FIRST_NOTE_ID + NOTE_COUNT,
+                FIRST_TASK_ID + TASK_COUNT,
+                FIRST_LEAD_ID + LEAD_COUNT,
+            ],
         }
     }
 }
@@ -597,6 +919,35 @@ fn small(i: u64, modulus: u64) -> i64 {
     i64::try_from(i % modulus).unwrap_or(0)
 }
 
+fn index_of(i: u64, modulus: u64) -> usize {
+    usize::try_from(i % modulus).unwrap_or(0)
+}
+
+const STREETS: [&str; 7] = [
+    "Main Street",
+    "Harbour Road",
+    "Elm Avenue",
+    "Station Lane",
+    "Rue de la Paix",
+    "Market Square",
+    "Hauptstraße",
+];
+
+const US_STATES: [&str; 9] = ["MA", "CA", "NY", "TX", "WA", "IL", "CO", "OR", "GA"];
+
+/// (city, state, zip, country) for contacts' addresses; some countries have no state.
+#[rustfmt::skip]
+const CONTACT_PLACES: [(&str, &str, &str, &str); 8] = [
+    ("Cambridge", "MA", "02139", "United States"),
+    ("Austin", "TX", "78701", "United States"),
+    ("London", "", "EC1A 1BB", "United Kingdom"),
+    ("Lyon", "", "69002", "France"),
+    ("Toronto", "ON", "M5V 2T6", "Canada"),
+    ("São Paulo", "SP", "01310-100", "Brazil"),
+    ("Seattle", "WA", "98101", "United States"),
+    ("Zürich", "", "8001", "Switzerland"),
+];
+
 fn seed_company(j: u64) -> Record {
     let (name, domain, industry, city, country) =
         match COMPANIES.get(usize::try_from(j).unwrap_or(usize::MAX)) {
@@ -631,6 +982,36 @@ fn seed_company(j: u64) -> Record {
             p.insert(k.to_owned(), v);
         }
     };
+    // Most companies with a domain list their website too; some only the domain.
+    if !domain.is_empty() && j % 6 != 3 {
+        set("website", format!("https://www.{domain}"));
+    }
+    if j % 4 != 1 {
+        let what = match industry {
+            "" => "privately held business".to_owned(),
+            i => format!("{} business", i.to_lowercase().replace('_', " ")),
+        };
+        set(
+            "description",
+            format!("{name} is a {what} based in {city}."),
+        );
+    }
+    if j.is_multiple_of(3) {
+        set(
+            "address",
+            format!("{} {}", 10 + (j * 37) % 890, STREETS[index_of(j, 7)]),
+        );
+        set("zip", format!("{:05}", 10_000 + (j * 7_919) % 89_999));
+    }
+    if country == "United States" && j % 3 != 2 {
+        set("state", US_STATES[index_of(j, 9)].to_owned());
+    }
+    if j % 7 != 4 {
+        let last_activity = modified
+            - Duration::minutes(1 + small(j * 19, 600))
+            - Duration::milliseconds(small(j * 3, 1000));
+        set("notes_last_updated", iso_millis(last_activity));
+    }
     set("name", name);
     set("domain", domain);
     set("industry", industry.to_owned());
@@ -771,6 +1152,34 @@ fn seed_contact(i: u64, companies: &BTreeMap<u64, Record>) -> Record {
     set(
         "hubspot_owner_id",
         (i % 10 != 7).then(|| owner_id(i * 3).to_string()),
+    );
+    // A postal address for most; some have only a city and country, some none.
+    if i % 5 != 2 {
+        let (city, state, zip, country) = CONTACT_PLACES[index_of(i, 8)];
+        if i % 5 != 4 {
+            set(
+                "address",
+                Some(format!(
+                    "{} {}",
+                    1 + (i * 53) % 998,
+                    STREETS[index_of(i * 3, 7)]
+                )),
+            );
+            set("zip", (!zip.is_empty()).then(|| zip.to_owned()));
+            set("state", (!state.is_empty()).then(|| state.to_owned()));
+        }
+        set("city", Some(city.to_owned()));
+        set("country", Some(country.to_owned()));
+    }
+    set(
+        "notes_last_updated",
+        (i % 6 != 1).then(|| {
+            iso_millis(
+                modified
+                    - Duration::minutes(1 + small(i * 3, 600))
+                    - Duration::milliseconds(small(i * 7, 1000)),
+            )
+        }),
     );
     set("createdate", Some(iso_millis(created)));
     set("lastmodifieddate", Some(iso_millis(modified)));
@@ -1089,11 +1498,272 @@ fn seed_deal(
     };
     set("dealtype", Some(deal_type.to_owned()));
     set("hubspot_owner_id", Some(owner_id(i).to_string()));
+    set(
+        "description",
+        (!i.is_multiple_of(3)).then(|| {
+            format!(
+                "{product} for {company_name}, owned by the {} team.",
+                ["sales", "renewals", "partnerships"][index_of(i, 3)]
+            )
+        }),
+    );
+    set(
+        "notes_last_updated",
+        (i % 5 != 3).then(|| {
+            iso_millis(
+                modified
+                    - Duration::minutes(1 + small(i * 11, 600))
+                    - Duration::milliseconds(small(i * 13, 1000)),
+            )
+        }),
+    );
     set("createdate", Some(iso_millis(created)));
     set("hs_lastmodifieddate", Some(iso_millis(modified)));
     set("hs_object_id", Some(id.to_string()));
     let mut links = vec![(ObjectType::Companies, company)];
     links.extend(people.into_iter().map(|c| (ObjectType::Contacts, c)));
+    Record {
+        id,
+        properties: p,
+        archived_at: None,
+        links,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Notes, tasks and leads
+
+/// The contact an engagement or lead at position `i` is about (stride `step`), its
+/// primary company, and (when `with_deal`) the lowest deal that contact is on.
+fn about(
+    i: u64,
+    step: u64,
+    contacts: &BTreeMap<u64, Record>,
+    deals: Option<&BTreeMap<u64, Record>>,
+) -> Vec<(ObjectType, u64)> {
+    let contact = FIRST_CONTACT_ID + (i * step) % CONTACT_COUNT;
+    let mut links = vec![(ObjectType::Contacts, contact)];
+    if let Some(company) = contacts
+        .get(&contact)
+        .and_then(|c| c.property("associatedcompanyid"))
+        .and_then(|c| c.parse::<u64>().ok())
+    {
+        links.push((ObjectType::Companies, company));
+    }
+    if let Some(deal) = deals.and_then(|deals| {
+        deals
+            .values()
+            .find(|d| d.links.contains(&(ObjectType::Contacts, contact)))
+    }) {
+        links.push((ObjectType::Deals, deal.id));
+    }
+    links
+}
+
+fn contact_name(contacts: &BTreeMap<u64, Record>, links: &[(ObjectType, u64)]) -> String {
+    links
+        .iter()
+        .find(|(ty, _)| *ty == ObjectType::Contacts)
+        .and_then(|(_, id)| contacts.get(id))
+        .map(|c| {
+            let name: Vec<&str> = [c.property("firstname"), c.property("lastname")]
+                .into_iter()
+                .flatten()
+                .collect();
+            if name.is_empty() {
+                c.property("email").unwrap_or("a contact").to_owned()
+            } else {
+                name.join(" ")
+            }
+        })
+        .unwrap_or_else(|| "the account".to_owned())
+}
+
+const NOTE_TOPICS: [&str; 8] = [
+    "Discussed the renewal timeline",
+    "Sent over the security questionnaire",
+    "Walked through the pricing tiers",
+    "Asked for a reference customer",
+    "Shared the onboarding plan",
+    "Flagged a billing question",
+    "Agreed next steps after the demo",
+    "Followed up on the pilot results",
+];
+
+/// Note `i`: about a contact (every ninth only about a company), often its company, every
+/// third also about that contact's deal. HubSpot stores the body as HTML.
+fn seed_note(i: u64, contacts: &BTreeMap<u64, Record>, deals: &BTreeMap<u64, Record>) -> Record {
+    let id = FIRST_NOTE_ID + i;
+    let mut links = about(i, 7, contacts, i.is_multiple_of(3).then_some(deals));
+    if i % 3 == 2 {
+        links.retain(|(ty, _)| *ty != ObjectType::Companies);
+    }
+    let who = contact_name(contacts, &links);
+    if i % 9 == 8 {
+        links.retain(|(ty, _)| *ty != ObjectType::Contacts);
+        if links.is_empty() {
+            links.push((
+                ObjectType::Companies,
+                FIRST_COMPANY_ID + (i * 3) % COMPANY_COUNT,
+            ));
+        }
+    }
+    let topic = NOTE_TOPICS[index_of(i, 8)];
+    let body = match i {
+        // Edge cases: markup and non-ASCII text survive the round trip.
+        4 => "<p>Call notes: <strong>budget approved</strong> &amp; legal review next week.</p>"
+            .to_owned(),
+        5 => "<p>Réunion à Zürich – «très positif» ✓</p>".to_owned(),
+        _ => format!("<p>{topic} with {who}.</p>"),
+    };
+    let created = at(
+        (2024, 1, 8, 9),
+        Duration::days(small(i, 1000))
+            + Duration::minutes(small(i * 29, 600))
+            + Duration::milliseconds(small(i * 43, 1000)),
+    );
+    let timestamp = created - Duration::minutes(small(i * 17, 120));
+    let modified = created
+        + Duration::days(small(i * 5, 30))
+        + Duration::minutes(1 + small(i * 23, 600))
+        + Duration::milliseconds(small(i * 61, 1000));
+    let mut p = BTreeMap::new();
+    p.insert("hs_note_body".to_owned(), body);
+    p.insert("hs_timestamp".to_owned(), iso_millis(timestamp));
+    if i % 11 != 10 {
+        p.insert("hubspot_owner_id".to_owned(), owner_id(i * 7).to_string());
+    }
+    p.insert("hs_createdate".to_owned(), iso_millis(created));
+    p.insert("hs_lastmodifieddate".to_owned(), iso_millis(modified));
+    p.insert("hs_object_id".to_owned(), id.to_string());
+    Record {
+        id,
+        properties: p,
+        archived_at: None,
+        links,
+    }
+}
+
+const TASK_SUBJECTS: [&str; 7] = [
+    "Call",
+    "Send proposal to",
+    "Book a demo with",
+    "Follow up with",
+    "Prepare QBR for",
+    "Confirm contract terms with",
+    "Email case study to",
+];
+
+/// Task `i`: statuses cycle through all five of HubSpot's; completed ones carry a
+/// completion date; due dates spread over 2024-2025.
+fn seed_task(i: u64, contacts: &BTreeMap<u64, Record>, deals: &BTreeMap<u64, Record>) -> Record {
+    let id = FIRST_TASK_ID + i;
+    let mut links = about(i, 13, contacts, (i % 4 == 1).then_some(deals));
+    if i % 4 == 3 {
+        links.retain(|(ty, _)| *ty != ObjectType::Companies);
+    }
+    let who = contact_name(contacts, &links);
+    let status = TASK_STATUSES[index_of(i * 3 + i / 5, 5)];
+    let created = at(
+        (2024, 2, 1, 8),
+        Duration::days(small(i, 1000) * 2)
+            + Duration::minutes(small(i * 31, 600))
+            + Duration::milliseconds(small(i * 47, 1000)),
+    );
+    let due = at(
+        (2024, 2, 5, 9),
+        Duration::days(small(i, 1000) * 2 + small(i * 7, 20)),
+    );
+    let modified = created
+        + Duration::days(1 + small(i * 3, 25))
+        + Duration::minutes(small(i * 19, 600))
+        + Duration::milliseconds(small(i * 67, 1000));
+    let mut p = BTreeMap::new();
+    p.insert(
+        "hs_task_subject".to_owned(),
+        format!("{} {who}", TASK_SUBJECTS[index_of(i, 7)]),
+    );
+    if i % 5 != 4 {
+        p.insert(
+            "hs_task_body".to_owned(),
+            format!("<p>Task {} of the account plan.</p>", i + 1),
+        );
+    }
+    p.insert("hs_task_status".to_owned(), status.to_owned());
+    if status == "COMPLETED" {
+        let done = modified - Duration::minutes(1 + small(i * 7, 300));
+        p.insert("hs_task_completion_date".to_owned(), iso_millis(done));
+    }
+    p.insert(
+        "hs_task_priority".to_owned(),
+        TASK_PRIORITIES[index_of(i, 4)].to_owned(),
+    );
+    p.insert(
+        "hs_task_type".to_owned(),
+        TASK_TYPES[index_of(i * 2, 3)].to_owned(),
+    );
+    p.insert("hs_timestamp".to_owned(), iso_millis(due));
+    p.insert(
+        "hubspot_owner_id".to_owned(),
+        owner_id(i * 5 + 1).to_string(),
+    );
+    p.insert("hs_createdate".to_owned(), iso_millis(created));
+    p.insert("hs_lastmodifieddate".to_owned(), iso_millis(modified));
+    p.insert("hs_object_id".to_owned(), id.to_string());
+    Record {
+        id,
+        properties: p,
+        archived_at: None,
+        links,
+    }
+}
+
+/// Lead `i`: every lead is about an existing contact (HubSpot requires one) and, when
+/// the contact has a company, that company; stages cycle through the default lead
+/// pipeline.
+fn seed_lead(i: u64, contacts: &BTreeMap<u64, Record>) -> Record {
+    let id = FIRST_LEAD_ID + i;
+    let mut links = about(i, 11, contacts, None);
+    if i % 6 == 5 {
+        links.retain(|(ty, _)| *ty != ObjectType::Companies);
+    }
+    let name = contact_name(contacts, &links);
+    let created = at(
+        (2024, 3, 4, 10),
+        Duration::days(small(i, 1000) * 2)
+            + Duration::minutes(small(i * 37, 600))
+            + Duration::milliseconds(small(i * 53, 1000)),
+    );
+    let modified = created
+        + Duration::days(1 + small(i * 7, 40))
+        + Duration::minutes(small(i * 11, 600))
+        + Duration::milliseconds(small(i * 71, 1000));
+    let mut p = BTreeMap::new();
+    p.insert("hs_lead_name".to_owned(), name);
+    p.insert("hs_pipeline".to_owned(), LEAD_PIPELINE.to_owned());
+    p.insert(
+        "hs_pipeline_stage".to_owned(),
+        LEAD_STAGES[index_of(i + i / 7, 5)].0.to_owned(),
+    );
+    p.insert(
+        "hs_lead_type".to_owned(),
+        LEAD_TYPES[index_of(i, 3)].to_owned(),
+    );
+    if i % 4 != 2 {
+        p.insert(
+            "hs_lead_label".to_owned(),
+            LEAD_LABELS[index_of(i * 2, 3)].to_owned(),
+        );
+    }
+    if i % 8 != 7 {
+        p.insert(
+            "hubspot_owner_id".to_owned(),
+            owner_id(i * 3 + 2).to_string(),
+        );
+    }
+    p.insert("createdate".to_owned(), iso_millis(created));
+    p.insert("hs_lastmodifieddate".to_owned(), iso_millis(modified));
+    p.insert("hs_object_id".to_owned(), id.to_string());
     Record {
         id,
         properties: p,
@@ -1219,6 +1889,75 @@ mod tests {
     }
 
     #[test]
+    fn engagements_and_leads_link_to_live_records() {
+        let store = Store::seed();
+        for ty in [ObjectType::Notes, ObjectType::Tasks, ObjectType::Leads] {
+            let table = store.table(ty);
+            assert_eq!(table.len(), 260, "{ty:?}");
+            for record in table.values() {
+                assert!(!record.links.is_empty(), "{ty:?} {}", record.id);
+                for (other, id) in &record.links {
+                    assert!(
+                        store.live(*other, *id).is_some(),
+                        "{ty:?} {} -> {id}",
+                        record.id
+                    );
+                    // The other side sees the association too.
+                    let other_record = store.live(*other, *id).unwrap();
+                    assert!(
+                        store
+                            .associations(*other, other_record, ty)
+                            .contains(&record.id)
+                    );
+                }
+                let owner = record.property("hubspot_owner_id");
+                assert!(owner.is_none_or(|o| o.parse::<u64>().is_ok()));
+            }
+        }
+        for lead in store.table(ObjectType::Leads).values() {
+            let calculated: BTreeMap<String, String> = store
+                .calculated(ObjectType::Leads, lead)
+                .into_iter()
+                .collect();
+            assert!(
+                calculated.contains_key("hs_primary_contact_id"),
+                "{}",
+                lead.id
+            );
+        }
+        let statuses: std::collections::BTreeSet<&str> = store
+            .table(ObjectType::Tasks)
+            .values()
+            .filter_map(|t| t.property("hs_task_status"))
+            .collect();
+        assert_eq!(statuses.len(), TASK_STATUSES.len());
+        for task in store.table(ObjectType::Tasks).values() {
+            assert_eq!(
+                task.property("hs_task_status") == Some("COMPLETED"),
+                task.property("hs_task_completion_date").is_some(),
+                "{}",
+                task.id
+            );
+        }
+    }
+
+    #[test]
+    fn datetimes_parse_as_iso_or_epoch_millis() {
+        assert_eq!(parse_datetime("1704067200000"), Some(1_704_067_200_000));
+        assert_eq!(
+            parse_datetime("2024-01-01T00:00:00Z"),
+            Some(1_704_067_200_000)
+        );
+        assert_eq!(
+            parse_datetime("2024-01-01T01:00:00.000+01:00"),
+            Some(1_704_067_200_000)
+        );
+        assert_eq!(parse_datetime("2024-01-01"), Some(1_704_067_200_000));
+        assert_eq!(parse_datetime("yesterday"), None);
+        assert_eq!(parse_datetime(""), None);
+    }
+
+    #[test]
     fn every_seeded_property_is_in_the_schema() {
         let store = Store::seed();
         for ty in ObjectType::ALL {
@@ -1226,7 +1965,10 @@ mod tests {
                 for name in record.properties.keys() {
                     assert!(ty.is_known(name), "{name} missing from the {ty:?} schema");
                 }
-                assert!(record.property("createdate") < record.property(ty.modified_property()));
+                assert!(
+                    record.property(ty.created_property())
+                        < record.property(ty.modified_property())
+                );
             }
         }
     }

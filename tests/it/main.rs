@@ -7,6 +7,7 @@ mod common;
 mod config;
 mod conformance;
 mod credentials;
+mod crm_hubspot;
 mod crm_pipedrive;
 mod crm_salesforce;
 mod engine;

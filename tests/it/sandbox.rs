@@ -3876,7 +3876,7 @@ async fn hubspot_deal_associations_point_at_existing_records() {
         let live = env
             .hubspot(
                 Method::GET,
-                &format!("/crm/v3/objects/deals/{id}?properties=dealname,amount,deal_currency_code,dealstage,pipeline,closedate,hubspot_owner_id&associations=companies,contacts"),
+                &format!("/crm/v3/objects/deals/{id}?properties=dealname,description,amount,deal_currency_code,dealstage,pipeline,closedate,hubspot_owner_id,hs_deal_stage_probability,notes_last_updated&associations=companies,contacts"),
                 None,
             )
             .await;
