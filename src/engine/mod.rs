@@ -242,6 +242,8 @@ impl Engine {
                 Some(Value::Array(items)) => items.len(),
                 // A 204 "no content" answer (some vendors send it for an empty list).
                 None if reply.body.is_null() => 0,
+                // `"data": null`: how some vendors' v1 APIs say "no records".
+                Some(Value::Null) => 0,
                 _ => {
                     return Err(EngineError::Drift {
                         what: format!(

@@ -130,6 +130,10 @@ async fn start_vendor() -> String {
         .route("/link", get(link))
         .route("/offset", post(offset_body))
         .route("/search", post(search))
+        .route(
+            "/empty-null",
+            get(|| async { Json(json!({"data": null, "success": true})) }),
+        )
         .route("/endless", get(endless))
         .route("/foreign", get(foreign_next))
         .route("/echo", get(echo))
@@ -404,4 +408,20 @@ async fn a_filtered_listing_goes_to_the_search_operation_with_its_own_pagination
         matches!(&err, EngineError::UnsupportedFilter { filter, .. } if filter == "email"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_null_where_the_records_go_is_an_empty_listing() {
+    let base = start_vendor().await;
+    let p = provider(
+        "nullish",
+        json!({"type": "none"}),
+        json!({"type": "bearer"}),
+        json!({"path": "/empty-null", "recordsPath": "/data"}),
+    );
+    let page = engine()
+        .list(&account(&base, p), "contacts", 5, None, &Default::default())
+        .await
+        .unwrap();
+    assert!(page.edges.is_empty() && !page.has_next_page);
 }
