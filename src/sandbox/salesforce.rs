@@ -950,7 +950,7 @@ fn apply_rules(
         }
         SObject::Note => default("IsPrivate", json!(false)),
         SObject::OpportunityContactRole => default("IsPrimary", json!(false)),
-        SObject::User | SObject::Contact => {}
+        SObject::User | SObject::Contact | SObject::DealRegistration => {}
     }
     if sobject == SObject::Opportunity
         && touched.contains(&"StageName")

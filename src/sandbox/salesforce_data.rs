@@ -58,6 +58,8 @@ pub(crate) enum SObject {
     Task,
     Note,
     User,
+    /// A custom object of the demo org: deal registrations partners file for a contact.
+    DealRegistration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,6 +186,21 @@ static CONTACT_FIELDS: &[FieldDef] = &[
     rw("OwnerId", lookup(TO_USER, "Owner")),
     ro("LastActivityDate", FieldType::Date),
     rw("Customer_Tier__c", FieldType::Picklist),
+    // An enterprise org's own fields: an industry picklist with custom values, and the
+    // phone number the org actually uses (the seed's custom-field examples).
+    rw("Industry__c", FieldType::Picklist),
+    rw("Phone_Primary__c", FieldType::Phone),
+    ro("CreatedDate", FieldType::DateTime),
+    ro("LastModifiedDate", FieldType::DateTime),
+];
+
+static DEAL_REGISTRATION_FIELDS: &[FieldDef] = &[
+    ro("Id", FieldType::Id),
+    ro("IsDeleted", FieldType::Bool),
+    rw("Name", FieldType::Text),
+    rw("Contact__c", lookup(TO_CONTACT, "Contact__r")),
+    rw("Status__c", FieldType::Picklist),
+    rw("Amount__c", FieldType::Currency),
     ro("CreatedDate", FieldType::DateTime),
     ro("LastModifiedDate", FieldType::DateTime),
 ];
@@ -321,7 +338,13 @@ pub(crate) struct ChildRel {
     pub field: &'static str,
 }
 
-static CHILD_RELATIONSHIPS: [ChildRel; 5] = [
+static CHILD_RELATIONSHIPS: [ChildRel; 6] = [
+    ChildRel {
+        parent: SObject::Contact,
+        name: "Deal_Registrations__r",
+        child: SObject::DealRegistration,
+        field: "Contact__c",
+    },
     ChildRel {
         parent: SObject::Opportunity,
         name: "OpportunityContactRoles",
@@ -363,7 +386,8 @@ fn child_relationship(parent: SObject, name: &str) -> Option<&'static ChildRel> 
 /// Deleting a record deletes the rows that hang off it, as Salesforce does: an Account its
 /// Contacts and Opportunities, an Opportunity or a Contact its contact roles, any parent
 /// its Notes and its Tasks.
-const CASCADES: [(SObject, &str); 7] = [
+const CASCADES: [(SObject, &str); 8] = [
+    (SObject::DealRegistration, "Contact__c"),
     (SObject::Contact, "AccountId"),
     (SObject::Opportunity, "AccountId"),
     (SObject::OpportunityContactRole, "OpportunityId"),
@@ -404,7 +428,8 @@ pub(crate) const TASK_STATUSES: [&str; 5] = [
 ];
 
 impl SObject {
-    pub(crate) const ALL: [SObject; 8] = [
+    pub(crate) const ALL: [SObject; 9] = [
+        SObject::DealRegistration,
         SObject::Contact,
         SObject::Account,
         SObject::Opportunity,
@@ -425,6 +450,7 @@ impl SObject {
             SObject::Task => "Task",
             SObject::Note => "Note",
             SObject::User => "User",
+            SObject::DealRegistration => "Deal_Registration__c",
         }
     }
 
@@ -445,6 +471,7 @@ impl SObject {
             SObject::Task => "00T",
             SObject::Note => "002",
             SObject::User => "005",
+            SObject::DealRegistration => "a0D",
         }
     }
 
@@ -459,6 +486,7 @@ impl SObject {
             SObject::Task => 6_600_000_000,
             SObject::Note => 7_700_000_000,
             SObject::User => 8_800_000_000,
+            SObject::DealRegistration => 9_900_000_000,
         }
     }
 
@@ -472,6 +500,7 @@ impl SObject {
             SObject::Task => TASK_FIELDS,
             SObject::Note => NOTE_FIELDS,
             SObject::User => USER_FIELDS,
+            SObject::DealRegistration => DEAL_REGISTRATION_FIELDS,
         }
     }
 
@@ -491,6 +520,7 @@ impl SObject {
             SObject::Lead => &["LastName", "Company"],
             SObject::Task => &[],
             SObject::Note => &["ParentId", "Title"],
+            SObject::DealRegistration => &["Name"],
         }
     }
 
@@ -1049,8 +1079,13 @@ impl Store {
             .map(|n| seed_note(n, &owners))
             .map(keyed)
             .collect();
+        let registrations: BTreeMap<String, Record> = (0..DEAL_REGISTRATION_COUNT)
+            .map(seed_deal_registration)
+            .map(keyed)
+            .collect();
         let mut next_ids = HashMap::new();
         for (sobject, count) in [
+            (SObject::DealRegistration, DEAL_REGISTRATION_COUNT),
             (SObject::User, USER_COUNT),
             (SObject::Account, ACCOUNT_COUNT),
             (SObject::Contact, CONTACT_COUNT),
@@ -1070,6 +1105,7 @@ impl Store {
         tables.insert(SObject::Lead, leads);
         tables.insert(SObject::Task, tasks);
         tables.insert(SObject::Note, notes);
+        tables.insert(SObject::DealRegistration, registrations);
         Store {
             tables,
             next_ids,
@@ -2383,6 +2419,15 @@ fn seed_contact(i: u64, accounts: &BTreeMap<String, Record>, owners: &[String]) 
     if i % 7 != 3 {
         v.insert("Customer_Tier__c", json!(pick(&TIERS, i)));
     }
+    if i % 5 != 2 {
+        v.insert("Industry__c", json!(pick(&CUSTOM_INDUSTRIES, i)));
+    }
+    if i % 3 != 1 {
+        v.insert(
+            "Phone_Primary__c",
+            json!(format!("+44 20 7946 {:04}", (i * 6_131) % 10_000)),
+        );
+    }
     v.insert("CreatedDate", json!(sf_datetime(created)));
     v.insert("LastModifiedDate", json!(sf_datetime(modified)));
     record(id, v)
@@ -2691,6 +2736,39 @@ fn seed_task(t: u64, contacts: &BTreeMap<String, Record>, owners: &[String]) -> 
     record(id, v)
 }
 
+/// Industry values of the demo org's own picklist (not Salesforce's standard list).
+const CUSTOM_INDUSTRIES: [&str; 5] = [
+    "Aerospace & Defense",
+    "Biotech - Clinical",
+    "Public Sector (EU)",
+    "Retail / EMEA",
+    "Industrial IoT",
+];
+
+pub(crate) const DEAL_REGISTRATION_COUNT: u64 = 80;
+const REGISTRATION_STATUSES: [&str; 4] = ["Submitted", "Approved", "Rejected", "Expired"];
+
+/// Deal registrations hang off every third contact (some contacts have two).
+fn seed_deal_registration(r: u64) -> Record {
+    let id = seed_id(SObject::DealRegistration, r);
+    let contact = seed_id(SObject::Contact, (r * 3) % CONTACT_COUNT);
+    let created = at(
+        (2024, 4, 2, 9),
+        Duration::days(small(r, 500)) + Duration::minutes(small(r * 29, 700)),
+    );
+    let mut v: BTreeMap<&'static str, Value> = BTreeMap::new();
+    v.insert("Name", json!(format!("DR-{:05}", 1000 + r)));
+    v.insert("Contact__c", json!(contact));
+    v.insert("Status__c", json!(pick(&REGISTRATION_STATUSES, r)));
+    v.insert("Amount__c", json!(((r * 7_919) % 90 + 10) as f64 * 1_000.0));
+    v.insert("CreatedDate", json!(sf_datetime(created)));
+    v.insert(
+        "LastModifiedDate",
+        json!(sf_datetime(created + Duration::hours(3))),
+    );
+    record(id, v)
+}
+
 fn seed_note(n: u64, owners: &[String]) -> Record {
     let id = seed_id(SObject::Note, n);
     let parent = match n % 4 {
@@ -2740,6 +2818,7 @@ pub(crate) fn sample_ids(sobject: SObject) -> Vec<String> {
         SObject::Task => &[0, 1, 2, 3, 6, 11],
         SObject::Note => &[0, 1, 2, 3, 4, 7],
         SObject::User => &[0, 1, 5],
+        SObject::DealRegistration => &[0, 1, 2],
     };
     picks.iter().map(|i| seed_id(sobject, *i)).collect()
 }
@@ -2800,6 +2879,7 @@ mod tests {
             let min = match sobject {
                 SObject::User => 20,
                 SObject::OpportunityContactRole => 100,
+                SObject::DealRegistration => 60,
                 _ => 260,
             };
             assert!(left.len() >= min, "{sobject:?}: {}", left.len());

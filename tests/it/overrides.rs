@@ -518,3 +518,154 @@ async fn a_change_recompiles_only_what_it_touches() {
         json!("a1")
     );
 }
+
+/// The seed's three enterprise examples against the Salesforce sandbox: an environment adds
+/// `Industry__c` to every contact, one org maps its `Phone_Primary__c` to the phones, and
+/// the same org surfaces its custom object `Deal_Registration__c` through `customFields`.
+#[tokio::test]
+async fn the_seed_examples_industry_phone_primary_and_a_custom_object_on_salesforce() {
+    let t = TestGateway::start().await;
+    let org_a = t.connect_sandbox(&t.env_key, "salesforce").await;
+    let org_b = t.connect_sandbox(&t.env_key, "salesforce").await;
+    let ex = {
+        let r = t
+            .gql(
+                Some(&t.env_key),
+                EXPLAIN,
+                json!({"a": org_a, "r": "contacts"}),
+            )
+            .await;
+        r.body["data"]["explainMapping"].clone()
+    };
+    let soql = ex["request"]["list"]["query"]["q"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let with_industry = soql.replace(" FROM Contact", ", Industry__c FROM Contact");
+    assert_ne!(with_industry, soql);
+
+    // 1. Environment: Industry__c in every contact's customFields.
+    let r = set(
+        &t,
+        &t.env_key,
+        json!({"level": "ENVIRONMENT", "provider": "salesforce", "resource": "contacts",
+               "fields": {"customFields.industry": "Industry__c"},
+               "request": {"list": {"query": {"q": with_industry}}}}),
+    )
+    .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+
+    // A mapping that would give a phone without a number is refused before it is stored.
+    let r = set(
+        &t,
+        &t.env_key,
+        json!({"level": "ACCOUNT", "provider": "salesforce", "resource": "contacts", "accountId": org_a,
+               "fields": {"phones": "[{'number': Phone_Primary__c, 'type': 'WORK'}]"}}),
+    )
+    .await;
+    assert_eq!(r.code(), Some("BAD_USER_INPUT"), "{}", r.body);
+    assert!(
+        r.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`phones`"),
+        "{}",
+        r.body
+    );
+
+    // 2 and 3. Org A: Phone_Primary__c is the phone, and its deal registrations show.
+    let with_registrations = with_industry.replace(
+        " FROM Contact",
+        ", (SELECT Name, Status__c FROM Deal_Registrations__r) FROM Contact",
+    );
+    let r = set(
+        &t,
+        &t.env_key,
+        json!({"level": "ACCOUNT", "provider": "salesforce", "resource": "contacts", "accountId": org_a,
+               "fields": {
+                   "phones": "Phone_Primary__c ? [{'number': Phone_Primary__c, 'type': 'WORK'}] : []",
+                   "customFields.dealRegistrations": "[Deal_Registrations__r.records.{'name': Name, 'status': Status__c}]"
+               },
+               "request": {"list": {"query": {"q": with_registrations}}}}),
+    )
+    .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+
+    let q = "query($a: ID!) { contacts(accountId: $a, first: 30) { edges { node { remoteId phones { number } customFields remoteData } } } }";
+    let list = |account: String| {
+        let t = &t;
+        async move {
+            let r = t.gql(Some(&t.env_key), q, json!({"a": account})).await;
+            assert!(r.body["errors"].is_null(), "{}", r.body);
+            r.body["data"]["contacts"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"].clone())
+                .collect::<Vec<Value>>()
+        }
+    };
+    let (a, b) = (list(org_a.clone()).await, list(org_b.clone()).await);
+    let mut registrations = 0;
+    for (na, nb) in a.iter().zip(&b) {
+        assert_eq!(na["remoteId"], nb["remoteId"]);
+        let raw = &na["remoteData"];
+        // Environment level: both orgs.
+        for n in [na, nb] {
+            assert_eq!(
+                n["customFields"]["industry"], n["remoteData"]["Industry__c"],
+                "{n}"
+            );
+        }
+        // Account level: org A only.
+        let primary = raw["Phone_Primary__c"].clone();
+        let want_a = if primary.is_null() {
+            json!([])
+        } else {
+            json!([{"number": primary}])
+        };
+        assert_eq!(na["phones"], want_a, "{na}");
+        let phone_b = &nb["remoteData"]["Phone"];
+        let want_b = if phone_b.is_null() {
+            json!([])
+        } else {
+            json!([{"number": phone_b}])
+        };
+        assert_eq!(nb["phones"], want_b, "{nb}");
+        let regs = &raw["Deal_Registrations__r"];
+        if regs.is_null() {
+            assert_eq!(na["customFields"]["dealRegistrations"], json!([]), "{na}");
+        } else {
+            registrations += 1;
+            let first = &na["customFields"]["dealRegistrations"][0];
+            assert_eq!(first["name"], regs["records"][0]["Name"]);
+            assert!(first["name"].as_str().unwrap().starts_with("DR-"));
+        }
+        assert!(
+            nb["customFields"].get("dealRegistrations").is_none(),
+            "{nb}"
+        );
+    }
+    assert!(
+        registrations >= 5,
+        "the sandbox links registrations to every third contact"
+    );
+    assert!(a.iter().any(|n| n["customFields"]["industry"].is_string()));
+
+    // Provenance, field by field.
+    let ex = explain(&t, &t.env_key, &org_a).await;
+    assert_eq!(source_of(&ex, "phones")["level"], "ACCOUNT");
+    assert_eq!(
+        source_of(&ex, "customFields.dealRegistrations")["level"],
+        "ACCOUNT"
+    );
+    assert_eq!(
+        source_of(&ex, "customFields.industry")["level"],
+        "ENVIRONMENT"
+    );
+    assert_eq!(source_of(&ex, "firstName")["source"], "provider file");
+    assert_eq!(ex["levels"], json!(["ENVIRONMENT v1", "ACCOUNT v1"]));
+    let ex = explain(&t, &t.env_key, &org_b).await;
+    assert_eq!(source_of(&ex, "phones")["source"], "provider file");
+    assert_eq!(ex["levels"], json!(["ENVIRONMENT v1"]));
+}

@@ -810,7 +810,7 @@ async fn default_headers_and_demo_account() {
 use tessera::sandbox::{SALESFORCE_DEMO_TOKEN, ZOHO_DEMO_TOKEN};
 
 const SF_API: &str = "/salesforce/services/data/v62.0";
-const SF_CONTACT_FIELDS: &str = "Id, FirstName, LastName, Email, Phone, Title, Department, MailingStreet, MailingCity, MailingState, MailingPostalCode, MailingCountry, AccountId, OwnerId, LastActivityDate, Customer_Tier__c, CreatedDate, LastModifiedDate";
+const SF_CONTACT_FIELDS: &str = "Id, FirstName, LastName, Email, Phone, Title, Department, MailingStreet, MailingCity, MailingState, MailingPostalCode, MailingCountry, AccountId, OwnerId, LastActivityDate, Customer_Tier__c, Industry__c, Phone_Primary__c, CreatedDate, LastModifiedDate";
 const SF_ACCOUNT_FIELDS: &str = "Id, Name, Website, Industry, NumberOfEmployees, AnnualRevenue, CurrencyIsoCode, Description, Phone, BillingStreet, BillingCity, BillingState, BillingPostalCode, BillingCountry, OwnerId, LastActivityDate, CreatedDate, LastModifiedDate";
 const ZOHO_CONTACT_FIELDS: &str =
     "First_Name,Last_Name,Email,Phone,Title,Account_Name,Customer_Tier,Created_Time,Modified_Time";
