@@ -576,7 +576,7 @@ async fn the_seed_examples_industry_phone_primary_and_a_custom_object_on_salesfo
     // 2 and 3. Org A: Phone_Primary__c is the phone, and its deal registrations show.
     let with_registrations = with_industry.replace(
         " FROM Contact",
-        ", (SELECT Name, Status__c FROM Deal_Registrations__r) FROM Contact",
+        ", Phone_Primary__c, (SELECT Name, Status__c FROM Deal_Registrations__r) FROM Contact",
     );
     let r = set(
         &t,
@@ -651,6 +651,14 @@ async fn the_seed_examples_industry_phone_primary_and_a_custom_object_on_salesfo
         "the sandbox links registrations to every third contact"
     );
     assert!(a.iter().any(|n| n["customFields"]["industry"].is_string()));
+    let primary = a
+        .iter()
+        .filter(|n| n["remoteData"]["Phone_Primary__c"].is_string())
+        .count();
+    assert!(
+        primary > 10,
+        "org A's contacts carry Phone_Primary__c: {primary}"
+    );
 
     // Provenance, field by field.
     let ex = explain(&t, &t.env_key, &org_a).await;
