@@ -20,7 +20,8 @@ use crate::problem::Problems;
 use crate::secret::Secret;
 use crate::store::{Environment, Store, StoreError};
 
-/// How often a replica reads override changes made by the others.
+/// How often a replica reads override changes and used-up rate-limit windows made by the
+/// others.
 pub const OVERRIDE_POLL_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
@@ -214,6 +215,9 @@ impl Gateway {
                         _ = tick.tick() => {
                             if let Err(e) = services.overrides.refresh(&services.store).await {
                                 tracing::warn!(error = %e, "reading override changes failed; will retry");
+                            }
+                            if let Err(e) = services.monitor.sync_budgets(&services.store, &services.engine).await {
+                                tracing::warn!(error = %e, "reading shared rate-limit windows failed; will retry");
                             }
                         }
                         _ = stop.changed() => return,

@@ -15,6 +15,7 @@ mod m20261129_000002_idempotency;
 mod m20261129_000003_oauth;
 mod m20261129_000004_overrides;
 mod m20261129_000005_upstream_calls;
+mod m20261129_000006_rate_limit_budgets;
 
 /// The migrations of Tessera's schema, oldest first.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_oauth::Migration),
             Box::new(m20261129_000004_overrides::Migration),
             Box::new(m20261129_000005_upstream_calls::Migration),
+            Box::new(m20261129_000006_rate_limit_budgets::Migration),
         ]
     }
 }

@@ -43,10 +43,11 @@ pub struct Budgets {
 }
 
 impl Budgets {
-    /// Notes the figures of one reply (or throttle) of `account`.
-    pub fn note(&self, account: &str, rl: &RateLimit, throttled: bool) {
+    /// Notes the figures of one reply (or throttle) of `account`; returns the window when
+    /// this note makes it used up (for sharing with other replicas).
+    pub fn note(&self, account: &str, rl: &RateLimit, throttled: bool) -> Option<WindowBudget> {
         if rl.is_empty() && !throttled {
-            return;
+            return None;
         }
         let window = rl.window.clone().unwrap_or_else(|| "throttle".to_string());
         let remaining = if throttled { Some(0) } else { rl.remaining };
@@ -63,6 +64,12 @@ impl Budgets {
             reset_said: throttled || rl.reset_said,
             observed: chrono::Utc::now(),
         };
+        let exhausted = entry.exhausted(Instant::now()).then(|| entry.clone());
+        self.put(account, entry);
+        exhausted
+    }
+
+    fn put(&self, account: &str, entry: WindowBudget) {
         if let Ok(mut all) = self.accounts.lock() {
             let list = all.entry(account.to_string()).or_default();
             match list.iter_mut().find(|w| w.window == entry.window) {
@@ -70,6 +77,21 @@ impl Budgets {
                 None => list.push(entry),
             }
         }
+    }
+
+    /// A window another replica saw used up, until `reset_in` from now.
+    pub fn import(&self, account: &str, window: &str, limit: Option<u64>, reset_in: Duration) {
+        self.put(
+            account,
+            WindowBudget {
+                window: window.to_string(),
+                limit,
+                remaining: Some(0),
+                resets_at: Some(Instant::now() + reset_in),
+                reset_said: true,
+                observed: chrono::Utc::now(),
+            },
+        );
     }
 
     /// The figures to answer with when a window of `account` is known to be used up.

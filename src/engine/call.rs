@@ -84,14 +84,14 @@ impl Engine {
             self.observe(account, &target, &result, started.elapsed(), retry);
             let err = match result {
                 Ok(reply) => {
-                    self.budgets.note(&account.id, &reply.rate_limit, false);
+                    self.note_budget(&account.id, &reply.rate_limit, false);
                     self.breaker_changed(account, self.breakers.success(&key));
                     return Ok(reply);
                 }
                 Err(e) => e,
             };
             if let EngineError::RateLimited { rate_limit, .. } = &err {
-                self.budgets.note(&account.id, rate_limit, true);
+                self.note_budget(&account.id, rate_limit, true);
             }
             if !err.is_outage() {
                 // The vendor answered: it is up, whatever it thought of the request.
@@ -117,6 +117,16 @@ impl Engine {
             }
             tokio::time::sleep(wait).await;
             retry += 1;
+        }
+    }
+
+    /// Updates the account's budget, and tells the observer when a window is now used up.
+    pub(super) fn note_budget(&self, account: &str, rl: &super::RateLimit, throttled: bool) {
+        let Some(w) = self.budgets.note(account, rl, throttled) else {
+            return;
+        };
+        if let (Some(o), Some(reset_in)) = (&self.observer, w.reset_in()) {
+            o.exhausted(account, &w.window, w.limit, reset_in);
         }
     }
 

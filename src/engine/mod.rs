@@ -140,6 +140,17 @@ impl Engine {
         self
     }
 
+    /// A window another replica saw used up: requests of `account` fail fast until then.
+    pub fn import_exhausted(
+        &self,
+        account: &str,
+        window: &str,
+        limit: Option<u64>,
+        reset_in: Duration,
+    ) {
+        self.budgets.import(account, window, limit, reset_in);
+    }
+
     /// What is known of a linked account's rate-limit windows.
     pub fn budget_of(&self, account_id: &str) -> Vec<WindowBudget> {
         self.budgets.of(account_id)
@@ -843,7 +854,7 @@ impl Engine {
             Err(e) => (e.status(), RateLimit::default(), Some(e.class())),
         };
         let throttled = status == Some(429);
-        self.budgets.note(&account.id, &rate_limit, throttled);
+        self.note_budget(&account.id, &rate_limit, throttled);
         if let Some(o) = &self.observer {
             o.call(&CallRecord {
                 account_id: account.id.clone(),

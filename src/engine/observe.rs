@@ -30,4 +30,7 @@ pub struct CallRecord {
 pub trait CallObserver: Send + Sync {
     fn call(&self, record: &CallRecord);
     fn breaker(&self, _provider: &str, _account: &str, _open: bool) {}
+    /// A rate-limit window of `account` is used up for `reset_in` seconds (seen here, to be
+    /// shared with the other replicas).
+    fn exhausted(&self, _account: &str, _window: &str, _limit: Option<u64>, _reset_in: u64) {}
 }

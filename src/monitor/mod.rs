@@ -15,30 +15,64 @@ use tokio::sync::mpsc;
 
 pub use metrics::{Gauge, Metrics};
 
-use crate::engine::{CallObserver, CallRecord};
-use crate::store::{Store, UpstreamCall};
+use crate::engine::{CallObserver, CallRecord, Engine};
+use crate::store::{ExhaustedWindow, Store, StoreError, UpstreamCall};
 
 /// Entries waiting for the writer, at most.
 const QUEUE: usize = 10_000;
 /// How long the request log keeps an entry.
 pub const LOG_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(7);
 
+/// What the writer stores.
+#[derive(Debug)]
+pub enum Entry {
+    Call(UpstreamCall),
+    /// A used-up rate-limit window, for the other replicas.
+    Exhausted(ExhaustedWindow),
+}
+
 pub struct Monitor {
     pub metrics: Metrics,
-    log: mpsc::Sender<UpstreamCall>,
+    log: mpsc::Sender<Entry>,
+    /// Used-up windows written up to here have been read into this replica's engine.
+    budgets_seen: std::sync::Mutex<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Monitor {
     /// The monitor and the receiving end of its log queue (give it to [`run_log_writer`]).
-    pub fn new() -> (Arc<Monitor>, mpsc::Receiver<UpstreamCall>) {
+    pub fn new() -> (Arc<Monitor>, mpsc::Receiver<Entry>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         (
             Arc::new(Monitor {
                 metrics: Metrics::default(),
                 log: tx,
+                budgets_seen: std::sync::Mutex::new(chrono::DateTime::UNIX_EPOCH),
             }),
             rx,
         )
+    }
+
+    /// Reads the used-up windows other replicas wrote since the last call into `engine`.
+    pub async fn sync_budgets(&self, store: &Store, engine: &Engine) -> Result<usize, StoreError> {
+        let since = self.budgets_seen.lock().map(|s| *s).unwrap_or_default();
+        let windows = store.exhausted_windows_since(since).await?;
+        let now = chrono::Utc::now();
+        for w in &windows {
+            let left = (w.reset_at - now).to_std().unwrap_or_default();
+            engine.import_exhausted(
+                &w.account_id,
+                &w.window,
+                w.limit.and_then(|l| u64::try_from(l).ok()),
+                left,
+            );
+        }
+        if let (Some(latest), Ok(mut seen)) = (
+            windows.iter().map(|w| w.updated_at).max(),
+            self.budgets_seen.lock(),
+        ) {
+            *seen = (*seen).max(latest);
+        }
+        Ok(windows.len())
     }
 }
 
@@ -70,7 +104,22 @@ impl CallObserver for Monitor {
             retry: i32::try_from(r.retry).unwrap_or(i32::MAX),
             created_at: chrono::Utc::now(),
         };
-        if self.log.try_send(entry).is_err() {
+        if self.log.try_send(Entry::Call(entry)).is_err() {
+            self.metrics.log_dropped();
+        }
+    }
+
+    fn exhausted(&self, account: &str, window: &str, limit: Option<u64>, reset_in: u64) {
+        let now = chrono::Utc::now();
+        let entry = ExhaustedWindow {
+            account_id: account.to_string(),
+            window: window.to_string(),
+            limit: figure(limit),
+            reset_at: now
+                + chrono::TimeDelta::seconds(i64::try_from(reset_in).unwrap_or(i64::MAX / 2)),
+            updated_at: now,
+        };
+        if self.log.try_send(Entry::Exhausted(entry)).is_err() {
             self.metrics.log_dropped();
         }
     }
@@ -83,22 +132,26 @@ impl CallObserver for Monitor {
 
 /// Writes queued log entries in batches until the queue closes, and sweeps entries older
 /// than [`LOG_RETENTION`] every `sweep_every`.
-pub async fn run_log_writer(
-    store: Store,
-    mut rx: mpsc::Receiver<UpstreamCall>,
-    sweep_every: Duration,
-) {
+pub async fn run_log_writer(store: Store, mut rx: mpsc::Receiver<Entry>, sweep_every: Duration) {
     let mut sweep = tokio::time::interval(sweep_every);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             first = rx.recv() => {
                 let Some(first) = first else { return };
-                let mut batch = vec![first];
-                while batch.len() < 500 {
-                    match rx.try_recv() {
-                        Ok(e) => batch.push(e),
-                        Err(_) => break,
+                let mut batch = Vec::new();
+                let mut next = Some(first);
+                while let Some(entry) = next.take() {
+                    match entry {
+                        Entry::Call(c) => batch.push(c),
+                        Entry::Exhausted(w) => {
+                            if let Err(e) = store.put_exhausted_window(w).await {
+                                tracing::warn!(error = %e, "a used-up rate-limit window was not shared");
+                            }
+                        }
+                    }
+                    if batch.len() < 500 {
+                        next = rx.try_recv().ok();
                     }
                 }
                 if let Err(e) = store.insert_upstream_calls(batch).await {

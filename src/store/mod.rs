@@ -23,6 +23,7 @@ mod idempotency;
 mod linked_accounts;
 mod oauth;
 mod overrides;
+mod rate_limit_budgets;
 mod upstream_calls;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -37,6 +38,7 @@ pub use linked_accounts::{
 };
 pub use oauth::{AccountEvent, OAuthApp, OAuthState};
 pub use overrides::{NewOverrideVersion, OverrideQuery, OverrideVersion};
+pub use rate_limit_budgets::ExhaustedWindow;
 pub use upstream_calls::UpstreamCall;
 
 /// The database of the gateway. Cheap to clone: clones share one connection pool.

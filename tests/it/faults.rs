@@ -345,3 +345,65 @@ async fn a_slow_vendor_times_out_and_an_unreachable_port_is_a_connect_failure() 
     assert_eq!(log[0]["errorClass"], "connect");
     assert!(log[0]["status"].is_null());
 }
+
+/// Two replicas on one PostgreSQL database: a throttle one of them saw makes the other fail
+/// fast too, without calling the vendor (the quota is the account's, not the replica's).
+#[tokio::test]
+async fn a_throttle_seen_by_one_replica_makes_the_others_fail_fast() {
+    let url = crate::store::fresh_postgres_url().await;
+    let key = tessera::credentials::SecretKey::generate();
+    let a = TestGateway::start_on(&url, &key).await;
+    let b = TestGateway::replica(
+        &url,
+        &key,
+        &crate::common::repo_path("schema"),
+        &crate::common::repo_path("providers"),
+        None,
+    )
+    .await;
+    let resp = a
+        .http
+        .post(format!("{}/_control/ratelimit", a.sandbox.base_url()))
+        .json(&json!({"provider": "hubspot", "max": 1, "intervalMs": 20000}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let first = a
+        .gql(Some(&a.env_key), LIST, json!({"a": a.account_id}))
+        .await;
+    assert!(first.body["errors"].is_null(), "{}", first.body);
+    let throttled = a
+        .gql(Some(&a.env_key), LIST, json!({"a": a.account_id}))
+        .await;
+    assert_eq!(throttled.status, 429, "{}", throttled.body);
+    // Replica b reads shared windows every second.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let before = calls(&a).await;
+    let resp = a
+        .http
+        .post(format!("{}/graphql", b.url()))
+        .bearer_auth(&a.env_key)
+        .json(&json!({"query": LIST, "variables": {"a": a.account_id}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "RATE_LIMITED",
+        "{body}"
+    );
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not sent"),
+        "{body}"
+    );
+    assert_eq!(calls(&a).await, before, "replica b did not call the vendor");
+    b.stop().await;
+    a.gateway.stop().await;
+    crate::store::drop_postgres_database(&url).await;
+}

@@ -9,4 +9,5 @@ pub(crate) mod linked_account;
 pub(crate) mod oauth_app;
 pub(crate) mod oauth_state;
 pub(crate) mod override_version;
+pub(crate) mod rate_limit_budget;
 pub(crate) mod upstream_call;
