@@ -81,9 +81,25 @@ pub struct TokenManager {
     allow_private: bool,
     claim_ttl: chrono::Duration,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Refresh outcomes of this process, (provider, outcome) -> count, for `/metrics`.
+    outcomes: Mutex<std::collections::BTreeMap<(String, &'static str), u64>>,
 }
 
 impl TokenManager {
+    fn count(&self, provider: &str, outcome: &'static str) {
+        if let Ok(mut o) = self.outcomes.lock() {
+            *o.entry((provider.to_string(), outcome)).or_default() += 1;
+        }
+    }
+
+    /// Refreshes by (provider, outcome: `refreshed`, `needs_reauth`, `failed`) so far.
+    pub fn refresh_outcomes(&self) -> Vec<((String, &'static str), u64)> {
+        self.outcomes
+            .lock()
+            .map(|o| o.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default()
+    }
+
     pub fn new(
         store: Store,
         vault: Vault,
@@ -99,6 +115,7 @@ impl TokenManager {
             allow_private,
             claim_ttl: claim_ttl_from_env(),
             locks: Mutex::default(),
+            outcomes: Mutex::default(),
         }
     }
 
@@ -317,6 +334,7 @@ impl TokenManager {
                     });
                 };
                 tracing::info!(account = %row.id, provider = %row.provider, "access token refreshed");
+                self.count(&row.provider, "refreshed");
                 let _ = self
                     .store
                     .insert_account_event(
@@ -360,6 +378,7 @@ impl TokenManager {
                     }
                 }
                 tracing::warn!(account = %claimed.id, provider = %claimed.provider, "refresh token refused: account needs re-authorization");
+                self.count(&claimed.provider, "needs_reauth");
                 let _ = self
                     .store
                     .insert_account_event(&claimed.id, "NEEDS_REAUTH", &reason)
@@ -375,6 +394,7 @@ impl TokenManager {
                     Some(format!("last refresh failed: {reason}")),
                 )
                 .await?;
+                self.count(&claimed.provider, "failed");
                 let _ = self
                     .store
                     .insert_account_event(&claimed.id, "TOKEN_REFRESH_FAILED", &reason)

@@ -25,11 +25,31 @@ pub async fn metrics(State(state): State<AppState>) -> impl axum::response::Into
             )
         })
         .collect();
-    let text = services.monitor.metrics.render(&[crate::monitor::Gauge {
-        name: "tessera_circuits_open",
-        help: "Linked accounts whose circuit is open now.",
-        samples: open,
-    }]);
+    let refreshes = services
+        .tokens
+        .refresh_outcomes()
+        .into_iter()
+        .map(|((provider, outcome), n)| {
+            (
+                format!("provider=\"{provider}\",outcome=\"{outcome}\""),
+                n as f64,
+            )
+        })
+        .collect();
+    let text = services.monitor.metrics.render(&[
+        crate::monitor::Gauge {
+            name: "tessera_circuits_open",
+            help: "Linked accounts whose circuit is open now.",
+            kind: "gauge",
+            samples: open,
+        },
+        crate::monitor::Gauge {
+            name: "tessera_token_refreshes_total",
+            help: "Token refreshes done by this replica, by outcome.",
+            kind: "counter",
+            samples: refreshes,
+        },
+    ]);
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -32,10 +32,12 @@ struct Inner {
     log_dropped: u64,
 }
 
-/// A point-in-time series family computed at render time; samples are (labels, value).
+/// A series family kept elsewhere and read at render time; samples are (labels, value).
 pub struct Gauge<'a> {
     pub name: &'a str,
     pub help: &'a str,
+    /// `gauge` or `counter`.
+    pub kind: &'a str,
     pub samples: Vec<(String, f64)>,
 }
 
@@ -187,10 +189,11 @@ impl Metrics {
         for Gauge {
             name,
             help,
+            kind,
             samples,
         } in gauges
         {
-            family(&mut out, name, "gauge", help);
+            family(&mut out, name, kind, help);
             for (labels, v) in samples {
                 let _ = writeln!(out, "{name}{{{labels}}} {v}");
             }

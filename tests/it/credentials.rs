@@ -115,6 +115,21 @@ async fn two_hundred_concurrent_requests_on_an_expired_token_cause_exactly_one_r
             .iter()
             .any(|e| e["kind"] == "TOKEN_REFRESHED")
     );
+    let metrics = t
+        .http
+        .get(format!("{}/metrics", t.gateway.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            "tessera_token_refreshes_total{provider=\"hubspot\",outcome=\"refreshed\"} 1"
+        ),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
