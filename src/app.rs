@@ -54,6 +54,30 @@ pub enum StartError {
     Http(#[from] reqwest::Error),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("environment variable {name}: {message}")]
+    Setting { name: &'static str, message: String },
+}
+
+/// The engine's options, with `TESSERA_UPSTREAM_DEADLINE_SECS` (one upstream call's time
+/// limit, retries included; default 10) from the environment.
+pub fn engine_options() -> Result<EngineOptions, StartError> {
+    let mut options = EngineOptions::default();
+    const NAME: &str = "TESSERA_UPSTREAM_DEADLINE_SECS";
+    if let Ok(text) = std::env::var(NAME) {
+        let secs: f64 = text.trim().parse().map_err(|_| StartError::Setting {
+            name: NAME,
+            message: format!("`{text}` is not a number of seconds"),
+        })?;
+        if !(0.1..=300.0).contains(&secs) {
+            return Err(StartError::Setting {
+                name: NAME,
+                message: format!("{secs} is outside 0.1 to 300 seconds"),
+            });
+        }
+        options.deadline = std::time::Duration::from_secs_f64(secs);
+        options.request_timeout = options.request_timeout.min(options.deadline);
+    }
+    Ok(options)
 }
 
 /// Loads and checks the SDL and every provider file, as `serve` and `check` both need.
@@ -78,11 +102,8 @@ impl Gateway {
         let (model, providers) = load_configuration(&cfg.schema_dir, &cfg.providers_dir)?;
         let store = Store::connect(&cfg.database_url).await?;
         let (monitor, log_queue) = Monitor::new();
-        let engine = Engine::new(
-            cfg.secret_key.derive("relay-cursor"),
-            EngineOptions::default(),
-        )?
-        .with_observer(monitor.clone());
+        let engine = Engine::new(cfg.secret_key.derive("relay-cursor"), engine_options()?)?
+            .with_observer(monitor.clone());
         // The writer ends when the last sender (the monitor) is dropped with the services.
         tokio::spawn(run_log_writer(
             store.clone(),

@@ -407,3 +407,30 @@ async fn a_throttle_seen_by_one_replica_makes_the_others_fail_fast() {
     a.gateway.stop().await;
     crate::store::drop_postgres_database(&url).await;
 }
+
+#[test]
+fn a_bad_upstream_deadline_setting_stops_serve_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg("--database-url")
+        .arg(format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("t.db").display()
+        ))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("TESSERA_UPSTREAM_DEADLINE_SECS", "ten")
+        .env(
+            "TESSERA_SECRET_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("TESSERA_UPSTREAM_DEADLINE_SECS") && text.contains("`ten`"),
+        "{text}"
+    );
+}

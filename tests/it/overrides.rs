@@ -677,3 +677,48 @@ async fn the_seed_examples_industry_phone_primary_and_a_custom_object_on_salesfo
     assert_eq!(source_of(&ex, "phones")["source"], "provider file");
     assert_eq!(ex["levels"], json!(["ENVIRONMENT v1"]));
 }
+
+/// The write side is patched like the read side: an account whose org wants job titles
+/// upper-cased on the way in gets a different request body, and only that account.
+#[tokio::test]
+async fn an_override_patches_the_request_body_of_writes() {
+    let t = TestGateway::start().await;
+    let other = t.connect_sandbox(&t.env_key, "hubspot").await;
+    let r = set(
+        &t,
+        &t.env_key,
+        json!({"level": "ACCOUNT", "provider": "hubspot", "resource": "contacts", "accountId": t.account_id,
+               "request": {"create": {"body": "{ 'properties': { 'firstname': firstName, 'lastname': lastName, 'jobtitle': $uppercase(title) } }"}}}),
+    )
+    .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    let create = "mutation($a: ID!) { createContact(accountId: $a, input: {firstName: \"Body\", lastName: \"Patch\", title: \"Head of Ops\"}) { title } }";
+    let r = t
+        .gql(Some(&t.env_key), create, json!({"a": t.account_id}))
+        .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    assert_eq!(r.body["data"]["createContact"]["title"], "HEAD OF OPS");
+    let r = t.gql(Some(&t.env_key), create, json!({"a": other})).await;
+    assert_eq!(
+        r.body["data"]["createContact"]["title"], "Head of Ops",
+        "{}",
+        r.body
+    );
+    // A body that is not valid JSONata is refused with its place.
+    let r = set(
+        &t,
+        &t.env_key,
+        json!({"level": "ACCOUNT", "provider": "hubspot", "resource": "contacts", "accountId": t.account_id,
+               "request": {"create": {"body": "{ 'properties': "}}}),
+    )
+    .await;
+    assert_eq!(r.code(), Some("BAD_USER_INPUT"), "{}", r.body);
+    assert!(
+        r.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("request `create/body`"),
+        "{}",
+        r.body
+    );
+}
