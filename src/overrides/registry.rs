@@ -6,6 +6,7 @@
 //! versions newer than the last one seen.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde_json::{Map, Value};
@@ -50,7 +51,12 @@ pub struct OverrideRegistry {
     engine: Arc<dyn MappingEngine>,
     samples: SampleRecords,
     state: RwLock<State>,
+    /// Every account's provider model in use (the loaded file itself when no override
+    /// applies), until an override it takes part in changes.
     compiled: Mutex<HashMap<CacheKey, Arc<ProviderModel>>>,
+    /// Bumped by every applied change, so a model compiled from the state before it is not
+    /// cached after it.
+    generation: AtomicU64,
 }
 
 /// A linked account's mapping of one resource, explained.
@@ -79,6 +85,7 @@ impl OverrideRegistry {
             samples,
             state: RwLock::default(),
             compiled: Mutex::default(),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -138,6 +145,7 @@ impl OverrideRegistry {
             },
         );
         drop(state);
+        self.generation.fetch_add(1, Ordering::SeqCst);
         // Only the compiled models this scope takes part in.
         if let Ok(mut compiled) = self.compiled.lock() {
             compiled
@@ -195,30 +203,36 @@ impl OverrideRegistry {
         environment: &str,
         account: &str,
     ) -> Result<Arc<ProviderModel>, OverrideError> {
-        let base = self.base(provider)?;
-        let layers = self.layers_for(provider, environment, account);
-        if layers.is_empty() {
-            return Ok(base.clone());
-        }
         let key = (
             provider.to_string(),
             environment.to_string(),
             account.to_string(),
         );
+        // The hot path: one map lookup per request, overrides or not.
         if let Some(hit) = self.compiled.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(hit);
         }
-        let (model, _) = self.compile(base, &layers).map_err(|problems| {
-            // Each override was valid when stored; a combination (or a newer provider file)
-            // that no longer compiles is an operator's problem, named as such.
-            OverrideError::Config(format!(
-                "the overrides of provider `{provider}` for this account no longer compile: {}",
-                problems.join("; ")
-            ))
-        })?;
-        let model = Arc::new(model);
+        let base = self.base(provider)?;
+        let generation = self.generation.load(Ordering::SeqCst);
+        let layers = self.layers_for(provider, environment, account);
+        let model = if layers.is_empty() {
+            base.clone()
+        } else {
+            let (model, _) = self.compile(base, &layers).map_err(|problems| {
+                // Each override was valid when stored; a combination (or a newer provider
+                // file) that no longer compiles is an operator's problem, named as such.
+                OverrideError::Config(format!(
+                    "the overrides of provider `{provider}` for this account no longer compile: {}",
+                    problems.join("; ")
+                ))
+            })?;
+            Arc::new(model)
+        };
         if let Ok(mut c) = self.compiled.lock() {
-            c.insert(key, model.clone());
+            // An override applied meanwhile may have made this model stale: do not keep it.
+            if self.generation.load(Ordering::SeqCst) == generation {
+                c.insert(key, model.clone());
+            }
         }
         Ok(model)
     }
