@@ -96,6 +96,24 @@ impl TestGateway {
         Self::around(gateway, tempfile::tempdir().unwrap()).await
     }
 
+    /// Two replicas of one deployment on a fresh PostgreSQL database: the first with the
+    /// usual environment and HubSpot account, the second a bare gateway beside it. Returns
+    /// the database URL too, to drop it at the end.
+    pub async fn two_replicas() -> (String, TestGateway, RunningGateway) {
+        let url = crate::store::fresh_postgres_url().await;
+        let key = SecretKey::generate();
+        let a = Self::start_on(&url, &key).await;
+        let b = Self::replica(
+            &url,
+            &key,
+            &repo_path("schema"),
+            &repo_path("providers"),
+            None,
+        )
+        .await;
+        (url, a, b)
+    }
+
     /// Another gateway on the same database and key as `self` (its own sandbox, no account).
     pub async fn replica(
         url: &str,

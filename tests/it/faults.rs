@@ -350,17 +350,7 @@ async fn a_slow_vendor_times_out_and_an_unreachable_port_is_a_connect_failure() 
 /// fast too, without calling the vendor (the quota is the account's, not the replica's).
 #[tokio::test]
 async fn a_throttle_seen_by_one_replica_makes_the_others_fail_fast() {
-    let url = crate::store::fresh_postgres_url().await;
-    let key = tessera::credentials::SecretKey::generate();
-    let a = TestGateway::start_on(&url, &key).await;
-    let b = TestGateway::replica(
-        &url,
-        &key,
-        &crate::common::repo_path("schema"),
-        &crate::common::repo_path("providers"),
-        None,
-    )
-    .await;
+    let (url, a, b) = TestGateway::two_replicas().await;
     let resp = a
         .http
         .post(format!("{}/_control/ratelimit", a.sandbox.base_url()))

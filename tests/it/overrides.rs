@@ -414,17 +414,7 @@ async fn a_platform_override_from_the_admin_applies_to_every_environment() {
 /// other within a few seconds (it polls the store for new versions every second).
 #[tokio::test]
 async fn an_override_reaches_another_replica_within_seconds() {
-    let url = crate::store::fresh_postgres_url().await;
-    let key = tessera::credentials::SecretKey::generate();
-    let a = TestGateway::start_on(&url, &key).await;
-    let b = TestGateway::replica(
-        &url,
-        &key,
-        &crate::common::repo_path("schema"),
-        &crate::common::repo_path("providers"),
-        None,
-    )
-    .await;
+    let (url, a, b) = TestGateway::two_replicas().await;
     let read_on_b = || async {
         let resp = a
             .http
