@@ -227,14 +227,15 @@ pub(crate) const SAMPLE_FIELDS: [&str; 9] = [
 
 /// Seeded connections as `people/me/connections` returns them for [`SAMPLE_FIELDS`],
 /// chosen to include the edge cases: no email, no name, two emails, non-ASCII names,
-/// no phone, no organization, no tier, an address, a biography.
+/// no phone, no organization, no tier, work and home addresses, an address with a custom
+/// label, one with a country code only and no type, a biography.
 pub(crate) fn sample_records(resource: &str) -> Option<Vec<Value>> {
     if resource != "contacts" {
         return None;
     }
     let store = Store::seed();
     Some(
-        [0u64, 1, 3, 4, 7, 14, 20, 43, 88, 150]
+        [0u64, 1, 3, 4, 7, 14, 20, 25, 37, 43, 52, 88, 150]
             .iter()
             .filter_map(|seq| store.people.get(&contact_id(*seq)))
             .map(|p| p.render(&SAMPLE_FIELDS))

@@ -555,19 +555,47 @@ fn seed_person(i: u64) -> Person {
             ])],
         );
     }
+    let mut addresses = Vec::new();
     if i % 6 == 1 {
-        fields.insert(
-            "addresses".into(),
-            vec![item(&[
-                ("type", "work"),
-                ("streetAddress", &format!("{} Amphitheatre Pkwy", 1000 + i)),
-                ("city", city),
-                ("region", region),
-                ("postalCode", &format!("{:05}", 94_000 + i)),
-                ("country", country),
-                ("countryCode", code),
-            ])],
-        );
+        addresses.push(item(&[
+            ("type", "work"),
+            ("streetAddress", &format!("{} Amphitheatre Pkwy", 1000 + i)),
+            ("city", city),
+            ("region", region),
+            ("postalCode", &format!("{:05}", 94_000 + i)),
+            ("country", country),
+            ("countryCode", code),
+        ]));
+    }
+    if i.is_multiple_of(5) {
+        addresses.push(item(&[
+            ("type", "home"),
+            ("streetAddress", &format!("{} Elm Street", 1 + i % 97)),
+            ("city", city),
+            ("region", region),
+            ("postalCode", &format!("{:05}", 10_000 + i * 37)),
+            ("country", country),
+            ("countryCode", code),
+        ]));
+    }
+    match i {
+        // A custom label (Google keeps it verbatim as `formattedType`) and no street.
+        37 => addresses.push(item(&[
+            ("type", "Holiday home"),
+            ("city", "Lisbon"),
+            ("country", "Portugal"),
+            ("countryCode", "PT"),
+        ])),
+        // An address entered with a country code only, no type.
+        52 => addresses.push(item(&[
+            ("streetAddress", "3 Harbour Road"),
+            ("city", "Cork"),
+            ("countryCode", "IE"),
+        ])),
+        _ => {}
+    }
+    if !addresses.is_empty() {
+        fields.insert("addresses".into(), addresses);
     }
     if i % 7 != 3 {
         fields.insert(

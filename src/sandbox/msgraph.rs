@@ -15,10 +15,21 @@
 //!   failure." for unknown tokens, "Access token has expired or is not yet valid." for
 //!   expired ones; all with a `WWW-Authenticate: Bearer ...` header.
 //! - `$top` must be 1..=1000 and `$skip` a non-negative integer, else 400 `BadRequest`.
-//!   `$filter`, `$orderby`, `$search`, `$expand` and `$count` are not modelled and are
-//!   rejected with 400 rather than silently ignored.
+//!   `$orderby`, `$search`, `$expand` and `$count` are not modelled and are rejected with
+//!   400 rather than silently ignored.
+//! - `$filter` on the listing: the forms Outlook contacts answer and clients use, joined
+//!   by `and`: `emailAddresses/any(a:a/address eq 'x')` (string literals double a quote:
+//!   `'o''brien@x'`; the address compares case-insensitively, as Exchange does) and
+//!   `createdDateTime`/`lastModifiedDateTime` with `eq ne gt ge lt le` and a
+//!   DateTimeOffset literal (`2024-01-01T00:00:00Z`, unquoted). A syntax error is 400
+//!   `BadRequest` "Invalid filter clause: ..."; an unknown property is 400
+//!   `RequestBroker--ParseUri`; a date compared with a string is OData's "binary operator
+//!   with incompatible types" 400; other valid OData (`or`, `not`, functions, other
+//!   properties) is not modelled and is 400 rather than ignored. `$filter` on a single
+//!   contact is 400 (query option not allowed).
 //! - Paging order is mailbox (creation) order; `@odata.nextLink` is absolute, keeps the
-//!   request's other options and carries `$top` and `$skip`.
+//!   request's other options (so a `$filter` keeps applying) and carries `$top` and
+//!   `$skip` (counted within the filtered set).
 //! - Write bodies: unknown properties are 400 `RequestBodyRead`; server-managed ones (`id`,
 //!   timestamps, `changeKey`, `parentFolderId`, `@odata.*` annotations and the derived
 //!   `primary/secondary/tertiaryEmailAddress`) are ignored. An email entry without `name`
@@ -43,7 +54,7 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value, json};
 
 use super::DemoAccount;
@@ -68,14 +79,7 @@ const VERSION: &str = "/v1.0";
 const DEFAULT_TOP: usize = 10;
 const MAX_TOP: usize = 1000;
 const MAX_BATCH: usize = 20;
-const UNSUPPORTED_OPTIONS: [&str; 6] = [
-    "$filter",
-    "$orderby",
-    "$search",
-    "$expand",
-    "$count",
-    "$skiptoken",
-];
+const UNSUPPORTED_OPTIONS: [&str; 5] = ["$orderby", "$search", "$expand", "$count", "$skiptoken"];
 const ODATA_JSON: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 
 pub(crate) struct MsGraph {
@@ -335,14 +339,16 @@ fn path_id(id: Result<Path<String>, PathRejection>) -> String {
 
 /// Seeded contacts as `/me/contacts` returns them without `$select` (every property),
 /// chosen to include the edge cases: no email, three emails, an email entry without a
-/// name, non-ASCII names, a company card without person names, no company, an address.
+/// name, an apostrophe in an address, non-ASCII names, a company card without person
+/// names, no company, business, home and other addresses, a home address with only a city
+/// and a country.
 pub(crate) fn sample_records(resource: &str) -> Option<Vec<Value>> {
     if resource != "contacts" {
         return None;
     }
     let store = Store::seed();
     Some(
-        [0u64, 1, 3, 5, 6, 12, 41, 77, 99, 149, 200]
+        [0u64, 1, 3, 5, 6, 12, 41, 45, 77, 99, 149, 200]
             .iter()
             .filter_map(|seq| store.find(&contact_id(*seq)))
             .map(|c| c.render(None))
@@ -498,6 +504,8 @@ struct ReadOptions {
     top: usize,
     skip: usize,
     select: Option<Vec<&'static str>>,
+    /// `$filter` clauses, all of which a contact must satisfy.
+    filter: Vec<Clause>,
 }
 
 impl MsGraph {
@@ -554,7 +562,22 @@ impl MsGraph {
                 (!names.is_empty()).then_some(names)
             }
         };
-        Ok(ReadOptions { top, skip, select })
+        let filter = match last_param(&pairs, "$filter") {
+            None => Vec::new(),
+            Some(_) if !paged => {
+                return Err(self.bad_request(
+                    call,
+                    "The query specified in the URI is not valid. Query option 'Filter' is not allowed. To allow it, set the 'AllowedQueryOptions' property on EnableQueryAttribute or QueryValidationSettings.",
+                ));
+            }
+            Some(raw) => parse_filter(raw).map_err(|e| self.filter_error(call, raw, e))?,
+        };
+        Ok(ReadOptions {
+            top,
+            skip,
+            select,
+            filter,
+        })
     }
 
     fn context(&self, call: &Call<'_>, select: Option<&[&str]>, entity: bool) -> String {
@@ -589,6 +612,315 @@ impl MsGraph {
         parts.push(format!("$top={top}"));
         parts.push(format!("$skip={skip}"));
         format!("{}{}?{}", call.root(), call.path, parts.join("&"))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// $filter
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cmp {
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+impl Cmp {
+    fn parse(word: &str) -> Option<Cmp> {
+        Some(match word {
+            "eq" => Cmp::Eq,
+            "ne" => Cmp::Ne,
+            "gt" => Cmp::Gt,
+            "ge" => Cmp::Ge,
+            "lt" => Cmp::Lt,
+            "le" => Cmp::Le,
+            _ => return None,
+        })
+    }
+
+    /// OData's name for the operator, as its error messages spell it.
+    fn kind(self) -> &'static str {
+        match self {
+            Cmp::Eq => "Equal",
+            Cmp::Ne => "NotEqual",
+            Cmp::Gt => "GreaterThan",
+            Cmp::Ge => "GreaterThanOrEqual",
+            Cmp::Lt => "LessThan",
+            Cmp::Le => "LessThanOrEqual",
+        }
+    }
+
+    fn holds<T: Ord>(self, left: &T, right: &T) -> bool {
+        match self {
+            Cmp::Eq => left == right,
+            Cmp::Ne => left != right,
+            Cmp::Gt => left > right,
+            Cmp::Ge => left >= right,
+            Cmp::Lt => left < right,
+            Cmp::Le => left <= right,
+        }
+    }
+}
+
+/// One `$filter` clause the sandbox models.
+#[derive(Debug)]
+enum Clause {
+    /// `createdDateTime` (`created`) or `lastModifiedDateTime` against an instant.
+    Time {
+        created: bool,
+        cmp: Cmp,
+        at: DateTime<Utc>,
+    },
+    /// `emailAddresses/any(a:a/address eq '...')`: the address, lower-cased.
+    Email(String),
+}
+
+impl Clause {
+    fn matches(&self, contact: &Contact) -> bool {
+        match self {
+            Clause::Time { created, cmp, at } => {
+                // Compared at the precision the contact shows (whole seconds).
+                let t = if *created {
+                    contact.created
+                } else {
+                    contact.modified
+                };
+                cmp.holds(&t.trunc_subsecs(0), at)
+            }
+            Clause::Email(address) => contact
+                .props
+                .get("emailAddresses")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.get("address").and_then(Value::as_str))
+                .any(|a| a.to_lowercase() == *address),
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum FilterError {
+    /// Not OData: 400 `BadRequest` "Invalid filter clause: ...".
+    Syntax(String),
+    /// A property the contact type does not have.
+    UnknownProperty(String),
+    /// A date property compared with something else.
+    Incompatible(Cmp, &'static str),
+    /// Valid OData the sandbox does not model.
+    Unsupported(String),
+}
+
+#[derive(Debug, PartialEq)]
+enum Token {
+    /// An identifier or a path (`emailAddresses/any`, `a/address`, `and`).
+    Word(String),
+    /// A literal starting with a digit (`2024-01-01T00:00:00Z`, `42`).
+    Bare(String),
+    /// A string literal, quotes removed and `''` undone.
+    Str(String),
+    Punct(char),
+}
+
+fn tokenize(filter: &str) -> Result<Vec<(usize, Token)>, FilterError> {
+    let chars: Vec<char> = filter.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(&c) = chars.get(i) {
+        let start = i;
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == '\'' {
+            let mut text = String::new();
+            i += 1;
+            loop {
+                match (chars.get(i), chars.get(i + 1)) {
+                    (Some('\''), Some('\'')) => {
+                        text.push('\'');
+                        i += 2;
+                    }
+                    (Some('\''), _) => {
+                        i += 1;
+                        break;
+                    }
+                    (Some(ch), _) => {
+                        text.push(*ch);
+                        i += 1;
+                    }
+                    (None, _) => {
+                        return Err(FilterError::Syntax(format!(
+                            "There is an unterminated string literal at position {start} in '{filter}'."
+                        )));
+                    }
+                }
+            }
+            out.push((start, Token::Str(text)));
+        } else if matches!(c, '(' | ')' | ':' | ',') {
+            out.push((start, Token::Punct(c)));
+            i += 1;
+        } else if c.is_ascii_digit() {
+            while chars
+                .get(i)
+                .is_some_and(|ch| ch.is_ascii_alphanumeric() || matches!(ch, ':' | '.' | '-' | '+'))
+            {
+                i += 1;
+            }
+            out.push((start, Token::Bare(chars[start..i].iter().collect())));
+        } else if c.is_ascii_alphabetic() || c == '_' || c == '$' {
+            while chars
+                .get(i)
+                .is_some_and(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '/' | '.' | '$'))
+            {
+                i += 1;
+            }
+            out.push((start, Token::Word(chars[start..i].iter().collect())));
+        } else {
+            return Err(FilterError::Syntax(format!(
+                "Syntax error: character '{c}' is not valid at position {start} in '{filter}'."
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// The clauses of a `$filter` joined by `and`.
+fn parse_filter(filter: &str) -> Result<Vec<Clause>, FilterError> {
+    let tokens = tokenize(filter)?;
+    let syntax =
+        |pos: usize| FilterError::Syntax(format!("Syntax error at position {pos} in '{filter}'."));
+    let end = filter.chars().count();
+    let mut it = tokens.into_iter().peekable();
+    let mut clauses = Vec::new();
+    loop {
+        let (pos, first) = it.next().ok_or_else(|| syntax(end))?;
+        let Token::Word(word) = first else {
+            return Err(match first {
+                Token::Punct('(') => FilterError::Unsupported("a parenthesised expression".into()),
+                _ => syntax(pos),
+            });
+        };
+        if word.eq_ignore_ascii_case("emailAddresses/any") {
+            // (a:a/address eq '...')
+            let mut next = || it.next();
+            let (p, t) = next().ok_or_else(|| syntax(end))?;
+            if t != Token::Punct('(') {
+                return Err(syntax(p));
+            }
+            let (p, t) = next().ok_or_else(|| syntax(end))?;
+            let Token::Word(var) = t else {
+                return Err(syntax(p));
+            };
+            let (p, t) = next().ok_or_else(|| syntax(end))?;
+            if t != Token::Punct(':') {
+                return Err(syntax(p));
+            }
+            let (p, t) = next().ok_or_else(|| syntax(end))?;
+            let Token::Word(member) = t else {
+                return Err(syntax(p));
+            };
+            let Some(field) = member.strip_prefix(&format!("{var}/")) else {
+                return Err(syntax(p));
+            };
+            if !field.eq_ignore_ascii_case("address") {
+                return Err(if field.eq_ignore_ascii_case("name") {
+                    FilterError::Unsupported("filtering on an email entry's name".into())
+                } else {
+                    FilterError::UnknownProperty(field.to_owned())
+                });
+            }
+            let (p, t) = next().ok_or_else(|| syntax(end))?;
+            let Token::Word(op) = t else {
+                return Err(syntax(p));
+            };
+            if op != "eq" {
+                return Err(match Cmp::parse(&op) {
+                    Some(_) => FilterError::Unsupported(format!("'{op}' on an email address")),
+                    None => syntax(p),
+                });
+            }
+            let (p, t) = next().ok_or_else(|| syntax(end))?;
+            let Token::Str(address) = t else {
+                return Err(syntax(p));
+            };
+            let (p, t) = next().ok_or_else(|| syntax(end))?;
+            if t != Token::Punct(')') {
+                return Err(match t {
+                    Token::Word(w) if w == "or" || w == "and" => {
+                        FilterError::Unsupported(format!("'{w}' inside any()"))
+                    }
+                    _ => syntax(p),
+                });
+            }
+            clauses.push(Clause::Email(address.to_lowercase()));
+        } else if word == "not" {
+            return Err(FilterError::Unsupported("'not'".into()));
+        } else if matches!(it.peek(), Some((_, Token::Punct('(')))) || word.contains('/') {
+            return Err(FilterError::Unsupported(format!("'{word}'")));
+        } else {
+            let property = canonical(&word).ok_or(FilterError::UnknownProperty(word))?;
+            let created = match property {
+                "createdDateTime" => true,
+                "lastModifiedDateTime" => false,
+                other => {
+                    return Err(FilterError::Unsupported(format!("filtering on '{other}'")));
+                }
+            };
+            let (p, t) = it.next().ok_or_else(|| syntax(end))?;
+            let cmp = match t {
+                Token::Word(op) => Cmp::parse(&op).ok_or_else(|| syntax(p))?,
+                _ => return Err(syntax(p)),
+            };
+            let (p, t) = it.next().ok_or_else(|| syntax(end))?;
+            let at = match t {
+                Token::Bare(literal) => DateTime::parse_from_rfc3339(&literal)
+                    .map_err(|_| syntax(p))?
+                    .with_timezone(&Utc),
+                Token::Str(_) => return Err(FilterError::Incompatible(cmp, "Edm.String")),
+                Token::Word(w) if w == "null" => {
+                    return Err(FilterError::Unsupported("comparing with null".into()));
+                }
+                _ => return Err(syntax(p)),
+            };
+            clauses.push(Clause::Time { created, cmp, at });
+        }
+        match it.next() {
+            None => return Ok(clauses),
+            Some((_, Token::Word(w))) if w == "and" => {}
+            Some((_, Token::Word(w))) if w == "or" => {
+                return Err(FilterError::Unsupported("'or'".into()));
+            }
+            Some((p, _)) => return Err(syntax(p)),
+        }
+    }
+}
+
+impl MsGraph {
+    fn filter_error(&self, call: &Call<'_>, raw: &str, error: FilterError) -> Outcome {
+        match error {
+            FilterError::Syntax(detail) => {
+                self.bad_request(call, &format!("Invalid filter clause: {detail}"))
+            }
+            FilterError::UnknownProperty(name) => self.error(
+                call,
+                StatusCode::BAD_REQUEST,
+                "RequestBroker--ParseUri",
+                &format!("Could not find a property named '{name}' on type 'microsoft.graph.contact'."),
+            ),
+            FilterError::Incompatible(cmp, other) => self.bad_request(
+                call,
+                &format!(
+                    "Invalid filter clause: A binary operator with incompatible types was detected. Found operand types 'Edm.DateTimeOffset' and '{other}' for operator kind '{}'.",
+                    cmp.kind()
+                ),
+            ),
+            FilterError::Unsupported(what) => self.bad_request(
+                call,
+                &format!("The $filter '{raw}' uses {what}, which the sandbox does not model."),
+            ),
+        }
     }
 }
 
@@ -748,14 +1080,19 @@ impl MsGraph {
         let repeat = take_fault(FaultKind::RepeatCursor);
         let out_of_range = !repeat && take_fault(FaultKind::OutOfRange);
         let store = self.read();
-        let total = store.contacts.len();
-        let value: Vec<Value> = store
+        let matching: Vec<&Contact> = store
             .contacts
+            .iter()
+            .filter(|c| options.filter.iter().all(|clause| clause.matches(c)))
+            .collect();
+        let total = matching.len();
+        let value: Vec<Value> = matching
             .iter()
             .skip(options.skip)
             .take(options.top)
             .map(|c| c.render(options.select.as_deref()))
             .collect();
+        drop(matching);
         drop(store);
         let end = options.skip.saturating_add(options.top);
         let next = if repeat {
@@ -1283,5 +1620,58 @@ mod tests {
             assert_eq!(canonical(&name.to_ascii_lowercase()), Some(*name));
         }
         assert_eq!(canonical("shoeSize"), None);
+    }
+
+    #[test]
+    fn filter_literals_double_their_quotes_and_other_forms_are_refused() {
+        let clauses =
+            parse_filter("emailAddresses/any(a: a/address eq 'O''Brien@X.example') and lastModifiedDateTime gt 2024-01-01T00:00:00.000Z")
+                .unwrap();
+        assert!(matches!(&clauses[0], Clause::Email(a) if a == "o'brien@x.example"));
+        assert!(matches!(
+            &clauses[1],
+            Clause::Time {
+                created: false,
+                cmp: Cmp::Gt,
+                ..
+            }
+        ));
+        // A lone quote ends the literal: what follows is OData, here not valid.
+        assert!(matches!(
+            parse_filter("emailAddresses/any(a:a/address eq 'x' or 'a' eq 'a')"),
+            Err(FilterError::Unsupported(_))
+        ));
+        assert!(matches!(
+            parse_filter("emailAddresses/any(a:a/address eq 'x)"),
+            Err(FilterError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse_filter("createdDateTime gt '2024-01-01'"),
+            Err(FilterError::Incompatible(Cmp::Gt, "Edm.String"))
+        ));
+        assert!(matches!(
+            parse_filter("shoeSize eq 38"),
+            Err(FilterError::UnknownProperty(_))
+        ));
+        for unsupported in [
+            "givenName eq 'Ada'",
+            "startswith(givenName,'A')",
+            "not createdDateTime gt 2024-01-01T00:00:00Z",
+        ] {
+            assert!(
+                matches!(parse_filter(unsupported), Err(FilterError::Unsupported(_))),
+                "{unsupported}"
+            );
+        }
+        for broken in [
+            "",
+            "createdDateTime gt",
+            "createdDateTime gt 2024-13-01T00:00:00Z and",
+        ] {
+            assert!(
+                matches!(parse_filter(broken), Err(FilterError::Syntax(_))),
+                "{broken}"
+            );
+        }
     }
 }

@@ -354,7 +354,9 @@ fn seed_contact(i: u64) -> Contact {
             given = Some("Siobhán".into());
             surname = Some("O'Brien".into());
             emails = vec![
-                json!({"name": "Siobhán O'Brien", "address": "siobhan.obrien@contoso.example"}),
+                // An apostrophe in the local part (valid in RFC 5322): a `$filter` string
+                // literal must double it.
+                json!({"name": "Siobhán O'Brien", "address": "siobhan.o'brien@contoso.example"}),
             ];
         }
         77 => {
@@ -430,6 +432,30 @@ fn seed_contact(i: u64) -> Contact {
         address.insert("countryOrRegion".into(), json!(country));
         address.insert("postalCode".into(), json!(format!("{:05}", 98_000 + i)));
         p.insert("businessAddress".into(), Value::Object(address));
+    }
+    if i.is_multiple_of(3) {
+        let mut address = Map::new();
+        // One home address with only a city and a country: partial addresses are common.
+        let full = i != 45;
+        if full {
+            address.insert("street".into(), json!(format!("{} Maple Ave", 10 + i % 90)));
+        }
+        address.insert("city".into(), json!(city));
+        if full && !state.is_empty() {
+            address.insert("state".into(), json!(state));
+        }
+        address.insert("countryOrRegion".into(), json!(country));
+        if full {
+            address.insert("postalCode".into(), json!(format!("{:05}", 98_500 + i)));
+        }
+        p.insert("homeAddress".into(), Value::Object(address));
+    }
+    if i.is_multiple_of(11) {
+        let mut address = Map::new();
+        address.insert("street".into(), json!(format!("PO Box {}", 4000 + i)));
+        address.insert("city".into(), json!(city));
+        address.insert("countryOrRegion".into(), json!(country));
+        p.insert("otherAddress".into(), Value::Object(address));
     }
     if i % 9 == 2 {
         p.insert("categories".into(), json!(["Customers"]));

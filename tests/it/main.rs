@@ -8,6 +8,7 @@ mod config;
 mod conformance;
 mod credentials;
 mod crm_hubspot;
+mod crm_people;
 mod crm_pipedrive;
 mod crm_salesforce;
 mod engine;
