@@ -10,6 +10,7 @@ mod credentials;
 mod crm_hubspot;
 mod crm_pipedrive;
 mod crm_salesforce;
+mod crm_zoho;
 mod engine;
 mod faults;
 mod gateway;
