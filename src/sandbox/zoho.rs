@@ -1,6 +1,6 @@
-//! Zoho CRM API v8 records (Contacts, Accounts) as described in `/work/shared/vendors.md`
-//! §7, served under `/zoho`, which plays the `api_domain`: the API lives at
-//! `/zoho/crm/v8`.
+//! Zoho CRM API v8 records (Contacts, Accounts, Deals, Leads, Tasks, Notes), users and
+//! the search API, as described in `/work/shared/vendors.md` §7, served under `/zoho`,
+//! which plays the `api_domain`: the API lives at `/zoho/crm/v8`.
 //!
 //! Every request passes [`gate`] first: it is counted, may be hijacked by an injected
 //! fault, is authenticated (`Authorization: Zoho-oauthtoken <token>`, never `Bearer`)
@@ -37,7 +37,36 @@
 //!   `details`. A missing `Authorization` header is 401 `AUTHENTICATION_FAILURE`; anything
 //!   else that is not a live token (wrong scheme, unknown, revoked, expired) is 401
 //!   `INVALID_TOKEN`.
-//! - Deleting an account leaves its contacts, whose `Account_Name` then reads `null`.
+//! - Deleting a record leaves the records that point at it, whose lookup (`Account_Name`,
+//!   `Contact_Name`, `Who_Id`, `What_Id`, `Parent_Id`) then reads `null`.
+//! - The org is multi-currency (`USD` home, `EUR`, `INR`, `GBP`): Accounts and Deals carry
+//!   `Currency`, and another code is `INVALID_DATA`. `Stage` and a task's `Status` are
+//!   restricted picklists; a new `Stage` brings its default `Probability` (the org's
+//!   stage-probability mapping) unless the write sets one; a task set to `Completed` gets
+//!   `Closed_Time`, and loses it when reopened. Records created without `Owner` belong to
+//!   the token's user; an `Owner` must be an active user.
+//! - Tasks and Notes carry `$se_module`, the module of `What_Id` / `Parent_Id`; writes give
+//!   it as `$se_module` or `se_module` (Notes' documented spelling), and `Parent_Id` may be
+//!   a bare id. Leads carry `$converted`; lists and searches hide converted leads unless
+//!   `converted=true|both`; a GET by id or `ids=` returns them. There is no convert action.
+//! - Search: `GET /{module}/search` with exactly one of `criteria`, `email`, `phone`,
+//!   `word` (none: 400 `REQUIRED_PARAM_MISSING`; several: 400
+//!   `AMBIGUITY_DURING_PROCESSING`), `page`/`per_page` (no `page_token`; at most 2000
+//!   records, past that 400 `LIMIT_EXCEEDED`), optional `fields` (all when absent); the
+//!   records have the list's shape, id descending; nothing found is 204 with no body.
+//!   `criteria` is `(Field:comparator:value)` joined as `((..)and(..))` or `((..)or(..))`
+//!   (mixing needs parentheses; at most 10 conditions). In values, `\(`, `\)`, `\,` and
+//!   `\\` are literal; an unescaped comma separates the values of `in`/`between` and is
+//!   refused elsewhere. Text fields take `equals`, `not_equal`, `starts_with`, `in`
+//!   (case-insensitive); numbers, dates and datetimes take `equals`, `not_equal`,
+//!   `greater_than`, `greater_equal`, `less_than`, `less_equal`, `between`, `in`;
+//!   lookups and `Owner` compare their id. Datetimes need an explicit `+hh:mm` offset.
+//!   A null field matches no condition. Bad fields, comparators or values are 400
+//!   `INVALID_QUERY`. `email` matches email fields exactly, `phone` phone fields by digits,
+//!   `word` any text field containing the word (case-insensitive).
+//! - Users: `GET /users?type=` (`AllUsers` by default; the documented types), paged by
+//!   `page`/`per_page` with `info.more_records`, and `GET /users/{id}` (204 when unknown),
+//!   in a `users` envelope; read-only.
 //! - Injected faults fire before authentication, like an upstream outage would.
 
 use std::collections::HashSet;
@@ -66,7 +95,7 @@ use super::oauth::{
 };
 use super::zoho_data::{
     FieldDef, FieldType, Module, Record, SANDBOX_USER_ID, SANDBOX_USER_NAME, SortBy, Store,
-    sample_ids, zoho_datetime,
+    TASK_COMPLETED, User, sample_ids, stage_probability, zoho_datetime,
 };
 use super::{ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET};
 
@@ -88,6 +117,13 @@ const UNMATCHED_ROUTE: &str = "/zoho/{unmatched}";
 
 const COLLECTION: &str = "/crm/v8/{module}";
 const ITEM: &str = "/crm/v8/{module}/{id}";
+const SEARCH: &str = "/crm/v8/{module}/search";
+const USERS: &str = "/crm/v8/users";
+const USER: &str = "/crm/v8/users/{id}";
+/// The search API returns at most this many records (page × per_page).
+const SEARCH_LIMIT: usize = 2000;
+/// At most this many conditions in one `criteria`.
+const MAX_CRITERIA: usize = 10;
 
 pub(crate) struct Zoho {
     control: Arc<Control>,
@@ -100,7 +136,7 @@ impl Zoho {
         Zoho {
             control,
             store: RwLock::new(Store::seed()),
-            templates: [COLLECTION, ITEM]
+            templates: [COLLECTION, ITEM, SEARCH, USERS, USER]
                 .iter()
                 .map(|r| format!("{PREFIX}{r}"))
                 .collect(),
@@ -150,6 +186,20 @@ impl Vendor for Zoho {
                     }),
             )
             .route(
+                SEARCH,
+                get(|State(z): S, info: ReqInfo, m: ModuleParam| async move { z.search(m, &info) }),
+            )
+            .route(
+                USERS,
+                get(|State(z): S, info: ReqInfo| async move { z.list_users(&info) }),
+            )
+            .route(
+                USER,
+                get(|State(z): S, id: Result<Path<String>, PathRejection>| async move {
+                    z.get_user(id)
+                }),
+            )
+            .route(
                 ITEM,
                 get(|State(z): S, info: ReqInfo, p: ItemParams| async move { z.get_one(p, &info) })
                     .put(|State(z): S, p: ItemParams, body: Bytes| async move {
@@ -197,6 +247,11 @@ pub(crate) fn sample_records(resource: &str) -> Option<Vec<Value>> {
     let module = match resource {
         "contacts" => Module::Contacts,
         "companies" => Module::Accounts,
+        "deals" => Module::Deals,
+        "leads" => Module::Leads,
+        "tasks" => Module::Tasks,
+        "notes" => Module::Notes,
+        "users" => return Some(Store::seed().users().iter().map(User::render).collect()),
         _ => return None,
     };
     let store = Store::seed();
@@ -646,6 +701,7 @@ impl Zoho {
                 "ambiguity while processing the request",
             ));
         }
+        let converted = converted_param(module, &pairs)?;
         let fingerprint = fields_fingerprint(&requested);
         let now = Utc::now();
         let offset = match raw_token {
@@ -682,7 +738,11 @@ impl Zoho {
         };
 
         let store = self.read();
-        let rows = store.sorted(module, sort_by, descending);
+        let rows: Vec<&Record> = store
+            .sorted(module, sort_by, descending)
+            .into_iter()
+            .filter(|r| converted.is_none_or(|c| r.converted == c))
+            .collect();
         let total = rows.len();
         let data: Vec<Value> = rows
             .iter()
@@ -804,14 +864,21 @@ impl Zoho {
         let now = Utc::now();
         let mut results = Vec::new();
         for (index, input) in inputs.iter().enumerate() {
-            let outcome = validate(&store, module, index, input, true).map(|changes| {
+            let outcome = validate(&store, module, index, input, true).map(|mut changes| {
+                // A record created without an owner belongs to the caller.
+                if module.field("Owner").is_some() && !changes.iter().any(|(k, _)| *k == "Owner") {
+                    changes.push(("Owner", json!(SANDBOX_USER_ID)));
+                }
                 let id = store.allocate_id();
-                let record = Record {
+                let mut record = Record {
                     id,
-                    values: changes.into_iter().filter(|(_, v)| !v.is_null()).collect(),
+                    values: Default::default(),
                     created: now,
                     modified: now,
+                    se_module: None,
+                    converted: false,
                 };
+                apply(module, &mut record, changes, now);
                 store.table_mut(module).insert(id, record);
                 success(id, now, now, "record added")
             });
@@ -841,13 +908,7 @@ impl Zoho {
             Ok(changes) => match store.table_mut(module).get_mut(&id) {
                 None => return Err(invalid_record_id()),
                 Some(record) => {
-                    for (name, value) in changes {
-                        if value.is_null() {
-                            record.values.remove(name);
-                        } else {
-                            record.values.insert(name, value);
-                        }
-                    }
+                    apply(module, record, changes, now);
                     record.modified = now;
                     Ok(success(id, record.created, now, "record updated"))
                 }
@@ -956,6 +1017,67 @@ fn looks_like_email(s: &str) -> bool {
         && !s.chars().any(char::is_whitespace)
 }
 
+/// Writes checked changes into a record, with Zoho's side effects: a new deal stage brings
+/// its default probability (unless the write set one), and a task completed gets its
+/// `Closed_Time` (reopened, loses it).
+fn apply(
+    module: Module,
+    record: &mut Record,
+    changes: Vec<(&'static str, Value)>,
+    now: chrono::DateTime<Utc>,
+) {
+    let sets = |name: &str| changes.iter().any(|(k, _)| *k == name);
+    let stage_default = (module == Module::Deals && !sets("Probability"))
+        .then(|| {
+            changes
+                .iter()
+                .find(|(k, _)| *k == "Stage")
+                .and_then(|(_, v)| v.as_str())
+                .and_then(stage_probability)
+        })
+        .flatten();
+    let was_completed = record.text("Status") == Some(TASK_COMPLETED);
+    for (name, value) in changes {
+        if name == SE_MODULE {
+            record.se_module = value.as_str().and_then(Module::from_name);
+        } else if value.is_null() {
+            record.values.remove(name);
+        } else {
+            record.values.insert(name, value);
+        }
+    }
+    if let Some(p) = stage_default {
+        record.values.insert("Probability", json!(p));
+    }
+    if module == Module::Tasks {
+        let completed = record.text("Status") == Some(TASK_COMPLETED);
+        if completed && !was_completed {
+            record
+                .values
+                .insert("Closed_Time", json!(zoho_datetime(now)));
+        } else if !completed {
+            record.values.remove("Closed_Time");
+        }
+    }
+}
+
+/// The pseudo field a write's `$se_module` (or `se_module`) travels as among the changes.
+const SE_MODULE: &str = "$se_module";
+
+/// A lookup id given as `{"id": ..}` (or, for `Parent_Id`, a bare string).
+fn lookup_id(value: &Value, bare_allowed: bool) -> Option<u64> {
+    let id = match value {
+        Value::Object(lookup) => lookup.get("id")?,
+        other if bare_allowed => other,
+        _ => return None,
+    };
+    match id {
+        Value::String(s) => s.trim().parse::<u64>().ok(),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    }
+}
+
 /// One record of a write body, checked against the module's fields. `Err` is the
 /// per-record error entry; `Value::Null` in the result clears a field.
 fn validate(
@@ -972,6 +1094,12 @@ fn validate(
             "invalid data",
         ));
     };
+    let se_module_key = ["$se_module", "se_module"]
+        .into_iter()
+        .find(|k| map.contains_key(*k));
+    let se_module = se_module_key
+        .and_then(|k| map.get(k))
+        .and_then(Value::as_str);
     let mut changes: Vec<(&'static str, Value)> = Vec::new();
     for (name, value) in map {
         let Some(field) = module.field(name).filter(|f| f.writable) else {
@@ -989,7 +1117,22 @@ fn validate(
                 "invalid data",
             )
         };
+        let bad_link = |given: &Value| {
+            error_body(
+                "INVALID_DATA",
+                json!({
+                    "api_name": field.api_name,
+                    "json_path": format!("{path}.id"),
+                    "id": given.get("id").cloned().unwrap_or_else(|| given.clone()),
+                }),
+                "the related id given seems to be invalid",
+            )
+        };
         let value = match (value, field.ty) {
+            (Value::Null, FieldType::Related(_)) => {
+                changes.push((SE_MODULE, Value::Null));
+                Value::Null
+            }
             (Value::Null, _) => Value::Null,
             (Value::String(s), _) if s.is_empty() => Value::Null,
             (Value::String(s), FieldType::Email) if looks_like_email(s.trim()) => json!(s.trim()),
@@ -998,48 +1141,659 @@ fn validate(
             (_, FieldType::Integer) => return Err(invalid()),
             (Value::Number(_), FieldType::Currency) => value.clone(),
             (_, FieldType::Currency) => return Err(invalid()),
-            (Value::Object(lookup), FieldType::Lookup(target)) => {
-                let id = match lookup.get("id") {
-                    Some(Value::String(s)) => s.trim().parse::<u64>().ok(),
-                    Some(Value::Number(n)) => n.as_u64(),
-                    _ => None,
-                };
-                let Some(id) = id.filter(|id| store.table(target).contains_key(id)) else {
+            (Value::String(s), FieldType::Choice(allowed)) if allowed.contains(&s.as_str()) => {
+                json!(s)
+            }
+            (_, FieldType::Choice(_)) => return Err(invalid()),
+            (Value::String(s), FieldType::Date)
+                if chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() =>
+            {
+                json!(s)
+            }
+            (_, FieldType::Date) => return Err(invalid()),
+            (Value::Object(_), FieldType::Owner) => {
+                let user = lookup_id(value, false)
+                    .and_then(|id| store.user(id))
+                    .filter(|u| u.status == "active");
+                match user {
+                    Some(u) => json!(u.id.to_string()),
+                    None => return Err(bad_link(value)),
+                }
+            }
+            (_, FieldType::Owner) => return Err(invalid()),
+            (Value::Object(_), FieldType::Lookup(target)) => {
+                match lookup_id(value, false).filter(|id| store.table(target).contains_key(id)) {
+                    Some(id) => json!(id.to_string()),
+                    None => return Err(bad_link(value)),
+                }
+            }
+            (_, FieldType::Lookup(_)) => return Err(invalid()),
+            (Value::Object(_) | Value::String(_), FieldType::Related(allowed)) => {
+                let target = se_module
+                    .and_then(Module::from_name)
+                    .filter(|m| allowed.contains(m));
+                let Some(target) = target else {
                     return Err(error_body(
                         "INVALID_DATA",
                         json!({
-                            "api_name": field.api_name,
-                            "json_path": format!("{path}.id"),
-                            "id": lookup.get("id").cloned().unwrap_or(Value::Null),
+                            "api_name": "$se_module",
+                            "json_path": format!("$.data[{index}].{}", se_module_key.unwrap_or("$se_module")),
+                            "supported_values": allowed.iter().map(|m| m.api_name()).collect::<Vec<_>>(),
                         }),
-                        "the related id given seems to be invalid",
+                        "invalid data",
                     ));
                 };
-                json!(id.to_string())
+                match lookup_id(value, true).filter(|id| store.table(target).contains_key(id)) {
+                    Some(id) => {
+                        changes.push((SE_MODULE, json!(target.api_name())));
+                        json!(id.to_string())
+                    }
+                    None => return Err(bad_link(value)),
+                }
             }
-            (_, FieldType::Lookup(_)) => return Err(invalid()),
+            (_, FieldType::Related(_)) => return Err(invalid()),
             (Value::String(s), _) => json!(s),
             (_, _) => return Err(invalid()),
         };
         changes.push((field.api_name, value));
     }
-    let mandatory = module.mandatory_field();
-    let given = changes
-        .iter()
-        .find(|(k, _)| *k == mandatory)
-        .map(|(_, v)| v);
-    let missing = match given {
-        Some(v) => v.is_null(),
-        None => creating,
-    };
-    if missing {
-        return Err(error_body(
-            "MANDATORY_NOT_FOUND",
-            json!({ "api_name": mandatory, "json_path": format!("$.data[{index}].{mandatory}") }),
-            "required field not found",
-        ));
+    for mandatory in module.mandatory_fields() {
+        let given = changes.iter().find(|(k, _)| k == mandatory).map(|(_, v)| v);
+        let missing = match given {
+            Some(v) => v.is_null(),
+            None => creating,
+        };
+        if missing {
+            return Err(error_body(
+                "MANDATORY_NOT_FOUND",
+                json!({ "api_name": mandatory, "json_path": format!("$.data[{index}].{mandatory}") }),
+                "required field not found",
+            ));
+        }
     }
     Ok(changes)
+}
+
+/// Leads' `converted` parameter: `false` (the default: converted leads are hidden),
+/// `true` (only converted ones) or `both`. `None` means every record; other modules
+/// ignore it.
+fn converted_param(module: Module, pairs: &[(String, String)]) -> Result<Option<bool>, Reject> {
+    if module != Module::Leads {
+        return Ok(None);
+    }
+    match last_param(pairs, "converted") {
+        None | Some("false") => Ok(Some(false)),
+        Some("true") => Ok(Some(true)),
+        Some("both") => Ok(None),
+        Some(_) => Err(reject(
+            "INVALID_DATA",
+            json!({ "param_name": "converted", "supported_values": ["true", "false", "both"] }),
+            "invalid data",
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Search (`GET /{module}/search?criteria=|email=|phone=|word=`)
+
+fn invalid_query(details: Value) -> Reject {
+    reject("INVALID_QUERY", details, "invalid query formed")
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Comparator {
+    Equals,
+    NotEqual,
+    StartsWith,
+    In,
+    GreaterThan,
+    GreaterEqual,
+    LessThan,
+    LessEqual,
+    Between,
+}
+
+impl Comparator {
+    fn from_wire(s: &str) -> Option<Comparator> {
+        Some(match s {
+            "equals" => Comparator::Equals,
+            "not_equal" => Comparator::NotEqual,
+            "starts_with" => Comparator::StartsWith,
+            "in" => Comparator::In,
+            "greater_than" => Comparator::GreaterThan,
+            "greater_equal" => Comparator::GreaterEqual,
+            "less_than" => Comparator::LessThan,
+            "less_equal" => Comparator::LessEqual,
+            "between" => Comparator::Between,
+            _ => return None,
+        })
+    }
+
+    /// How many values it takes (`None`: one or more).
+    fn arity(self) -> Option<usize> {
+        match self {
+            Comparator::In => None,
+            Comparator::Between => Some(2),
+            _ => Some(1),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Criteria {
+    Condition {
+        field: &'static FieldDef,
+        op: Comparator,
+        values: Vec<String>,
+    },
+    All(Vec<Criteria>),
+    Any(Vec<Criteria>),
+}
+
+/// A value with Zoho's escapes undone (`\(`, `\)`, `\,`, `\\`), split on unescaped commas.
+fn unescape_values(raw: &str) -> Vec<String> {
+    let mut values = vec![String::new()];
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let (Some(next), Some(last)) = (chars.next(), values.last_mut()) {
+                    last.push(next);
+                }
+            }
+            ',' => values.push(String::new()),
+            c => {
+                if let Some(last) = values.last_mut() {
+                    last.push(c);
+                }
+            }
+        }
+    }
+    values
+}
+
+struct CriteriaParser<'a> {
+    chars: Vec<char>,
+    at: usize,
+    module: Module,
+    conditions: usize,
+    source: &'a str,
+}
+
+impl CriteriaParser<'_> {
+    fn parse(module: Module, source: &str) -> Result<Criteria, Reject> {
+        let mut p = CriteriaParser {
+            chars: source.trim().chars().collect(),
+            at: 0,
+            module,
+            conditions: 0,
+            source,
+        };
+        let criteria = if p.peek() == Some('(') {
+            p.group()?
+        } else {
+            // A bare `Field:op:value` is taken as one condition.
+            let end = p.chars.len();
+            p.condition(end)?
+        };
+        p.skip_ws();
+        if p.at != p.chars.len() {
+            return Err(p.malformed());
+        }
+        if p.conditions > MAX_CRITERIA {
+            return Err(reject(
+                "LIMIT_EXCEEDED",
+                json!({ "limit": MAX_CRITERIA, "param_name": "criteria" }),
+                "limit exceeded",
+            ));
+        }
+        Ok(criteria)
+    }
+
+    fn malformed(&self) -> Reject {
+        invalid_query(json!({ "reason": "invalid criteria", "criteria": self.source }))
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.at).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while self.peek().is_some_and(char::is_whitespace) {
+            self.at += 1;
+        }
+    }
+
+    /// `( condition )` or `( group and|or group ... )`.
+    fn group(&mut self) -> Result<Criteria, Reject> {
+        if self.peek() != Some('(') {
+            return Err(self.malformed());
+        }
+        self.at += 1;
+        self.skip_ws();
+        if self.peek() != Some('(') {
+            // A condition: up to the first unescaped `)`.
+            let start = self.at;
+            let mut end = start;
+            while let Some(c) = self.chars.get(end) {
+                match c {
+                    '\\' => end += 2,
+                    ')' => break,
+                    _ => end += 1,
+                }
+            }
+            if end >= self.chars.len() {
+                return Err(self.malformed());
+            }
+            let condition = self.condition(end)?;
+            self.at = end + 1;
+            return Ok(condition);
+        }
+        let mut parts = vec![self.group()?];
+        let mut joiner: Option<bool> = None;
+        loop {
+            self.skip_ws();
+            match self.peek() {
+                Some(')') => {
+                    self.at += 1;
+                    break;
+                }
+                None => return Err(self.malformed()),
+                _ => {}
+            }
+            let word: String = self.chars[self.at..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphabetic())
+                .collect();
+            let is_and = match word.to_ascii_lowercase().as_str() {
+                "and" => true,
+                "or" => false,
+                _ => return Err(self.malformed()),
+            };
+            // Mixing `and` and `or` needs its own parentheses.
+            if joiner.is_some_and(|j| j != is_and) {
+                return Err(self.malformed());
+            }
+            joiner = Some(is_and);
+            self.at += word.chars().count();
+            self.skip_ws();
+            parts.push(self.group()?);
+        }
+        Ok(match (joiner, parts.len()) {
+            (_, 1) => parts.pop().ok_or_else(|| self.malformed())?,
+            (Some(false), _) => Criteria::Any(parts),
+            _ => Criteria::All(parts),
+        })
+    }
+
+    /// `Field:comparator:value` from the cursor up to `end`.
+    fn condition(&mut self, end: usize) -> Result<Criteria, Reject> {
+        let text: String = self.chars[self.at..end].iter().collect();
+        self.at = end;
+        self.conditions += 1;
+        let mut parts = text.splitn(3, ':');
+        let (Some(name), Some(op), Some(raw)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(self.malformed());
+        };
+        let name = name.trim();
+        let field = self.module.field(name).ok_or_else(|| {
+            invalid_query(
+                json!({ "reason": "the field is not available for search", "api_name": name }),
+            )
+        })?;
+        let op = Comparator::from_wire(op.trim())
+            .filter(|op| comparator_allowed(field.ty, *op))
+            .ok_or_else(|| {
+                invalid_query(json!({
+                    "reason": "invalid operator found",
+                    "api_name": name,
+                    "operator": op.trim(),
+                }))
+            })?;
+        let values = unescape_values(raw);
+        let count_ok = match op.arity() {
+            Some(n) => values.len() == n,
+            None => !values.is_empty(),
+        };
+        if !count_ok || values.iter().any(String::is_empty) {
+            return Err(invalid_query(
+                json!({ "reason": "invalid value", "api_name": name, "operator": op_wire(op) }),
+            ));
+        }
+        for value in &values {
+            if parse_operand(field.ty, value).is_none() {
+                return Err(invalid_query(json!({
+                    "reason": "invalid value",
+                    "api_name": name,
+                    "expected_data_type": field.ty.wire_name(),
+                })));
+            }
+        }
+        Ok(Criteria::Condition { field, op, values })
+    }
+}
+
+fn op_wire(op: Comparator) -> &'static str {
+    match op {
+        Comparator::Equals => "equals",
+        Comparator::NotEqual => "not_equal",
+        Comparator::StartsWith => "starts_with",
+        Comparator::In => "in",
+        Comparator::GreaterThan => "greater_than",
+        Comparator::GreaterEqual => "greater_equal",
+        Comparator::LessThan => "less_than",
+        Comparator::LessEqual => "less_equal",
+        Comparator::Between => "between",
+    }
+}
+
+fn comparator_allowed(ty: FieldType, op: Comparator) -> bool {
+    use Comparator as C;
+    match ty {
+        FieldType::Text
+        | FieldType::Email
+        | FieldType::Phone
+        | FieldType::Website
+        | FieldType::Picklist
+        | FieldType::Choice(_) => matches!(op, C::Equals | C::NotEqual | C::StartsWith | C::In),
+        FieldType::Integer | FieldType::Currency | FieldType::DateTime | FieldType::Date => {
+            !matches!(op, C::StartsWith)
+        }
+        FieldType::Lookup(_) | FieldType::Owner | FieldType::Related(_) => {
+            matches!(op, C::Equals | C::NotEqual | C::In)
+        }
+    }
+}
+
+/// A comparable form of a criteria value or a record's value for a field type.
+#[derive(Debug, PartialEq, PartialOrd)]
+enum Operand {
+    Text(String),
+    Number(f64),
+    Instant(i64),
+}
+
+/// Datetimes in criteria carry an explicit `±hh:mm` offset, as Zoho writes them
+/// (`2024-05-01T10:00:00+05:30`); `Z` and offset-less values are refused.
+fn parse_operand(ty: FieldType, raw: &str) -> Option<Operand> {
+    match ty {
+        FieldType::Integer | FieldType::Currency => raw.trim().parse().ok().map(Operand::Number),
+        FieldType::DateTime => {
+            let raw = raw.trim();
+            let offset_ok = raw.len() > 6
+                && raw
+                    .get(raw.len() - 6..raw.len() - 5)
+                    .is_some_and(|s| s == "+" || s == "-");
+            offset_ok
+                .then(|| chrono::DateTime::parse_from_rfc3339(raw).ok())
+                .flatten()
+                .map(|t| Operand::Instant(t.timestamp()))
+        }
+        FieldType::Date => chrono::NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|d| Operand::Instant(d.and_utc().timestamp())),
+        _ => Some(Operand::Text(raw.to_lowercase())),
+    }
+}
+
+fn record_operand(ty: FieldType, value: &Value) -> Option<Operand> {
+    match (ty, value) {
+        (_, Value::Null) => None,
+        (FieldType::Lookup(_) | FieldType::Owner | FieldType::Related(_), v) => v
+            .get("id")
+            .and_then(Value::as_str)
+            .map(|id| Operand::Text(id.to_owned())),
+        (FieldType::Integer | FieldType::Currency, v) => v.as_f64().map(Operand::Number),
+        (_, Value::String(s)) => parse_operand(ty, s),
+        _ => None,
+    }
+}
+
+impl Criteria {
+    fn matches(&self, store: &Store, module: Module, record: &Record) -> bool {
+        match self {
+            Criteria::All(parts) => parts.iter().all(|c| c.matches(store, module, record)),
+            Criteria::Any(parts) => parts.iter().any(|c| c.matches(store, module, record)),
+            Criteria::Condition { field, op, values } => {
+                // A field without a value matches no condition.
+                let Some(actual) = record_operand(field.ty, &store.value(module, record, field))
+                else {
+                    return false;
+                };
+                let operands: Vec<Operand> = values
+                    .iter()
+                    .filter_map(|v| parse_operand(field.ty, v))
+                    .collect();
+                let Some(first) = operands.first() else {
+                    return false;
+                };
+                match op {
+                    Comparator::Equals => actual == *first,
+                    Comparator::NotEqual => actual != *first,
+                    Comparator::StartsWith => match (&actual, first) {
+                        (Operand::Text(a), Operand::Text(b)) => a.starts_with(b.as_str()),
+                        _ => false,
+                    },
+                    Comparator::In => operands.contains(&actual),
+                    Comparator::GreaterThan => actual > *first,
+                    Comparator::GreaterEqual => actual >= *first,
+                    Comparator::LessThan => actual < *first,
+                    Comparator::LessEqual => actual <= *first,
+                    Comparator::Between => operands
+                        .get(1)
+                        .is_some_and(|last| actual >= *first && actual <= *last),
+                }
+            }
+        }
+    }
+}
+
+/// What a search asks for: one of `criteria`, `email`, `phone` and `word`.
+enum SearchBy {
+    Criteria(Criteria),
+    Email(String),
+    Phone(String),
+    Word(String),
+}
+
+fn digits(s: &str) -> String {
+    s.chars().filter(char::is_ascii_digit).collect()
+}
+
+impl SearchBy {
+    fn matches(&self, store: &Store, module: Module, record: &Record) -> bool {
+        let texts = |pred: &dyn Fn(FieldType) -> bool| -> Vec<String> {
+            module
+                .fields()
+                .iter()
+                .filter(|f| pred(f.ty))
+                .filter_map(|f| store.value(module, record, f).as_str().map(str::to_owned))
+                .collect()
+        };
+        match self {
+            SearchBy::Criteria(c) => c.matches(store, module, record),
+            SearchBy::Email(e) => texts(&|t| t == FieldType::Email)
+                .iter()
+                .any(|v| v.eq_ignore_ascii_case(e.trim())),
+            SearchBy::Phone(p) => {
+                let wanted = digits(p);
+                !wanted.is_empty()
+                    && texts(&|t| t == FieldType::Phone)
+                        .iter()
+                        .any(|v| digits(v) == wanted)
+            }
+            SearchBy::Word(w) => {
+                let w = w.trim().to_lowercase();
+                texts(&|t| {
+                    matches!(
+                        t,
+                        FieldType::Text
+                            | FieldType::Email
+                            | FieldType::Phone
+                            | FieldType::Website
+                            | FieldType::Picklist
+                            | FieldType::Choice(_)
+                    )
+                })
+                .iter()
+                .any(|v| v.to_lowercase().contains(&w))
+            }
+        }
+    }
+}
+
+impl Zoho {
+    fn search(&self, module: ModuleParam, info: &ReqInfo) -> Result<Response, Reject> {
+        let module = module_param(module)?;
+        let pairs = query_pairs(info.query.as_deref());
+        let given: Vec<(&str, &str)> = ["criteria", "email", "phone", "word"]
+            .into_iter()
+            .filter_map(|k| {
+                last_param(&pairs, k)
+                    .filter(|v| !v.trim().is_empty())
+                    .map(|v| (k, v))
+            })
+            .collect();
+        let by = match given.as_slice() {
+            [] => {
+                return Err(reject(
+                    "REQUIRED_PARAM_MISSING",
+                    json!({ "param_name": ["criteria", "email", "phone", "word"] }),
+                    "One of the expected parameter is missing",
+                ));
+            }
+            [("criteria", raw)] => SearchBy::Criteria(CriteriaParser::parse(module, raw)?),
+            [("email", raw)] => SearchBy::Email((*raw).to_owned()),
+            [("phone", raw)] => SearchBy::Phone((*raw).to_owned()),
+            [(_, raw)] => SearchBy::Word((*raw).to_owned()),
+            several => {
+                let names: Vec<Value> = several
+                    .iter()
+                    .map(|(k, _)| json!({ "param_name": k }))
+                    .collect();
+                return Err(reject(
+                    "AMBIGUITY_DURING_PROCESSING",
+                    json!({ "ambiguity_due_to": names }),
+                    "ambiguity while processing the request",
+                ));
+            }
+        };
+        let fields = match last_param(&pairs, "fields").map(comma_list) {
+            Some(names) if !names.is_empty() => {
+                if names.len() > MAX_FIELDS {
+                    return Err(reject(
+                        "LIMIT_EXCEEDED",
+                        json!({ "limit": MAX_FIELDS, "param_name": "fields" }),
+                        "limit exceeded",
+                    ));
+                }
+                known_fields(module, &names)
+            }
+            _ => module.fields().iter().collect(),
+        };
+        let per_page = parse_count(&pairs, "per_page")?.unwrap_or(DEFAULT_PER_PAGE);
+        if per_page > MAX_PER_PAGE {
+            return Err(reject(
+                "LIMIT_EXCEEDED",
+                json!({ "limit": MAX_PER_PAGE, "param_name": "per_page" }),
+                "limit exceeded",
+            ));
+        }
+        let page = parse_count(&pairs, "page")?.unwrap_or(1);
+        if page.saturating_mul(per_page) > SEARCH_LIMIT {
+            return Err(reject(
+                "LIMIT_EXCEEDED",
+                json!({ "limit": SEARCH_LIMIT, "param_name": "page" }),
+                "limit exceeded",
+            ));
+        }
+        let converted = converted_param(module, &pairs)?;
+        let store = self.read();
+        let hits: Vec<&Record> = store
+            .sorted(module, SortBy::Id, true)
+            .into_iter()
+            .filter(|r| converted.is_none_or(|c| r.converted == c))
+            .filter(|r| by.matches(&store, module, r))
+            .take(SEARCH_LIMIT)
+            .collect();
+        let offset = (page - 1) * per_page;
+        let data: Vec<Value> = hits
+            .iter()
+            .skip(offset)
+            .take(per_page)
+            .map(|r| store.render(module, r, &fields))
+            .collect();
+        let more = offset + data.len() < hits.len();
+        drop(store);
+        if data.is_empty() {
+            return Ok(no_content());
+        }
+        let info = json!({
+            "per_page": per_page,
+            "count": data.len(),
+            "page": page,
+            "more_records": more,
+        });
+        Ok(Json(json!({ "data": data, "info": info })).into_response())
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Users (`GET /users?type=`, `GET /users/{id}`): read-only here.
+
+    fn list_users(&self, info: &ReqInfo) -> Result<Response, Reject> {
+        let pairs = query_pairs(info.query.as_deref());
+        let kind = last_param(&pairs, "type").unwrap_or("AllUsers");
+        let keep: fn(&User) -> bool = match kind {
+            "AllUsers" => |_| true,
+            "ActiveUsers" => |u| u.status == "active",
+            "DeactiveUsers" => |u| u.status == "disabled",
+            "ConfirmedUsers" => |u| u.confirmed,
+            "NotConfirmedUsers" => |u| !u.confirmed,
+            "DeletedUsers" => |_| false,
+            "ActiveConfirmedUsers" => |u| u.status == "active" && u.confirmed,
+            "AdminUsers" => User::is_admin,
+            "ActiveConfirmedAdmins" => |u| u.is_admin() && u.status == "active" && u.confirmed,
+            "CurrentUser" => |u| u.id.to_string() == SANDBOX_USER_ID,
+            _ => return Err(invalid_param("type")),
+        };
+        let per_page = parse_count(&pairs, "per_page")?.unwrap_or(DEFAULT_PER_PAGE);
+        if per_page > MAX_PER_PAGE {
+            return Err(reject(
+                "LIMIT_EXCEEDED",
+                json!({ "limit": MAX_PER_PAGE, "param_name": "per_page" }),
+                "limit exceeded",
+            ));
+        }
+        let page = parse_count(&pairs, "page")?.unwrap_or(1);
+        let store = self.read();
+        let users: Vec<&User> = store.users().iter().filter(|u| keep(u)).collect();
+        let offset = (page - 1).saturating_mul(per_page);
+        let data: Vec<Value> = users
+            .iter()
+            .skip(offset)
+            .take(per_page)
+            .map(|u| u.render())
+            .collect();
+        let more = offset + data.len() < users.len();
+        drop(store);
+        if data.is_empty() {
+            return Ok(no_content());
+        }
+        let info = json!({ "per_page": per_page, "count": data.len(), "page": page, "more_records": more });
+        Ok(Json(json!({ "users": data, "info": info })).into_response())
+    }
+
+    fn get_user(&self, id: Result<Path<String>, PathRejection>) -> Result<Response, Reject> {
+        let id = id
+            .ok()
+            .and_then(|Path(id)| id.trim().parse::<u64>().ok())
+            .ok_or_else(invalid_record_id)?;
+        match self.read().user(id) {
+            Some(user) => Ok(Json(json!({ "users": [user.render()] })).into_response()),
+            None => Ok(no_content()),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ mod crm_hubspot;
 mod crm_people;
 mod crm_pipedrive;
 mod crm_salesforce;
+mod crm_zoho;
 mod engine;
 mod faults;
 mod gateway;

@@ -1708,7 +1708,7 @@ async fn zoho_list_parameter_errors_and_empty_pages() {
             "/Contacts?fields=Email&page_token=c8582e7a9f",
             "TOKEN_BOUND_DATA_MISMATCH",
         ),
-        ("/Leads?fields=Email", "INVALID_MODULE"),
+        ("/Widgets?fields=Email", "INVALID_MODULE"),
     ] {
         let (reply, _) = env.zoho(Method::GET, query, None).await;
         assert_zoho_error(&reply, StatusCode::BAD_REQUEST, code);
@@ -2177,9 +2177,13 @@ async fn salesforce_and_zoho_samples_match_the_list_endpoints() {
         (
             "contacts",
             "Contacts",
-            "First_Name,Last_Name,Full_Name,Email,Phone,Title,Account_Name,Customer_Tier,Created_Time,Modified_Time",
+            "First_Name,Last_Name,Full_Name,Email,Phone,Title,Account_Name,Customer_Tier,Created_Time,Modified_Time,Department,Mailing_Street,Mailing_City,Mailing_State,Mailing_Zip,Mailing_Country,Owner,Last_Activity_Time,Lead_Source",
         ),
-        ("companies", "Accounts", ZOHO_ACCOUNT_FIELDS),
+        (
+            "companies",
+            "Accounts",
+            "Account_Name,Website,Industry,Employees,Annual_Revenue,Phone,Billing_City,Billing_Country,Created_Time,Modified_Time,Currency,Description,Billing_Street,Billing_State,Billing_Code,Owner,Last_Activity_Time,Account_Type",
+        ),
     ] {
         let samples = sample_records("zoho", resource).unwrap();
         assert!(samples.len() >= 5);
@@ -2198,7 +2202,7 @@ async fn salesforce_and_zoho_samples_match_the_list_endpoints() {
     assert!(contacts.iter().any(|c| c["First_Name"].is_null()));
     assert!(contacts.iter().any(|c| c["Account_Name"].is_null()));
     assert!(contacts.iter().any(|c| c["Customer_Tier"].is_null()));
-    assert!(sample_records("zoho", "deals").is_none());
+    assert!(sample_records("zoho", "pipelines").is_none());
     assert!(sample_records("salesforce", "opportunities").is_none());
 
     let accounts = env.sandbox.demo_accounts();
