@@ -79,6 +79,10 @@ pub enum EngineError {
     Rejected { status: u16, summary: String },
     #[error("a request mapping failed: {0}")]
     Mapping(crate::mapping::MappingError),
+    /// A request mapping refused the caller's input with `$error(...)` (a vendor rule the
+    /// provider file knows, e.g. one person per deal): the caller's to fix.
+    #[error("{message}")]
+    InputRefused { message: String },
     #[error("the provider file's `{what}` gave {got}, not the JSON object it must give")]
     NotAnObject {
         what: &'static str,
@@ -109,7 +113,8 @@ impl HasCode for EngineError {
             | EngineError::BadCursor
             | EngineError::BadPageSize { .. }
             | EngineError::Rejected { .. }
-            | EngineError::UnsupportedFilter { .. } => ErrorCode::BadUserInput,
+            | EngineError::UnsupportedFilter { .. }
+            | EngineError::InputRefused { .. } => ErrorCode::BadUserInput,
             EngineError::UpstreamUrl { .. }
             | EngineError::Mapping(_)
             | EngineError::NotAnObject { .. } => ErrorCode::ConfigError,

@@ -616,7 +616,7 @@ impl Engine {
         let body = op
             .body
             .evaluate(Some(input), &Vars::from_map(vars))
-            .map_err(EngineError::Mapping)?
+            .map_err(refused_or_broken)?
             .unwrap_or(Value::Object(Map::new()));
         let path = match remote_id {
             Some(id) => upstream::render_path(&op.path, &[("id", id)]),
@@ -703,7 +703,7 @@ fn filter_params(
     let vars = Vars::from_map(vars);
     let mut out = Vec::new();
     for (param, expr) in &op.filter_query {
-        if let Some(v) = expr.evaluate(None, &vars).map_err(EngineError::Mapping)? {
+        if let Some(v) = expr.evaluate(None, &vars).map_err(refused_or_broken)? {
             out.push((param.clone(), upstream::query_text(&v)));
         }
     }
@@ -729,7 +729,7 @@ fn filter_body(
     vars.insert("filter".into(), Value::Object(filter.clone()));
     match expr
         .evaluate(None, &Vars::from_map(vars))
-        .map_err(EngineError::Mapping)?
+        .map_err(refused_or_broken)?
     {
         Some(Value::Object(map)) => Ok(Some(map)),
         None => Ok(None),
@@ -751,6 +751,16 @@ fn list_body(op: &ListOperation, filter_body: Option<&Map<String, Value>>) -> Op
     };
     body.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
     Some(Value::Object(body))
+}
+
+/// A request mapping's failure: `$error(...)` (code D3137) is the provider file refusing
+/// the caller's input on purpose; anything else is a broken mapping.
+fn refused_or_broken(e: MappingError) -> EngineError {
+    if e.code == "D3137" {
+        EngineError::InputRefused { message: e.message }
+    } else {
+        EngineError::Mapping(e)
+    }
 }
 
 /// A vendor refusing the data of a write (validation, conflict) is the caller's to fix.

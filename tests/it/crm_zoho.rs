@@ -376,6 +376,7 @@ async fn a_word_search_is_not_combined_with_criteria_and_says_so() {
             json!({"a": a}),
         )
         .await;
+    assert_eq!(r.code(), Some("BAD_USER_INPUT"), "{}", r.body);
     assert!(
         r.body["errors"][0]["message"]
             .as_str()
