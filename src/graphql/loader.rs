@@ -26,6 +26,8 @@ type Loaded = Result<Option<Arc<RecordNode>>, Arc<EngineError>>;
 #[derive(Default)]
 pub struct RecordLoader {
     cache: Mutex<HashMap<Key, Loaded>>,
+    /// Single reads under way: fields asking for the same record at once share one.
+    inflight: Mutex<HashMap<Key, Arc<tokio::sync::OnceCell<()>>>>,
 }
 
 impl std::fmt::Debug for RecordLoader {
@@ -141,26 +143,39 @@ impl RecordLoader {
         if let Some(v) = self.cached(&k) {
             return v;
         }
-        self.prefetch(engine, account, resource, vec![id.to_string()])
-            .await;
+        let once = self
+            .inflight
+            .lock()
+            .map(|mut m| m.entry(k.clone()).or_default().clone())
+            .unwrap_or_default();
+        once.get_or_init(|| async {
+            self.prefetch(engine, account, resource, vec![id.to_string()])
+                .await;
+        })
+        .await;
         self.cached(&k).unwrap_or(Ok(None))
     }
 }
 
 /// The remote id a record's mapping put in a link's id field.
 pub fn link_ids(node: &RecordNode, id_field: &str) -> Vec<String> {
+    ids_in(
+        node.record
+            .mapped
+            .as_ref()
+            .ok()
+            .and_then(|m| m.get(id_field)),
+    )
+}
+
+/// The remote id(s) a mapped value holds: one id, or a list of them.
+pub fn ids_in(value: Option<&serde_json::Value>) -> Vec<String> {
     let one = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
         serde_json::Value::Number(n) => Some(n.to_string()),
         _ => None,
     };
-    match node
-        .record
-        .mapped
-        .as_ref()
-        .ok()
-        .and_then(|m| m.get(id_field))
-    {
+    match value {
         Some(serde_json::Value::Array(items)) => items.iter().filter_map(one).collect(),
         Some(v) => one(v).into_iter().collect(),
         None => Vec::new(),

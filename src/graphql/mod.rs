@@ -28,7 +28,7 @@ pub use errors::PATH_EXTENSION;
 
 use crate::error::{ErrorCode, HasCode};
 use crate::schema::{ObjectDef, UnifiedModel};
-use values::{Shape, to_field_value};
+use values::{NestedValue, Shape, to_field_value};
 
 impl HasCode for crate::store::StoreError {
     fn code(&self) -> ErrorCode {
@@ -189,21 +189,53 @@ fn value_object(def: &ObjectDef, model: &UnifiedModel) -> Object {
         obj = obj.description(d);
     }
     for f in &def.fields {
-        let shape = Arc::new(Shape::of(&f.ty, model));
-        let key: Arc<str> = f.name.as_str().into();
-        let mut field = Field::new(&f.name, resources::output_type(&f.ty), move |ctx| {
-            let value = ctx
-                .parent_value
-                .downcast_ref::<serde_json::Value>()
-                .and_then(|parent| to_field_value(parent.get(&*key), &shape));
-            FieldFuture::Value(value)
-        });
+        let mut field = match &f.link {
+            Some(link) => nested_link_field(&f.name, &link.field, &link.resource, &f.ty),
+            None => {
+                let shape = Arc::new(Shape::of(&f.ty, model));
+                let key: Arc<str> = f.name.as_str().into();
+                Field::new(&f.name, resources::output_type(&f.ty), move |ctx| {
+                    let value = ctx
+                        .parent_value
+                        .downcast_ref::<NestedValue>()
+                        .and_then(|p| {
+                            to_field_value(p.value.get(&*key), &shape, p.account.as_ref())
+                        });
+                    FieldFuture::Value(value)
+                })
+            }
+        };
         if let Some(d) = &f.description {
             field = field.description(d);
         }
         obj = obj.field(field);
     }
     obj
+}
+
+/// A related record inside a value object (`Stage.pipeline`), read through the request's
+/// loader from the account of the record the object belongs to.
+fn nested_link_field(
+    name: &str,
+    id_field: &str,
+    resource: &str,
+    ty: &crate::schema::TypeRef,
+) -> Field {
+    let id_field: Arc<str> = id_field.into();
+    let resource: Arc<str> = resource.into();
+    let many = matches!(ty, crate::schema::TypeRef::List(_));
+    Field::new(name, resources::output_type(ty), move |ctx| {
+        let id_field = id_field.clone();
+        let resource = resource.clone();
+        FieldFuture::new(async move {
+            let parent = ctx.parent_value.try_downcast_ref::<NestedValue>()?;
+            let Some(account) = parent.account.clone() else {
+                return Ok(None);
+            };
+            let ids = loader::ids_in(parent.value.get(&*id_field));
+            resources::resolve_link(&ctx, &account, &resource, ids, many).await
+        })
+    })
 }
 
 /// The SDL the server serves, as introspection returns it.

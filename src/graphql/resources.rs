@@ -209,7 +209,7 @@ fn mapped_field(name: &str, ty: &crate::schema::TypeRef, model: &UnifiedModel) -
                 );
             }
             match &n.record.mapped {
-                Ok(map) => Ok(to_field_value(map.get(&*key), &shape)),
+                Ok(map) => Ok(to_field_value(map.get(&*key), &shape, Some(&n.account))),
                 Err(e) => Err(coded(
                     ErrorCode::ConfigError,
                     format!(
@@ -234,41 +234,52 @@ fn link_field(name: &str, id_field: &str, resource: &str, ty: &crate::schema::Ty
         FieldFuture::new(async move {
             let n = ctx.parent_value.try_downcast_ref::<Arc<RecordNode>>()?;
             let ids = super::loader::link_ids(n, &id_field);
-            let services = services(&ctx)?;
-            let state = request_state(&ctx);
-            if many {
-                // Ids not found upstream are left out rather than failing the list.
-                state
-                    .records
-                    .prefetch(&services.engine, &n.account, &resource, ids.clone())
-                    .await;
-                let mut out = Vec::new();
-                for id in &ids {
-                    match state
-                        .records
-                        .load(&services.engine, &n.account, &resource, id)
-                        .await
-                    {
-                        Ok(Some(node)) => out.push(FieldValue::owned_any(node)),
-                        Ok(None) => {}
-                        Err(e) => return Err(from_engine(&ctx, &e)),
-                    }
-                }
-                return Ok(Some(FieldValue::list(out)));
-            }
-            let Some(remote_id) = ids.into_iter().next() else {
-                return Ok(None);
-            };
-            match state
-                .records
-                .load(&services.engine, &n.account, &resource, &remote_id)
-                .await
-            {
-                Ok(found) => Ok(found.map(FieldValue::owned_any)),
-                Err(e) => Err(from_engine(&ctx, &e)),
-            }
+            resolve_link(&ctx, &n.account, &resource, ids, many).await
         })
     })
+}
+
+/// The related record(s) of `account` with these remote ids, through the request's loader.
+pub(super) async fn resolve_link<'a>(
+    ctx: &ResolverContext<'_>,
+    account: &Arc<AccountHandle>,
+    resource: &Arc<str>,
+    ids: Vec<String>,
+    many: bool,
+) -> Result<Option<FieldValue<'a>>, Error> {
+    let services = services(ctx)?;
+    let state = request_state(ctx);
+    if many {
+        // Ids not found upstream are left out rather than failing the list.
+        state
+            .records
+            .prefetch(&services.engine, account, resource, ids.clone())
+            .await;
+        let mut out = Vec::new();
+        for id in &ids {
+            match state
+                .records
+                .load(&services.engine, account, resource, id)
+                .await
+            {
+                Ok(Some(node)) => out.push(FieldValue::owned_any(node)),
+                Ok(None) => {}
+                Err(e) => return Err(from_engine(ctx, &e)),
+            }
+        }
+        return Ok(Some(FieldValue::list(out)));
+    }
+    let Some(remote_id) = ids.into_iter().next() else {
+        return Ok(None);
+    };
+    match state
+        .records
+        .load(&services.engine, account, resource, &remote_id)
+        .await
+    {
+        Ok(found) => Ok(found.map(FieldValue::owned_any)),
+        Err(e) => Err(from_engine(ctx, &e)),
+    }
 }
 
 /// `contacts(accountId:, first:, after:)`.
@@ -498,6 +509,11 @@ pub fn input_types(model: &UnifiedModel) -> Vec<InputObject> {
         let mut input = InputObject::new(format!("{}Input", o.name))
             .description(format!("{} as input.", o.name));
         for f in &o.fields {
+            // A link inside a value object (`Stage.pipeline`) is written through its id field,
+            // which is a field of the object itself.
+            if f.link.is_some() {
+                continue;
+            }
             input = input.field(described(
                 &f.name,
                 input_type(&f.ty, model),

@@ -10,7 +10,16 @@ use async_graphql::dynamic::FieldValue;
 use async_graphql::{Name, Value as GqlValue};
 use serde_json::Value;
 
+use crate::engine::AccountHandle;
 use crate::schema::{TypeRef, UnifiedModel};
+
+/// A nested object of a record (a `Money`, a `Stage`), with the linked account the record
+/// came from, so a link inside it (`Stage.pipeline`) loads from the same account.
+#[derive(Debug, Clone)]
+pub struct NestedValue {
+    pub value: Value,
+    pub account: Option<Arc<AccountHandle>>,
+}
 
 #[derive(Debug, Clone, Copy)]
 pub enum ScalarKind {
@@ -57,23 +66,31 @@ impl Shape {
     }
 }
 
-/// Converts `value` for a field of this shape; `None` is GraphQL null.
-pub fn to_field_value(value: Option<&Value>, shape: &Shape) -> Option<FieldValue<'static>> {
+/// Converts `value` for a field of this shape; `None` is GraphQL null. `account` is the
+/// linked account of the record the value belongs to.
+pub fn to_field_value(
+    value: Option<&Value>,
+    shape: &Shape,
+    account: Option<&Arc<AccountHandle>>,
+) -> Option<FieldValue<'static>> {
     let value = value.filter(|v| !v.is_null())?;
     match shape {
-        Shape::NonNull(inner) => to_field_value(Some(value), inner),
+        Shape::NonNull(inner) => to_field_value(Some(value), inner, account),
         Shape::List(inner) => {
             let items: Vec<FieldValue<'static>> = match value {
                 Value::Array(items) => items
                     .iter()
-                    .map(|v| to_field_value(Some(v), inner).unwrap_or(FieldValue::NULL))
+                    .map(|v| to_field_value(Some(v), inner, account).unwrap_or(FieldValue::NULL))
                     .collect(),
-                single => vec![to_field_value(Some(single), inner)?],
+                single => vec![to_field_value(Some(single), inner, account)?],
             };
             Some(FieldValue::list(items))
         }
         Shape::Object => match value {
-            Value::Object(_) => Some(FieldValue::owned_any(value.clone())),
+            Value::Object(_) => Some(FieldValue::owned_any(NestedValue {
+                value: value.clone(),
+                account: account.cloned(),
+            })),
             _ => None,
         },
         Shape::Enum(values) => {

@@ -830,3 +830,32 @@ async fn deal_relations_are_batched_per_level_even_two_levels_deep() {
         pipelines.len()
     );
 }
+
+/// A link inside a value object: each stage knows its pipeline, loaded from the same
+/// account, once per distinct pipeline however many stages point at it.
+#[tokio::test]
+async fn a_stage_resolves_its_pipeline_once_per_pipeline() {
+    let t = TestGateway::start().await;
+    let (calls, body) = calls_for(
+        &t,
+        "query($a: ID!) { pipelines(accountId: $a, first: 10) { edges { node { remoteId stages { id pipelineId pipeline { remoteId name } } } } } }",
+    )
+    .await;
+    let edges = body["data"]["pipelines"]["edges"].as_array().unwrap();
+    assert!(edges.len() >= 2, "{body}");
+    let mut stages = 0;
+    for e in edges {
+        let node = &e["node"];
+        for s in node["stages"].as_array().unwrap() {
+            stages += 1;
+            assert_eq!(s["pipeline"]["remoteId"], node["remoteId"], "{s}");
+            assert!(s["pipeline"]["name"].is_string());
+        }
+    }
+    assert!(stages > edges.len(), "several stages per pipeline");
+    assert_eq!(
+        calls,
+        1 + edges.len() as u64,
+        "the list, then one read per distinct pipeline"
+    );
+}
