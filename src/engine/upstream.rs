@@ -15,6 +15,8 @@ use crate::mapping::Vars;
 /// Vendor bodies above this are refused rather than buffered: a list page is kilobytes, so
 /// a body this large is a fault, and reading it would put the whole gateway at risk.
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// A throttled account whose vendor gives no reset time is tried again after at most this.
+const THROTTLE_RECHECK_SECS: u64 = 60;
 /// Upstream error messages are summarised to this many characters.
 const SUMMARY_CHARS: usize = 160;
 
@@ -347,6 +349,10 @@ fn error_of(
         if rate_limit.reset.is_none() && rate_limit.retry_after.is_none() {
             rate_limit.reset = Some(1);
             rate_limit.retry_after = Some(1);
+        } else if rate_limit.retry_after.is_none() && !rate_limit.reset_said {
+            // The reset is only the window's length (a day for a rolling daily limit): an
+            // upper bound, not a time to wait. Ask the caller to look again within a minute.
+            rate_limit.retry_after = rate_limit.reset.map(|r| r.min(THROTTLE_RECHECK_SECS));
         }
     }
     match class {

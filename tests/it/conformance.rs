@@ -489,6 +489,10 @@ async fn salesforce_limit_exceeded_403_is_passed_through_as_rate_limited() {
     let r = t.gql(Some(&t.env_key), q, json!({"a": account})).await;
     assert_eq!(r.code(), Some("RATE_LIMITED"), "{}", r.body);
     assert_eq!(r.status, 429);
+    // Salesforce says how much of the daily budget is used, not when it frees up: the
+    // caller is asked to look again within a minute, not to wait out the 24-hour window.
+    let wait: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "retry-after {wait}");
 }
 
 #[tokio::test]
