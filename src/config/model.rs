@@ -271,6 +271,8 @@ pub struct RateLimitRules {
 #[derive(Debug, Clone)]
 pub struct RateWindow {
     pub name: String,
+    /// Whether a figure reads the response body (decided once, at load).
+    pub reads_body: bool,
     pub limit: Option<Expr>,
     pub remaining: Option<Expr>,
     pub reset: Option<Expr>,

@@ -493,7 +493,12 @@ impl Checker<'_> {
             let mut figure = |name: &str, src: Option<String>| {
                 src.and_then(|s| self.expr(&format!("{at}/{name}"), &s))
             };
+            let reads_body = [&w.limit, &w.remaining, &w.reset, &w.window]
+                .into_iter()
+                .flatten()
+                .any(|src| src.contains("body"));
             windows.push(RateWindow {
+                reads_body,
                 limit: figure("limit", w.limit),
                 remaining: figure("remaining", w.remaining),
                 reset: figure("reset", w.reset),

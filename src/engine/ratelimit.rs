@@ -7,7 +7,7 @@
 use reqwest::header::HeaderMap;
 use serde_json::{Map, Value, json};
 
-use crate::config::{RateLimitRules, RateWindow};
+use crate::config::RateLimitRules;
 use crate::mapping::Vars;
 
 /// The figures of the most constrained window of one response, plus every window's policy.
@@ -114,14 +114,7 @@ fn figure(expr: Option<&crate::mapping::Expr>, input: &Value) -> Option<u64> {
 
 /// Whether reading the figures needs the response body (a limit reported in the body).
 pub fn needs_body(rules: &RateLimitRules) -> bool {
-    rules.windows.iter().any(uses_body)
-}
-
-fn uses_body(w: &RateWindow) -> bool {
-    [&w.limit, &w.remaining, &w.reset, &w.window]
-        .into_iter()
-        .flatten()
-        .any(|e| e.source().contains("body"))
+    rules.windows.iter().any(|w| w.reads_body)
 }
 
 /// Every declared window's figures in one response.
@@ -144,7 +137,7 @@ pub fn windows(
         })
         .collect();
     // The body is copied only for a dialect that reads it.
-    let body = if rules.windows.iter().any(uses_body) {
+    let body = if needs_body(rules) {
         body.cloned().unwrap_or(Value::Null)
     } else {
         Value::Null

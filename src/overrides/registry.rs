@@ -104,6 +104,14 @@ impl OverrideRegistry {
     /// Puts a stored version in force if it is newer than what this replica has for its
     /// scope, and forgets the compiled models it touches. Returns whether it changed anything.
     pub fn apply(&self, v: &OverrideVersion) -> bool {
+        // Polling reads the last versions again: skip what is known before parsing it.
+        if self.state.read().is_ok_and(|s| {
+            s.current
+                .get(&v.scope_key)
+                .is_some_and(|c| c.version >= v.version)
+        }) {
+            return false;
+        }
         let Some(level) = Level::parse(&v.level) else {
             tracing::warn!(
                 seq = v.seq,
