@@ -57,7 +57,7 @@ pub fn types() -> (Vec<Object>, Vec<Enum>, Vec<InputObject>) {
         .field(InputValue::new("resource", TypeRef::named_nn(TypeRef::STRING)).description("The resource, e.g. `contacts`."))
         .field(InputValue::new("accountId", TypeRef::named(TypeRef::ID)).description("For ACCOUNT: the linked account."))
         .field(InputValue::new("environmentId", TypeRef::named(TypeRef::ID)).description("For ENVIRONMENT with the admin key: the environment (an environment's key always acts on its own)."))
-        .field(InputValue::new("fields", TypeRef::named("JSON")).description("Output field path -> JSONata on the upstream record, e.g. `{\"customFields.industry\": \"Industry__c\", \"phones\": \"[{'number': Phone_Primary__c}]\"}`."))
+        .field(InputValue::new("fields", TypeRef::named("JSON")).description("Output field path -> JSONata on the upstream record, e.g. `{\"customFields.industry\": \"Industry__c\", \"phones\": \"Phone_Primary__c ? [{'number': Phone_Primary__c}] : []\"}`."))
         .field(InputValue::new("remove", TypeRef::named_list(TypeRef::STRING)).description("Output fields to drop."))
         .field(InputValue::new("responseMapping", TypeRef::named(TypeRef::STRING)).description("One JSONata expression replacing the whole response mapping."))
         .field(InputValue::new("request", TypeRef::named("JSON")).description("Merged (RFC 7386) into the resource's operations, e.g. `{\"list\": {\"query\": {\"properties\": \"...\"}}}`."))

@@ -314,7 +314,7 @@ impl OverrideRegistry {
     /// Tries `spec` at `scope` before it is stored: the merged provider must compile (every
     /// expression within limits, every request patch a valid operation), and the merged
     /// mapping must give values that fit the SDL on the sample records (the caller's, or the
-    /// provider's). `account_environment` is the environment of an account-level scope.
+    /// provider's).
     pub fn validate(
         &self,
         scope: &Scope,
