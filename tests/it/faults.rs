@@ -172,17 +172,38 @@ async fn a_429_is_passed_through_once_and_the_account_then_fails_fast_until_retr
         "a throttled call is not retried"
     );
 
-    // Within Retry-After the gateway answers for the vendor, without calling it.
+    // A real throttle from the sandbox's limiter says to wait ~20 s: within that, the
+    // gateway answers for the vendor without calling it.
+    let resp = t
+        .http
+        .post(format!("{}/_control/ratelimit", t.sandbox.base_url()))
+        .json(&json!({"provider": "hubspot", "max": 1, "intervalMs": 20000}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    tokio::time::sleep(Duration::from_millis(1100)).await; // past the assumed 1 s
+    let ok = t
+        .gql(Some(&t.env_key), LIST, json!({"a": t.account_id}))
+        .await;
+    assert!(ok.body["errors"].is_null(), "{}", ok.body);
+    let r = t
+        .gql(Some(&t.env_key), LIST, json!({"a": t.account_id}))
+        .await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    let before = calls(&t).await;
     let r = t
         .gql(Some(&t.env_key), LIST, json!({"a": t.account_id}))
         .await;
     assert_eq!(r.code(), Some("RATE_LIMITED"), "{}", r.body);
     assert_eq!(r.status, 429);
-    assert_eq!(
-        calls(&t).await - before,
-        1,
-        "an exhausted budget fails fast"
+    assert!(
+        r.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not sent")
     );
+    assert_eq!(calls(&t).await, before, "an exhausted budget fails fast");
     let q = "query($a: ID!) { linkedAccount(id: $a) { rateLimit { window remaining reset } } }";
     let r = t.gql(Some(&t.env_key), q, json!({"a": t.account_id})).await;
     let windows = r.body["data"]["linkedAccount"]["rateLimit"]
@@ -197,7 +218,7 @@ async fn a_429_is_passed_through_once_and_the_account_then_fails_fast_until_retr
     );
     let m = metrics(&t).await;
     assert!(
-        m.contains("tessera_rate_limited_total{provider=\"hubspot\"} 1"),
+        m.contains("tessera_rate_limited_total{provider=\"hubspot\"} 2"),
         "{m}"
     );
 }
@@ -367,8 +388,32 @@ async fn a_throttle_seen_by_one_replica_makes_the_others_fail_fast() {
         .gql(Some(&a.env_key), LIST, json!({"a": a.account_id}))
         .await;
     assert_eq!(throttled.status, 429, "{}", throttled.body);
-    // Replica b reads shared windows every second.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Replica b reads shared windows every second: wait until it knows (its own view).
+    let q = "query($a: ID!) { linkedAccount(id: $a) { rateLimit { remaining } } }";
+    let started = std::time::Instant::now();
+    loop {
+        let resp = a
+            .http
+            .post(format!("{}/graphql", b.url()))
+            .bearer_auth(&a.env_key)
+            .json(&json!({"query": q, "variables": {"a": a.account_id}}))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = resp.json().await.unwrap();
+        let windows = body["data"]["linkedAccount"]["rateLimit"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if windows.iter().any(|w| w["remaining"] == json!(0.0)) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "replica b never learnt of the used-up window: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let before = calls(&a).await;
     let resp = a
         .http
