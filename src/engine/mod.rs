@@ -850,12 +850,8 @@ impl Engine {
         body: Vec<u8>,
     ) -> Result<Passthrough, EngineError> {
         let url = upstream::passthrough_url(&account.base_url, path, query)?;
-        let logged = upstream::Target {
-            method: method.clone(),
-            url: url.clone(),
-            headers: HeaderMap::new(),
-            body: None,
-        };
+        // For the log: the method, and the path without its query (which can hold secrets).
+        let (logged_method, logged_path) = (method.to_string(), url.path().to_string());
         let started = std::time::Instant::now();
         // Passed through as the vendor answers: no retries, but logged and counted.
         let result = upstream::send_raw(&self.http, account, method, url, content_type, body).await;
@@ -869,8 +865,8 @@ impl Engine {
             o.call(&CallRecord {
                 account_id: account.id.clone(),
                 provider: account.provider.name.clone(),
-                method: logged.method.to_string(),
-                path: logged.url.path().to_string(),
+                method: logged_method,
+                path: logged_path,
                 status,
                 latency: started.elapsed(),
                 rate_limit,
