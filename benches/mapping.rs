@@ -50,7 +50,7 @@ fn hubspot() -> tessera::config::Providers {
 
 /// 100 records in HubSpot's list shape: the sandbox samples, cycled, with distinct ids.
 fn page(resource: &str) -> Vec<Value> {
-    let samples = tessera::sandbox::sample_records("hubspot", resource).unwrap();
+    let samples = tessera_sandbox::sample_records("hubspot", resource).unwrap();
     assert!(!samples.is_empty());
     (0..PAGE)
         .map(|i| {

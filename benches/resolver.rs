@@ -29,7 +29,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use tessera::app::{Gateway, GatewayConfig, RunningGateway};
 use tessera::credentials::SecretKey;
-use tessera::sandbox::Sandbox;
+use tessera_sandbox::Sandbox;
 
 const ADMIN_KEY: &str = "bench-admin-key";
 
@@ -166,7 +166,7 @@ impl Bench {
         let resp = self
             .http
             .get(url)
-            .bearer_auth(tessera::sandbox::HUBSPOT_DEMO_TOKEN)
+            .bearer_auth(tessera_sandbox::HUBSPOT_DEMO_TOKEN)
             .send()
             .await
             .unwrap();

@@ -12,12 +12,13 @@ use crate::config::Providers;
 use crate::credentials::oauth::TokenClient;
 use crate::credentials::{SecretKey, TokenManager, Vault, run_scheduler};
 use crate::engine::{Engine, EngineOptions};
-use crate::graphql::{Services, build_schema_with};
+use crate::graphql::build_schema_with;
 use crate::http::{AppState, router};
 use crate::monitor::{Monitor, run_log_writer};
 use crate::overrides::OverrideRegistry;
 use crate::problem::Problems;
 use crate::secret::Secret;
+use crate::services::Services;
 use crate::store::{Environment, Store, StoreError};
 
 /// How often a replica reads override changes and used-up rate-limit windows made by the
@@ -122,8 +123,6 @@ impl Gateway {
             providers.clone(),
             model.clone(),
             crate::mapping::default_engine(),
-            // The sandbox's records are faithful vendor records: overrides are tried on them.
-            Arc::new(crate::sandbox::sample_records),
         ));
         overrides.refresh(&store).await?;
         let services = Arc::new(Services {
@@ -159,22 +158,22 @@ impl Gateway {
         let store = self.store();
         match key {
             Some(key) => {
-                let hash = crate::apikey::hash(key);
+                let hash = crate::access::keys::hash(key);
                 if store.find_api_key(&hash).await?.is_none() {
                     store
-                        .insert_api_key(None, &hash, &crate::apikey::prefix(key))
+                        .insert_api_key(None, &hash, &crate::access::keys::prefix(key))
                         .await?;
                 }
                 Ok(None)
             }
             None if store.has_admin_key().await? => Ok(None),
             None => {
-                let key = crate::apikey::generate();
+                let key = crate::access::keys::generate();
                 store
                     .insert_api_key(
                         None,
-                        &crate::apikey::hash(key.expose()),
-                        &crate::apikey::prefix(key.expose()),
+                        &crate::access::keys::hash(key.expose()),
+                        &crate::access::keys::prefix(key.expose()),
                     )
                     .await?;
                 Ok(Some(key))
@@ -193,7 +192,7 @@ impl Gateway {
             Some(env) => env,
             None => store.create_environment(name).await?,
         };
-        let hash = crate::apikey::hash(key);
+        let hash = crate::access::keys::hash(key);
         match store.find_api_key(&hash).await? {
             Some(k) if k.environment_id.as_deref() == Some(env.id.as_str()) => {}
             Some(_) => {
@@ -203,7 +202,7 @@ impl Gateway {
             }
             None => {
                 store
-                    .insert_api_key(Some(&env.id), &hash, &crate::apikey::prefix(key))
+                    .insert_api_key(Some(&env.id), &hash, &crate::access::keys::prefix(key))
                     .await?;
             }
         }
@@ -261,7 +260,7 @@ impl Gateway {
 /// A gateway serving in the background (tests, demo).
 pub struct RunningGateway {
     pub addr: SocketAddr,
-    pub services: crate::graphql::SharedServices,
+    pub services: crate::services::SharedServices,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }

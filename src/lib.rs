@@ -1,10 +1,12 @@
 //! Tessera: a GraphQL unified-API gateway over SaaS CRMs.
 //!
-//! Folders are concerns and the arrows between them go one way:
-//! `http -> graphql -> engine -> (mapping, config)`, with `credentials` and `store` used by
-//! `graphql`; `sandbox` stands alone. `tests/it/architecture.rs` enforces it.
+//! Folders are concerns and the arrows between them go one way: `http -> (access, graphql)`,
+//! `graphql -> (engine, access, overrides, store)`, `engine -> (config, mapping, credentials,
+//! store)`; `mapping` and `store` import nothing of ours above them. The vendor imitations
+//! are another crate (`tessera-sandbox`), named only by the demo and sandbox commands.
+//! `tests/it/architecture.rs` states every arrow and enforces it.
 
-pub mod apikey;
+pub mod access;
 pub mod app;
 pub mod cli;
 pub mod config;
@@ -17,7 +19,7 @@ pub mod mapping;
 pub mod monitor;
 pub mod overrides;
 pub mod problem;
-pub mod sandbox;
 pub mod schema;
 pub mod secret;
+pub mod services;
 pub mod store;

@@ -22,12 +22,11 @@ enum Command {
     /// Run the gateway.
     Serve(cli::serve::ServeArgs),
     /// Run the gateway with the sandbox vendors, a demo environment and linked accounts.
+    #[cfg(feature = "sandbox")]
     Demo(cli::demo::DemoArgs),
     /// Run only the sandbox vendors.
-    Sandbox {
-        #[arg(long, default_value = "127.0.0.1:4010")]
-        listen: std::net::SocketAddr,
-    },
+    #[cfg(feature = "sandbox")]
+    Sandbox(cli::sandbox::SandboxArgs),
     /// Validate the schema and every provider file.
     Check(cli::check::CheckArgs),
     /// Schema tools.
@@ -105,20 +104,19 @@ fn main() -> ExitCode {
                 .map_err(Into::into)
                 .and_then(|rt| rt.block_on(cli::serve::run(args)))
         }
+        #[cfg(feature = "sandbox")]
         Command::Demo(args) => {
             init_tracing();
             runtime()
                 .map_err(Into::into)
                 .and_then(|rt| rt.block_on(cli::demo::run(args)))
         }
-        Command::Sandbox { listen } => {
+        #[cfg(feature = "sandbox")]
+        Command::Sandbox(args) => {
             init_tracing();
-            runtime().map_err(Into::into).and_then(|rt| {
-                rt.block_on(async {
-                    println!("Sandbox vendors on http://{listen} (control: /_control/stats)");
-                    tessera::sandbox::serve(listen).await.map_err(Into::into)
-                })
-            })
+            runtime()
+                .map_err(Into::into)
+                .and_then(|rt| rt.block_on(cli::sandbox::run(args)))
         }
     };
     match result {

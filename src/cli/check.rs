@@ -1,5 +1,6 @@
 //! `tessera check`: validates the SDL and every provider file, and evaluates each response
-//! mapping on the sandbox's sample records. One line per problem: `file: /pointer: message`.
+//! mapping on the provider's sample records (`providers/samples/`). One line per problem:
+//! `file: /pointer: message`.
 
 use std::path::PathBuf;
 
@@ -28,7 +29,7 @@ pub fn problems(args: &CheckArgs) -> Vec<Problem> {
     let mut found = Vec::new();
     for provider in providers.iter() {
         for (name, resource) in &provider.resources {
-            let Some(samples) = crate::sandbox::sample_records(&provider.name, name) else {
+            let Some(samples) = providers.samples(&provider.name, name) else {
                 continue;
             };
             let Some(def) = model.resource(name) else {
@@ -42,6 +43,11 @@ pub fn problems(args: &CheckArgs) -> Vec<Problem> {
                 )
             };
             for (i, sample) in samples.iter().enumerate() {
+                let record = format!(
+                    "sample record {i} ({}/{}/{name}.json)",
+                    crate::config::SAMPLES_DIR,
+                    provider.name
+                );
                 let mapped = match resource
                     .mapping
                     .composed
@@ -52,7 +58,7 @@ pub fn problems(args: &CheckArgs) -> Vec<Problem> {
                         found.push(Problem::new(
                             &provider.file,
                             format!("/resources/{}/fields", pointer_segment(name)),
-                            format!("sandbox sample record {i} maps to no object"),
+                            format!("{record} maps to no object"),
                         ));
                         continue;
                     }
@@ -60,7 +66,7 @@ pub fn problems(args: &CheckArgs) -> Vec<Problem> {
                         found.push(Problem::new(
                             &provider.file,
                             format!("/resources/{}/fields", pointer_segment(name)),
-                            format!("mapping fails on sandbox sample record {i}: {e}"),
+                            format!("mapping fails on {record}: {e}"),
                         ));
                         continue;
                     }
@@ -69,10 +75,7 @@ pub fn problems(args: &CheckArgs) -> Vec<Problem> {
                     found.push(Problem::new(
                         &provider.file,
                         at(&m.key),
-                        format!(
-                            "on sandbox sample record {i} the value does not fit `{}`: {}",
-                            m.ty, m.why
-                        ),
+                        format!("on {record} the value does not fit `{}`: {}", m.ty, m.why),
                     ));
                 }
             }

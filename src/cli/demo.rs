@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 
 use crate::app::{Gateway, GatewayConfig, StartError};
 use crate::credentials::Credentials;
-use crate::sandbox::Sandbox;
 use crate::store::NewLinkedAccount;
+use tessera_sandbox::Sandbox;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct DemoArgs {

@@ -7,9 +7,11 @@
 
 pub mod model;
 pub mod raw;
+mod samples;
 mod validate;
 
 pub use model::*;
+pub use samples::{SAMPLES_DIR, Samples};
 pub use validate::{load_dir, load_file_text};
 
 /// The JSON Schema of provider files, generated from the raw types (committed as

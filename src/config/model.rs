@@ -489,16 +489,27 @@ impl PathTemplate {
 #[derive(Debug, Default, Clone)]
 pub struct Providers {
     by_name: IndexMap<String, Arc<ProviderModel>>,
+    samples: Arc<super::Samples>,
 }
 
 impl Providers {
     pub fn new(list: Vec<ProviderModel>) -> Providers {
+        Providers::with_samples(list, super::Samples::default())
+    }
+
+    pub fn with_samples(list: Vec<ProviderModel>, samples: super::Samples) -> Providers {
         Providers {
             by_name: list
                 .into_iter()
                 .map(|p| (p.name.clone(), Arc::new(p)))
                 .collect(),
+            samples: Arc::new(samples),
         }
+    }
+
+    /// The provider's sample upstream records of one resource (`providers/samples/`).
+    pub fn samples(&self, provider: &str, resource: &str) -> Option<&[serde_json::Value]> {
+        self.samples.get(provider, resource)
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<ProviderModel>> {

@@ -51,10 +51,12 @@ pub fn load_dir(
             Err(mut found) => problems.append(&mut found),
         }
     }
-    if problems.is_empty() {
-        Ok(Providers::new(providers))
-    } else {
-        Err(Problems(problems))
+    if !problems.is_empty() {
+        return Err(Problems(problems));
+    }
+    match super::samples::load_samples(dir, &providers) {
+        Ok(samples) => Ok(Providers::with_samples(providers, samples)),
+        Err(found) => Err(Problems(found)),
     }
 }
 

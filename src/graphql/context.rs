@@ -2,45 +2,9 @@
 
 use std::sync::Arc;
 
-use crate::config::Providers;
-use crate::credentials::{TokenManager, Vault};
-use crate::engine::{Engine, RateLimitLog};
-use crate::schema::UnifiedModel;
-use crate::store::Store;
-
-/// Built once at start, shared by every request.
-pub struct Services {
-    pub store: Store,
-    pub engine: Engine,
-    pub providers: Providers,
-    pub model: UnifiedModel,
-    pub vault: Vault,
-    /// Fresh access tokens, refreshed single-flight.
-    pub tokens: Arc<TokenManager>,
-    /// Lets linked accounts point at loopback and private hosts (tests, demo, on-premise).
-    pub allow_private_upstreams: bool,
-    /// The mapping overrides in force, and each account's merged provider.
-    pub overrides: Arc<crate::overrides::OverrideRegistry>,
-    /// Metrics of upstream calls (the request log is in the store).
-    pub monitor: Arc<crate::monitor::Monitor>,
-}
-
-/// The authenticated caller of one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Caller {
-    Admin,
-    Environment { id: String },
-}
-
-impl Caller {
-    /// The environment whose data the caller may see; `None` for the admin (all).
-    pub fn environment(&self) -> Option<&str> {
-        match self {
-            Caller::Admin => None,
-            Caller::Environment { id } => Some(id),
-        }
-    }
-}
+use crate::access::Caller;
+use crate::engine::RateLimitLog;
+use crate::services::SharedServices;
 
 /// Collected while a request executes, read by the HTTP layer afterwards.
 #[derive(Debug, Default)]
@@ -65,8 +29,6 @@ impl RequestState {
         }
     }
 }
-
-pub type SharedServices = Arc<Services>;
 
 /// The shared services, from a resolver.
 pub(super) fn services(

@@ -4,10 +4,8 @@
 //! Resolvers call the engine with (account, resource, operation, arguments) and shape what
 //! comes back; they never build an HTTP request.
 
-pub mod accounts;
-pub mod context;
+mod context;
 mod errors;
-mod idempotency;
 pub mod ids;
 mod loader;
 mod monitoring;
@@ -23,21 +21,12 @@ use async_graphql::dynamic::{
     Field, FieldFuture, Interface, InterfaceField, Object, Scalar, Schema, SchemaError, TypeRef,
 };
 
-pub use context::{Caller, RequestState, Services, SharedServices};
+pub use context::RequestState;
 pub use errors::PATH_EXTENSION;
 
-use crate::error::{ErrorCode, HasCode};
 use crate::schema::{ObjectDef, UnifiedModel};
+use crate::services::SharedServices;
 use values::{NestedValue, Shape, to_field_value};
-
-impl HasCode for crate::store::StoreError {
-    fn code(&self) -> ErrorCode {
-        match self {
-            crate::store::StoreError::Conflict { .. } => ErrorCode::BadUserInput,
-            _ => ErrorCode::Internal,
-        }
-    }
-}
 
 /// Query depth and complexity caps: a unified model has no legitimate query deeper than a
 /// few relations, and the caps keep one request from fanning out into thousands of

@@ -12,10 +12,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
-use super::accounts::visible_account;
-use super::context::{Caller, caller, services};
+use super::context::{caller, services};
 use super::errors::{coded, from_code};
 use super::platform::{getter, time};
+use crate::access::Caller;
+use crate::access::visible_account;
 use crate::error::{ErrorCode, HasCode};
 use crate::overrides::{FieldSource, Level, OverrideError, OverrideSpec, Scope};
 use crate::store::{NewOverrideVersion, OverrideQuery, OverrideVersion, StoreError};
@@ -236,7 +237,7 @@ fn bad(message: impl Into<String>) -> Error {
 
 /// The scope an input names, if the caller may act on it.
 async fn authorize(
-    services: &super::context::SharedServices,
+    services: &crate::services::SharedServices,
     caller: &Caller,
     level: Level,
     provider: String,
@@ -394,7 +395,7 @@ fn samples_from_input(input: &Map<String, Value>) -> Result<Option<Vec<Value>>, 
 /// Stores a new version of `scope` and puts it in force on this replica at once (the others
 /// read it within a poll interval).
 async fn store_version(
-    services: &super::context::SharedServices,
+    services: &crate::services::SharedServices,
     scope: &Scope,
     spec: &OverrideSpec,
     action: &str,

@@ -4,9 +4,10 @@ use async_graphql::Value as GqlValue;
 use async_graphql::dynamic::{Enum, Field, FieldFuture, FieldValue, InputValue, Object, TypeRef};
 use chrono::{DateTime, Utc};
 
-use super::accounts::visible_account;
-use super::context::{Caller, caller, services};
+use super::context::{caller, services};
 use super::errors::{coded, from_code};
+use crate::access::Caller;
+use crate::access::visible_account;
 use crate::config::ProviderModel;
 use crate::credentials::Credentials;
 use crate::error::{ErrorCode, HasCode};
@@ -395,10 +396,10 @@ fn mutation_fields_core() -> Vec<Field> {
                     return Err(coded(ErrorCode::BadUserInput, "`name` must be 1 to 100 characters"));
                 }
                 let env = services.store.create_environment(&name).await.map_err(|e| from_code(&e))?;
-                let key = crate::apikey::generate();
+                let key = crate::access::keys::generate();
                 services
                     .store
-                    .insert_api_key(Some(&env.id), &crate::apikey::hash(key.expose()), &crate::apikey::prefix(key.expose()))
+                    .insert_api_key(Some(&env.id), &crate::access::keys::hash(key.expose()), &crate::access::keys::prefix(key.expose()))
                     .await
                     .map_err(|e| from_code(&e))?;
                 Ok(Some(FieldValue::owned_any((env, key.expose().to_string()))))

@@ -8,14 +8,15 @@ use async_graphql::dynamic::{
 };
 use async_graphql::{Error, Value as GqlValue};
 
-use super::accounts::handle_for;
-use super::context::{SharedServices, caller, services};
+use super::context::{caller, services};
 use super::errors::{coded, from_code, from_code_at, from_engine};
 use super::ids::GlobalId;
 use super::values::{Shape, to_field_value};
+use crate::access::{handle_for, once, request_hash};
 use crate::engine::{AccountHandle, Record};
 use crate::error::ErrorCode;
 use crate::schema::{ResourceDef, UnifiedModel};
+use crate::services::SharedServices;
 
 /// Page size when the caller does not say.
 pub const DEFAULT_FIRST: usize = 20;
@@ -654,17 +655,16 @@ pub fn mutation_fields(def: &ResourceDef) -> Vec<Field> {
                         .await
                         .map_err(|e| from_code(&e))?;
                     let operation = format!("create:{resource}");
-                    let hash =
-                        super::idempotency::request_hash(&operation, &account_id, None, &input);
+                    let hash = request_hash(&operation, &account_id, None, &input);
                     let write = async {
                         let record = services
                             .engine
                             .create(&account, &resource, &input)
                             .await
                             .map_err(|e| from_engine(&ctx, &e))?;
-                        Ok(stored(&record))
+                        Ok::<_, Error>(stored(&record))
                     };
-                    let response = super::idempotency::once(
+                    let response = once(
                         &services,
                         &caller,
                         &account_id,
@@ -673,7 +673,8 @@ pub fn mutation_fields(def: &ResourceDef) -> Vec<Field> {
                         hash,
                         write,
                     )
-                    .await?;
+                    .await
+                    .map_err(|e| from_code(&e))??;
                     written(&ctx, &services, account, resource, response)
                 })
             },
@@ -707,21 +708,16 @@ pub fn mutation_fields(def: &ResourceDef) -> Vec<Field> {
                         .await
                         .map_err(|e| from_code(&e))?;
                     let operation = format!("update:{resource}");
-                    let hash = super::idempotency::request_hash(
-                        &operation,
-                        &gid.account,
-                        Some(&gid.remote_id),
-                        &input,
-                    );
+                    let hash = request_hash(&operation, &gid.account, Some(&gid.remote_id), &input);
                     let write = async {
                         let record = services
                             .engine
                             .update(&account, &resource, &gid.remote_id, &input)
                             .await
                             .map_err(|e| from_engine(&ctx, &e))?;
-                        Ok(stored(&record))
+                        Ok::<_, Error>(stored(&record))
                     };
-                    let response = super::idempotency::once(
+                    let response = once(
                         &services,
                         &caller,
                         &gid.account,
@@ -730,7 +726,8 @@ pub fn mutation_fields(def: &ResourceDef) -> Vec<Field> {
                         hash,
                         write,
                     )
-                    .await?;
+                    .await
+                    .map_err(|e| from_code(&e))??;
                     written(&ctx, &services, account, resource, response)
                 })
             },
@@ -762,7 +759,7 @@ pub fn mutation_fields(def: &ResourceDef) -> Vec<Field> {
                         .await
                         .map_err(|e| from_code(&e))?;
                     let operation = format!("delete:{resource}");
-                    let hash = super::idempotency::request_hash(
+                    let hash = request_hash(
                         &operation,
                         &gid.account,
                         Some(&gid.remote_id),
@@ -774,9 +771,9 @@ pub fn mutation_fields(def: &ResourceDef) -> Vec<Field> {
                             .delete(&account, &resource, &gid.remote_id)
                             .await
                             .map_err(|e| from_engine(&ctx, &e))?;
-                        Ok(serde_json::Value::String(id.clone()))
+                        Ok::<_, Error>(serde_json::Value::String(id.clone()))
                     };
-                    let response = super::idempotency::once(
+                    let response = once(
                         &services,
                         &caller,
                         &gid.account,
@@ -785,7 +782,8 @@ pub fn mutation_fields(def: &ResourceDef) -> Vec<Field> {
                         hash,
                         write,
                     )
-                    .await?;
+                    .await
+                    .map_err(|e| from_code(&e))??;
                     Ok(Some(FieldValue::value(
                         response.as_str().unwrap_or(&id).to_string(),
                     )))

@@ -5,10 +5,12 @@
 use async_graphql::Error;
 use async_graphql::dynamic::{Field, FieldFuture, FieldValue, InputValue, Object, TypeRef};
 
-use super::context::{Caller, SharedServices, caller, services};
+use super::context::{caller, services};
 use super::errors::{coded, from_code};
 use super::platform::{getter, time};
+use crate::access::Caller;
 use crate::error::ErrorCode;
+use crate::services::SharedServices;
 use crate::store::ApiKey;
 
 pub fn types() -> Vec<Object> {
@@ -79,13 +81,13 @@ async fn make_key(
     services: &SharedServices,
     environment: Option<&str>,
 ) -> Result<(ApiKey, String), Error> {
-    let secret = crate::apikey::generate();
+    let secret = crate::access::keys::generate();
     let stored = services
         .store
         .insert_api_key(
             environment,
-            &crate::apikey::hash(secret.expose()),
-            &crate::apikey::prefix(secret.expose()),
+            &crate::access::keys::hash(secret.expose()),
+            &crate::access::keys::prefix(secret.expose()),
         )
         .await
         .map_err(|e| from_code(&e))?;

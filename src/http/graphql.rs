@@ -10,10 +10,10 @@ use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
-use super::auth::{AuthError, authenticate};
+use super::auth::authenticate;
+use crate::access::AuthError;
 use crate::engine::RateLimit;
-use crate::graphql::PATH_EXTENSION;
-use crate::graphql::RequestState;
+use crate::graphql::{PATH_EXTENSION, RequestState};
 
 /// The most a request body may be: a GraphQL document and its variables, not an upload.
 const MAX_BODY: usize = 1024 * 1024;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{any, get};
 
-use crate::graphql::SharedServices;
+use crate::services::SharedServices;
 
 pub use auth::authenticate;
 

@@ -12,11 +12,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
-use super::auth::{AuthError, authenticate};
+use super::auth::authenticate;
 use super::graphql::set_rate_limit_headers;
+use crate::access::AuthError;
+use crate::access::handle_for;
 use crate::engine::RateLimitLog;
 use crate::error::{ErrorCode, HasCode};
-use crate::graphql::accounts::handle_for;
 
 /// Requests through the proxy carry API payloads, not uploads.
 const MAX_BODY: usize = 10 * 1024 * 1024;

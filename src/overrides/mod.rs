@@ -16,5 +16,5 @@ mod spec;
 
 pub use error::OverrideError;
 pub use layer::{FieldSource, Layer, Merged, merge};
-pub use registry::{Current, Explanation, OverrideRegistry, SampleRecords};
+pub use registry::{Current, Explanation, OverrideRegistry};
 pub use spec::{Level, OverrideSpec, Scope, merge_patch};

@@ -19,9 +19,6 @@ use crate::mapping::{MappingEngine, Vars};
 use crate::schema::{UnifiedModel, misfits};
 use crate::store::{OverrideVersion, Store, StoreError};
 
-/// Sample upstream records of (provider, resource), used to try an override before storing it.
-pub type SampleRecords = Arc<dyn Fn(&str, &str) -> Option<Vec<Value>> + Send + Sync>;
-
 /// Versions are read again this far back when polling: on PostgreSQL a sequence number can
 /// become visible after a higher one committed first.
 const POLL_OVERLAP: i32 = 100;
@@ -49,7 +46,6 @@ pub struct OverrideRegistry {
     base: Providers,
     model: UnifiedModel,
     engine: Arc<dyn MappingEngine>,
-    samples: SampleRecords,
     state: RwLock<State>,
     /// Every account's provider model in use (the loaded file itself when no override
     /// applies), until an override it takes part in changes.
@@ -76,13 +72,11 @@ impl OverrideRegistry {
         base: Providers,
         model: UnifiedModel,
         engine: Arc<dyn MappingEngine>,
-        samples: SampleRecords,
     ) -> OverrideRegistry {
         OverrideRegistry {
             base,
             model,
             engine,
-            samples,
             state: RwLock::default(),
             compiled: Mutex::default(),
             generation: AtomicU64::new(0),
@@ -364,9 +358,14 @@ impl OverrideRegistry {
         let Some(def) = self.model.resource(&scope.resource) else {
             return Ok(());
         };
+        // The caller's records, else the provider's own (`providers/samples/`).
         let samples = match samples {
             Some(s) => s,
-            None => (self.samples)(&scope.provider, &scope.resource).unwrap_or_default(),
+            None => self
+                .base
+                .samples(&scope.provider, &scope.resource)
+                .map(<[Value]>::to_vec)
+                .unwrap_or_default(),
         };
         let sources = merged
             .provenance

@@ -115,3 +115,14 @@ fn describe_sqlx(err: &sea_orm::sqlx::Error) -> String {
         other => other.to_string(),
     }
 }
+
+/// The contract code a caller sees for a store failure: a taken unique value is the caller's
+/// to fix; everything else is the gateway's.
+impl crate::error::HasCode for StoreError {
+    fn code(&self) -> crate::error::ErrorCode {
+        match self {
+            StoreError::Conflict { .. } => crate::error::ErrorCode::BadUserInput,
+            _ => crate::error::ErrorCode::Internal,
+        }
+    }
+}

@@ -9,7 +9,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tessera::app::{Gateway, GatewayConfig, RunningGateway};
 use tessera::credentials::SecretKey;
-use tessera::sandbox::Sandbox;
+use tessera_sandbox::Sandbox;
 
 pub const ADMIN_KEY: &str = "admin-test-key";
 
@@ -317,6 +317,8 @@ pub fn copy_dir(from: &Path, to: &Path) {
         let entry = entry.unwrap();
         if entry.file_type().unwrap().is_file() {
             std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        } else if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
         }
     }
 }

@@ -224,7 +224,50 @@ fn check_type_checks_mappings_on_sandbox_samples() {
     });
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
-    assert!(text.contains("hubspot.json: /resources/companies/fields/employees: on sandbox sample record 0 the value does not fit `Int`"), "{text}");
+    assert!(text.contains("hubspot.json: /resources/companies/fields/employees: on sample record 0 (samples/hubspot/companies.json) the value does not fit `Int`"), "{text}");
+}
+
+/// Sample files are provider data and are checked as strictly as provider files.
+#[test]
+fn check_names_the_sample_file_and_place_that_is_wrong() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "hubspot/contacts.json",
+            "[{\"id\": 1},\n  oops]",
+            "contacts.json: 2:3: invalid JSON",
+        ),
+        (
+            "hubspot/contacts.json",
+            "[{\"id\": 1}, 7]",
+            "contacts.json: /1: a sample record must be a JSON object",
+        ),
+        (
+            "hubspot/contacts.json",
+            "{}",
+            "contacts.json: /: must be a JSON array",
+        ),
+        (
+            "hubspot/widgets.json",
+            "[{}]",
+            "widgets.json: /: provider `hubspot` declares no resource `widgets`",
+        ),
+        (
+            "nosuchvendor/contacts.json",
+            "[{}]",
+            "nosuchvendor: /: no provider file declares a provider named `nosuchvendor`",
+        ),
+    ];
+    for (file, text, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let providers = dir.path().join("providers");
+        copy_dir(&repo_path("providers"), &providers);
+        let path = providers.join("samples").join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        let out = tessera(&["check", "--providers", providers.to_str().unwrap()], None);
+        assert_eq!(out.status.code(), Some(1), "{file}");
+        assert!(stdout(&out).contains(expected), "{file}: {}", stdout(&out));
+    }
 }
 
 #[test]

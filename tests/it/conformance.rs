@@ -635,7 +635,7 @@ async fn filters_are_translated_by_the_provider_or_refused_by_name() {
         async move {
             let r: Value = http
                 .get(url)
-                .bearer_auth(tessera::sandbox::SALESFORCE_DEMO_TOKEN)
+                .bearer_auth(tessera_sandbox::SALESFORCE_DEMO_TOKEN)
                 .header("Sforce-Query-Options", "batchSize=2000")
                 .send()
                 .await

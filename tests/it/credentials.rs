@@ -355,7 +355,7 @@ async fn tokens_never_reach_the_database_file_in_plaintext() {
         assert!(!text.contains(secret), "a secret is stored in plaintext");
     }
     assert!(
-        !text.contains(tessera::sandbox::HUBSPOT_DEMO_TOKEN),
+        !text.contains(tessera_sandbox::HUBSPOT_DEMO_TOKEN),
         "the connected account's token is encrypted"
     );
 }

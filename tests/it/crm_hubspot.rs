@@ -18,7 +18,7 @@ async fn hubspot_post(t: &TestGateway, path: &str, body: Value) -> (u16, Value) 
     let resp = t
         .http
         .post(format!("{}/hubspot{path}", t.sandbox.base_url()))
-        .bearer_auth(tessera::sandbox::HUBSPOT_DEMO_TOKEN)
+        .bearer_auth(tessera_sandbox::HUBSPOT_DEMO_TOKEN)
         .json(&body)
         .send()
         .await

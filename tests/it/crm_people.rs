@@ -75,7 +75,7 @@ async fn graph_mailbox(t: &TestGateway) -> Vec<Value> {
             "{}/graph/v1.0/me/contacts?$top=1000",
             t.sandbox.base_url()
         ))
-        .bearer_auth(tessera::sandbox::MSGRAPH_DEMO_TOKEN)
+        .bearer_auth(tessera_sandbox::MSGRAPH_DEMO_TOKEN)
         .send()
         .await
         .unwrap()
@@ -97,7 +97,7 @@ async fn google_connections(t: &TestGateway) -> Vec<Value> {
             "{}/google/v1/people/me/connections?personFields=names,organizations,addresses&pageSize=1000",
             t.sandbox.base_url()
         ))
-        .bearer_auth(tessera::sandbox::GOOGLE_DEMO_TOKEN)
+        .bearer_auth(tessera_sandbox::GOOGLE_DEMO_TOKEN)
         .send()
         .await
         .unwrap()
@@ -215,7 +215,7 @@ async fn graph_writes_department_and_typed_addresses_to_the_matching_outlook_add
             t.sandbox.base_url(),
             created["remoteId"].as_str().unwrap()
         ))
-        .bearer_auth(tessera::sandbox::MSGRAPH_DEMO_TOKEN)
+        .bearer_auth(tessera_sandbox::MSGRAPH_DEMO_TOKEN)
         .send()
         .await
         .unwrap()

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::common::TestGateway;
-use tessera::sandbox::ZOHO_DEMO_TOKEN;
+use tessera_sandbox::ZOHO_DEMO_TOKEN;
 
 const SEARCH_ROUTE: &str = "GET /zoho/crm/v8/{module}/search";
 

@@ -23,7 +23,7 @@ async fn pages_through_every_contact_with_no_loss_or_duplicate() {
         let page: Value = t
             .http
             .get(url)
-            .bearer_auth(tessera::sandbox::HUBSPOT_DEMO_TOKEN)
+            .bearer_auth(tessera_sandbox::HUBSPOT_DEMO_TOKEN)
             .send()
             .await
             .unwrap()
@@ -84,7 +84,7 @@ async fn maps_a_known_record_field_by_field() {
     let raw: Value = t
         .http
         .get(format!("{}/hubspot/crm/v3/objects/contacts?limit=1&properties=firstname,lastname,email,phone,jobtitle,associatedcompanyid,customer_tier", t.sandbox.base_url()))
-        .bearer_auth(tessera::sandbox::HUBSPOT_DEMO_TOKEN)
+        .bearer_auth(tessera_sandbox::HUBSPOT_DEMO_TOKEN)
         .send()
         .await
         .unwrap()

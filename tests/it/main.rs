@@ -20,7 +20,5 @@ mod mapping;
 mod overrides;
 mod ratelimit;
 mod replicas;
-mod sandbox;
-mod sandbox_oauth;
 mod store;
 mod tenants;

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tessera::sandbox::Sandbox;
+use tessera_sandbox::Sandbox;
 
 use crate::store::{drop_postgres_database, fresh_postgres_url};
 

@@ -2,9 +2,10 @@
 //! described in `/work/shared/vendors.md` §3, served under `/salesforce`, which plays the
 //! org's `instance_url`: the data API lives at `/salesforce/services/data/vNN.0`.
 //!
-//! Every request passes [`gate`] first: it is counted, may be hijacked by an injected
-//! fault, is authenticated against the shared token registry and is charged to its
-//! token's rolling window, which here models the org's rolling 24 h API allocation.
+//! Every request passes the shared gate first (`wire::gate`): it is counted, may be
+//! hijacked by an injected fault, is authenticated (`Authorization: Bearer` or the older
+//! `OAuth` scheme) against the shared token registry and is charged to its token's rolling
+//! window, which here models the org's rolling 24 h API allocation.
 //!
 //! Choices where vendors.md is silent (or tagged [M]):
 //! - API versions v31.0 to v66.0 are served (Spring '26 is v66.0; up to v30.0 is retired);
@@ -28,15 +29,13 @@
 //! - Injected faults fire before authentication, like an upstream outage would.
 
 use std::collections::{BTreeMap, HashSet};
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{FromRequestParts, MatchedPath, OriginalUri, Path, Request, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -45,9 +44,7 @@ use serde_json::{Map, Value, json};
 
 use super::DemoAccount;
 use super::SALESFORCE_DEMO_TOKEN;
-use super::control::{
-    Control, FaultAction, FaultKind, RateDecision, RateLimitConfig, Reject, TokenCheck, Vendor,
-};
+use super::control::{Control, FaultKind, RateDecision, RateLimitConfig, Reject, Vendor};
 use super::oauth::{
     self, AuthorizeError, GrantType, Issued, OAuthShape, Prefixes, Profile, RefreshRule,
     TokenError, oauth2_error,
@@ -56,6 +53,7 @@ use super::salesforce_data::{
     Column, FieldDef, FieldRef, FieldType, NO_SUCH_COLUMN_HINT, Record, SObject, STAGES, Store,
     TASK_STATUSES, normalize_id, parse_soql, sample_ids, sf_datetime, sobject_of,
 };
+use super::wire::{self, AuthFailure, Dialect, ReqInfo, last_param, split_list};
 use super::{SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET};
 
 pub(crate) const PROVIDER: &str = "salesforce";
@@ -71,7 +69,6 @@ const OLDEST_VERSION: u32 = 31;
 const NEWEST_VERSION: u32 = 66;
 /// The version the demo account and `sample_records` use.
 const DEMO_VERSION: &str = "v62.0";
-const UNMATCHED_ROUTE: &str = "/salesforce/{unmatched}";
 const NOT_FOUND_MESSAGE: &str = "The requested resource does not exist";
 
 const QUERY: &str = "/services/data/{version}/query";
@@ -198,7 +195,10 @@ impl Vendor for Salesforce {
                 )
             })
             .fallback(|| async { sf_error(StatusCode::NOT_FOUND, "NOT_FOUND", NOT_FOUND_MESSAGE) })
-            .layer(middleware::from_fn_with_state(self.clone(), gate))
+            .layer(middleware::from_fn_with_state(
+                self.clone(),
+                wire::gate::<Salesforce>,
+            ))
             .with_state(self)
     }
 
@@ -268,160 +268,6 @@ pub(crate) fn sample_records(resource: &str) -> Option<Vec<Value>> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Middleware
-
-/// The token the gate authenticated, for handlers that keep per-user state (cursors).
-#[derive(Clone)]
-struct AuthToken(String);
-
-async fn gate(State(sf): State<Arc<Salesforce>>, mut req: Request, next: Next) -> Response {
-    let info = ReqInfo::from_parts(req.method(), req.uri(), req.headers(), req.extensions());
-    let template = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str)
-        .filter(|m| sf.templates.contains(*m))
-        .unwrap_or(UNMATCHED_ROUTE);
-    sf.control
-        .count(PROVIDER, format!("{} {template}", info.method));
-
-    if let Some(FaultAction::Respond {
-        status,
-        body,
-        delay,
-    }) = sf.control.take_fault(
-        PROVIDER,
-        &info.method,
-        &info.path_and_query,
-        FaultKind::Respond,
-    ) {
-        if let Some(delay) = delay {
-            tokio::time::sleep(delay).await;
-        }
-        if let Some(status) = status {
-            return fault_response(status, body);
-        }
-    }
-
-    let token = session_token(req.headers());
-    let token = match sf.control.check_token(PROVIDER, token.as_deref()) {
-        TokenCheck::Valid => token.unwrap_or_default(),
-        TokenCheck::Unknown | TokenCheck::Expired { .. } => return invalid_session(),
-    };
-
-    let decision = sf.control.rate_limit(PROVIDER, &token);
-    let mut response = if decision.allowed {
-        req.extensions_mut().insert(AuthToken(token));
-        next.run(req).await
-    } else {
-        sf_error(
-            StatusCode::FORBIDDEN,
-            "REQUEST_LIMIT_EXCEEDED",
-            "TotalRequests Limit exceeded.",
-        )
-    };
-    set_limit_info(response.headers_mut(), &decision);
-    response
-}
-
-/// `Authorization: Bearer <token>`; Salesforce also still takes the older `OAuth` scheme.
-fn session_token(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    ((scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("oauth"))
-        && !token.is_empty())
-    .then(|| token.to_owned())
-}
-
-fn set_limit_info(headers: &mut HeaderMap, d: &RateDecision) {
-    let used = d.max.saturating_sub(d.remaining);
-    if let Ok(value) = HeaderValue::from_str(&format!("api-usage={used}/{}", d.max)) {
-        headers.insert(HeaderName::from_static("sforce-limit-info"), value);
-    }
-}
-
-/// What handlers need to know about the request as the client sent it.
-struct ReqInfo {
-    method: String,
-    path_and_query: String,
-    query: Option<String>,
-    batch_size: Option<usize>,
-    token: String,
-}
-
-impl ReqInfo {
-    fn from_parts(
-        method: &axum::http::Method,
-        uri: &axum::http::Uri,
-        headers: &HeaderMap,
-        extensions: &axum::http::Extensions,
-    ) -> ReqInfo {
-        let uri = extensions.get::<OriginalUri>().map_or(uri, |o| &o.0);
-        ReqInfo {
-            method: method.as_str().to_owned(),
-            path_and_query: uri
-                .path_and_query()
-                .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned()),
-            query: uri.query().map(str::to_owned),
-            batch_size: batch_size(headers),
-            token: extensions
-                .get::<AuthToken>()
-                .map(|t| t.0.clone())
-                .unwrap_or_default(),
-        }
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for ReqInfo {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(ReqInfo::from_parts(
-            &parts.method,
-            &parts.uri,
-            &parts.headers,
-            &parts.extensions,
-        ))
-    }
-}
-
-/// `Sforce-Query-Options: batchSize=N`, clamped to what Salesforce allows.
-fn batch_size(headers: &HeaderMap) -> Option<usize> {
-    let value = headers.get("sforce-query-options")?.to_str().ok()?;
-    value.split(',').find_map(|option| {
-        let (key, n) = option.split_once('=')?;
-        if !key.trim().eq_ignore_ascii_case("batchSize") {
-            return None;
-        }
-        let n: usize = n.trim().parse().ok()?;
-        Some(n.clamp(MIN_BATCH, MAX_BATCH))
-    })
-}
-
-fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .into_owned()
-        .collect()
-}
-
-fn last_param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .rev()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-fn comma_list(raw: &str) -> Vec<String> {
-    raw.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-// ---------------------------------------------------------------------------------------
 // Error bodies (vendors.md §1.5: a JSON array of {message, errorCode, fields?})
 
 fn sf_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
@@ -471,31 +317,86 @@ fn entity_is_deleted() -> Reject {
     )
 }
 
-fn fault_response(status: StatusCode, body: Option<Value>) -> Response {
-    if let Some(body) = body {
-        return (status, Json(body)).into_response();
+// ---------------------------------------------------------------------------------------
+// Wire dialect: credentials, error bodies for the gate's outcomes, `Sforce-Limit-Info`
+
+impl Dialect for Salesforce {
+    const PROVIDER: &'static str = PROVIDER;
+
+    fn control(&self) -> &Control {
+        &self.control
     }
-    // Codes for statuses Salesforce does not document are the sandbox's choice.
-    let (code, message) = match status.as_u16() {
-        401 => return invalid_session(),
-        400 => ("MALFORMED_QUERY", "Bad Request"),
-        403 | 429 => ("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."),
-        404 => ("NOT_FOUND", NOT_FOUND_MESSAGE),
-        500 => (
-            "UNKNOWN_EXCEPTION",
-            "An unexpected error occurred. Please include this ErrorId if you contact support: 1804826437-12345 (-1081376913)",
-        ),
-        502..=504 => ("SERVER_UNAVAILABLE", "Server temporarily unavailable"),
-        _ => (
-            "UNKNOWN_EXCEPTION",
-            status.canonical_reason().unwrap_or("Error"),
-        ),
-    };
-    sf_error(status, code, message)
+
+    fn route_templates(&self) -> &HashSet<String> {
+        &self.templates
+    }
+
+    /// `Authorization: Bearer <token>`; Salesforce also still takes the older `OAuth` scheme.
+    fn credentials(&self, info: &ReqInfo) -> Option<String> {
+        wire::scheme_token(
+            info.header(header::AUTHORIZATION.as_str())?,
+            &["bearer", "oauth"],
+        )
+    }
+
+    fn fault_response(&self, _info: &ReqInfo, status: StatusCode, body: Option<Value>) -> Response {
+        if let Some(body) = body {
+            return (status, Json(body)).into_response();
+        }
+        // Codes for statuses Salesforce does not document are the sandbox's choice.
+        let (code, message) = match status.as_u16() {
+            401 => return invalid_session(),
+            400 => ("MALFORMED_QUERY", "Bad Request"),
+            403 | 429 => ("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."),
+            404 => ("NOT_FOUND", NOT_FOUND_MESSAGE),
+            500 => (
+                "UNKNOWN_EXCEPTION",
+                "An unexpected error occurred. Please include this ErrorId if you contact support: 1804826437-12345 (-1081376913)",
+            ),
+            502..=504 => ("SERVER_UNAVAILABLE", "Server temporarily unavailable"),
+            _ => (
+                "UNKNOWN_EXCEPTION",
+                status.canonical_reason().unwrap_or("Error"),
+            ),
+        };
+        sf_error(status, code, message)
+    }
+
+    fn auth_failure(&self, _info: &ReqInfo, _failure: AuthFailure) -> Response {
+        invalid_session()
+    }
+
+    fn throttled(&self, _info: &ReqInfo, _decision: &RateDecision) -> Response {
+        sf_error(
+            StatusCode::FORBIDDEN,
+            "REQUEST_LIMIT_EXCEEDED",
+            "TotalRequests Limit exceeded.",
+        )
+    }
+
+    fn rate_headers(&self, headers: &mut HeaderMap, d: &RateDecision) {
+        let used = d.max.saturating_sub(d.remaining);
+        if let Ok(value) = HeaderValue::from_str(&format!("api-usage={used}/{}", d.max)) {
+            headers.insert(HeaderName::from_static("sforce-limit-info"), value);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
 // Handlers
+
+/// `Sforce-Query-Options: batchSize=N`, clamped to what Salesforce allows.
+fn batch_size(info: &ReqInfo) -> Option<usize> {
+    let value = info.header("sforce-query-options")?;
+    value.split(',').find_map(|option| {
+        let (key, n) = option.split_once('=')?;
+        if !key.trim().eq_ignore_ascii_case("batchSize") {
+            return None;
+        }
+        let n: usize = n.trim().parse().ok()?;
+        Some(n.clamp(MIN_BATCH, MAX_BATCH))
+    })
+}
 
 /// `/salesforce/services/data/vNN.0`, or 404 for a version this org does not serve.
 fn api_base(version: &str) -> Result<String, Reject> {
@@ -574,7 +475,7 @@ impl Salesforce {
             return Err(not_found());
         };
         let base = api_base(&version)?;
-        let pairs = query_pairs(info.query.as_deref());
+        let pairs = info.pairs();
         let soql = last_param(&pairs, "q")
             .filter(|q| !q.trim().is_empty())
             .ok_or_else(|| {
@@ -587,7 +488,7 @@ impl Salesforce {
         let query =
             parse_soql(soql).map_err(|e| reject(StatusCode::BAD_REQUEST, e.code, e.message))?;
         let fault = self.page_fault(info);
-        let batch = info.batch_size.unwrap_or(DEFAULT_BATCH);
+        let batch = batch_size(info).unwrap_or(DEFAULT_BATCH);
 
         let mut store = self.lock();
         let rows: Vec<Value> = store
@@ -603,7 +504,7 @@ impl Salesforce {
             PageFault::None => (total > batch).then_some(batch),
         };
         let locator = next.map(|offset| {
-            let id = store.open_cursor(&info.token, rows, batch);
+            let id = store.open_cursor(info.token.as_deref().unwrap_or_default(), rows, batch);
             format!("{id}-{offset}")
         });
         drop(store);
@@ -620,13 +521,13 @@ impl Salesforce {
 
         let mut store = self.lock();
         let cursor = store
-            .cursor(&info.token, query_id)
+            .cursor(info.token.as_deref().unwrap_or_default(), query_id)
             .ok_or_else(invalid_locator)?;
         let total = cursor.rows.len();
         if offset >= total {
             return Err(invalid_locator());
         }
-        let batch = info.batch_size.unwrap_or(cursor.batch_size);
+        let batch = batch_size(info).unwrap_or(cursor.batch_size);
         let page: Vec<Value> = cursor
             .rows
             .iter()
@@ -653,9 +554,9 @@ impl Salesforce {
         };
         let base = api_base(&version)?;
         let sobject = sobject_param(&sobject)?;
-        let pairs = query_pairs(info.query.as_deref());
+        let pairs = info.pairs();
         let columns = match last_param(&pairs, "fields") {
-            Some(raw) if !comma_list(raw).is_empty() => columns(sobject, &comma_list(raw))?,
+            Some(raw) if !split_list(raw).is_empty() => columns(sobject, &split_list(raw))?,
             _ => Store::all_columns(sobject),
         };
         let id = row_id(sobject, &id)?;
@@ -786,12 +687,12 @@ impl Salesforce {
     }
 
     fn retrieve_get(&self, params: Params2, info: &ReqInfo) -> Result<Response, Reject> {
-        let pairs = query_pairs(info.query.as_deref());
+        let pairs = info.pairs();
         let ids = last_param(&pairs, "ids")
-            .map(comma_list)
+            .map(split_list)
             .unwrap_or_default();
         let fields = last_param(&pairs, "fields")
-            .map(comma_list)
+            .map(split_list)
             .unwrap_or_default();
         self.retrieve(params, ids, fields)
     }
@@ -1304,22 +1205,10 @@ impl OAuthShape for Salesforce {
 }
 
 /// `/services/oauth2/revoke?token=` (or the form body): 200 with an empty body.
-async fn revoke_token(
-    State(sf): State<Arc<Salesforce>>,
-    axum::extract::RawQuery(query): axum::extract::RawQuery,
-    body: Bytes,
-) -> Response {
-    let mut params: Vec<(String, String)> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
+async fn revoke_token(State(sf): State<Arc<Salesforce>>, info: ReqInfo, body: Bytes) -> Response {
+    let mut params = info.pairs();
     params.extend(url::form_urlencoded::parse(&body).into_owned());
-    let token = params
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_default();
+    let token = last_param(&params, "token").unwrap_or_default();
     let revoked = oauth::revoke_refresh_token(&sf.control, PROVIDER, token, true)
         .or_else(|| oauth::revoke_access_token(&sf.control, PROVIDER, token, false));
     match revoked {

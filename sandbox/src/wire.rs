@@ -1,8 +1,7 @@
-//! Request plumbing shared by the Pipedrive, Microsoft Graph and Google People imitations:
-//! what a handler needs to know about the request as the client sent it, query-string
-//! helpers, and the [`gate`] middleware (count, injected faults, authentication, rate
-//! limit) parameterised by a vendor's [`Dialect`], which alone decides how each outcome
-//! looks on the wire.
+//! Request plumbing shared by every vendor imitation: what a handler needs to know about
+//! the request as the client sent it, query-string helpers, and the [`gate`] middleware
+//! (count, injected faults, authentication, rate limit) parameterised by a vendor's
+//! [`Dialect`], which alone decides how each outcome looks on the wire.
 
 use std::collections::HashSet;
 use std::convert::Infallible;
@@ -13,6 +12,7 @@ use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::control::{Control, FaultAction, FaultKind, RateDecision, TokenCheck};
@@ -27,6 +27,9 @@ pub(crate) struct ReqInfo {
     pub path_and_query: String,
     pub query: Option<String>,
     pub headers: HeaderMap,
+    /// The token the gate admitted the request with, for state kept per user (Salesforce's
+    /// query cursors); `None` in the gate itself and on routes outside it.
+    pub token: Option<String>,
 }
 
 impl ReqInfo {
@@ -45,6 +48,7 @@ impl ReqInfo {
                 .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned()),
             query: uri.query().map(str::to_owned),
             headers: headers.clone(),
+            token: extensions.get::<AuthToken>().map(|t| t.0.clone()),
         }
     }
 
@@ -111,14 +115,24 @@ pub(crate) fn split_list(raw: &str) -> Vec<String> {
 }
 
 pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
-    let (scheme, token) = value.split_once(' ')?;
+    scheme_token(
+        headers.get(header::AUTHORIZATION)?.to_str().ok()?,
+        &["bearer"],
+    )
+}
+
+/// The token of an `Authorization` value `<scheme> <token>` whose scheme is one of
+/// `schemes` (case-insensitive, as RFC 9110 has it); vendors differ only in which they take.
+pub(crate) fn scheme_token(value: &str, schemes: &[&str]) -> Option<String> {
+    let (scheme, token) = value.trim().split_once(' ')?;
     let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+    (schemes.iter().any(|s| scheme.eq_ignore_ascii_case(s)) && !token.is_empty())
+        .then(|| token.to_owned())
 }
 
 /// The token a request was admitted with, for handlers that charge more requests to the
-/// same rate-limit window (Graph's `$batch`).
+/// same rate-limit window (Graph's `$batch`) or keep state per user (see
+/// [`ReqInfo::token`]).
 #[derive(Clone, Debug)]
 pub(crate) struct AuthToken(pub String);
 
@@ -151,6 +165,16 @@ pub(crate) trait Dialect: Send + Sync + 'static {
     fn fault_response(&self, info: &ReqInfo, status: StatusCode, body: Option<Value>) -> Response;
 
     fn auth_failure(&self, info: &ReqInfo, failure: AuthFailure) -> Response;
+
+    /// An expired token, for vendors whose answer says when it expired (HubSpot).
+    fn token_expired(
+        &self,
+        info: &ReqInfo,
+        _expired_at: DateTime<Utc>,
+        _seconds_ago: i64,
+    ) -> Response {
+        self.auth_failure(info, AuthFailure::Expired)
+    }
 
     /// The vendor's answer when the token's window is spent.
     fn throttled(&self, info: &ReqInfo, decision: &RateDecision) -> Response;
@@ -206,7 +230,10 @@ pub(crate) async fn gate<D: Dialect>(
     match d.control().check_token(D::PROVIDER, Some(&token)) {
         TokenCheck::Valid => {}
         TokenCheck::Unknown => return d.auth_failure(&info, AuthFailure::Unknown),
-        TokenCheck::Expired { .. } => return d.auth_failure(&info, AuthFailure::Expired),
+        TokenCheck::Expired {
+            expired_at,
+            seconds_ago,
+        } => return d.token_expired(&info, expired_at, seconds_ago),
     }
 
     req.extensions_mut().insert(AuthToken(token.clone()));

@@ -8,12 +8,17 @@
 //! rate-limit windows. Vendor behaviour follows `/work/shared/vendors.md`, which is the
 //! source of truth, not the gateway's provider configs.
 //!
-//! The sandbox must not import the gateway's engine, nor any other `crate::` module. It is
+//! The sandbox does not depend on the gateway crate at all. It is
 //! the independent witness the gateway is tested against; if both shared code, a bug in
 //! that code would be reproduced on both sides of the wire and the tests would still pass.
 //!
+//! This is its own crate (`tessera-sandbox`): the gateway's server path never links it. The
+//! `tessera` binary takes it only for `tessera demo` and `tessera sandbox` (the default
+//! `sandbox` feature); tests and benchmarks take it as a dev-dependency.
+//!
 //! Adding a vendor: write `<vendor>.rs` implementing `control::Vendor`, list it in
-//! `vendors()`, and answer for it in [`sample_records`].
+//! `vendors()`, answer for it in [`sample_records`], and write the provider's sample files
+//! (`tests/it/samples.rs` says how).
 //!
 //! OAuth 2.0 (`oauth.rs`): every vendor also serves its authorization and token endpoints
 //! under its prefix, outside the API gate, for the seeded demo client below
@@ -244,8 +249,8 @@ pub async fn serve(listen: SocketAddr) -> std::io::Result<()> {
 }
 
 /// Sample upstream records (raw vendor JSON, as the list endpoint returns one record) for a
-/// provider/resource, e.g. ("hubspot","contacts"); used by `tessera check` to evaluate
-/// mappings. None if unknown.
+/// provider/resource, e.g. ("hubspot","contacts"). The product reads the same records from
+/// `providers/samples/` (kept equal by `tests/it/samples.rs`). None if unknown.
 pub fn sample_records(provider: &str, resource: &str) -> Option<Vec<Value>> {
     match provider {
         hubspot::PROVIDER => hubspot::sample_records(resource),

@@ -101,7 +101,7 @@ pub(crate) struct Prefixes {
 #[derive(Debug)]
 pub(crate) struct Profile {
     pub provider: &'static str,
-    /// The seeded demo client (constants in `mod.rs`).
+    /// The seeded demo client (constants in `lib.rs`).
     pub client_id: &'static str,
     pub client_secret: &'static str,
     /// Default access-token lifetime, seconds.

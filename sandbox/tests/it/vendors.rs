@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
-use tessera::sandbox::{GOOGLE_DEMO_TOKEN, MSGRAPH_DEMO_TOKEN, PIPEDRIVE_DEMO_TOKEN};
-use tessera::sandbox::{HUBSPOT_DEMO_TOKEN, Sandbox, sample_records};
+use tessera_sandbox::{GOOGLE_DEMO_TOKEN, MSGRAPH_DEMO_TOKEN, PIPEDRIVE_DEMO_TOKEN};
+use tessera_sandbox::{HUBSPOT_DEMO_TOKEN, Sandbox, sample_records};
 
 struct Env {
     sandbox: Sandbox,
@@ -807,7 +807,7 @@ async fn default_headers_and_demo_account() {
 // ---------------------------------------------------------------------------------------
 // Salesforce and Zoho CRM, and HubSpot's companies
 
-use tessera::sandbox::{SALESFORCE_DEMO_TOKEN, ZOHO_DEMO_TOKEN};
+use tessera_sandbox::{SALESFORCE_DEMO_TOKEN, ZOHO_DEMO_TOKEN};
 
 const SF_API: &str = "/salesforce/services/data/v62.0";
 const SF_CONTACT_FIELDS: &str = "Id, FirstName, LastName, Email, Phone, Title, Department, MailingStreet, MailingCity, MailingState, MailingPostalCode, MailingCountry, AccountId, OwnerId, LastActivityDate, Customer_Tier__c, Industry__c, Phone_Primary__c, CreatedDate, LastModifiedDate";

@@ -2,7 +2,7 @@
 //! access-token registry and rate-limit windows, plus the `/_control` HTTP routes that
 //! drive them. Nothing here knows a vendor's wire format: each vendor file turns these
 //! decisions into its own headers and error bodies, so adding Salesforce or Zoho means
-//! writing one sibling file and listing it in `mod.rs`.
+//! writing one sibling file and listing it in `lib.rs`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -4,9 +4,10 @@
 
 use std::sync::Arc;
 
-use super::context::{Caller, Services};
+use super::Caller;
 use crate::engine::{AccountHandle, RateLimitLog};
 use crate::error::{ErrorCode, HasCode};
+use crate::services::Services;
 use crate::store::LinkedAccount;
 
 /// Why an account cannot be used, with the contract code a caller sees.
@@ -55,6 +56,8 @@ pub async fn visible_account(
     }
 }
 
+/// The account ready for the engine: visible to the caller, usable (not disabled or in need
+/// of reauthorization), its provider with every override in force, and a fresh token.
 pub async fn handle_for(
     services: &Services,
     caller: &Caller,

@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac};
 use reqwest::{Client, Method, StatusCode, redirect};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tessera::sandbox::{
+use tessera_sandbox::{
     GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET, GOOGLE_DEMO_TOKEN, HUBSPOT_CLIENT_ID,
     HUBSPOT_CLIENT_SECRET, HUBSPOT_DEMO_TOKEN, MSGRAPH_CLIENT_ID, MSGRAPH_CLIENT_SECRET,
     PIPEDRIVE_CLIENT_ID, PIPEDRIVE_CLIENT_SECRET, SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET,

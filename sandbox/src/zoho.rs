@@ -2,10 +2,10 @@
 //! the search API, as described in `/work/shared/vendors.md` §7, served under `/zoho`,
 //! which plays the `api_domain`: the API lives at `/zoho/crm/v8`.
 //!
-//! Every request passes [`gate`] first: it is counted, may be hijacked by an injected
-//! fault, is authenticated (`Authorization: Zoho-oauthtoken <token>`, never `Bearer`)
-//! against the shared token registry and is charged to its token's rolling window, which
-//! models the org's rolling 24 h credit allowance.
+//! Every request passes the shared gate first (`wire::gate`): it is counted, may be
+//! hijacked by an injected fault, is authenticated (`Authorization: Zoho-oauthtoken
+//! <token>`, never `Bearer`) against the shared token registry and is charged to its
+//! token's rolling window, which models the org's rolling 24 h credit allowance.
 //!
 //! Choices where vendors.md is silent (or tagged [M]); where it names one, the v8 OpenAPI
 //! in `zoho/crm-oas` (vendors.md §0) was followed:
@@ -70,15 +70,13 @@
 //! - Injected faults fire before authentication, like an upstream outage would.
 
 use std::collections::HashSet;
-use std::convert::Infallible;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{FromRequestParts, MatchedPath, OriginalUri, Path, Request, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -87,12 +85,11 @@ use serde_json::{Value, json};
 
 use super::DemoAccount;
 use super::ZOHO_DEMO_TOKEN;
-use super::control::{
-    Control, FaultAction, FaultKind, RateLimitConfig, Reject, TokenCheck, Vendor,
-};
+use super::control::{Control, FaultKind, RateDecision, RateLimitConfig, Reject, Vendor};
 use super::oauth::{
     self, AuthorizeError, Issued, OAuthShape, Prefixes, Profile, RefreshRule, TokenError,
 };
+use super::wire::{self, AuthFailure, Dialect, ReqInfo, last_param, split_list};
 use super::zoho_data::{
     FieldDef, FieldType, Module, Record, SANDBOX_USER_ID, SANDBOX_USER_NAME, SortBy, Store,
     TASK_COMPLETED, User, sample_ids, stage_probability, zoho_datetime,
@@ -113,7 +110,6 @@ const MAX_FIELDS: usize = 50;
 const MAX_IDS: usize = 100;
 const MAX_WRITE_RECORDS: usize = 100;
 const TOKEN_LIFETIME_SECONDS: i64 = 24 * 60 * 60;
-const UNMATCHED_ROUTE: &str = "/zoho/{unmatched}";
 
 const COLLECTION: &str = "/crm/v8/{module}";
 const ITEM: &str = "/crm/v8/{module}/{id}";
@@ -216,7 +212,10 @@ impl Vendor for Zoho {
                 )
             })
             .fallback(|| async { invalid_url() })
-            .layer(middleware::from_fn_with_state(self.clone(), gate))
+            .layer(middleware::from_fn_with_state(
+                self.clone(),
+                wire::gate::<Zoho>,
+            ))
             .with_state(self)
     }
 
@@ -263,131 +262,6 @@ pub(crate) fn sample_records(resource: &str) -> Option<Vec<Value>> {
             .map(|r| store.render(module, r, &fields))
             .collect(),
     )
-}
-
-// ---------------------------------------------------------------------------------------
-// Middleware
-
-async fn gate(State(z): State<Arc<Zoho>>, req: Request, next: Next) -> Response {
-    let info = ReqInfo::from_parts(req.method(), req.uri(), req.extensions());
-    let template = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str)
-        .filter(|m| z.templates.contains(*m))
-        .unwrap_or(UNMATCHED_ROUTE);
-    z.control
-        .count(PROVIDER, format!("{} {template}", info.method));
-
-    if let Some(FaultAction::Respond {
-        status,
-        body,
-        delay,
-    }) = z.control.take_fault(
-        PROVIDER,
-        &info.method,
-        &info.path_and_query,
-        FaultKind::Respond,
-    ) {
-        if let Some(delay) = delay {
-            tokio::time::sleep(delay).await;
-        }
-        if let Some(status) = status {
-            return fault_response(status, body, z.control.next_uuid());
-        }
-    }
-
-    let Some(authorization) = req.headers().get(header::AUTHORIZATION) else {
-        return zoho_error(
-            StatusCode::UNAUTHORIZED,
-            "AUTHENTICATION_FAILURE",
-            json!({}),
-            "Authentication failed",
-        );
-    };
-    let token = zoho_token(authorization.to_str().unwrap_or(""));
-    let token = match z.control.check_token(PROVIDER, token.as_deref()) {
-        TokenCheck::Valid => token.unwrap_or_default(),
-        TokenCheck::Unknown | TokenCheck::Expired { .. } => return invalid_token(),
-    };
-
-    let decision = z.control.rate_limit(PROVIDER, &token);
-    if decision.allowed {
-        next.run(req).await
-    } else {
-        let window = decision.interval_ms / 1000;
-        zoho_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TOO_MANY_REQUESTS",
-            json!({ "trace_id": z.control.next_uuid(), "limit": decision.max, "window": window }),
-            "Rate limit exceeded. Please retry after the specified time.",
-        )
-    }
-}
-
-/// `Zoho-oauthtoken <token>`; a `Bearer` header is the classic first-call mistake and is
-/// refused like an unknown token.
-fn zoho_token(value: &str) -> Option<String> {
-    let (scheme, token) = value.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("Zoho-oauthtoken") && !token.is_empty()).then(|| token.to_owned())
-}
-
-struct ReqInfo {
-    method: String,
-    path_and_query: String,
-    query: Option<String>,
-}
-
-impl ReqInfo {
-    fn from_parts(
-        method: &axum::http::Method,
-        uri: &axum::http::Uri,
-        extensions: &axum::http::Extensions,
-    ) -> ReqInfo {
-        let uri = extensions.get::<OriginalUri>().map_or(uri, |o| &o.0);
-        ReqInfo {
-            method: method.as_str().to_owned(),
-            path_and_query: uri
-                .path_and_query()
-                .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned()),
-            query: uri.query().map(str::to_owned),
-        }
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for ReqInfo {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(ReqInfo::from_parts(
-            &parts.method,
-            &parts.uri,
-            &parts.extensions,
-        ))
-    }
-}
-
-fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .into_owned()
-        .collect()
-}
-
-fn last_param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .rev()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-fn comma_list(raw: &str) -> Vec<String> {
-    raw.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -459,6 +333,15 @@ fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
+// ---------------------------------------------------------------------------------------
+// Wire dialect: credentials, error bodies for the gate's outcomes (no rate headers)
+
+/// `Zoho-oauthtoken <token>`; a `Bearer` header is the classic first-call mistake and is
+/// refused like an unknown token.
+fn zoho_token(value: &str) -> Option<String> {
+    wire::scheme_token(value, &["Zoho-oauthtoken"])
+}
+
 fn fault_response(status: StatusCode, body: Option<Value>, trace: String) -> Response {
     if let Some(body) = body {
         return (status, Json(body)).into_response();
@@ -481,6 +364,55 @@ fn fault_response(status: StatusCode, body: Option<Value>, trace: String) -> Res
         _ => ("INTERNAL_ERROR", json!({}), "Internal Server Error"),
     };
     zoho_error(status, code, details, message)
+}
+
+impl Dialect for Zoho {
+    const PROVIDER: &'static str = PROVIDER;
+
+    fn control(&self) -> &Control {
+        &self.control
+    }
+
+    fn route_templates(&self) -> &HashSet<String> {
+        &self.templates
+    }
+
+    fn credentials(&self, info: &ReqInfo) -> Option<String> {
+        info.header(header::AUTHORIZATION.as_str())
+            .and_then(zoho_token)
+    }
+
+    fn fault_response(&self, _info: &ReqInfo, status: StatusCode, body: Option<Value>) -> Response {
+        // Every injected fault draws a trace id, shown or not, so the counter-based ids of
+        // later answers do not depend on which status was injected.
+        fault_response(status, body, self.control.next_uuid())
+    }
+
+    fn auth_failure(&self, info: &ReqInfo, failure: AuthFailure) -> Response {
+        match failure {
+            // An `Authorization` header that yields no token (wrong scheme, unreadable) is
+            // a bad token to Zoho; only its absence is an authentication failure.
+            AuthFailure::Missing if !info.headers.contains_key(header::AUTHORIZATION) => {
+                zoho_error(
+                    StatusCode::UNAUTHORIZED,
+                    "AUTHENTICATION_FAILURE",
+                    json!({}),
+                    "Authentication failed",
+                )
+            }
+            _ => invalid_token(),
+        }
+    }
+
+    fn throttled(&self, _info: &ReqInfo, decision: &RateDecision) -> Response {
+        let window = decision.interval_ms / 1000;
+        zoho_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_REQUESTS",
+            json!({ "trace_id": self.control.next_uuid(), "limit": decision.max, "window": window }),
+            "Rate limit exceeded. Please retry after the specified time.",
+        )
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -637,9 +569,9 @@ impl Zoho {
 
     fn list(&self, module: ModuleParam, info: &ReqInfo) -> Result<Response, Reject> {
         let module = module_param(module)?;
-        let pairs = query_pairs(info.query.as_deref());
+        let pairs = info.pairs();
         let requested = last_param(&pairs, "fields")
-            .map(comma_list)
+            .map(split_list)
             .filter(|f| !f.is_empty())
             .ok_or_else(|| {
                 reject(
@@ -798,7 +730,7 @@ impl Zoho {
         raw: &str,
         fields: &[&'static FieldDef],
     ) -> Result<Response, Reject> {
-        let ids: Vec<String> = comma_list(raw);
+        let ids: Vec<String> = split_list(raw);
         if ids.is_empty() {
             return Err(invalid_param("ids"));
         }
@@ -844,8 +776,8 @@ impl Zoho {
 
     fn get_one(&self, params: ItemParams, info: &ReqInfo) -> Result<Response, Reject> {
         let (module, id) = item_params(params)?;
-        let pairs = query_pairs(info.query.as_deref());
-        let fields = match last_param(&pairs, "fields").map(comma_list) {
+        let pairs = info.pairs();
+        let fields = match last_param(&pairs, "fields").map(split_list) {
             Some(names) if !names.is_empty() => known_fields(module, &names),
             _ => module.fields().iter().collect(),
         };
@@ -1646,7 +1578,7 @@ impl SearchBy {
 impl Zoho {
     fn search(&self, module: ModuleParam, info: &ReqInfo) -> Result<Response, Reject> {
         let module = module_param(module)?;
-        let pairs = query_pairs(info.query.as_deref());
+        let pairs = info.pairs();
         let given: Vec<(&str, &str)> = ["criteria", "email", "phone", "word"]
             .into_iter()
             .filter_map(|k| {
@@ -1679,7 +1611,7 @@ impl Zoho {
                 ));
             }
         };
-        let fields = match last_param(&pairs, "fields").map(comma_list) {
+        let fields = match last_param(&pairs, "fields").map(split_list) {
             Some(names) if !names.is_empty() => {
                 if names.len() > MAX_FIELDS {
                     return Err(reject(
@@ -1742,7 +1674,7 @@ impl Zoho {
     // Users (`GET /users?type=`, `GET /users/{id}`): read-only here.
 
     fn list_users(&self, info: &ReqInfo) -> Result<Response, Reject> {
-        let pairs = query_pairs(info.query.as_deref());
+        let pairs = info.pairs();
         let kind = last_param(&pairs, "type").unwrap_or("AllUsers");
         let keep: fn(&User) -> bool = match kind {
             "AllUsers" => |_| true,

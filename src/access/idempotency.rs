@@ -1,20 +1,44 @@
-//! `idempotencyKey` on mutations: the key is claimed in the database before the vendor is
+//! `idempotencyKey` on writes: the key is claimed in the database before the vendor is
 //! called, and the first result is stored; a retry within 24 hours gets that result back
 //! without a second upstream write. Keys belong to the linked account's environment.
 
 use std::future::Future;
 
-use async_graphql::Error;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::context::{Caller, Services};
-use super::errors::{coded, from_code};
-use crate::error::ErrorCode;
+use super::{Caller, visible_account};
+use crate::error::{ErrorCode, HasCode};
+use crate::services::Services;
 use crate::store::Claim;
 
 /// The longest key accepted (keys are usually UUIDs).
 const MAX_KEY_LEN: usize = 200;
+
+/// Why a key could not be claimed; the write did not run.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct IdempotencyError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl HasCode for IdempotencyError {
+    fn code(&self) -> ErrorCode {
+        self.code
+    }
+}
+
+fn refuse(code: ErrorCode, message: impl Into<String>) -> IdempotencyError {
+    IdempotencyError {
+        code,
+        message: message.into(),
+    }
+}
+
+fn from<E: HasCode + std::fmt::Display>(e: &E) -> IdempotencyError {
+    refuse(e.code(), e.to_string())
+}
 
 /// What identifies "the same request": operation, target and input.
 pub fn request_hash(
@@ -33,8 +57,9 @@ pub fn request_hash(
 }
 
 /// Runs `write` at most once per key: returns the stored response of an earlier run, or
-/// runs it and stores what it returns. Without a key, just runs it.
-pub async fn once<F>(
+/// runs it and stores what it returns. Without a key, just runs it. The outer error is a
+/// key that could not be claimed (the write did not run); the inner one is the write's.
+pub async fn once<F, E>(
     services: &Services,
     caller: &Caller,
     account_id: &str,
@@ -42,13 +67,15 @@ pub async fn once<F>(
     operation: &str,
     hash: String,
     write: F,
-) -> Result<Value, Error>
+) -> Result<Result<Value, E>, IdempotencyError>
 where
-    F: Future<Output = Result<Value, Error>>,
+    F: Future<Output = Result<Value, E>>,
 {
-    let Some(key) = key else { return write.await };
+    let Some(key) = key else {
+        return Ok(write.await);
+    };
     if key.is_empty() || key.len() > MAX_KEY_LEN {
-        return Err(coded(
+        return Err(refuse(
             ErrorCode::BadUserInput,
             format!("`idempotencyKey` must be 1 to {MAX_KEY_LEN} characters"),
         ));
@@ -56,9 +83,9 @@ where
     let environment = match caller {
         Caller::Environment { id } => id.clone(),
         Caller::Admin => {
-            super::accounts::visible_account(services, caller, account_id)
+            visible_account(services, caller, account_id)
                 .await
-                .map_err(|e| from_code(&e))?
+                .map_err(|e| from(&e))?
                 .environment_id
         }
     };
@@ -66,19 +93,19 @@ where
     match store
         .claim_idempotency_key(&environment, &key, operation, &hash)
         .await
-        .map_err(|e| from_code(&e))?
+        .map_err(|e| from(&e))?
     {
-        Claim::Done { response } => serde_json::from_str(&response).map_err(|_| {
-            coded(
+        Claim::Done { response } => serde_json::from_str(&response).map(Ok).map_err(|_| {
+            refuse(
                 ErrorCode::Internal,
                 "a stored idempotent result is unreadable",
             )
         }),
-        Claim::InProgress => Err(coded(
+        Claim::InProgress => Err(refuse(
             ErrorCode::BadUserInput,
             format!("a request with idempotencyKey `{key}` is still in progress; retry it shortly"),
         )),
-        Claim::Mismatch => Err(coded(
+        Claim::Mismatch => Err(refuse(
             ErrorCode::BadUserInput,
             format!("idempotencyKey `{key}` was already used for a different request"),
         )),
@@ -87,13 +114,13 @@ where
                 store
                     .complete_idempotency_key(&environment, &key, &response.to_string())
                     .await
-                    .map_err(|e| from_code(&e))?;
-                Ok(response)
+                    .map_err(|e| from(&e))?;
+                Ok(Ok(response))
             }
             Err(e) => {
                 // A failed write did not happen (or not for sure): the caller may retry.
                 let _ = store.release_idempotency_key(&environment, &key).await;
-                Err(e)
+                Ok(Err(e))
             }
         },
     }

@@ -2,9 +2,10 @@
 //! `POST .../search`), plus the owners and deal pipelines a deal refers to, as described
 //! in `/work/shared/vendors.md` §2, served under `/hubspot`.
 //!
-//! Every request passes [`gate`] first: it is counted, may be hijacked by an injected
-//! fault, is authenticated against the shared token registry and is charged to its
-//! token's rolling rate-limit window. Handlers then work on an in-memory [`Store`].
+//! Every request passes the shared gate first (`wire::gate`): it is counted, may be
+//! hijacked by an injected fault, is authenticated against the shared token registry and
+//! is charged to its token's rolling rate-limit window. Handlers then work on an in-memory
+//! [`Store`].
 //!
 //! Choices where HubSpot's behaviour is not pinned down by vendors.md (tagged [M] there
 //! or not covered):
@@ -33,21 +34,19 @@
 //!   pipelines (`/crm/v3/pipelines/deals`) are fixed and only served on the classic paths.
 
 use std::collections::HashSet;
-use std::convert::Infallible;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{FromRequestParts, MatchedPath, OriginalUri, Path, Request, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -55,14 +54,17 @@ use serde_json::{Map, Value, json};
 use super::DemoAccount;
 use super::HUBSPOT_DEMO_TOKEN;
 use super::control::{
-    Control, FaultAction, FaultKind, RateDecision, RateLimitConfig, Reject, TokenCheck, Vendor,
-    iso_millis,
+    Control, FaultKind, RateDecision, RateLimitConfig, Reject, Vendor, iso_millis,
 };
 use super::hubspot_data::{
     self as data, DEFAULT_PIPELINE, ObjectType, PIPELINES, Record, Selection, Store,
 };
 use super::oauth::{
     self, AuthorizeError, GrantType, Issued, OAuthShape, Prefixes, Profile, RefreshRule, TokenError,
+};
+use super::wire::{
+    self, AuthFailure, Dialect, ReqInfo, all_params, last_param, percent_decode, query_pairs,
+    split_list,
 };
 use super::{HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET};
 
@@ -77,7 +79,6 @@ const VERSION_PREFIXES: [&str; 3] = [
     "/crm/objects/2025-09",
     "/crm/objects/2026-03",
 ];
-const UNMATCHED_ROUTE: &str = "/hubspot/{unmatched}";
 const OWNERS_DEFAULT_LIMIT: usize = 100;
 const OWNERS_MAX_LIMIT: usize = 500;
 /// Routes outside the objects API (owners, pipelines), for the stats templates.
@@ -288,7 +289,10 @@ impl Vendor for HubSpot {
                     None,
                 )
             })
-            .layer(middleware::from_fn_with_state(self.clone(), gate))
+            .layer(middleware::from_fn_with_state(
+                self.clone(),
+                wire::gate::<HubSpot>,
+            ))
             .with_state(self)
     }
 
@@ -394,133 +398,82 @@ pub(crate) fn sample_records(resource: &str) -> Option<Vec<Value>> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Middleware
+// Wire dialect: error bodies for the gate's outcomes, rate headers
 
-/// Counting, faults, auth and rate limiting, in the order a real upstream applies them.
-async fn gate(State(hs): State<Arc<HubSpot>>, req: Request, next: Next) -> Response {
-    let info = ReqInfo::from_parts(req.method(), req.uri(), req.headers(), req.extensions());
-    let template = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str)
-        .filter(|m| hs.templates.contains(*m))
-        .unwrap_or(UNMATCHED_ROUTE);
-    hs.control
-        .count(PROVIDER, format!("{} {template}", info.method));
+impl Dialect for HubSpot {
+    const PROVIDER: &'static str = PROVIDER;
 
-    if let Some(FaultAction::Respond {
-        status,
-        body,
-        delay,
-    }) = hs.control.take_fault(
-        PROVIDER,
-        &info.method,
-        &info.path_and_query,
-        FaultKind::Respond,
-    ) {
-        if let Some(delay) = delay {
-            tokio::time::sleep(delay).await;
+    fn control(&self) -> &Control {
+        &self.control
+    }
+
+    fn route_templates(&self) -> &HashSet<String> {
+        &self.templates
+    }
+
+    fn fault_response(&self, _info: &ReqInfo, status: StatusCode, body: Option<Value>) -> Response {
+        if let Some(body) = body {
+            return (status, Json(body)).into_response();
         }
-        if let Some(status) = status {
-            return hs.fault_response(status, body);
+        match status.as_u16() {
+            429 => {
+                let mut r = self.rate_limited();
+                *r.status_mut() = status;
+                r
+            }
+            401 => self.unauthenticated(),
+            code => {
+                // Categories for codes HubSpot does not document are the sandbox's choice.
+                let category = match code {
+                    400 => "VALIDATION_ERROR",
+                    403 => "MISSING_SCOPES",
+                    404 => "OBJECT_NOT_FOUND",
+                    409 => "CONFLICT",
+                    500..=599 => "INTERNAL_ERROR",
+                    _ => "UNKNOWN",
+                };
+                let reason = status.canonical_reason().unwrap_or("Error");
+                self.error(status, category, reason, None)
+            }
         }
     }
 
-    let token = bearer_token(req.headers());
-    let token = match hs.control.check_token(PROVIDER, token.as_deref()) {
-        TokenCheck::Valid => token.unwrap_or_default(),
-        TokenCheck::Unknown => return hs.unauthenticated(),
-        TokenCheck::Expired {
-            expired_at,
-            seconds_ago,
-        } => {
-            return hs.error(
-                StatusCode::UNAUTHORIZED,
-                "EXPIRED_AUTHENTICATION",
-                format!(
-                    "The OAuth token used to make this call expired {seconds_ago} second(s) ago."
-                ),
-                Some(json!({ "expire time": [iso_millis(expired_at)] })),
-            );
-        }
-    };
-
-    let decision = hs.control.rate_limit(PROVIDER, &token);
-    let mut response = if decision.allowed {
-        next.run(req).await
-    } else {
-        hs.rate_limited()
-    };
-    set_rate_headers(response.headers_mut(), &decision);
-    response
-}
-
-fn bearer_token(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
-}
-
-fn set_rate_headers(headers: &mut HeaderMap, d: &RateDecision) {
-    let pairs: [(&'static str, u64); 5] = [
-        ("x-hubspot-ratelimit-interval-milliseconds", d.interval_ms),
-        ("x-hubspot-ratelimit-max", u64::from(d.max)),
-        ("x-hubspot-ratelimit-remaining", u64::from(d.remaining)),
-        ("x-hubspot-ratelimit-secondly", u64::from(d.secondly)),
-        (
-            "x-hubspot-ratelimit-secondly-remaining",
-            u64::from(d.secondly_remaining),
-        ),
-    ];
-    for (name, value) in pairs {
-        headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+    fn auth_failure(&self, _info: &ReqInfo, _failure: AuthFailure) -> Response {
+        self.unauthenticated()
     }
-}
 
-/// What handlers need to know about the request as the client sent it (before `nest`
-/// stripped the `/hubspot` prefix).
-struct ReqInfo {
-    method: String,
-    path: String,
-    path_and_query: String,
-    query: Option<String>,
-    host: Option<String>,
-}
-
-impl ReqInfo {
-    fn from_parts(
-        method: &axum::http::Method,
-        uri: &axum::http::Uri,
-        headers: &HeaderMap,
-        extensions: &axum::http::Extensions,
-    ) -> ReqInfo {
-        let uri = extensions.get::<OriginalUri>().map_or(uri, |o| &o.0);
-        ReqInfo {
-            method: method.as_str().to_owned(),
-            path: uri.path().to_owned(),
-            path_and_query: uri
-                .path_and_query()
-                .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned()),
-            query: uri.query().map(str::to_owned),
-            host: headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned),
-        }
+    fn token_expired(
+        &self,
+        _info: &ReqInfo,
+        expired_at: DateTime<Utc>,
+        seconds_ago: i64,
+    ) -> Response {
+        self.error(
+            StatusCode::UNAUTHORIZED,
+            "EXPIRED_AUTHENTICATION",
+            format!("The OAuth token used to make this call expired {seconds_ago} second(s) ago."),
+            Some(json!({ "expire time": [iso_millis(expired_at)] })),
+        )
     }
-}
 
-impl<S: Send + Sync> FromRequestParts<S> for ReqInfo {
-    type Rejection = Infallible;
+    fn throttled(&self, _info: &ReqInfo, _decision: &RateDecision) -> Response {
+        self.rate_limited()
+    }
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(ReqInfo::from_parts(
-            &parts.method,
-            &parts.uri,
-            &parts.headers,
-            &parts.extensions,
-        ))
+    fn rate_headers(&self, headers: &mut HeaderMap, d: &RateDecision) {
+        let pairs: [(&'static str, u64); 5] = [
+            ("x-hubspot-ratelimit-interval-milliseconds", d.interval_ms),
+            ("x-hubspot-ratelimit-max", u64::from(d.max)),
+            ("x-hubspot-ratelimit-remaining", u64::from(d.remaining)),
+            ("x-hubspot-ratelimit-secondly", u64::from(d.secondly)),
+            (
+                "x-hubspot-ratelimit-secondly-remaining",
+                u64::from(d.secondly_remaining),
+            ),
+        ];
+        for (name, value) in pairs {
+            headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+        }
     }
 }
 
@@ -611,33 +564,6 @@ impl HubSpot {
         )
     }
 
-    fn fault_response(&self, status: StatusCode, body: Option<Value>) -> Response {
-        if let Some(body) = body {
-            return (status, Json(body)).into_response();
-        }
-        match status.as_u16() {
-            429 => {
-                let mut r = self.rate_limited();
-                *r.status_mut() = status;
-                r
-            }
-            401 => self.unauthenticated(),
-            code => {
-                // Categories for codes HubSpot does not document are the sandbox's choice.
-                let category = match code {
-                    400 => "VALIDATION_ERROR",
-                    403 => "MISSING_SCOPES",
-                    404 => "OBJECT_NOT_FOUND",
-                    409 => "CONFLICT",
-                    500..=599 => "INTERNAL_ERROR",
-                    _ => "UNKNOWN",
-                };
-                let reason = status.canonical_reason().unwrap_or("Error");
-                self.error(status, category, reason, None)
-            }
-        }
-    }
-
     fn parse_body<T: DeserializeOwned>(&self, body: &Bytes) -> Result<T, Reject> {
         serde_json::from_slice(body).map_err(|e| self.invalid_json(&e).into())
     }
@@ -656,36 +582,10 @@ struct ReadParams {
     id_property: Option<String>,
 }
 
-fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .into_owned()
-        .collect()
-}
-
 /// Comma-separated and repeated forms both work, as in HubSpot's generated clients.
 fn list_param(pairs: &[(String, String)], name: &str) -> Option<Vec<String>> {
-    let mut found = false;
-    let mut out = Vec::new();
-    for (k, v) in pairs {
-        if k == name {
-            found = true;
-            out.extend(
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned),
-            );
-        }
-    }
-    found.then_some(out)
-}
-
-fn last_param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .rev()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+    let values = all_params(pairs, name);
+    (!values.is_empty()).then(|| values.into_iter().flat_map(split_list).collect())
 }
 
 impl HubSpot {
@@ -803,23 +703,6 @@ fn decode_cursor(value: &str) -> Option<u64> {
     decoded.strip_suffix('\n').unwrap_or(&decoded).parse().ok()
 }
 
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 // ---------------------------------------------------------------------------------------
 // Handlers
 
@@ -933,16 +816,13 @@ impl HubSpot {
     /// `limit` and `properties`.
     fn next_link(&self, info: &ReqInfo, position: u64) -> String {
         let mut query = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in query_pairs(info.query.as_deref()) {
+        for (k, v) in info.pairs() {
             if k != "after" {
                 query.append_pair(&k, &v);
             }
         }
         query.append_pair("after", &raw_cursor(position));
-        let origin = info
-            .host
-            .as_ref()
-            .map_or_else(|| self.base_url.clone(), |h| format!("http://{h}"));
+        let origin = info.origin(&self.base_url);
         format!("{origin}{}?{}", info.path, query.finish())
     }
 
@@ -1931,7 +1811,7 @@ fn apply_changes(ty: ObjectType, record: &mut Record, changes: Changes, now: &st
 impl HubSpot {
     /// `GET /crm/v3/owners`: `limit` (default 100, max 500), `after`, `email`, `archived`.
     fn list_owners(&self, info: &ReqInfo) -> Result<Response, Reject> {
-        let pairs = query_pairs(info.query.as_deref());
+        let pairs = info.pairs();
         let limit = self.limit_param(&pairs, OWNERS_DEFAULT_LIMIT, OWNERS_MAX_LIMIT)?;
         let archived = self.archived_param(&pairs)?;
         let start = self.after_param(&pairs)?.unwrap_or(0);
@@ -1964,7 +1844,7 @@ impl HubSpot {
         let Ok(Path(id)) = id else {
             return Err(self.not_found(&info.path).into());
         };
-        let pairs = query_pairs(info.query.as_deref());
+        let pairs = info.pairs();
         let archived = self.archived_param(&pairs)?;
         let by_user = match last_param(&pairs, "idProperty") {
             None | Some("id") => false,
