@@ -12,13 +12,15 @@ use crate::config::Providers;
 use crate::credentials::oauth::TokenClient;
 use crate::credentials::{SecretKey, TokenManager, Vault, run_scheduler};
 use crate::engine::{Engine, EngineOptions};
-use crate::graphql::build_schema_with;
+use crate::graphql::build_schema_limited;
+use crate::graphql::cost::CostLimit;
 use crate::http::{AppState, router};
+use crate::jobs::Supervisor;
 use crate::monitor::{Monitor, run_log_writer};
 use crate::overrides::OverrideRegistry;
 use crate::problem::Problems;
 use crate::secret::Secret;
-use crate::services::Services;
+use crate::services::{Services, SharedServices};
 use crate::store::{Environment, Store, StoreError};
 
 /// How often a replica reads override changes and used-up rate-limit windows made by the
@@ -103,14 +105,6 @@ impl Gateway {
         let (model, providers) = load_configuration(&cfg.schema_dir, &cfg.providers_dir)?;
         let store = Store::connect(&cfg.database_url).await?;
         let (monitor, log_queue) = Monitor::new();
-        let engine = Engine::new(cfg.secret_key.derive("relay-cursor"), engine_options()?)?
-            .with_observer(monitor.clone());
-        // The writer ends when the last sender (the monitor) is dropped with the services.
-        tokio::spawn(run_log_writer(
-            store.clone(),
-            log_queue,
-            std::time::Duration::from_secs(3600),
-        ));
         let vault = Vault::new(&cfg.secret_key);
         let tokens = Arc::new(TokenManager::new(
             store.clone(),
@@ -119,6 +113,24 @@ impl Gateway {
             TokenClient::new(std::time::Duration::from_secs(15))?,
             cfg.allow_private_upstreams,
         ));
+        let engine = Engine::new(cfg.secret_key.derive("relay-cursor"), engine_options()?)?
+            .with_observer(monitor.clone())
+            .with_refusals(Arc::new(RefusalsSetAccountState(tokens.clone())));
+        let tasks = Arc::new(Supervisor::default());
+        // The writer ends when the last sender (the monitor) is dropped with the services;
+        // nothing else stops it, so its stop signal never fires.
+        let (_never, no_stop) = tokio::sync::watch::channel(false);
+        let log_queue = Arc::new(tokio::sync::Mutex::new(log_queue));
+        {
+            let store = store.clone();
+            tasks.spawn("request-log-writer", no_stop, move |_| {
+                Box::pin(run_log_writer(
+                    store.clone(),
+                    log_queue.clone(),
+                    std::time::Duration::from_secs(3600),
+                ))
+            });
+        }
         let overrides = Arc::new(OverrideRegistry::new(
             providers.clone(),
             model.clone(),
@@ -126,6 +138,7 @@ impl Gateway {
         ));
         overrides.refresh(&store).await?;
         let services = Arc::new(Services {
+            tasks,
             monitor,
             overrides,
             store,
@@ -136,7 +149,11 @@ impl Gateway {
             allow_private_upstreams: cfg.allow_private_upstreams,
             model: model.clone(),
         });
-        let schema = build_schema_with(&model, Some(services.clone()), cfg.introspection)
+        let limit = CostLimit::from_env().map_err(|message| StartError::Setting {
+            name: "TESSERA_MAX_QUERY_COST",
+            message,
+        })?;
+        let schema = build_schema_limited(&model, Some(services.clone()), cfg.introspection, limit)
             .map_err(|e| StartError::GraphQl(e.to_string()))?;
         Ok(Gateway {
             refresh_every: cfg.refresh_every,
@@ -144,6 +161,10 @@ impl Gateway {
                 services,
                 schema,
                 playground_key: cfg.playground_key.map(Into::into),
+                metrics_token: std::env::var("TESSERA_METRICS_TOKEN")
+                    .ok()
+                    .filter(|t| !t.trim().is_empty())
+                    .map(|t| crate::access::keys::hash(t.trim()).into()),
             },
         })
     }
@@ -152,8 +173,10 @@ impl Gateway {
         &self.state.services.store
     }
 
-    /// Makes sure an admin key exists. With `key`, registers its hash (idempotent);
-    /// without, generates one on first start and returns it so it can be printed once.
+    /// Makes sure an admin key exists. With `key` (`TESSERA_ADMIN_KEY`), that key is the
+    /// admin key: registered if new, and every other admin key revoked, so changing the
+    /// variable and restarting retires the old key. Without, one is generated on first
+    /// start and returned so it can be shown once.
     pub async fn ensure_admin_key(&self, key: Option<&str>) -> Result<Option<Secret>, StartError> {
         let store = self.store();
         match key {
@@ -163,6 +186,13 @@ impl Gateway {
                     store
                         .insert_api_key(None, &hash, &crate::access::keys::prefix(key))
                         .await?;
+                }
+                let retired = store.revoke_admin_keys_except(&hash).await?;
+                if retired > 0 {
+                    tracing::info!(
+                        retired,
+                        "TESSERA_ADMIN_KEY changed: the old admin key no longer works"
+                    );
                 }
                 Ok(None)
             }
@@ -217,32 +247,25 @@ impl Gateway {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let supervisor = self.state.services.tasks.clone();
         let scheduler = self.refresh_every.map(|every| {
             let tokens = self.state.services.tokens.clone();
-            let mut stop = stop_rx.clone();
-            tokio::spawn(run_scheduler(tokens, every, async move {
-                let _ = stop.changed().await;
-            }))
+            supervisor.spawn("token-refresher", stop_rx.clone(), move |mut stop| {
+                Box::pin(run_scheduler(tokens.clone(), every, async move {
+                    let _ = stop.changed().await;
+                }))
+            })
         });
         let poller = {
             let services = self.state.services.clone();
-            let mut stop = stop_rx.clone();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(OVERRIDE_POLL_EVERY);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tokio::select! {
-                        _ = tick.tick() => {
-                            if let Err(e) = services.overrides.refresh(&services.store).await {
-                                tracing::warn!(error = %e, "reading override changes failed; will retry");
-                            }
-                            if let Err(e) = services.monitor.sync_budgets(&services.store, &services.engine).await {
-                                tracing::warn!(error = %e, "reading shared rate-limit windows failed; will retry");
-                            }
-                        }
-                        _ = stop.changed() => return,
-                    }
-                }
+            supervisor.spawn("override-and-budget-poll", stop_rx.clone(), move |stop| {
+                Box::pin(poll_changes(services.clone(), stop))
+            })
+        };
+        let sweeper = {
+            let store = self.state.services.store.clone();
+            supervisor.spawn("retention-sweep", stop_rx.clone(), move |stop| {
+                Box::pin(sweep_retained(store.clone(), stop))
             })
         };
         let result = axum::serve(listener, router(self.state))
@@ -250,6 +273,7 @@ impl Gateway {
             .await;
         let _ = stop_tx.send(true);
         let _ = poller.await;
+        let _ = sweeper.await;
         if let Some(task) = scheduler {
             let _ = task.await;
         }
@@ -257,10 +281,80 @@ impl Gateway {
     }
 }
 
+/// A vendor's 401 goes to the token manager, which owns account state: a reactive refresh
+/// and one retry, or NEEDS_REAUTH set before the caller hears it.
+struct RefusalsSetAccountState(Arc<TokenManager>);
+
+impl crate::engine::TokenRefusals for RefusalsSetAccountState {
+    fn refused<'a>(
+        &'a self,
+        account_id: &'a str,
+        refused: &'a Secret,
+        reason: &'a str,
+        retried: bool,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = crate::engine::Refusal> + Send + 'a>>
+    {
+        Box::pin(async move {
+            match self
+                .0
+                .after_refusal(account_id, refused, reason, retried)
+                .await
+            {
+                Ok(Some(token)) => crate::engine::Refusal::Retry(token),
+                Ok(None) => crate::engine::Refusal::Parked,
+                Err(e) => crate::engine::Refusal::Unsettled(e.to_string()),
+            }
+        })
+    }
+}
+
+/// How long account events (refreshes, reauthorizations) are kept.
+const EVENT_RETENTION_DAYS: i64 = 90;
+
+/// Every hour: idempotency keys past their 24 h window, expired OAuth states, account events
+/// older than [`EVENT_RETENTION_DAYS`]. (The request log sweeps itself.) Any replica may run
+/// it; the deletes are idempotent.
+async fn sweep_retained(store: Store, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let before = chrono::Utc::now() - chrono::Duration::days(EVENT_RETENTION_DAYS);
+                match store.sweep_expired(before).await {
+                    Ok(n) if n > 0 => tracing::info!(rows = n, "retention sweep"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "retention sweep failed; will retry"),
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Reads override changes and rate-limit windows other replicas saw used up, each second.
+async fn poll_changes(services: SharedServices, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(OVERRIDE_POLL_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(e) = services.overrides.refresh(&services.store).await {
+                    tracing::warn!(error = %e, "reading override changes failed; will retry");
+                }
+                if let Err(e) = services.monitor.sync_budgets(&services.store, &services.engine).await {
+                    tracing::warn!(error = %e, "reading shared rate-limit windows failed; will retry");
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
 /// A gateway serving in the background (tests, demo).
 pub struct RunningGateway {
     pub addr: SocketAddr,
-    pub services: crate::services::SharedServices,
+    pub services: SharedServices,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }

@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod app;
+pub mod bounds;
 pub mod cli;
 pub mod config;
 pub mod credentials;
@@ -15,6 +16,7 @@ pub mod engine;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod jobs;
 pub mod mapping;
 pub mod monitor;
 pub mod overrides;

@@ -41,6 +41,17 @@ enum Command {
         #[command(subcommand)]
         command: SecretsCommand,
     },
+    /// The platform admin key.
+    AdminKey {
+        #[command(subcommand)]
+        command: AdminKeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminKeyCommand {
+    /// Generate a new admin key, print it once, and revoke every other admin key.
+    Rotate(cli::admin_key::AdminKeyArgs),
 }
 
 #[derive(Subcommand)]
@@ -98,6 +109,11 @@ fn main() -> ExitCode {
         } => runtime()
             .map_err(Into::into)
             .and_then(|rt| rt.block_on(cli::rotate::run(args))),
+        Command::AdminKey {
+            command: AdminKeyCommand::Rotate(args),
+        } => runtime()
+            .map_err(Into::into)
+            .and_then(|rt| rt.block_on(cli::admin_key::rotate(args))),
         Command::Serve(args) => {
             init_tracing();
             runtime()

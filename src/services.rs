@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::config::Providers;
 use crate::credentials::{TokenManager, Vault};
 use crate::engine::Engine;
+use crate::jobs::Supervisor;
 use crate::monitor::Monitor;
 use crate::overrides::OverrideRegistry;
 use crate::schema::UnifiedModel;
@@ -27,6 +28,8 @@ pub struct Services {
     pub overrides: Arc<OverrideRegistry>,
     /// Metrics of upstream calls (the request log is in the store).
     pub monitor: Arc<Monitor>,
+    /// The background tasks and what became of them (`/readyz`, `/metrics`).
+    pub tasks: Arc<Supervisor>,
 }
 
 pub type SharedServices = Arc<Services>;

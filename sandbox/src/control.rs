@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -106,6 +106,9 @@ pub(crate) enum FaultAction {
         status: Option<StatusCode>,
         body: Option<Value>,
         delay: Option<Duration>,
+        /// Set on the faulted answer over the vendor's own (absurd `Retry-After` values,
+        /// reset headers a real vendor might send one day).
+        headers: Vec<(HeaderName, HeaderValue)>,
     },
     /// List pages hand back the request's own cursor as the next one.
     RepeatCursor,
@@ -169,11 +172,17 @@ impl Fault {
                 status,
                 body,
                 delay,
+                headers,
             } => {
                 out["kind"] = json!(if status.is_some() { "status" } else { "delay" });
                 out["status"] = json!(status.map(|s| s.as_u16()));
                 out["body"] = json!(body);
                 out["delayMs"] = json!(delay.map(|d| d.as_millis()));
+                out["headers"] = headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or_default())))
+                    .collect::<serde_json::Map<_, _>>()
+                    .into();
             }
             FaultAction::RepeatCursor => out["kind"] = json!("repeat_cursor"),
             FaultAction::OutOfRange => out["kind"] = json!("out_of_range"),
@@ -509,6 +518,7 @@ struct FaultSpec {
     delay_ms: Option<u64>,
     path_contains: Option<String>,
     method: Option<String>,
+    headers: Option<std::collections::BTreeMap<String, String>>,
 }
 
 async fn add_fault(State(api): State<ControlApi>, body: Bytes) -> Result<Response, Reject> {
@@ -526,10 +536,19 @@ async fn add_fault(State(api): State<ControlApi>, body: Bytes) -> Result<Respons
             if status.is_none() && delay.is_none() {
                 return Err(bad("a status fault needs `status` and/or `delayMs`"));
             }
+            let mut headers = Vec::new();
+            for (name, value) in spec.headers.unwrap_or_default() {
+                let name = HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| bad(&format!("`{name}` is not a header name")))?;
+                let value = HeaderValue::from_str(&value)
+                    .map_err(|_| bad(&format!("the value of `{name}` is not a header value")))?;
+                headers.push((name, value));
+            }
             FaultAction::Respond {
                 status,
                 body: spec.body,
                 delay,
+                headers,
             }
         }
         Some(other) => {

@@ -210,6 +210,7 @@ pub(crate) async fn gate<D: Dialect>(
         status,
         body,
         delay,
+        headers,
     }) = d.control().take_fault(
         D::PROVIDER,
         &info.method,
@@ -220,7 +221,11 @@ pub(crate) async fn gate<D: Dialect>(
             tokio::time::sleep(delay).await;
         }
         if let Some(status) = status {
-            return d.fault_response(&info, status, body);
+            let mut response = d.fault_response(&info, status, body);
+            for (name, value) in headers {
+                response.headers_mut().insert(name, value);
+            }
+            return response;
         }
     }
 

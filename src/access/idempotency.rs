@@ -8,7 +8,11 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{Caller, visible_account};
+use base64::engine::general_purpose::STANDARD;
+
+use crate::credentials::Vault;
 use crate::error::{ErrorCode, HasCode};
+use crate::secret::Secret;
 use crate::services::Services;
 use crate::store::Claim;
 
@@ -38,6 +42,35 @@ fn refuse(code: ErrorCode, message: impl Into<String>) -> IdempotencyError {
 
 fn from<E: HasCode + std::fmt::Display>(e: &E) -> IdempotencyError {
     refuse(e.code(), e.to_string())
+}
+
+/// Stored results are vendor records: sealed with the secret key like credentials, bound
+/// to their environment and key, so the table holds no personal data in clear.
+const SEALED_PREFIX: &str = "sealed:v1:";
+
+fn context(environment: &str, key: &str) -> String {
+    format!("idempotency\u{0}{environment}\u{0}{key}")
+}
+
+/// A result as it is stored.
+pub fn seal_result(vault: &Vault, environment: &str, key: &str, response: &str) -> String {
+    use base64::Engine as _;
+    let blob = vault.seal_secret(&context(environment, key), &Secret::new(response));
+    format!("{SEALED_PREFIX}{}", STANDARD.encode(blob))
+}
+
+/// The stored response in clear (results stored before sealing began read as they are);
+/// `None` when it cannot be opened with this vault's key.
+pub fn open_result(vault: &Vault, environment: &str, key: &str, stored: &str) -> Option<String> {
+    use base64::Engine as _;
+    let Some(b64) = stored.strip_prefix(SEALED_PREFIX) else {
+        return Some(stored.to_string());
+    };
+    let blob = STANDARD.decode(b64).ok()?;
+    vault
+        .open_secret(&context(environment, key), &blob)
+        .ok()
+        .map(|s| s.expose().to_string())
 }
 
 /// What identifies "the same request": operation, target and input.
@@ -95,12 +128,15 @@ where
         .await
         .map_err(|e| from(&e))?
     {
-        Claim::Done { response } => serde_json::from_str(&response).map(Ok).map_err(|_| {
-            refuse(
-                ErrorCode::Internal,
-                "a stored idempotent result is unreadable",
-            )
-        }),
+        Claim::Done { response } => open_result(&services.vault, &environment, &key, &response)
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .map(Ok)
+            .ok_or_else(|| {
+                refuse(
+                    ErrorCode::Internal,
+                    "a stored idempotent result is unreadable",
+                )
+            }),
         Claim::InProgress => Err(refuse(
             ErrorCode::BadUserInput,
             format!("a request with idempotencyKey `{key}` is still in progress; retry it shortly"),
@@ -111,8 +147,10 @@ where
         )),
         Claim::Fresh => match write.await {
             Ok(response) => {
+                let sealed =
+                    seal_result(&services.vault, &environment, &key, &response.to_string());
                 store
-                    .complete_idempotency_key(&environment, &key, &response.to_string())
+                    .complete_idempotency_key(&environment, &key, &sealed)
                     .await
                     .map_err(|e| from(&e))?;
                 Ok(Ok(response))

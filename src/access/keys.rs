@@ -27,6 +27,21 @@ pub fn prefix(key: &str) -> String {
     key.chars().take(8).collect()
 }
 
+/// A new admin key that replaces every other one (`tessera admin-key rotate`), returned
+/// to be shown once: the new key is stored before the old ones are revoked, so there is no
+/// moment without a working admin key.
+pub async fn rotate_admin_key(
+    store: &crate::store::Store,
+) -> Result<Secret, crate::store::StoreError> {
+    let key = generate();
+    let hash = hash(key.expose());
+    store
+        .insert_api_key(None, &hash, &prefix(key.expose()))
+        .await?;
+    store.revoke_admin_keys_except(&hash).await?;
+    Ok(key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@
 
 mod accounts;
 mod caller;
-mod idempotency;
+pub mod idempotency;
 pub mod keys;
 
 pub use accounts::{AccountError, handle_for, visible_account};

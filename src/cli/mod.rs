@@ -1,6 +1,7 @@
 //! The `tessera` commands (CONTRACT.md, "Command line"). `main.rs` only parses arguments
 //! and calls in here.
 
+pub mod admin_key;
 pub mod check;
 /// Needs the vendor imitations (`tessera-sandbox`), compiled in by the default `sandbox`
 /// feature; a production build (`--no-default-features`) has neither command.

@@ -25,6 +25,7 @@ pub struct RotateArgs {
 pub struct Rotated {
     pub accounts: usize,
     pub apps: usize,
+    pub idempotent_results: usize,
     pub pending_authorizations_dropped: u64,
 }
 
@@ -67,6 +68,27 @@ pub async fn rotate(
         store.set_oauth_app(app).await?;
         done.apps += 1;
     }
+    for (environment, key, stored) in store.list_idempotent_results().await? {
+        use crate::access::idempotency::{open_result, seal_result};
+        if stored.starts_with("sealed:") && open_result(&to, &environment, &key, &stored).is_some()
+        {
+            continue;
+        }
+        let Some(clear) = open_result(&from, &environment, &key, &stored) else {
+            return Err(format!(
+                "the stored result of idempotency key `{key}` cannot be opened with the old key"
+            )
+            .into());
+        };
+        store
+            .complete_idempotency_key(
+                &environment,
+                &key,
+                &seal_result(&to, &environment, &key, &clear),
+            )
+            .await?;
+        done.idempotent_results += 1;
+    }
     done.pending_authorizations_dropped = store.clear_oauth_states().await?;
     Ok(done)
 }
@@ -77,8 +99,8 @@ pub async fn run(args: RotateArgs) -> Result<(), Box<dyn std::error::Error>> {
     let store = Store::connect(&args.database_url).await?;
     let done = rotate(&store, &old, &new).await?;
     println!(
-        "re-encrypted {} linked accounts and {} OAuth apps; dropped {} pending authorizations. Restart every replica with the new TESSERA_SECRET_KEY.",
-        done.accounts, done.apps, done.pending_authorizations_dropped
+        "re-encrypted {} linked accounts, {} OAuth apps and {} idempotent results; dropped {} pending authorizations. Restart every replica with the new TESSERA_SECRET_KEY.",
+        done.accounts, done.apps, done.idempotent_results, done.pending_authorizations_dropped
     );
     Ok(())
 }

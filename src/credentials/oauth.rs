@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use url::Url;
 
+use crate::bounds::{MAX_TOKEN_LIFETIME_SECS, secs_from_f64, utc_after};
 use crate::config::OAuthConfig;
 use crate::mapping::Vars;
 use crate::secret::Secret;
@@ -173,13 +174,7 @@ impl TokenClient {
         let Some(access) = access.filter(|_| (200..300).contains(&status)) else {
             return Err(TokenError::Rejected { reason });
         };
-        let expires_in = match body.get("expires_in") {
-            Some(Value::Number(n)) => n.as_u64(),
-            Some(Value::String(s)) => s.parse().ok(),
-            _ => None,
-        }
-        .map(Duration::from_secs)
-        .or(cfg.default_lifetime);
+        let expires_in = lifetime(body.get("expires_in")).or(cfg.default_lifetime);
         let settings = cfg
             .token_settings
             .iter()
@@ -196,12 +191,25 @@ impl TokenClient {
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
                 .map(Secret::new),
-            expires_at: expires_in
-                .and_then(|d| chrono::Duration::from_std(d).ok())
-                .map(|d| Utc::now() + d),
+            expires_at: expires_in.map(|d| utc_after(Utc::now(), d.as_secs())),
             settings,
         })
     }
+}
+
+/// A token response's `expires_in`: vendors send a number, a string, sometimes a float, and
+/// any of it can be absurd; held to [`MAX_TOKEN_LIFETIME_SECS`].
+fn lifetime(value: Option<&Value>) -> Option<Duration> {
+    let secs = match value? {
+        Value::Number(n) => n.as_u64().or_else(|| n.as_f64().and_then(secs_from_f64)),
+        Value::String(s) => s
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .or_else(|| s.trim().parse::<f64>().ok().and_then(secs_from_f64)),
+        _ => None,
+    }?;
+    Some(Duration::from_secs(secs.min(MAX_TOKEN_LIFETIME_SECS)))
 }
 
 /// A short reason from an error answer, with every secret of the exchange scrubbed.
@@ -213,10 +221,54 @@ fn summary(body: &Value, status: u16, secrets: &[&str], client_secret: &str) -> 
         (None, Some(d)) => d,
         (None, None) => pick("status").unwrap_or_else(|| format!("HTTP {status}")),
     };
-    for s in secrets.iter().chain([&client_secret]) {
-        if !s.is_empty() {
-            text = text.replace(s, "***");
-        }
-    }
+    let all: Vec<&str> = secrets.iter().copied().chain([client_secret]).collect();
+    text = crate::secret::redact(&text, &all);
     text.chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absurd_token_lifetimes_are_held_to_the_maximum() {
+        let max = Duration::from_secs(MAX_TOKEN_LIFETIME_SECS);
+        for v in [
+            json!(1e15),
+            json!(1_000_000_000_000_000u64),
+            json!("1e300"),
+            json!(u64::MAX),
+        ] {
+            assert_eq!(lifetime(Some(&v)), Some(max), "{v}");
+            let at = utc_after(Utc::now(), lifetime(Some(&v)).unwrap_or_default().as_secs());
+            assert!(at < Utc::now() + chrono::Duration::days(367), "{v}");
+        }
+        assert_eq!(
+            lifetime(Some(&json!(3600))),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(
+            lifetime(Some(&json!("3599"))),
+            Some(Duration::from_secs(3599))
+        );
+        assert_eq!(lifetime(Some(&json!(-5))), None);
+        assert_eq!(lifetime(Some(&json!("soon"))), None);
+        assert_eq!(lifetime(None), None);
+    }
+
+    #[test]
+    fn a_short_client_secret_does_not_garble_the_reason() {
+        let body =
+            json!({"error": "invalid_grant", "error_description": "refresh token is invalid"});
+        assert_eq!(
+            summary(&body, 400, &["rt-123"], "s"),
+            "invalid_grant: refresh token is invalid"
+        );
+        let echoed =
+            json!({"error": "invalid_client", "error_description": "client s3cr3t unknown"});
+        assert_eq!(
+            summary(&echoed, 401, &[], "s3cr3t"),
+            "invalid_client: client *** unknown"
+        );
+    }
 }

@@ -13,11 +13,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
+use futures_util::StreamExt;
 
 use super::oauth::{ClientApp, Grant, TokenClient, TokenError};
 use super::{Credentials, Vault};
+
+use crate::bounds::utc_after;
 use crate::config::Providers;
 use crate::error::{ErrorCode, HasCode};
+use crate::secret::Secret;
 use crate::store::{LinkedAccount, LinkedAccountUpdate, Store};
 
 /// A claim older than this is abandoned (its process died mid-refresh) and may be taken.
@@ -29,9 +33,12 @@ fn claim_ttl_from_env() -> chrono::Duration {
         .ok()
         .and_then(|v| v.parse::<i64>().ok())
         .filter(|s| *s > 0)
-        .map(chrono::Duration::seconds)
+        .and_then(chrono::Duration::try_seconds)
         .unwrap_or(CLAIM_TTL)
 }
+/// Accounts read from the due list at a time, and refreshed at once within a page.
+const DUE_PAGE: u64 = 200;
+const REFRESH_CONCURRENCY: usize = 8;
 /// How long a caller waits for a peer's refresh before giving up.
 const PEER_WAIT: Duration = Duration::from_secs(20);
 /// Attempts at the token endpoint for transient failures, with doubling backoff.
@@ -149,9 +156,8 @@ impl TokenManager {
         let Some(expires_at) = row.expires_at else {
             return false;
         };
-        let buffer = chrono::Duration::from_std(oauth.refresh_buffer).unwrap_or_default();
         (creds.refresh_token.is_some() || creds.client_credentials)
-            && expires_at <= Utc::now() + buffer
+            && expires_at <= utc_after(Utc::now(), oauth.refresh_buffer.as_secs())
     }
 
     fn claim_is_stale(&self, row: &LinkedAccount) -> bool {
@@ -163,8 +169,67 @@ impl TokenManager {
         &self,
         row: LinkedAccount,
     ) -> Result<(LinkedAccount, Credentials), RefreshError> {
+        self.fresh_inner(row, None).await
+    }
+
+    /// A vendor refused `refused` (HTTP 401) for this account. `Ok(Some(token))`: retry
+    /// once with it (refreshed now, single-flight, or already replaced by another caller);
+    /// `Ok(None)`: the account is now NEEDS_REAUTH with the reason and an event, so the
+    /// caller's `NEEDS_REAUTH` and the account's status agree. `retried`: a fresh token
+    /// was refused as well, so refreshing again cannot help.
+    pub async fn after_refusal(
+        &self,
+        account_id: &str,
+        refused: &Secret,
+        reason: &str,
+        retried: bool,
+    ) -> Result<Option<Secret>, RefreshError> {
+        let row = self
+            .store
+            .get_linked_account(account_id)
+            .await
+            .map_err(Self::store_err)?
+            .ok_or_else(|| RefreshError::Config {
+                account: account_id.to_string(),
+                reason: "the account was deleted".into(),
+            })?;
+        if row.status == "NEEDS_REAUTH" || row.status == "REVOKED" {
+            return Ok(None);
+        }
         let creds = self.open(&row)?;
-        if !self.due(&row, &creds) && row.status != "REFRESHING" {
+        if let Some(current) = creds.request_token()
+            && current != refused
+            && !retried
+        {
+            // Another caller already replaced the refused token.
+            return Ok(Some(current.clone()));
+        }
+        let refreshable = creds.refresh_token.is_some() || creds.client_credentials;
+        if refreshable && !retried {
+            return match self.fresh_inner(row, Some(refused)).await {
+                Ok((_, creds)) => Ok(creds.request_token().cloned()),
+                Err(RefreshError::NeedsReauth { .. }) => Ok(None),
+                Err(e) => Err(e),
+            };
+        }
+        self.park(
+            &row,
+            format!("the vendor refused the access token ({reason}); reconnect the account"),
+        )
+        .await?;
+        Ok(None)
+    }
+
+    /// As [`Self::fresh`]; with `force`, a token the vendor refused is refreshed even when
+    /// it is not due (unless it has been replaced meanwhile).
+    async fn fresh_inner(
+        &self,
+        row: LinkedAccount,
+        force: Option<&Secret>,
+    ) -> Result<(LinkedAccount, Credentials), RefreshError> {
+        let forced = |creds: &Credentials| force.is_some_and(|t| creds.request_token() == Some(t));
+        let creds = self.open(&row)?;
+        if !self.due(&row, &creds) && row.status != "REFRESHING" && !forced(&creds) {
             return Ok((row, creds));
         }
         let lock = self.lock_for(&row.id);
@@ -205,7 +270,7 @@ impl TokenManager {
                 }
                 _ => {}
             }
-            if !self.due(&current, &creds) && current.status != "REFRESHING" {
+            if !self.due(&current, &creds) && current.status != "REFRESHING" && !forced(&creds) {
                 return Ok((current, creds));
             }
             // Claim the refresh: only one writer moves the version from here.
@@ -472,23 +537,96 @@ impl TokenManager {
             .filter_map(|p| p.oauth.as_ref().map(|o| o.refresh_buffer))
             .max()
             .unwrap_or_default();
-        let before = Utc::now() + chrono::Duration::from_std(horizon).unwrap_or_default();
-        let due = match self.store.list_accounts_due(before, 500).await {
-            Ok(rows) => rows,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the accounts due for refresh");
-                return 0;
-            }
-        };
+        let before = utc_after(Utc::now(), horizon.as_secs());
+        let mut after = None;
         let mut refreshed = 0;
-        for row in due {
-            let id = row.id.clone();
-            match self.fresh(row).await {
-                Ok(_) => refreshed += 1,
-                Err(e) => tracing::warn!(account = %id, error = %e, "proactive refresh failed"),
+        // Every page, so that accounts nothing can be done for never starve the rest.
+        loop {
+            let page = match self
+                .store
+                .list_accounts_due(before, after.clone(), DUE_PAGE)
+                .await
+            {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the accounts due for refresh");
+                    return refreshed;
+                }
+            };
+            let Some(last) = page.last() else {
+                return refreshed;
+            };
+            after = last.expires_at.map(|at| (at, last.id.clone()));
+            let full = page.len() as u64 == DUE_PAGE;
+            let done = std::sync::atomic::AtomicUsize::new(0);
+            futures_util::stream::iter(page)
+                .for_each_concurrent(REFRESH_CONCURRENCY, |row| {
+                    let done = &done;
+                    async move {
+                        if self.refresh_one_due(row).await {
+                            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                })
+                .await;
+            refreshed += done.into_inner();
+            if !full || after.is_none() {
+                return refreshed;
             }
         }
-        refreshed
+    }
+
+    /// One account of the due list: refreshed, or parked when it never can be.
+    async fn refresh_one_due(&self, row: LinkedAccount) -> bool {
+        let id = row.id.clone();
+        if let Ok(creds) = self.open(&row)
+            && creds.refresh_token.is_none()
+            && !creds.client_credentials
+            && row.expires_at.is_some_and(|at| at <= Utc::now())
+        {
+            let reason = "the access token expired and the account has no refresh token; reconnect the account";
+            if let Err(e) = self.park(&row, reason.to_string()).await {
+                tracing::warn!(account = %id, error = %e, "cannot park an account that cannot refresh");
+            }
+            return false;
+        }
+        match self.fresh(row).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(account = %id, error = %e, "proactive refresh failed");
+                false
+            }
+        }
+    }
+
+    /// NEEDS_REAUTH with the reason and an event: the account's token cannot be used and
+    /// no refresh can replace it (it leaves the due list too). A row changed meanwhile is
+    /// left to whoever changed it.
+    async fn park(&self, row: &LinkedAccount, reason: String) -> Result<(), RefreshError> {
+        let parked = self
+            .store
+            .update_linked_account_cas(
+                &row.id,
+                row.version,
+                LinkedAccountUpdate {
+                    status: "NEEDS_REAUTH".into(),
+                    status_reason: Some(reason.clone()),
+                    credentials: row.credentials.clone(),
+                    expires_at: row.expires_at,
+                    last_refreshed_at: row.last_refreshed_at,
+                },
+            )
+            .await
+            .map_err(Self::store_err)?;
+        if parked.is_some() {
+            tracing::warn!(account = %row.id, provider = %row.provider, reason = %reason, "account needs re-authorization");
+            self.count(&row.provider, "needs_reauth");
+            let _ = self
+                .store
+                .insert_account_event(&row.id, "NEEDS_REAUTH", &reason)
+                .await;
+        }
+        Ok(())
     }
 }
 

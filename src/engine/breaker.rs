@@ -2,6 +2,11 @@
 //! circuit opens: calls fail at once with `UPSTREAM_UNAVAILABLE` instead of piling onto a
 //! vendor that is down (and holding the caller for its timeouts). After `cooldown` one call
 //! is let through as a probe; its success closes the circuit, its failure opens it again.
+//!
+//! Admission is a [`Permit`] that reports the call's outcome. A probe whose permit is
+//! dropped unreported (the call was refused by the rate-limit budget, or the caller went
+//! away) frees the probe slot in `Drop`, so a circuit can never stay half-open with nobody
+//! probing: the stuck state is ruled out by the type, not by every caller remembering.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -57,11 +62,17 @@ impl Breakers {
         }
     }
 
-    /// `Err(seconds)` while the circuit is open; otherwise the call may go (as the probe,
-    /// if the cooldown just ended).
-    pub fn admit(&self, key: &str) -> Result<(), u64> {
+    /// `Err(seconds)` while the circuit is open; otherwise a permit for the call (the
+    /// probe, if the cooldown just ended).
+    pub fn admit<'a>(&'a self, key: &str) -> Result<Permit<'a>, u64> {
+        let permit = |probe| Permit {
+            breakers: self,
+            key: key.to_string(),
+            probe,
+            reported: false,
+        };
         let Ok(mut states) = self.states.lock() else {
-            return Ok(());
+            return Ok(permit(false));
         };
         let now = Instant::now();
         match states.get(key).copied() {
@@ -70,24 +81,39 @@ impl Breakers {
             }
             Some(State::Open { .. }) => {
                 states.insert(key.to_string(), State::HalfOpen);
-                Ok(())
+                Ok(permit(true))
             }
             // One probe at a time: the others wait out a short cooldown.
             Some(State::HalfOpen) => Err(1),
-            _ => Ok(()),
+            _ => Ok(permit(false)),
         }
     }
 
-    pub fn success(&self, key: &str) -> Option<Transition> {
+    /// A probe that never reported: the circuit is open again with its cooldown over, so
+    /// the next call becomes the probe.
+    fn release_probe(&self, key: &str) {
+        if let Ok(mut states) = self.states.lock()
+            && matches!(states.get(key), Some(State::HalfOpen))
+        {
+            states.insert(
+                key.to_string(),
+                State::Open {
+                    until: Instant::now(),
+                },
+            );
+        }
+    }
+
+    fn success(&self, key: &str) -> Option<Transition> {
         let mut states = self.states.lock().ok()?;
         let was = states.insert(key.to_string(), State::Closed { failures: 0 });
         matches!(was, Some(State::HalfOpen | State::Open { .. })).then_some(Transition::Closed)
     }
 
-    pub fn failure(&self, key: &str) -> Option<Transition> {
+    fn failure(&self, key: &str) -> Option<Transition> {
         let mut states = self.states.lock().ok()?;
         let open = State::Open {
-            until: Instant::now() + self.policy.cooldown,
+            until: crate::bounds::instant_after(Instant::now(), self.policy.cooldown),
         };
         let next = match states.get(key).copied() {
             Some(State::HalfOpen) => open,
@@ -105,19 +131,50 @@ impl Breakers {
         opened.then_some(Transition::Opened)
     }
 
-    /// How many circuits are open now, per key prefix (the provider).
+    /// How many circuits are not closed now (open, or half-open with a probe out), per key
+    /// prefix (the provider).
     pub fn open_count(&self, prefix: &str) -> usize {
-        let now = Instant::now();
         self.states
             .lock()
             .map(|s| {
                 s.iter()
                     .filter(|(k, st)| {
-                        k.starts_with(prefix) && matches!(st, State::Open { until } if *until > now)
+                        k.starts_with(prefix) && matches!(st, State::Open { .. } | State::HalfOpen)
                     })
                     .count()
             })
             .unwrap_or(0)
+    }
+}
+
+/// Leave to make calls through a circuit; reports what became of them.
+#[must_use = "a permit reports the call's outcome"]
+pub struct Permit<'a> {
+    breakers: &'a Breakers,
+    key: String,
+    probe: bool,
+    reported: bool,
+}
+
+impl Permit<'_> {
+    /// The vendor answered (whatever it thought of the request): it is up.
+    pub fn success(&mut self) -> Option<Transition> {
+        self.reported = true;
+        self.breakers.success(&self.key)
+    }
+
+    /// An outage answer (5xx, timeout, connection failure).
+    pub fn failure(&mut self) -> Option<Transition> {
+        self.reported = true;
+        self.breakers.failure(&self.key)
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if self.probe && !self.reported {
+            self.breakers.release_probe(&self.key);
+        }
     }
 }
 
@@ -138,17 +195,39 @@ mod tests {
         assert!(b.admit("k").is_err());
         assert!(b.admit("other").is_ok(), "breakers are per key");
         std::thread::sleep(Duration::from_millis(40));
-        assert!(b.admit("k").is_ok(), "the probe");
+        let mut probe = b
+            .admit("k")
+            .map_err(|_| "the probe")
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(b.admit("k").is_err(), "one probe at a time");
-        assert_eq!(b.success("k"), Some(Transition::Closed));
+        assert_eq!(b.open_count("k"), 1, "a half-open circuit is not closed");
+        assert_eq!(probe.success(), Some(Transition::Closed));
+        drop(probe);
         assert!(b.admit("k").is_ok());
         // A failed probe opens it again at once.
         for _ in 0..3 {
             b.failure("k");
         }
         std::thread::sleep(Duration::from_millis(40));
-        assert!(b.admit("k").is_ok());
-        assert_eq!(b.failure("k"), Some(Transition::Opened));
+        let mut probe = b.admit("k").unwrap_or_else(|_| panic!("probe"));
+        assert_eq!(probe.failure(), Some(Transition::Opened));
+        drop(probe);
         assert!(b.admit("k").is_err());
+    }
+
+    #[test]
+    fn a_probe_that_never_reports_frees_the_slot() {
+        let b = Breakers::new(BreakerPolicy {
+            failures: 1,
+            cooldown: Duration::from_millis(20),
+        });
+        assert_eq!(b.failure("k"), Some(Transition::Opened));
+        std::thread::sleep(Duration::from_millis(30));
+        // Refused by the budget, or the caller went away: dropped unreported.
+        drop(b.admit("k").unwrap_or_else(|_| panic!("probe")));
+        let mut next = b
+            .admit("k")
+            .unwrap_or_else(|_| panic!("the circuit must not stay half-open"));
+        assert_eq!(next.success(), Some(Transition::Closed));
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::ratelimit::RateLimit;
+use crate::bounds::instant_after;
 
 /// One window's last known state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +61,7 @@ impl Budgets {
             window,
             limit: rl.limit,
             remaining,
-            resets_at: reset.map(|s| Instant::now() + Duration::from_secs(s)),
+            resets_at: reset.map(|s| instant_after(Instant::now(), Duration::from_secs(s))),
             reset_said: throttled || rl.reset_said,
             observed: chrono::Utc::now(),
         };
@@ -87,7 +88,7 @@ impl Budgets {
                 window: window.to_string(),
                 limit,
                 remaining: Some(0),
-                resets_at: Some(Instant::now() + reset_in),
+                resets_at: Some(instant_after(Instant::now(), reset_in)),
                 reset_said: true,
                 observed: chrono::Utc::now(),
             },

@@ -11,6 +11,7 @@ use rand::Rng;
 use super::breaker::Transition;
 use super::error::EngineError;
 use super::observe::CallRecord;
+use super::refusal::Refusal;
 use super::upstream::{self, Reply, Target};
 use super::{AccountHandle, Engine};
 
@@ -60,21 +61,25 @@ impl Engine {
         kind: CallKind,
     ) -> Result<Reply, EngineError> {
         let key = format!("{}/{}", account.provider.name, account.id);
-        if let Err(retry_in) = self.breakers.admit(&key) {
-            return Err(EngineError::CircuitOpen { retry_in });
-        }
+        let mut permit = match self.breakers.admit(&key) {
+            Ok(permit) => permit,
+            Err(retry_in) => return Err(EngineError::CircuitOpen { retry_in }),
+        };
         if let Some(rate_limit) = self.budgets.exhausted(&account.id) {
             account.rate_limits.note(&rate_limit);
             return Err(EngineError::BudgetExhausted { rate_limit });
         }
-        let deadline = Instant::now() + self.options.deadline;
+        let deadline = crate::bounds::instant_after(Instant::now(), self.options.deadline);
         let mut retry = 0;
+        // The account with a token renewed after a 401, for the one retry that allows.
+        let mut renewed: Option<AccountHandle> = None;
         loop {
+            let handle = renewed.as_ref().unwrap_or(account);
             let started = Instant::now();
             let left = deadline.saturating_duration_since(started);
             let result = match tokio::time::timeout(
                 left,
-                upstream::send(&self.http, account, target.clone()),
+                upstream::send(&self.http, handle, target.clone()),
             )
             .await
             {
@@ -85,7 +90,7 @@ impl Engine {
             let err = match result {
                 Ok(reply) => {
                     self.note_budget(&account.id, &reply.rate_limit, false);
-                    self.breaker_changed(account, self.breakers.success(&key));
+                    self.breaker_changed(account, permit.success());
                     return Ok(reply);
                 }
                 Err(e) => e,
@@ -93,12 +98,43 @@ impl Engine {
             if let EngineError::RateLimited { rate_limit, .. } = &err {
                 self.note_budget(&account.id, rate_limit, true);
             }
+            if let (EngineError::Unauthorized { status, summary }, Some(hook)) =
+                (&err, &self.refusals)
+            {
+                self.breaker_changed(account, permit.success());
+                let reason = format!("HTTP {status}{summary}");
+                let retried = renewed.is_some();
+                match hook
+                    .refused(&account.id, &handle.token, &reason, retried)
+                    .await
+                {
+                    Refusal::Retry(token) if !retried => {
+                        let next = AccountHandle {
+                            token,
+                            ..handle.clone()
+                        };
+                        renewed = Some(next);
+                        retry += 1;
+                        continue;
+                    }
+                    Refusal::Retry(_) | Refusal::Parked => return Err(err),
+                    Refusal::Unsettled(reason) => {
+                        return Err(EngineError::Unavailable {
+                            status: *status,
+                            summary: format!(
+                                ": the vendor refused the token and it could not be refreshed now ({reason})"
+                            ),
+                            retry_after: None,
+                        });
+                    }
+                }
+            }
             if !err.is_outage() {
                 // The vendor answered: it is up, whatever it thought of the request.
-                self.breaker_changed(account, self.breakers.success(&key));
+                self.breaker_changed(account, permit.success());
                 return Err(err);
             }
-            let transition = self.breakers.failure(&key);
+            let transition = permit.failure();
             let opened = transition == Some(Transition::Opened);
             self.breaker_changed(account, transition);
             if kind == CallKind::Write
@@ -112,7 +148,7 @@ impl Engine {
             if let Some(secs) = err.wait_hint() {
                 wait = wait.max(Duration::from_secs(secs));
             }
-            if Instant::now() + wait >= deadline {
+            if deadline.saturating_duration_since(Instant::now()) <= wait {
                 return Err(err);
             }
             tokio::time::sleep(wait).await;

@@ -84,6 +84,11 @@ impl CursorCodec {
         let mut mac =
             <Hmac<Sha256> as Mac>::new_from_slice(&self.key).map_err(|_| EngineError::BadCursor)?;
         mac.update(&payload);
+        // The whole tag, compared in constant time: a shorter tag would be a shorter secret
+        // (one byte is guessed in 256 tries).
+        if tag.len() != TAG_LEN {
+            return Err(EngineError::BadCursor);
+        }
         mac.verify_truncated_left(&tag)
             .map_err(|_| EngineError::BadCursor)?;
         let position: Position =
@@ -146,5 +151,25 @@ mod tests {
             codec.decode("garbage", "a1", "contacts", None),
             Err(EngineError::BadCursor)
         ));
+    }
+
+    #[test]
+    fn a_truncated_tag_is_never_accepted() {
+        let codec = CursorCodec::new([7; 32]);
+        let mut edited = pos();
+        edited.offset = 250;
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&edited).unwrap());
+        for len in [1usize, 2, 8, 15] {
+            let accepted = (0..=255u8)
+                .filter(|b| {
+                    let mut tag = codec.tag(&serde_json::to_vec(&edited).unwrap());
+                    tag.truncate(len);
+                    tag[len - 1] = *b;
+                    let forged = format!("{payload}.{}", URL_SAFE_NO_PAD.encode(&tag));
+                    codec.decode(&forged, "a1", "contacts", None).is_ok()
+                })
+                .count();
+            assert_eq!(accepted, 0, "{len}-byte tags");
+        }
     }
 }

@@ -13,6 +13,7 @@ mod error;
 pub mod observe;
 pub mod pagination;
 pub mod ratelimit;
+mod refusal;
 mod upstream;
 
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub use error::{EngineError, NetworkFailure};
 pub use observe::{CallObserver, CallRecord};
 pub use pagination::PageTarget;
 pub use ratelimit::{RateLimit, RateLimitLog};
+pub use refusal::{Refusal, TokenRefusals};
 
 /// The largest `first` a caller may ask for in one request.
 pub const MAX_FIRST: usize = 1000;
@@ -113,6 +115,7 @@ pub struct Engine {
     breakers: breaker::Breakers,
     budgets: budget::Budgets,
     observer: Option<Arc<dyn CallObserver>>,
+    refusals: Option<Arc<dyn TokenRefusals>>,
 }
 
 impl Engine {
@@ -131,7 +134,14 @@ impl Engine {
             budgets: budget::Budgets::default(),
             options,
             observer: None,
+            refusals: None,
         })
+    }
+
+    /// Asks `refusals` what to do when a vendor refuses a token (see `refusal.rs`).
+    pub fn with_refusals(mut self, refusals: Arc<dyn TokenRefusals>) -> Engine {
+        self.refusals = Some(refusals);
+        self
     }
 
     /// Sends every upstream call and breaker change to `observer` (request log, metrics).

@@ -91,14 +91,15 @@ pub fn retry_after(headers: &HeaderMap, now: chrono::DateTime<chrono::Utc>) -> O
         .to_str()
         .ok()?
         .trim();
-    if let Ok(secs) = text.parse::<u64>() {
-        return Some(secs);
-    }
-    if let Ok(secs) = text.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| secs.ceil() as u64);
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(text).ok()?;
-    Some((at.with_timezone(&chrono::Utc) - now).num_seconds().max(0) as u64)
+    let secs = if let Ok(secs) = text.parse::<u64>() {
+        secs
+    } else if let Ok(secs) = text.parse::<f64>() {
+        crate::bounds::secs_from_f64(secs)?
+    } else {
+        let at = chrono::DateTime::parse_from_rfc2822(text).ok()?;
+        (at.with_timezone(&chrono::Utc) - now).num_seconds().max(0) as u64
+    };
+    Some(crate::bounds::wait_secs(secs))
 }
 
 fn figure(expr: Option<&crate::mapping::Expr>, input: &Value) -> Option<u64> {
@@ -109,7 +110,7 @@ fn figure(expr: Option<&crate::mapping::Expr>, input: &Value) -> Option<u64> {
         _ => return None,
     };
     // Decimal seconds (`reset=1.5`) round up: waiting less than asked is throttled again.
-    (n.is_finite() && n >= 0.0).then(|| n.ceil() as u64)
+    crate::bounds::secs_from_f64(n)
 }
 
 /// Whether reading the figures needs the response body (a limit reported in the body).
@@ -177,7 +178,9 @@ pub fn read(
         limit: tightest.and_then(|f| f.limit),
         remaining: tightest.and_then(|f| f.remaining),
         // A rolling window resets at most one window from now; Retry-After is more precise.
-        reset: retry_after.or(tightest.and_then(|f| f.reset.or(f.window))),
+        reset: retry_after
+            .or(tightest.and_then(|f| f.reset.or(f.window)))
+            .map(crate::bounds::wait_secs),
         retry_after,
         policy: figures
             .iter()
@@ -213,5 +216,12 @@ mod tests {
         assert_eq!(retry_after(&h, now), Some(0));
         h.insert("retry-after", HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h, now), None);
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("18446744073709551615"),
+        );
+        assert_eq!(retry_after(&h, now), Some(crate::bounds::MAX_WAIT_SECS));
+        h.insert("retry-after", HeaderValue::from_static("1e308"));
+        assert_eq!(retry_after(&h, now), Some(crate::bounds::MAX_WAIT_SECS));
     }
 }

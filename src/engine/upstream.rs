@@ -439,9 +439,7 @@ fn summarise(provider: &ProviderModel, body: Option<&Value>, token: &str) -> Str
         return String::new();
     }
     let mut text = parts.join(": ");
-    if !token.is_empty() {
-        text = text.replace(token, "***");
-    }
+    text = crate::secret::redact(&text, &[token]);
     if text.chars().count() > SUMMARY_CHARS {
         text = text.chars().take(SUMMARY_CHARS).collect::<String>() + "…";
     }

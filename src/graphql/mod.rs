@@ -5,6 +5,7 @@
 //! comes back; they never build an HTTP request.
 
 mod context;
+pub mod cost;
 mod errors;
 pub mod ids;
 mod loader;
@@ -48,6 +49,21 @@ pub fn build_schema_with(
     model: &UnifiedModel,
     services: Option<SharedServices>,
     introspection: bool,
+) -> Result<Schema, SchemaError> {
+    build_schema_limited(
+        model,
+        services,
+        introspection,
+        cost::CostLimit(cost::DEFAULT_LIMIT),
+    )
+}
+
+/// As [`build_schema_with`], refusing queries whose estimated upstream cost is over `limit`.
+pub fn build_schema_limited(
+    model: &UnifiedModel,
+    services: Option<SharedServices>,
+    introspection: bool,
+    limit: cost::CostLimit,
 ) -> Result<Schema, SchemaError> {
     let mut query = Object::new("Query")
         .description("Reads: unified records of linked accounts, and the gateway's own objects.");
@@ -158,7 +174,8 @@ pub fn build_schema_with(
         .register(query)
         .register(mutation)
         .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY);
+        .limit_complexity(MAX_COMPLEXITY)
+        .extension(cost::QueryCost::new(model.clone(), limit));
     for t in builder_types {
         builder = builder.register(t);
     }

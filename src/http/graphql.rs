@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::auth::authenticate;
-use crate::access::AuthError;
+use crate::access::{AuthError, Caller};
 use crate::engine::RateLimit;
 use crate::graphql::{PATH_EXTENSION, RequestState};
 
@@ -57,7 +57,11 @@ pub async fn get_graphql(
             "mutations must be sent with POST",
         );
     }
-    execute(&state, &headers, request).await
+    let caller = match caller_of(&state, &headers).await {
+        Ok(c) => c,
+        Err(refused) => return refused,
+    };
+    execute(&state, caller, request).await
 }
 
 fn has_mutation(query: &str) -> bool {
@@ -72,18 +76,21 @@ fn has_mutation(query: &str) -> bool {
     }
 }
 
+/// The caller is known before the body is read: a request without a valid key costs the
+/// gateway its headers only, whatever body it declares or trickles in.
 pub async fn post_graphql(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    if body.len() > MAX_BODY {
-        return error_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "BAD_USER_INPUT",
-            "the request body is larger than 1 MiB",
-        );
-    }
+    let caller = match caller_of(&state, &headers).await {
+        Ok(c) => c,
+        Err(refused) => return refused,
+    };
+    let body = match super::body::read_limited(&headers, body, MAX_BODY).await {
+        Ok(body) => body,
+        Err(e) => return error_response(e.status(), "BAD_USER_INPUT", &e.to_string()),
+    };
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -96,27 +103,27 @@ pub async fn post_graphql(
             );
         }
     };
-    execute(&state, &headers, request).await
+    execute(&state, caller, request).await
 }
 
-async fn execute(
-    state: &AppState,
-    headers: &HeaderMap,
-    request: async_graphql::Request,
-) -> Response {
-    let caller = match authenticate(&state.services, headers).await {
-        Ok(c) => c,
-        Err(AuthError::Store) => {
-            return error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "INTERNAL",
-                &AuthError::Store.to_string(),
-            );
-        }
-        Err(e) => {
-            return error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &e.to_string());
-        }
-    };
+/// Who is calling, or the answer that refuses them.
+async fn caller_of(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
+    match authenticate(&state.services, headers).await {
+        Ok(c) => Ok(c),
+        Err(AuthError::Store) => Err(error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "INTERNAL",
+            &AuthError::Store.to_string(),
+        )),
+        Err(e) => Err(error_response(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            &e.to_string(),
+        )),
+    }
+}
+
+async fn execute(state: &AppState, caller: Caller, request: async_graphql::Request) -> Response {
     let request_state = Arc::new(RequestState::default());
     let mut response = state
         .schema

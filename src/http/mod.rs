@@ -2,6 +2,7 @@
 //! and the operational endpoints. Handlers extract, call, map; no business logic here.
 
 mod auth;
+mod body;
 mod graphql;
 mod oauth;
 mod ops;
@@ -23,10 +24,13 @@ pub struct AppState {
     pub schema: async_graphql::dynamic::Schema,
     /// Pre-filled in GraphiQL's Authorization header (the demo's key; never a real one).
     pub playground_key: Option<Arc<str>>,
+    /// The hash of `TESSERA_METRICS_TOKEN`: a bearer token that may read `/metrics` (the
+    /// admin key may too), so a Prometheus scraper needs no admin power.
+    pub metrics_token: Option<Arc<str>>,
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route(
             "/graphql",
             get(graphql::get_graphql).post(graphql::post_graphql),
@@ -36,5 +40,32 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .with_state(state)
+        .with_state(state);
+    with_panic_guard(routes)
+}
+
+/// A panic while answering (a bug: nothing from outside is meant to reach one) becomes a
+/// 500 with the contract's `INTERNAL` code instead of a dropped connection, and is logged.
+/// The process and the client's connection go on.
+pub fn with_panic_guard(routes: Router) -> Router {
+    routes.layer(tower_http::catch_panic::CatchPanicLayer::custom(
+        |panic: Box<dyn std::any::Any + Send>| {
+            let text = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(panic = %text.chars().take(300).collect::<String>(), "a request panicked");
+            let body = serde_json::json!({
+                "errors": [{
+                    "message": "internal error",
+                    "extensions": {"code": crate::error::ErrorCode::Internal.as_str()}
+                }]
+            });
+            axum::response::IntoResponse::into_response((
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                axum::Json(body),
+            ))
+        },
+    ))
 }

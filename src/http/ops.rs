@@ -2,7 +2,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
@@ -11,9 +12,47 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// Whether the request may read `/metrics`: the metrics token or the admin key. Metrics
+/// name providers, account counts and traffic: not for anyone who can reach the port.
+async fn may_read_metrics(state: &AppState, headers: &HeaderMap) -> bool {
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim());
+    let Some(key) = bearer else {
+        return false;
+    };
+    if let Some(token) = &state.metrics_token {
+        // Hashes of equal length compared whole: no early exit on the first differing byte.
+        let given = crate::access::keys::hash(key);
+        if given.len() == token.len()
+            && given
+                .bytes()
+                .zip(token.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+        {
+            return true;
+        }
+    }
+    matches!(
+        crate::access::caller_for(&state.services.store, Some(&format!("Bearer {key}"))).await,
+        Ok(crate::access::Caller::Admin)
+    )
+}
+
 /// Prometheus text: upstream calls, latency, throttles, retries, breaker transitions, and
 /// the circuits open now, per provider.
-pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if !may_read_metrics(&state, &headers).await {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": {"code": "UNAUTHENTICATED", "message": "send `Authorization: Bearer <TESSERA_METRICS_TOKEN or the admin key>`"}})),
+        )
+            .into_response();
+    }
     let services = &state.services;
     let open: Vec<(String, f64)> = services
         .providers
@@ -36,7 +75,28 @@ pub async fn metrics(State(state): State<AppState>) -> impl axum::response::Into
             )
         })
         .collect();
+    let tasks = services.tasks.report();
+    let task_up = tasks
+        .iter()
+        .map(|t| (format!("task=\"{}\"", t.name), f64::from(u8::from(t.up))))
+        .collect();
+    let task_restarts = tasks
+        .iter()
+        .map(|t| (format!("task=\"{}\"", t.name), t.restarts as f64))
+        .collect();
     let text = services.monitor.metrics.render(&[
+        crate::monitor::Gauge {
+            name: "tessera_background_task_up",
+            help: "Whether a background task of this replica is running (0 while it waits to be restarted).",
+            kind: "gauge",
+            samples: task_up,
+        },
+        crate::monitor::Gauge {
+            name: "tessera_background_task_restarts_total",
+            help: "Restarts of a background task of this replica after it panicked.",
+            kind: "counter",
+            samples: task_restarts,
+        },
         crate::monitor::Gauge {
             name: "tessera_circuits_open",
             help: "Linked accounts whose circuit is open now.",
@@ -57,13 +117,31 @@ pub async fn metrics(State(state): State<AppState>) -> impl axum::response::Into
         )],
         text,
     )
+        .into_response()
 }
 
-/// Ready when the database answers and providers are loaded.
+/// Ready when the database answers, providers are loaded and every background task runs
+/// (a task waiting to be restarted after a panic makes the replica not ready, with why).
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     let db = state.services.store.ping().await.is_ok();
     let providers = state.services.providers.len();
-    let ready = db && providers > 0;
+    let tasks: Vec<serde_json::Value> = state
+        .services
+        .tasks
+        .report()
+        .into_iter()
+        .map(|t| {
+            json!({
+                "name": t.name,
+                "up": t.up,
+                "restarts": t.restarts,
+                "lastFailure": t.last_failure,
+                "lastFailureAt": t.last_failure_at.map(|at| at.to_rfc3339()),
+            })
+        })
+        .collect();
+    let tasks_up = tasks.iter().all(|t| t["up"] == true);
+    let ready = db && providers > 0 && tasks_up;
     let status = if ready {
         StatusCode::OK
     } else {
@@ -72,7 +150,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_js
     (
         status,
         Json(
-            json!({"status": if ready { "ready" } else { "not ready" }, "database": db, "providers": providers}),
+            json!({"status": if ready { "ready" } else { "not ready" }, "database": db, "providers": providers, "tasks": tasks}),
         ),
     )
 }

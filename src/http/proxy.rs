@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -52,7 +52,7 @@ pub async fn proxy(
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let caller = match authenticate(&state.services, &headers).await {
         Ok(c) => c,
@@ -71,13 +71,11 @@ pub async fn proxy(
             );
         }
     };
-    if body.len() > MAX_BODY {
-        return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::BadUserInput,
-            "the request body is larger than 10 MiB",
-        );
-    }
+    // Read only once the caller is known (see `body.rs`).
+    let body = match super::body::read_limited(&headers, body, MAX_BODY).await {
+        Ok(body) => body,
+        Err(e) => return error(e.status(), ErrorCode::BadUserInput, &e.to_string()),
+    };
     let log = Arc::new(RateLimitLog::default());
     let account = match handle_for(&state.services, &caller, &account_id, log).await {
         Ok(a) => a,

@@ -115,8 +115,7 @@ impl CallObserver for Monitor {
             account_id: account.to_string(),
             window: window.to_string(),
             limit: figure(limit),
-            reset_at: now
-                + chrono::TimeDelta::seconds(i64::try_from(reset_in).unwrap_or(i64::MAX / 2)),
+            reset_at: crate::bounds::utc_after(now, crate::bounds::wait_secs(reset_in)),
             updated_at: now,
         };
         if self.log.try_send(Entry::Exhausted(entry)).is_err() {
@@ -132,7 +131,13 @@ impl CallObserver for Monitor {
 
 /// Writes queued log entries in batches until the queue closes, and sweeps entries older
 /// than [`LOG_RETENTION`] every `sweep_every`.
-pub async fn run_log_writer(store: Store, mut rx: mpsc::Receiver<Entry>, sweep_every: Duration) {
+/// The queue is shared so that a writer restarted after a panic takes up the same queue.
+pub async fn run_log_writer(
+    store: Store,
+    queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Entry>>>,
+    sweep_every: Duration,
+) {
+    let mut rx = queue.lock().await;
     let mut sweep = tokio::time::interval(sweep_every);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

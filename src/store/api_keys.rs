@@ -105,6 +105,19 @@ impl Store {
             .collect())
     }
 
+    /// Revokes every platform admin key but the one with `keep_hash`; returns how many.
+    pub async fn revoke_admin_keys_except(&self, keep_hash: &str) -> Result<u64, StoreError> {
+        let result = api_key::Entity::update_many()
+            .col_expr(api_key::Column::RevokedAt, Expr::value(crate::store::now()))
+            .filter(api_key::Column::EnvironmentId.is_null())
+            .filter(api_key::Column::RevokedAt.is_null())
+            .filter(api_key::Column::KeyHash.ne(keep_hash))
+            .exec(&self.db)
+            .await
+            .map_err(StoreError::db("revoke old admin keys"))?;
+        Ok(result.rows_affected)
+    }
+
     /// One key by id, revoked or not.
     pub async fn get_api_key(&self, id: &str) -> Result<Option<ApiKey>, StoreError> {
         Ok(api_key::Entity::find_by_id(id.to_owned())

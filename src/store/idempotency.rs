@@ -9,6 +9,9 @@ use crate::store::{Store, StoreError};
 
 /// How long a key is remembered.
 pub const IDEMPOTENCY_WINDOW_HOURS: i64 = 24;
+/// A claim still pending after this was abandoned (its request was cancelled or its
+/// process died: a write finishes within the upstream deadline): the key is free again.
+pub const PENDING_CLAIM_MINUTES: i64 = 5;
 
 /// What a claim found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,11 +36,22 @@ impl Store {
         request_hash: &str,
     ) -> Result<Claim, StoreError> {
         let now = crate::store::now();
-        // An expired key is free again.
+        // An expired key, or an abandoned claim, is free again.
         row::Entity::delete_many()
             .filter(row::Column::EnvironmentId.eq(environment_id))
             .filter(row::Column::Key.eq(key))
-            .filter(row::Column::CreatedAt.lt(now - Duration::hours(IDEMPOTENCY_WINDOW_HOURS)))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(row::Column::CreatedAt.lt(now - Duration::hours(IDEMPOTENCY_WINDOW_HOURS)))
+                    .add(
+                        sea_orm::Condition::all()
+                            .add(row::Column::State.eq("pending"))
+                            .add(
+                                row::Column::CreatedAt
+                                    .lt(now - Duration::minutes(PENDING_CLAIM_MINUTES)),
+                            ),
+                    ),
+            )
             .exec(&self.db)
             .await
             .map_err(StoreError::db("expire an idempotency key"))?;
@@ -97,6 +111,51 @@ impl Store {
             .await
             .map_err(StoreError::db("store an idempotent result"))?;
         Ok(())
+    }
+
+    /// Every stored result, as (environment, key, response), for re-sealing under a new
+    /// secret key.
+    pub async fn list_idempotent_results(
+        &self,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        Ok(row::Entity::find()
+            .filter(row::Column::State.eq("done"))
+            .all(&self.db)
+            .await
+            .map_err(StoreError::db("list idempotent results"))?
+            .into_iter()
+            .filter_map(|r| Some((r.environment_id, r.key, r.response?)))
+            .collect())
+    }
+
+    /// Deletes what no one may ask for again: idempotency keys past their window, OAuth
+    /// states past their expiry, account events older than `events_before`. Returns the
+    /// rows deleted.
+    pub async fn sweep_expired(
+        &self,
+        events_before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError> {
+        use crate::store::entities::{account_event, oauth_state};
+        let now = crate::store::now();
+        let keys = row::Entity::delete_many()
+            .filter(row::Column::CreatedAt.lt(now - Duration::hours(IDEMPOTENCY_WINDOW_HOURS)))
+            .exec(&self.db)
+            .await
+            .map_err(StoreError::db("sweep idempotency keys"))?
+            .rows_affected;
+        let states = oauth_state::Entity::delete_many()
+            .filter(oauth_state::Column::ExpiresAt.lt(now))
+            .exec(&self.db)
+            .await
+            .map_err(StoreError::db("sweep OAuth states"))?
+            .rows_affected;
+        let events = account_event::Entity::delete_many()
+            .filter(account_event::Column::CreatedAt.lt(crate::store::stored_time(events_before)))
+            .exec(&self.db)
+            .await
+            .map_err(StoreError::db("sweep account events"))?
+            .rows_affected;
+        Ok(keys + states + events)
     }
 
     /// Frees a claimed key whose write failed, so the caller can retry with it.

@@ -218,15 +218,34 @@ impl Store {
     /// Accounts whose token expires before `before` and that are not parked: the refresh
     /// scheduler's work list, read through the index on `expires_at` so its cost follows the
     /// number of accounts due, not the number of accounts.
+    /// One page of the accounts whose token expires before `before`, in (expiry, id) order,
+    /// starting after `after` (the last row of the previous page): the refresher walks
+    /// every page, so accounts it cannot help never hide the ones behind them.
     pub async fn list_accounts_due(
         &self,
         before: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, String)>,
         limit: u64,
     ) -> Result<Vec<LinkedAccount>, StoreError> {
-        let rows = linked_account::Entity::find()
+        use sea_orm::Condition;
+        let mut q = linked_account::Entity::find()
             .filter(linked_account::Column::ExpiresAt.lt(before))
-            .filter(linked_account::Column::Status.is_in(["ACTIVE", "REFRESHING"]))
+            .filter(linked_account::Column::Status.is_in(["ACTIVE", "REFRESHING"]));
+        if let Some((at, id)) = after {
+            let at = crate::store::stored_time(at);
+            q = q.filter(
+                Condition::any()
+                    .add(linked_account::Column::ExpiresAt.gt(at))
+                    .add(
+                        Condition::all()
+                            .add(linked_account::Column::ExpiresAt.eq(at))
+                            .add(linked_account::Column::Id.gt(id)),
+                    ),
+            );
+        }
+        let rows = q
             .order_by_asc(linked_account::Column::ExpiresAt)
+            .order_by_asc(linked_account::Column::Id)
             .limit(limit)
             .all(&self.db)
             .await

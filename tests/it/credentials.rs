@@ -118,6 +118,7 @@ async fn two_hundred_concurrent_requests_on_an_expired_token_cause_exactly_one_r
     let metrics = t
         .http
         .get(format!("{}/metrics", t.gateway.url()))
+        .bearer_auth(crate::common::ADMIN_KEY)
         .send()
         .await
         .unwrap()
@@ -554,4 +555,149 @@ async fn zoho_token_errors_sent_with_http_200_are_still_invalid_grants() {
     assert_eq!(q.code(), Some("NEEDS_REAUTH"), "{}", q.body);
     assert_eq!(t.account(&account).await["status"], "NEEDS_REAUTH");
     assert_eq!(t.oauth_stats("zoho").await["refresh_token"], 1);
+}
+
+/// Accounts that can never refresh (an expired token and no refresh token) once filled the
+/// refresher's one page of 500 forever, so another tenant's account behind them was never
+/// refreshed. Now the refresher walks every page and parks such accounts in NEEDS_REAUTH
+/// with a reason, out of its way.
+#[tokio::test]
+async fn accounts_that_cannot_refresh_are_parked_and_never_starve_the_others() {
+    let t = TestGateway::start().await;
+    let stuck_env = t.create_environment("stuck").await;
+    let expired = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let base = t.sandbox.base_url();
+    let connect = "mutation($c: JSON!, $s: JSON) { connectAccount(provider: \"hubspot\", credentials: $c, settings: $s) { id } }";
+    let mut stuck = Vec::new();
+    for i in 0..520 {
+        let r = t
+            .gql(
+                Some(&stuck_env),
+                connect,
+                json!({"c": {"accessToken": format!("dead-{i}"), "expiresAt": expired},
+                       "s": {"baseUrl": format!("{base}/hubspot")}}),
+            )
+            .await;
+        assert!(r.body["errors"].is_null(), "{}", r.body);
+        stuck.push(
+            r.body["data"]["connectAccount"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    // Expires an hour later than the stuck ones, so it sorts behind all of them.
+    let (account, _) = t.oauth_account(-60).await;
+    t.gateway.services.tokens.refresh_due().await;
+    assert_eq!(
+        t.oauth_stats("hubspot").await["refresh_token"],
+        1,
+        "the refreshable account behind 520 stuck ones was refreshed"
+    );
+    assert_eq!(t.account(&account).await["status"], "ACTIVE");
+    for id in [&stuck[0], &stuck[519]] {
+        let r = t
+            .gql(
+                Some(&stuck_env),
+                "query($a: ID!) { linkedAccount(id: $a) { status statusReason events { kind } } }",
+                json!({"a": id}),
+            )
+            .await;
+        let a = &r.body["data"]["linkedAccount"];
+        assert_eq!(a["status"], "NEEDS_REAUTH", "{a}");
+        assert!(
+            a["statusReason"]
+                .as_str()
+                .unwrap()
+                .contains("no refresh token"),
+            "{a}"
+        );
+        assert!(
+            a["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["kind"] == "NEEDS_REAUTH"),
+            "{a}"
+        );
+    }
+}
+
+/// A token the vendor stops accepting before its expiry (revoked, rotated elsewhere) is
+/// refreshed on the vendor's 401, once for all the requests that met it, and each of them
+/// is retried once: the callers never see the 401.
+#[tokio::test]
+async fn a_token_refused_early_is_refreshed_once_and_the_requests_retried() {
+    let t = TestGateway::start().await;
+    t.control(
+        "ratelimit",
+        json!({"provider": "hubspot", "max": 100000, "intervalMs": 10000}),
+    )
+    .await;
+    let (account, grant) = t.oauth_account(3600).await;
+    let r = t
+        .http
+        .delete(format!(
+            "{}/_control/tokens/{}",
+            t.sandbox.base_url(),
+            grant["access_token"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let requests = (0..50).map(|_| t.gql(Some(&t.env_key), CONTACTS, json!({"a": account})));
+    for r in futures_util::future::join_all(requests).await {
+        assert!(r.body["errors"].is_null(), "{}", r.body);
+    }
+    assert_eq!(
+        t.oauth_stats("hubspot").await["refresh_token"],
+        1,
+        "one refresh for 50 refused requests"
+    );
+    assert_eq!(t.account(&account).await["status"], "ACTIVE");
+}
+
+/// Whatever tells a caller NEEDS_REAUTH has set the account to it: a key the vendor refuses
+/// (no refresh token to try) parks the account with the reason and an event.
+#[tokio::test]
+async fn a_refused_token_that_cannot_be_refreshed_parks_the_account_before_answering() {
+    let t = TestGateway::start().await;
+    let base = t.sandbox.base_url();
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "mutation($c: JSON!, $s: JSON) { connectAccount(provider: \"hubspot\", credentials: $c, settings: $s) { id } }",
+            json!({"c": {"accessToken": "pat-revoked-by-the-customer"}, "s": {"baseUrl": format!("{base}/hubspot")}}),
+        )
+        .await;
+    let account = r.body["data"]["connectAccount"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = t
+        .gql(Some(&t.env_key), CONTACTS, json!({"a": account}))
+        .await;
+    assert_eq!(r.code(), Some("NEEDS_REAUTH"), "{}", r.body);
+    let a = t.account(&account).await;
+    assert_eq!(a["status"], "NEEDS_REAUTH", "{a}");
+    assert!(
+        a["statusReason"]
+            .as_str()
+            .unwrap()
+            .contains("refused the access token"),
+        "{a}"
+    );
+    assert!(
+        a["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "NEEDS_REAUTH"),
+        "{a}"
+    );
+    assert!(
+        !a.to_string().contains("pat-revoked-by-the-customer"),
+        "{a}"
+    );
 }

@@ -12,7 +12,7 @@ use crate::common::TestGateway;
 const LIST: &str =
     "query($a: ID!) { contacts(accountId: $a, first: 3) { edges { node { remoteId } } } }";
 
-async fn fault(t: &TestGateway, spec: Value) {
+pub(crate) async fn fault(t: &TestGateway, spec: Value) {
     let r = t
         .http
         .post(format!("{}/_control/faults", t.sandbox.base_url()))
@@ -47,6 +47,7 @@ async fn request_log(t: &TestGateway, account: &str) -> Vec<Value> {
 async fn metrics(t: &TestGateway) -> String {
     t.http
         .get(format!("{}/metrics", t.gateway.url()))
+        .bearer_auth(crate::common::ADMIN_KEY)
         .send()
         .await
         .unwrap()

@@ -685,6 +685,17 @@ async fn an_idempotency_key_makes_a_repeated_write_return_the_first_result() {
         1,
         "one upstream write"
     );
+    // The stored result is a vendor record: sealed, not in clear.
+    let stored = t
+        .gateway
+        .services
+        .store
+        .list_idempotent_results()
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].2.starts_with("sealed:v1:"), "{}", stored[0].2);
+    assert!(!stored[0].2.contains("Once"), "{}", stored[0].2);
 
     // Without a key, every call writes.
     let plain = t

@@ -15,6 +15,7 @@ mod crm_zoho;
 mod engine;
 mod faults;
 mod gateway;
+mod hardening;
 mod jsonata_suite;
 mod mapping;
 mod overrides;

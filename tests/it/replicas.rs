@@ -10,9 +10,9 @@ use tessera_sandbox::Sandbox;
 
 use crate::store::{drop_postgres_database, fresh_postgres_url};
 
-struct Replica {
+pub(crate) struct Replica {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     log: std::path::PathBuf,
 }
 
@@ -33,7 +33,7 @@ fn free_port() -> u16 {
 
 /// Starts `tessera serve` on a free port with `extra` environment, logging to
 /// `dir/<name>.log`, and waits until it is ready.
-async fn spawn_serve(
+pub(crate) async fn spawn_serve(
     database_url: &str,
     secret_key: &str,
     dir: &std::path::Path,

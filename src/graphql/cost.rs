@@ -1,0 +1,377 @@
+//! What a query will cost the customer's vendor quota, estimated before anything runs.
+//!
+//! Complexity as async-graphql counts it (one per field) says nothing about upstream calls:
+//! `contacts(first: 1000)` is one field and ten vendor pages, and a hundred aliases of it
+//! are a thousand calls of a quota the customer shares with every other integration. So
+//! each query is priced in upstream calls, from the document and its variables:
+//!
+//! - a list root field costs the pages its `first` needs ([`ASSUMED_PAGE`] records a page,
+//!   the smallest page size the built-in providers use for a list);
+//! - a single read, `node`, and each write cost one call;
+//! - a related record (`company`, `owner`, `contacts` on a deal) costs one batch per
+//!   [`ASSUMED_BATCH`] parent records at its level; a list link is assumed to bring
+//!   [`LIST_LINK_FANOUT`] records per parent for the levels below it;
+//! - every alias is priced: aliased root fields run as separate reads today, even with the
+//!   same arguments.
+//!
+//! A query over [`CostLimit`] is refused before any upstream call with `BAD_USER_INPUT` and
+//! `extensions.cost { estimated limit }`. The estimate is an upper bound for what the
+//! engine may do, not a forecast of what it will.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{ServerError, ServerResult, Value, Variables};
+
+use crate::schema::{TypeRef, UnifiedModel};
+
+pub const ASSUMED_PAGE: u64 = 100;
+pub const ASSUMED_BATCH: u64 = 100;
+pub const LIST_LINK_FANOUT: u64 = 3;
+/// `TESSERA_MAX_QUERY_COST`'s default: enough for a thousand records with three relations.
+pub const DEFAULT_LIMIT: u64 = 100;
+/// A `first` larger than the engine allows is priced as the engine's maximum.
+const MAX_FIRST: u64 = crate::engine::MAX_FIRST as u64;
+const DEFAULT_FIRST: u64 = super::resources::DEFAULT_FIRST as u64;
+
+/// The most a query may cost, in estimated upstream calls.
+#[derive(Debug, Clone, Copy)]
+pub struct CostLimit(pub u64);
+
+impl CostLimit {
+    /// `TESSERA_MAX_QUERY_COST`, or [`DEFAULT_LIMIT`]; a value that is not a positive
+    /// whole number is refused by name.
+    pub fn from_env() -> Result<CostLimit, String> {
+        match std::env::var("TESSERA_MAX_QUERY_COST") {
+            Err(_) => Ok(CostLimit(DEFAULT_LIMIT)),
+            Ok(text) => match text.trim().parse::<u64>() {
+                Ok(n) if n > 0 => Ok(CostLimit(n)),
+                _ => Err(format!(
+                    "`{text}` is not a positive whole number of upstream calls"
+                )),
+            },
+        }
+    }
+}
+
+/// Prices documents against one model.
+struct Pricer<'a> {
+    model: &'a UnifiedModel,
+    doc: &'a ExecutableDocument,
+    variables: &'a Variables,
+}
+
+/// What the selection being walked is.
+#[derive(Clone, Copy)]
+enum Scope<'a> {
+    /// Records of this type (a resource's `type_name` or a value object's name), `n` of them.
+    Records(&'a str, u64),
+    /// A connection (`edges`, `nodes`, `pageInfo`) of `n` records of a type.
+    Connection(&'a str, u64),
+    /// Anything else: the gateway's own objects, which cost no upstream call.
+    Free,
+}
+
+impl<'a> Pricer<'a> {
+    fn first(&self, field: &async_graphql::parser::types::Field) -> u64 {
+        field
+            .arguments
+            .iter()
+            .find(|(name, _)| name.node == "first")
+            .and_then(|(_, v)| {
+                v.node
+                    .clone()
+                    .into_const_with(|name| self.variables.get(&name).cloned().ok_or(()))
+                    .ok()
+            })
+            .and_then(|v| match v {
+                Value::Number(n) => n.as_u64(),
+                _ => None,
+            })
+            .unwrap_or(DEFAULT_FIRST)
+            .min(MAX_FIRST)
+    }
+
+    /// Every field of a selection set, fragments expanded (each fragment once per path).
+    fn fields(
+        &self,
+        set: &'a SelectionSet,
+        seen: &mut HashSet<&'a str>,
+    ) -> Vec<&'a async_graphql::parser::types::Field> {
+        let mut out = Vec::new();
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(f) => out.push(&f.node),
+                Selection::InlineFragment(fr) => {
+                    out.extend(self.fields(&fr.node.selection_set.node, seen))
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    if !seen.insert(name) {
+                        continue;
+                    }
+                    if let Some(def) = self.doc.fragments.get(&spread.node.fragment_name.node) {
+                        out.extend(self.fields(&def.node.selection_set.node, seen));
+                    }
+                    seen.remove(name);
+                }
+            }
+        }
+        out
+    }
+
+    fn root(&self, set: &'a SelectionSet) -> u64 {
+        let mut total = 0u64;
+        for field in self.fields(set, &mut HashSet::new()) {
+            let name = field.name.node.as_str();
+            let children = &field.selection_set.node;
+            let cost = if let Some(r) = self.model.resources.iter().find(|r| r.resource == name) {
+                let n = self.first(field);
+                n.div_ceil(ASSUMED_PAGE).max(1)
+                    + self.walk(children, Scope::Connection(&r.type_name, n))
+            } else if let Some(r) = self.model.resources.iter().find(|r| r.single_field == name) {
+                1 + self.walk(children, Scope::Records(&r.type_name, 1))
+            } else if name == "node" {
+                1
+            } else if self.is_write(name) {
+                let ty = name
+                    .strip_prefix("create")
+                    .or_else(|| name.strip_prefix("update"))
+                    .unwrap_or_default();
+                1 + self.walk(children, Scope::Records(ty, 1))
+            } else {
+                self.walk(children, Scope::Free)
+            };
+            total = total.saturating_add(cost);
+        }
+        total
+    }
+
+    fn is_write(&self, name: &str) -> bool {
+        self.model.resources.iter().any(|r| {
+            [
+                format!("create{}", r.type_name),
+                format!("update{}", r.type_name),
+                format!("delete{}", r.type_name),
+            ]
+            .iter()
+            .any(|w| w == name)
+        })
+    }
+
+    /// The fields of a type (a resource or a value object).
+    fn type_fields(&self, type_name: &str) -> Option<&'a [crate::schema::FieldDef]> {
+        if let Some(r) = self.model.resource_by_type(type_name) {
+            return Some(&r.fields);
+        }
+        self.model
+            .objects
+            .iter()
+            .find(|o| o.name == type_name)
+            .map(|o| o.fields.as_slice())
+    }
+
+    fn walk(&self, set: &'a SelectionSet, scope: Scope<'a>) -> u64 {
+        let mut total = 0u64;
+        for field in self.fields(set, &mut HashSet::new()) {
+            let children = &field.selection_set.node;
+            let name = field.name.node.as_str();
+            let cost = match scope {
+                Scope::Free => 0,
+                Scope::Connection(ty, n) => match name {
+                    "edges" => self.walk(children, Scope::Connection(ty, n)),
+                    "node" | "nodes" => self.walk(children, Scope::Records(ty, n)),
+                    _ => 0,
+                },
+                Scope::Records(ty, n) => {
+                    let Some(def) = self
+                        .type_fields(ty)
+                        .and_then(|fields| fields.iter().find(|f| f.name == name))
+                    else {
+                        continue;
+                    };
+                    let many = matches!(strip_non_null(&def.ty), TypeRef::List(_));
+                    let target = def.ty.base();
+                    match &def.link {
+                        Some(_) => {
+                            let below = if many {
+                                n.saturating_mul(LIST_LINK_FANOUT)
+                            } else {
+                                n
+                            };
+                            n.div_ceil(ASSUMED_BATCH).max(1)
+                                + self.walk(children, Scope::Records(target, below))
+                        }
+                        None if self.type_fields(target).is_some() => {
+                            self.walk(children, Scope::Records(target, n))
+                        }
+                        None => 0,
+                    }
+                }
+            };
+            total = total.saturating_add(cost);
+        }
+        total
+    }
+}
+
+fn strip_non_null(t: &TypeRef) -> &TypeRef {
+    match t {
+        TypeRef::NonNull(inner) => strip_non_null(inner),
+        other => other,
+    }
+}
+
+/// The estimated upstream calls of the costliest operation of `doc` (the one that runs is
+/// at most that).
+pub fn estimate(model: &UnifiedModel, doc: &ExecutableDocument, variables: &Variables) -> u64 {
+    let pricer = Pricer {
+        model,
+        doc,
+        variables,
+    };
+    doc.operations
+        .iter()
+        .map(|(_, op)| pricer.root(&op.node.selection_set.node))
+        .max()
+        .unwrap_or(0)
+}
+
+/// The async-graphql extension that refuses a query over the limit once it is parsed,
+/// before validation and execution, whatever transport it came by.
+pub struct QueryCost {
+    model: Arc<UnifiedModel>,
+    limit: CostLimit,
+}
+
+impl QueryCost {
+    pub fn new(model: UnifiedModel, limit: CostLimit) -> QueryCost {
+        QueryCost {
+            model: Arc::new(model),
+            limit,
+        }
+    }
+}
+
+impl ExtensionFactory for QueryCost {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(QueryCostCheck {
+            model: self.model.clone(),
+            limit: self.limit,
+        })
+    }
+}
+
+struct QueryCostCheck {
+    model: Arc<UnifiedModel>,
+    limit: CostLimit,
+}
+
+#[async_trait::async_trait]
+impl Extension for QueryCostCheck {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let doc = next.run(ctx, query, variables).await?;
+        let estimated = estimate(&self.model, &doc, variables);
+        if estimated > self.limit.0 {
+            let mut error = ServerError::new(
+                format!(
+                    "this query would cost about {estimated} upstream calls, over the limit of {}: ask for fewer records (`first`), fewer aliases or fewer relations, and page with `after`",
+                    self.limit.0
+                ),
+                None,
+            );
+            let mut ext = async_graphql::ErrorExtensionValues::default();
+            ext.set("code", crate::error::ErrorCode::BadUserInput.as_str());
+            let mut cost = async_graphql::indexmap::IndexMap::new();
+            cost.insert(
+                async_graphql::Name::new("estimated"),
+                Value::from(estimated),
+            );
+            cost.insert(async_graphql::Name::new("limit"), Value::from(self.limit.0));
+            ext.set("cost", Value::Object(cost));
+            error.extensions = Some(ext);
+            return Err(error);
+        }
+        Ok(doc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> UnifiedModel {
+        crate::schema::load_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema"))
+            .unwrap_or_default()
+    }
+
+    fn price(query: &str, variables: serde_json::Value) -> u64 {
+        let doc = async_graphql::parser::parse_query(query).unwrap_or_else(|e| panic!("{e}"));
+        let vars = Variables::from_json(variables);
+        estimate(&model(), &doc, &vars)
+    }
+
+    #[test]
+    fn lists_are_priced_by_their_pages_and_links_by_their_batches() {
+        assert_eq!(
+            price(
+                "{ contacts(accountId: \"a\") { edges { node { id } } } }",
+                serde_json::json!({})
+            ),
+            1
+        );
+        assert_eq!(
+            price(
+                "{ contacts(accountId: \"a\", first: 1000) { pageInfo { hasNextPage } } }",
+                serde_json::json!({})
+            ),
+            10
+        );
+        assert_eq!(
+            price(
+                "query($n: Int) { contacts(accountId: \"a\", first: $n) { edges { node { company { name } } } } }",
+                serde_json::json!({"n": 250})
+            ),
+            3 + 3
+        );
+        assert_eq!(
+            price(
+                "{ contact(accountId: \"a\", id: \"x\") { id company { id } } }",
+                serde_json::json!({})
+            ),
+            2
+        );
+        assert_eq!(price("{ linkedAccounts { id } }", serde_json::json!({})), 0);
+    }
+
+    #[test]
+    fn every_alias_is_priced() {
+        let distinct: String = (0..100)
+            .map(|i| format!("a{i}: contacts(accountId: \"acc{i}\", first: 1000) {{ pageInfo {{ hasNextPage }} }}\n"))
+            .collect();
+        assert_eq!(
+            price(&format!("{{ {distinct} }}"), serde_json::json!({})),
+            1000
+        );
+        let same: String = (0..100)
+            .map(|i| format!("a{i}: contacts(accountId: \"acc\", first: 1000) {{ pageInfo {{ hasNextPage }} }}\n"))
+            .collect();
+        assert_eq!(price(&format!("{{ {same} }}"), serde_json::json!({})), 1000);
+    }
+
+    #[test]
+    fn fragments_count_and_cycles_do_not_loop() {
+        let q = "query { contacts(accountId: \"a\", first: 100) { edges { node { ...C } } } } fragment C on Contact { company { name } owner { name } }";
+        assert_eq!(price(q, serde_json::json!({})), 1 + 1 + 1);
+        let cyclic = "query { contacts(accountId: \"a\") { edges { node { ...A } } } } fragment A on Contact { ...B } fragment B on Contact { ...A company { id } }";
+        assert_eq!(price(cyclic, serde_json::json!({})), 2);
+    }
+}

@@ -1,0 +1,328 @@
+//! The hardening suite (issue: no tenant, vendor or request can crash, starve, fan out or
+//! trick the gateway): absurd numbers from vendors, panics that must not drop connections,
+//! background tasks whose death is visible.
+
+use serde_json::{Value, json};
+
+use crate::common::TestGateway;
+use crate::faults::fault;
+
+const LIST: &str =
+    "query($a: ID!) { contacts(accountId: $a, first: 3) { edges { node { remoteId } } } }";
+
+/// Every header a vendor could send absurd seconds in: the answer is the vendor's 429 with
+/// the wait held to 31 days, never a panic and a dropped connection (which is what
+/// `Retry-After: 18446744073709551615` did).
+#[tokio::test]
+async fn absurd_numbers_in_vendor_headers_are_clamped_and_answered() {
+    let max = tessera::bounds::MAX_WAIT_SECS;
+    let cases = [
+        json!({"retry-after": "18446744073709551615"}),
+        json!({"retry-after": "1e308"}),
+        json!({"retry-after": "Fri, 31 Dec 9999 23:59:59 GMT"}),
+        json!({
+            "x-hubspot-ratelimit-interval-milliseconds": "99999999999999999999999999",
+            "x-hubspot-ratelimit-max": "18446744073709551615",
+            "x-hubspot-ratelimit-remaining": "0",
+        }),
+    ];
+    for headers in cases {
+        let t = TestGateway::start().await;
+        fault(
+            &t,
+            json!({"provider": "hubspot", "status": 429, "method": "GET",
+                   "pathContains": "/objects/contacts", "headers": headers}),
+        )
+        .await;
+        let r = t
+            .gql(Some(&t.env_key), LIST, json!({"a": t.account_id}))
+            .await;
+        assert_eq!(r.status, 429, "{headers}: {}", r.body);
+        assert_eq!(r.code(), Some("RATE_LIMITED"), "{headers}: {}", r.body);
+        let reset: u64 = r.headers["ratelimit-reset"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(reset <= max, "{headers}: reset {reset}");
+        // The account's budget now says "used up"; the next call fails fast and is still
+        // answered, and the gateway is alive.
+        let again = t
+            .gql(Some(&t.env_key), LIST, json!({"a": t.account_id}))
+            .await;
+        assert_eq!(
+            again.code(),
+            Some("RATE_LIMITED"),
+            "{headers}: {}",
+            again.body
+        );
+        let health = t
+            .http
+            .get(format!("{}/healthz", t.gateway.url()))
+            .send()
+            .await
+            .unwrap();
+        assert!(health.status().is_success());
+        let q = "query($a: ID!) { linkedAccount(id: $a) { rateLimit { window remaining reset } } }";
+        let r = t.gql(Some(&t.env_key), q, json!({"a": t.account_id})).await;
+        assert!(r.body["errors"].is_null(), "{headers}: {}", r.body);
+    }
+}
+
+/// A panic while answering is a 500 with `INTERNAL`; the connection and the server live on.
+#[tokio::test]
+async fn a_panicking_handler_answers_internal_and_the_server_goes_on() {
+    let routes = axum::Router::new()
+        .route(
+            "/boom",
+            axum::routing::get(|| async {
+                let none: Option<String> = None;
+                #[allow(clippy::unnecessary_literal_unwrap)]
+                none.expect("a bug reached by a request")
+            }),
+        )
+        .route("/fine", axum::routing::get(|| async { "fine" }));
+    let app = tessera::http::with_panic_guard(routes);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = reqwest::Client::new();
+    for _ in 0..3 {
+        let r = http
+            .get(format!("http://{addr}/boom"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 500);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "INTERNAL",
+            "{body}"
+        );
+        assert!(!body.to_string().contains("a bug reached"), "{body}");
+    }
+    let r = http
+        .get(format!("http://{addr}/fine"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), "fine");
+}
+
+/// `/readyz` lists the background tasks, each running.
+#[tokio::test]
+async fn readyz_reports_the_background_tasks() {
+    let t = TestGateway::start_refreshing(std::time::Duration::from_secs(3600)).await;
+    let body: Value = t
+        .http
+        .get(format!("{}/readyz", t.gateway.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = body["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["up"] == true)
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    for task in [
+        "request-log-writer",
+        "override-and-budget-poll",
+        "token-refresher",
+    ] {
+        assert!(names.contains(&task), "{task} in {body}");
+    }
+    assert_eq!(body["status"], "ready", "{body}");
+    let metrics = t
+        .http
+        .get(format!("{}/metrics", t.gateway.url()))
+        .bearer_auth(crate::common::ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tessera_background_task_up{task=\"token-refresher\"} 1"),
+        "{metrics}"
+    );
+}
+
+/// The caller is known before the body is read: a large body without a key is a 401, not a
+/// 413 after reading it all, and a body that never finishes arriving gets its 401 at once.
+#[tokio::test]
+async fn bodies_are_read_only_after_authentication() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = TestGateway::start().await;
+    let big = vec![b' '; 3 * 1024 * 1024];
+    let url = format!("{}/graphql", t.gateway.url());
+    let anonymous = t.http.post(&url).body(big.clone()).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let keyed = t
+        .http
+        .post(&url)
+        .bearer_auth(&t.env_key)
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(keyed.status(), 413);
+    let proxied = t
+        .http
+        .post(format!(
+            "{}/proxy/{}/crm/v3/objects/contacts",
+            t.gateway.url(),
+            t.account_id
+        ))
+        .body(vec![b'x'; 11 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(proxied.status(), 401);
+
+    // Headers declaring 900 KB, then a few bytes, then nothing: the answer comes anyway.
+    let mut tcp = tokio::net::TcpStream::connect(t.gateway.addr)
+        .await
+        .unwrap();
+    tcp.write_all(
+        b"POST /graphql HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 900000\r\n\r\n{\"query\":",
+    )
+    .await
+    .unwrap();
+    let mut answer = vec![0u8; 1024];
+    let n = tcp.read(&mut answer).await.unwrap();
+    let text = String::from_utf8_lossy(&answer[..n]);
+    assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+}
+
+/// `TESSERA_ADMIN_KEY` is the admin key: changing it and starting again retires the old
+/// one; `tessera admin-key rotate` replaces every admin key with a new one shown once, and
+/// a running gateway honours it at once.
+#[tokio::test]
+async fn a_changed_or_rotated_admin_key_retires_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/admin.db?mode=rwc", dir.path().display());
+    let secret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    let http = reqwest::Client::new();
+    let works = |url: String, key: String| {
+        let http = http.clone();
+        async move {
+            let r: Value = http
+                .post(format!("{url}/graphql"))
+                .bearer_auth(key)
+                .json(&json!({"query": "{ environments { id } }"}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            r["errors"].is_null()
+        }
+    };
+    let first = crate::replicas::spawn_serve(
+        &db,
+        secret,
+        dir.path(),
+        "first",
+        &[("TESSERA_ADMIN_KEY", "admin-one")],
+    )
+    .await;
+    assert!(works(first.url.clone(), "admin-one".into()).await);
+    drop(first);
+    let second = crate::replicas::spawn_serve(
+        &db,
+        secret,
+        dir.path(),
+        "second",
+        &[("TESSERA_ADMIN_KEY", "admin-two")],
+    )
+    .await;
+    assert!(
+        !works(second.url.clone(), "admin-one".into()).await,
+        "the old admin key still works"
+    );
+    assert!(works(second.url.clone(), "admin-two".into()).await);
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["admin-key", "rotate", "--database-url", &db])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let new_key = printed.lines().last().unwrap().trim().to_string();
+    assert!(new_key.starts_with("tsk_"), "{printed}");
+    assert!(!works(second.url.clone(), "admin-two".into()).await);
+    assert!(works(second.url.clone(), new_key).await);
+}
+
+/// `/metrics` answers the admin key and the metrics token, not whoever reaches the port
+/// (an environment's key included).
+#[tokio::test]
+async fn metrics_need_the_admin_key_or_the_metrics_token() {
+    let t = TestGateway::start().await;
+    let url = format!("{}/metrics", t.gateway.url());
+    assert_eq!(t.http.get(&url).send().await.unwrap().status(), 401);
+    let tenant = t
+        .http
+        .get(&url)
+        .bearer_auth(&t.env_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tenant.status(), 401);
+    let admin = t
+        .http
+        .get(&url)
+        .bearer_auth(crate::common::ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 200);
+    assert!(admin.text().await.unwrap().contains("tessera_"));
+}
+
+/// One request of a hundred aliased `contacts(first: 1000)` once made 136 upstream calls
+/// before the vendor throttled it. It is now priced before it runs and refused with no
+/// upstream call; the same query once is fine.
+#[tokio::test]
+async fn a_query_that_would_spend_the_vendor_quota_is_refused_before_any_call() {
+    let t = TestGateway::start().await;
+    let before = t.sandbox_stats().await["requests"].as_u64().unwrap();
+    let fields: String = (0..100)
+        .map(|i| format!("a{i}: contacts(accountId: $a, first: 1000, filter: {{email: \"x{i}@example.com\"}}) {{ pageInfo {{ hasNextPage }} }}\n"))
+        .collect();
+    let query = format!("query($a: ID!) {{ {fields} }}");
+    let r = t
+        .gql(Some(&t.env_key), &query, json!({"a": t.account_id}))
+        .await;
+    assert_eq!(r.code(), Some("BAD_USER_INPUT"), "{}", r.body);
+    let cost = &r.body["errors"][0]["extensions"]["cost"];
+    assert_eq!(cost["estimated"], 1000, "{}", r.body);
+    assert_eq!(
+        cost["limit"],
+        tessera::graphql::cost::DEFAULT_LIMIT,
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        t.sandbox_stats().await["requests"].as_u64().unwrap(),
+        before,
+        "no upstream call was made"
+    );
+    let one =
+        "query($a: ID!) { contacts(accountId: $a, first: 1000) { pageInfo { hasNextPage } } }";
+    let r = t
+        .gql(Some(&t.env_key), one, json!({"a": t.account_id}))
+        .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+}
