@@ -25,8 +25,12 @@ use crate::secret::Secret;
 use crate::store::{LinkedAccount, LinkedAccountUpdate, Store};
 
 /// A claim older than this is abandoned (its process died mid-refresh) and may be taken.
-/// `TESSERA_REFRESH_CLAIM_TTL_SECS` overrides it (crash tests use a short one).
-const CLAIM_TTL: chrono::Duration = chrono::Duration::seconds(30);
+/// It is longer than the slowest refresh that can still be running ([`ATTEMPTS`] of up to
+/// 15 s each plus 0.6 s of backoff: 46 s), so a slow refresh is never taken over while it
+/// runs and its rotated tokens are never thrown away; a write after a takeover is still
+/// fenced by the version. `TESSERA_REFRESH_CLAIM_TTL_SECS` overrides it (crash tests use a
+/// short one).
+const CLAIM_TTL: chrono::Duration = chrono::Duration::seconds(60);
 
 fn claim_ttl_from_env() -> chrono::Duration {
     std::env::var("TESSERA_REFRESH_CLAIM_TTL_SECS")
@@ -88,6 +92,9 @@ pub struct TokenManager {
     allow_private: bool,
     claim_ttl: chrono::Duration,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// When each account's last refresh sequence failed, and why: callers that queued
+    /// behind it share its outcome instead of each running a sequence of their own.
+    failures: Mutex<HashMap<String, (std::time::Instant, String)>>,
     /// Refresh outcomes of this process, (provider, outcome) -> count, for `/metrics`.
     outcomes: Mutex<std::collections::BTreeMap<(String, &'static str), u64>>,
 }
@@ -122,7 +129,23 @@ impl TokenManager {
             allow_private,
             claim_ttl: claim_ttl_from_env(),
             locks: Mutex::default(),
+            failures: Mutex::default(),
             outcomes: Mutex::default(),
+        }
+    }
+
+    fn failed_since(&self, account: &str, since: std::time::Instant) -> Option<String> {
+        let failures = self.failures.lock().ok()?;
+        let (at, reason) = failures.get(account)?;
+        (*at >= since).then(|| reason.clone())
+    }
+
+    fn note_failure(&self, account: &str, reason: &str) {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.insert(
+                account.to_string(),
+                (std::time::Instant::now(), reason.to_string()),
+            );
         }
     }
 
@@ -207,7 +230,15 @@ impl TokenManager {
         let refreshable = creds.refresh_token.is_some() || creds.client_credentials;
         if refreshable && !retried {
             return match self.fresh_inner(row, Some(refused)).await {
-                Ok((_, creds)) => Ok(creds.request_token().cloned()),
+                // Still the refused token: the refresh did not happen (the token endpoint
+                // failed); retrying with it would only park a healthy account.
+                Ok((_, creds)) => match creds.request_token() {
+                    Some(token) if token != refused => Ok(Some(token.clone())),
+                    _ => Err(RefreshError::Unavailable {
+                        account: account_id.to_string(),
+                        reason: "the token endpoint gave no new token".into(),
+                    }),
+                },
                 Err(RefreshError::NeedsReauth { .. }) => Ok(None),
                 Err(e) => Err(e),
             };
@@ -233,7 +264,26 @@ impl TokenManager {
             return Ok((row, creds));
         }
         let lock = self.lock_for(&row.id);
+        let queued_at = std::time::Instant::now();
         let _guard = lock.lock().await;
+        // A sequence failed while we waited for the lock: one sequence per account at a
+        // time, so share its outcome (the still-valid token, or its failure).
+        if let Some(reason) = self.failed_since(&row.id, queued_at) {
+            let current = self
+                .store
+                .get_linked_account(&row.id)
+                .await
+                .map_err(Self::store_err)?
+                .unwrap_or(row);
+            if current.expires_at.is_none_or(|at| at > Utc::now()) {
+                let creds = self.open(&current)?;
+                return Ok((current, creds));
+            }
+            return Err(RefreshError::Unavailable {
+                account: current.id,
+                reason,
+            });
+        }
         let deadline = tokio::time::Instant::now() + PEER_WAIT;
         loop {
             // Re-read: a caller ahead of us in this process, or a peer, may have refreshed.
@@ -460,6 +510,7 @@ impl TokenManager {
                 )
                 .await?;
                 self.count(&claimed.provider, "failed");
+                self.note_failure(&claimed.id, &reason);
                 let _ = self
                     .store
                     .insert_account_event(&claimed.id, "TOKEN_REFRESH_FAILED", &reason)

@@ -701,3 +701,26 @@ async fn a_refused_token_that_cannot_be_refreshed_parks_the_account_before_answe
         "{a}"
     );
 }
+
+/// One refresh sequence per account at a time, whatever the queue: twenty requests that
+/// meet a failing token endpoint share one sequence of attempts (it used to be one
+/// sequence per queued request), and serve with the still-valid token.
+#[tokio::test]
+async fn requests_queued_behind_a_failed_refresh_share_its_outcome() {
+    let t = TestGateway::start().await;
+    let (account, _) = t.oauth_account(120).await;
+    t.control(
+        "oauth",
+        json!({"provider": "hubspot", "tokenFailures": {"status": 503, "times": 100}}),
+    )
+    .await;
+    let requests = (0..20).map(|_| t.gql(Some(&t.env_key), CONTACTS, json!({"a": account})));
+    for r in futures_util::future::join_all(requests).await {
+        assert!(r.body["errors"].is_null(), "{}", r.body);
+    }
+    let stats = t.oauth_stats("hubspot").await;
+    assert_eq!(
+        stats["refresh_token"], 3,
+        "one bounded sequence for 20 requests: {stats}"
+    );
+}
