@@ -314,41 +314,33 @@ const EVENT_RETENTION_DAYS: i64 = 90;
 /// Every hour: idempotency keys past their 24 h window, expired OAuth states, account events
 /// older than [`EVENT_RETENTION_DAYS`]. (The request log sweeps itself.) Any replica may run
 /// it; the deletes are idempotent.
-async fn sweep_retained(store: Store, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                let before = chrono::Utc::now() - chrono::Duration::days(EVENT_RETENTION_DAYS);
-                match store.sweep_expired(before).await {
-                    Ok(n) if n > 0 => tracing::info!(rows = n, "retention sweep"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "retention sweep failed; will retry"),
-                }
-            }
-            _ = stop.changed() => return,
+async fn sweep_retained(store: Store, stop: tokio::sync::watch::Receiver<bool>) {
+    crate::jobs::run_every(std::time::Duration::from_secs(3600), stop, || async {
+        let before = chrono::Utc::now() - chrono::Duration::days(EVENT_RETENTION_DAYS);
+        match store.sweep_expired(before).await {
+            Ok(n) if n > 0 => tracing::info!(rows = n, "retention sweep"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention sweep failed; will retry"),
         }
-    }
+    })
+    .await
 }
 
 /// Reads override changes and rate-limit windows other replicas saw used up, each second.
-async fn poll_changes(services: SharedServices, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(OVERRIDE_POLL_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                if let Err(e) = services.overrides.refresh(&services.store).await {
-                    tracing::warn!(error = %e, "reading override changes failed; will retry");
-                }
-                if let Err(e) = services.monitor.sync_budgets(&services.store, &services.engine).await {
-                    tracing::warn!(error = %e, "reading shared rate-limit windows failed; will retry");
-                }
-            }
-            _ = stop.changed() => return,
+async fn poll_changes(services: SharedServices, stop: tokio::sync::watch::Receiver<bool>) {
+    crate::jobs::run_every(OVERRIDE_POLL_EVERY, stop, || async {
+        if let Err(e) = services.overrides.refresh(&services.store).await {
+            tracing::warn!(error = %e, "reading override changes failed; will retry");
         }
-    }
+        if let Err(e) = services
+            .monitor
+            .sync_budgets(&services.store, &services.engine)
+            .await
+        {
+            tracing::warn!(error = %e, "reading shared rate-limit windows failed; will retry");
+        }
+    })
+    .await
 }
 
 /// A gateway serving in the background (tests, demo).

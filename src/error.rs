@@ -1,7 +1,8 @@
 //! The public error codes of CONTRACT.md, and the one trait every boundary error implements.
 //!
 //! Each module owns its own error enum with typed fields; only `graphql` and `http` decide
-//! what of an error reaches a caller. This file holds the shared vocabulary and nothing else.
+//! what of an error reaches a caller. This file holds the shared vocabulary, and the text of
+//! a caught panic (the HTTP guard and the task supervisor both report one).
 
 use std::fmt;
 
@@ -51,4 +52,15 @@ impl fmt::Display for ErrorCode {
 /// match in the error's own module, so classification happens exactly once.
 pub trait HasCode {
     fn code(&self) -> ErrorCode;
+}
+
+/// What a caught panic said, shortened: a panic message can quote anything, so only the
+/// first 200 characters go to logs and `/readyz`.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-text panic".to_string());
+    text.chars().take(200).collect()
 }

@@ -33,6 +33,11 @@ pub enum AuthError {
 /// The caller for an `Authorization` value (`Bearer KEY`), however it arrived: an HTTP
 /// header, or a WebSocket `connection_init` payload.
 pub async fn caller_for(store: &Store, authorization: Option<&str>) -> Result<Caller, AuthError> {
+    caller_for_key(store, bearer_key(authorization)?).await
+}
+
+/// The key of an `Authorization` value: `Bearer KEY`, scheme in any case.
+pub fn bearer_key(authorization: Option<&str>) -> Result<&str, AuthError> {
     let text = authorization.ok_or(AuthError::Missing)?.trim();
     let key = match text.split_once(' ') {
         Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") => key.trim(),
@@ -41,6 +46,11 @@ pub async fn caller_for(store: &Store, authorization: Option<&str>) -> Result<Ca
     if key.is_empty() {
         return Err(AuthError::Missing);
     }
+    Ok(key)
+}
+
+/// The caller a key belongs to.
+pub async fn caller_for_key(store: &Store, key: &str) -> Result<Caller, AuthError> {
     let found = store
         .find_api_key(&keys::hash(key))
         .await

@@ -4,12 +4,11 @@
 
 use std::future::Future;
 
+use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{Caller, visible_account};
-use base64::engine::general_purpose::STANDARD;
-
 use crate::credentials::Vault;
 use crate::error::{ErrorCode, HasCode};
 use crate::secret::Secret;

@@ -14,5 +14,5 @@ pub mod idempotency;
 pub mod keys;
 
 pub use accounts::{AccountError, handle_for, visible_account};
-pub use caller::{AuthError, Caller, caller_for};
+pub use caller::{AuthError, Caller, bearer_key, caller_for, caller_for_key};
 pub use idempotency::{IdempotencyError, once, request_hash};

@@ -18,14 +18,14 @@
 //! `extensions.cost { estimated limit }`. The estimate is an upper bound for what the
 //! engine may do, not a forecast of what it will.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{ServerError, ServerResult, Value, Variables};
 
-use crate::schema::{TypeRef, UnifiedModel};
+use crate::schema::{FieldDef, TypeRef, UnifiedModel};
 
 pub const ASSUMED_PAGE: u64 = 100;
 pub const ASSUMED_BATCH: u64 = 100;
@@ -56,9 +56,48 @@ impl CostLimit {
     }
 }
 
-/// Prices documents against one model.
+/// What a root field of the schema costs as, by name.
+enum Root {
+    /// `contacts(first:)`: records of this type, by pages.
+    List(String),
+    /// `contact(id:)`, or a write: one call for one record of this type.
+    One(String),
+    /// `node(id:)`: one call.
+    Node,
+}
+
+/// What pricing looks up, built once from the model when the schema is built, so a request
+/// only walks its own document.
+pub struct PriceList {
+    roots: HashMap<String, Root>,
+    /// The fields of every resource type and value object, by type name.
+    types: HashMap<String, Vec<FieldDef>>,
+}
+
+impl PriceList {
+    pub fn new(model: &UnifiedModel) -> PriceList {
+        let mut roots = HashMap::new();
+        let mut types = HashMap::new();
+        for r in &model.resources {
+            let ty = &r.type_name;
+            roots.insert(r.resource.clone(), Root::List(ty.clone()));
+            roots.insert(r.single_field.clone(), Root::One(ty.clone()));
+            for write in ["create", "update", "delete"] {
+                roots.insert(format!("{write}{ty}"), Root::One(ty.clone()));
+            }
+            types.insert(ty.clone(), r.fields.clone());
+        }
+        roots.insert("node".to_string(), Root::Node);
+        for o in &model.objects {
+            types.insert(o.name.clone(), o.fields.clone());
+        }
+        PriceList { roots, types }
+    }
+}
+
+/// Prices one document.
 struct Pricer<'a> {
-    model: &'a UnifiedModel,
+    prices: &'a PriceList,
     doc: &'a ExecutableDocument,
     variables: &'a Variables,
 }
@@ -127,50 +166,23 @@ impl<'a> Pricer<'a> {
         for field in self.fields(set, &mut HashSet::new()) {
             let name = field.name.node.as_str();
             let children = &field.selection_set.node;
-            let cost = if let Some(r) = self.model.resources.iter().find(|r| r.resource == name) {
-                let n = self.first(field);
-                n.div_ceil(ASSUMED_PAGE).max(1)
-                    + self.walk(children, Scope::Connection(&r.type_name, n))
-            } else if let Some(r) = self.model.resources.iter().find(|r| r.single_field == name) {
-                1 + self.walk(children, Scope::Records(&r.type_name, 1))
-            } else if name == "node" {
-                1
-            } else if self.is_write(name) {
-                let ty = name
-                    .strip_prefix("create")
-                    .or_else(|| name.strip_prefix("update"))
-                    .unwrap_or_default();
-                1 + self.walk(children, Scope::Records(ty, 1))
-            } else {
-                self.walk(children, Scope::Free)
+            let cost = match self.prices.roots.get(name) {
+                Some(Root::List(ty)) => {
+                    let n = self.first(field);
+                    n.div_ceil(ASSUMED_PAGE).max(1) + self.walk(children, Scope::Connection(ty, n))
+                }
+                Some(Root::One(ty)) => 1 + self.walk(children, Scope::Records(ty, 1)),
+                Some(Root::Node) => 1,
+                None => self.walk(children, Scope::Free),
             };
             total = total.saturating_add(cost);
         }
         total
     }
 
-    fn is_write(&self, name: &str) -> bool {
-        self.model.resources.iter().any(|r| {
-            [
-                format!("create{}", r.type_name),
-                format!("update{}", r.type_name),
-                format!("delete{}", r.type_name),
-            ]
-            .iter()
-            .any(|w| w == name)
-        })
-    }
-
     /// The fields of a type (a resource or a value object).
-    fn type_fields(&self, type_name: &str) -> Option<&'a [crate::schema::FieldDef]> {
-        if let Some(r) = self.model.resource_by_type(type_name) {
-            return Some(&r.fields);
-        }
-        self.model
-            .objects
-            .iter()
-            .find(|o| o.name == type_name)
-            .map(|o| o.fields.as_slice())
+    fn type_fields(&self, type_name: &str) -> Option<&'a [FieldDef]> {
+        self.prices.types.get(type_name).map(Vec::as_slice)
     }
 
     fn walk(&self, set: &'a SelectionSet, scope: Scope<'a>) -> u64 {
@@ -226,9 +238,9 @@ fn strip_non_null(t: &TypeRef) -> &TypeRef {
 
 /// The estimated upstream calls of the costliest operation of `doc` (the one that runs is
 /// at most that).
-pub fn estimate(model: &UnifiedModel, doc: &ExecutableDocument, variables: &Variables) -> u64 {
+pub fn estimate(prices: &PriceList, doc: &ExecutableDocument, variables: &Variables) -> u64 {
     let pricer = Pricer {
-        model,
+        prices,
         doc,
         variables,
     };
@@ -242,14 +254,14 @@ pub fn estimate(model: &UnifiedModel, doc: &ExecutableDocument, variables: &Vari
 /// The async-graphql extension that refuses a query over the limit once it is parsed,
 /// before validation and execution, whatever transport it came by.
 pub struct QueryCost {
-    model: Arc<UnifiedModel>,
+    prices: Arc<PriceList>,
     limit: CostLimit,
 }
 
 impl QueryCost {
-    pub fn new(model: UnifiedModel, limit: CostLimit) -> QueryCost {
+    pub fn new(model: &UnifiedModel, limit: CostLimit) -> QueryCost {
         QueryCost {
-            model: Arc::new(model),
+            prices: Arc::new(PriceList::new(model)),
             limit,
         }
     }
@@ -258,14 +270,14 @@ impl QueryCost {
 impl ExtensionFactory for QueryCost {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(QueryCostCheck {
-            model: self.model.clone(),
+            prices: self.prices.clone(),
             limit: self.limit,
         })
     }
 }
 
 struct QueryCostCheck {
-    model: Arc<UnifiedModel>,
+    prices: Arc<PriceList>,
     limit: CostLimit,
 }
 
@@ -279,7 +291,7 @@ impl Extension for QueryCostCheck {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let doc = next.run(ctx, query, variables).await?;
-        let estimated = estimate(&self.model, &doc, variables);
+        let estimated = estimate(&self.prices, &doc, variables);
         if estimated > self.limit.0 {
             let mut error = ServerError::new(
                 format!(
@@ -316,7 +328,7 @@ mod tests {
     fn price(query: &str, variables: serde_json::Value) -> u64 {
         let doc = async_graphql::parser::parse_query(query).unwrap_or_else(|e| panic!("{e}"));
         let vars = Variables::from_json(variables);
-        estimate(&model(), &doc, &vars)
+        estimate(&PriceList::new(&model()), &doc, &vars)
     }
 
     #[test]

@@ -175,7 +175,7 @@ pub fn build_schema_limited(
         .register(mutation)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
-        .extension(cost::QueryCost::new(model.clone(), limit));
+        .extension(cost::QueryCost::new(model, limit));
     for t in builder_types {
         builder = builder.register(t);
     }

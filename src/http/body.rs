@@ -12,12 +12,21 @@ pub const BODY_DEADLINE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
-    #[error("the request body is larger than {} KiB", .0 / 1024)]
+    #[error("the request body is larger than {}; send less (this endpoint takes GraphQL documents and API payloads, not uploads)", size(*.0))]
     TooLarge(usize),
     #[error("the request body did not arrive within {} s", BODY_DEADLINE.as_secs())]
     TooSlow,
     #[error("the request body could not be read")]
     Broken,
+}
+
+/// `1 MiB`, `10 MiB`, `512 KiB`.
+fn size(bytes: usize) -> String {
+    if bytes.is_multiple_of(1024 * 1024) {
+        format!("{} MiB", bytes / (1024 * 1024))
+    } else {
+        format!("{} KiB", bytes / 1024)
+    }
 }
 
 impl BodyError {

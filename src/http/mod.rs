@@ -50,12 +50,8 @@ pub fn router(state: AppState) -> Router {
 pub fn with_panic_guard(routes: Router) -> Router {
     routes.layer(tower_http::catch_panic::CatchPanicLayer::custom(
         |panic: Box<dyn std::any::Any + Send>| {
-            let text = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            tracing::error!(panic = %text.chars().take(300).collect::<String>(), "a request panicked");
+            let text = crate::error::panic_message(&*panic);
+            tracing::error!(panic = %text, "a request panicked");
             let body = serde_json::json!({
                 "errors": [{
                     "message": "internal error",

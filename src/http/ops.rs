@@ -15,13 +15,10 @@ pub async fn healthz() -> Json<serde_json::Value> {
 /// Whether the request may read `/metrics`: the metrics token or the admin key. Metrics
 /// name providers, account counts and traffic: not for anyone who can reach the port.
 async fn may_read_metrics(state: &AppState, headers: &HeaderMap) -> bool {
-    let bearer = headers
+    let header = headers
         .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, key)| key.trim());
-    let Some(key) = bearer else {
+        .and_then(|v| v.to_str().ok());
+    let Ok(key) = crate::access::bearer_key(header) else {
         return false;
     };
     if let Some(token) = &state.metrics_token {
@@ -38,7 +35,7 @@ async fn may_read_metrics(state: &AppState, headers: &HeaderMap) -> bool {
         }
     }
     matches!(
-        crate::access::caller_for(&state.services.store, Some(&format!("Bearer {key}"))).await,
+        crate::access::caller_for_key(&state.services.store, key).await,
         Ok(crate::access::Caller::Admin)
     )
 }

@@ -7,3 +7,23 @@
 mod supervisor;
 
 pub use supervisor::{Supervisor, TaskReport};
+
+/// Runs `work` every `period` (the first time at once; a slow run delays the next rather
+/// than piling up) until `stop` changes.
+pub async fn run_every<F, Fut>(
+    period: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    mut work: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => work().await,
+            _ = stop.changed() => return,
+        }
+    }
+}

@@ -68,7 +68,10 @@ impl Supervisor {
                         me.update(name, |t| t.up = false);
                         return;
                     }
-                    Err(e) if e.is_panic() => format!("panicked: {}", panic_text(e.into_panic())),
+                    Err(e) if e.is_panic() => format!(
+                        "panicked: {}",
+                        crate::error::panic_message(&*e.into_panic())
+                    ),
                     Err(e) => format!("was cancelled: {e}"),
                 };
                 tracing::error!(task = name, failure = %why, "background task died; restarting");
@@ -117,16 +120,6 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
     if stop.wait_for(|s| *s).await.is_err() {
         std::future::pending::<()>().await;
     }
-}
-
-fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
-    let text = payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-text panic".to_string());
-    // A panic message can quote anything; keep it short for logs and /readyz.
-    text.chars().take(200).collect()
 }
 
 #[cfg(test)]
