@@ -68,6 +68,7 @@ impl Bench {
             introspection: true,
             // No proactive token refresher: nothing in the background while timing.
             refresh_every: None,
+            public_url: None,
         })
         .await
         .unwrap();

@@ -41,6 +41,9 @@ pub struct GatewayConfig {
     /// How often the proactive refresher looks for tokens about to expire; `None` turns it
     /// off (tests that drive refreshes by requests).
     pub refresh_every: Option<std::time::Duration>,
+    /// The base URL vendors and browsers reach this gateway at (`--public-url`); `None`
+    /// uses the host each request arrives with.
+    pub public_url: Option<url::Url>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +151,8 @@ impl Gateway {
             tokens,
             allow_private_upstreams: cfg.allow_private_upstreams,
             model: model.clone(),
+            events: Arc::new(crate::services::EventSignals::default()),
+            public_url: cfg.public_url.clone(),
         });
         let limit = CostLimit::from_env().map_err(|message| StartError::Setting {
             name: "TESSERA_MAX_QUERY_COST",
@@ -268,12 +273,26 @@ impl Gateway {
                 Box::pin(sweep_retained(store.clone(), stop))
             })
         };
+        let processor = {
+            let services = self.state.services.clone();
+            supervisor.spawn("webhook-processor", stop_rx.clone(), move |stop| {
+                Box::pin(crate::webhooks::process::run(services.clone(), stop))
+            })
+        };
+        let feed = {
+            let services = self.state.services.clone();
+            supervisor.spawn("event-feed", stop_rx.clone(), move |stop| {
+                Box::pin(crate::webhooks::feed::run(services.clone(), stop))
+            })
+        };
         let result = axum::serve(listener, router(self.state))
             .with_graceful_shutdown(shutdown)
             .await;
         let _ = stop_tx.send(true);
         let _ = poller.await;
         let _ = sweeper.await;
+        let _ = processor.await;
+        let _ = feed.await;
         if let Some(task) = scheduler {
             let _ = task.await;
         }
@@ -311,6 +330,19 @@ impl crate::engine::TokenRefusals for RefusalsSetAccountState {
 /// How long account events (refreshes, reauthorizations) are kept.
 const EVENT_RETENTION_DAYS: i64 = 90;
 
+/// How long unified events, processed inbox rows (the deduplication window) and the
+/// webhook delivery log are kept, unless `TESSERA_EVENT_RETENTION_DAYS` says otherwise.
+const WEBHOOK_RETENTION_DAYS: i64 = 7;
+
+fn webhook_retention() -> chrono::Duration {
+    let days = std::env::var("TESSERA_EVENT_RETENTION_DAYS")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|d| (1..=3650).contains(d))
+        .unwrap_or(WEBHOOK_RETENTION_DAYS);
+    chrono::Duration::days(days)
+}
+
 /// Every hour: idempotency keys past their 24 h window, expired OAuth states, account events
 /// older than [`EVENT_RETENTION_DAYS`]. (The request log sweeps itself.) Any replica may run
 /// it; the deletes are idempotent.
@@ -321,6 +353,14 @@ async fn sweep_retained(store: Store, stop: tokio::sync::watch::Receiver<bool>) 
             Ok(n) if n > 0 => tracing::info!(rows = n, "retention sweep"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "retention sweep failed; will retry"),
+        }
+        match store
+            .sweep_webhooks(chrono::Utc::now() - webhook_retention())
+            .await
+        {
+            Ok(n) if n > 0 => tracing::info!(rows = n, "webhook retention sweep"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "webhook retention sweep failed; will retry"),
         }
     })
     .await

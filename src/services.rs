@@ -11,7 +11,7 @@ use crate::jobs::Supervisor;
 use crate::monitor::Monitor;
 use crate::overrides::OverrideRegistry;
 use crate::schema::UnifiedModel;
-use crate::store::Store;
+use crate::store::{Store, UnifiedEvent};
 
 /// Built once at start, shared by every request.
 pub struct Services {
@@ -30,6 +30,34 @@ pub struct Services {
     pub monitor: Arc<Monitor>,
     /// The background tasks and what became of them (`/readyz`, `/metrics`).
     pub tasks: Arc<Supervisor>,
+    /// Wake-ups and the fan-out of unified events between intake, processing and
+    /// subscriptions.
+    pub events: Arc<EventSignals>,
+    /// The base URL vendors and browsers reach this gateway at (`TESSERA_PUBLIC_URL`); `None`
+    /// means the `Host` a request came with.
+    pub public_url: Option<url::Url>,
+}
+
+/// How the webhook pipeline's stages wake each other in one replica. (Other replicas learn
+/// of new events through the database: see `webhooks::feed`.)
+pub struct EventSignals {
+    /// A delivery put events in the inbox.
+    pub inbox: tokio::sync::Notify,
+    /// This replica wrote unified events.
+    pub written: tokio::sync::Notify,
+    /// Every new unified event, in order, for this replica's subscriptions.
+    pub feed: tokio::sync::broadcast::Sender<Arc<UnifiedEvent>>,
+}
+
+impl Default for EventSignals {
+    fn default() -> Self {
+        EventSignals {
+            inbox: tokio::sync::Notify::new(),
+            written: tokio::sync::Notify::new(),
+            // A subscriber that falls this far behind is told it lagged and goes on.
+            feed: tokio::sync::broadcast::channel(4096).0,
+        }
+    }
 }
 
 pub type SharedServices = Arc<Services>;

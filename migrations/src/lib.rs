@@ -16,6 +16,7 @@ mod m20261129_000003_oauth;
 mod m20261129_000004_overrides;
 mod m20261129_000005_upstream_calls;
 mod m20261129_000006_rate_limit_budgets;
+mod m20261202_000007_webhooks;
 
 /// The migrations of Tessera's schema, oldest first.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_overrides::Migration),
             Box::new(m20261129_000005_upstream_calls::Migration),
             Box::new(m20261129_000006_rate_limit_budgets::Migration),
+            Box::new(m20261202_000007_webhooks::Migration),
         ]
     }
 }

@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 
 use super::DemoAccount;
 use super::oauth::{OAuthShape, OAuthStore};
+use super::webhooks::{WebhookDialect, Webhooks};
 
 /// One simulated provider. Its router is nested under `/{provider}`.
 pub(crate) trait Vendor: Send + Sync + 'static {
@@ -46,6 +47,11 @@ pub(crate) trait Vendor: Send + Sync + 'static {
     /// authorization, token and revocation endpoints): merged with `router()`.
     fn oauth_router(self: Arc<Self>) -> Router {
         Router::new()
+    }
+
+    /// The vendor's webhook format, when it pushes record changes (see `webhooks.rs`).
+    fn webhooks(self: Arc<Self>) -> Option<Arc<dyn WebhookDialect>> {
+        None
     }
 }
 
@@ -265,6 +271,8 @@ pub(crate) struct Control {
     ids: AtomicU64,
     /// OAuth clients, codes, grants and switches (`oauth.rs`).
     pub(crate) oauth: OAuthStore,
+    /// Webhook configuration, subscriptions, faults and the delivery queue (`webhooks.rs`).
+    pub(crate) webhooks: Webhooks,
 }
 
 impl Control {
@@ -458,6 +466,7 @@ struct ControlApi {
 
 pub(crate) fn router(control: Arc<Control>, vendors: Vec<Arc<dyn Vendor>>) -> Router {
     let oauth = super::oauth::control_router(control.clone(), vendors.clone());
+    let webhooks = super::webhooks::control_router(control.clone(), vendors.clone());
     Router::new()
         .route("/stats", get(stats))
         .route("/reset", post(reset))
@@ -471,6 +480,7 @@ pub(crate) fn router(control: Arc<Control>, vendors: Vec<Arc<dyn Vendor>>) -> Ro
         .fallback(|| async { control_error(StatusCode::NOT_FOUND, "no such control route") })
         .with_state(ControlApi { control, vendors })
         .merge(oauth)
+        .merge(webhooks)
 }
 
 pub(crate) fn control_error(status: StatusCode, message: impl Into<String>) -> Reject {
@@ -500,6 +510,7 @@ async fn stats(State(api): State<ControlApi>) -> Response {
 async fn reset(State(api): State<ControlApi>) -> Response {
     api.control.lock().restore_start_state();
     api.control.oauth.reset();
+    api.control.webhooks.reset();
     api.control.ids.store(0, Ordering::Relaxed);
     for vendor in &api.vendors {
         vendor.reset_data();

@@ -5,7 +5,9 @@
 //! Every request passes the shared gate first (`wire::gate`): it is counted, may be
 //! hijacked by an injected fault, is authenticated against the shared token registry and
 //! is charged to its token's rolling rate-limit window. Handlers then work on an in-memory
-//! [`Store`].
+//! [`Store`]. Every create, update and archive of a contact, company or deal is reported
+//! to the app's webhooks (`hubspot_webhooks.rs`, which also serves
+//! `/account-info/v3/details`).
 //!
 //! Choices where HubSpot's behaviour is not pinned down by vendors.md (tagged [M] there
 //! or not covered):
@@ -62,11 +64,15 @@ use super::hubspot_data::{
 use super::oauth::{
     self, AuthorizeError, GrantType, Issued, OAuthShape, Prefixes, Profile, RefreshRule, TokenError,
 };
+use super::webhooks::{Action, Source, WebhookDialect};
 use super::wire::{
     self, AuthFailure, Dialect, ReqInfo, all_params, last_param, percent_decode, query_pairs,
     split_list,
 };
 use super::{HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET};
+
+#[path = "hubspot_webhooks.rs"]
+mod webhooks;
 
 pub(crate) const PROVIDER: &str = "hubspot";
 const PREFIX: &str = "/hubspot";
@@ -88,13 +94,16 @@ const OWNER_ROUTE: &str = "/crm/v3/owners/{ownerId}";
 const PIPELINES_ROUTE: &str = "/crm/v3/pipelines/deals";
 const PIPELINE_ROUTE: &str = "/crm/v3/pipelines/deals/{pipelineId}";
 const STAGES_ROUTE: &str = "/crm/v3/pipelines/deals/{pipelineId}/stages";
-const OTHER_ROUTES: [&str; 6] = [
+/// The account a token belongs to (receivers match `portalId` of webhook events with it).
+const ACCOUNT_ROUTE: &str = "/account-info/v3/details";
+const OTHER_ROUTES: [&str; 7] = [
     OWNERS_ROUTE,
     OWNERS_SLASH_ROUTE,
     OWNER_ROUTE,
     PIPELINES_ROUTE,
     PIPELINE_ROUTE,
     STAGES_ROUTE,
+    ACCOUNT_ROUTE,
 ];
 
 pub(crate) struct HubSpot {
@@ -268,6 +277,7 @@ impl Vendor for HubSpot {
                     },
                 ),
             )
+            .route(ACCOUNT_ROUTE, get(|| async { Json(webhooks::account_details()) }))
             .method_not_allowed_fallback(
                 |State(hs): State<Arc<HubSpot>>, info: ReqInfo| async move {
                     hs.error(
@@ -305,6 +315,10 @@ impl Vendor for HubSpot {
     }
 
     fn oauth(&self) -> Option<&dyn OAuthShape> {
+        Some(self)
+    }
+
+    fn webhooks(self: Arc<Self>) -> Option<Arc<dyn WebhookDialect>> {
         Some(self)
     }
 
@@ -1177,6 +1191,18 @@ impl HubSpot {
 
     fn create(&self, ty: ObjectType, body: &Bytes) -> Result<Response, Reject> {
         let input: WriteBody = self.parse_body(body)?;
+        let (_, rendered) = self.create_record(ty, input, Source::Api)?;
+        Ok((StatusCode::CREATED, Json(rendered)).into_response())
+    }
+
+    /// A create as the API makes it, reported to webhooks; returns the id and the record
+    /// as the write answers it.
+    fn create_record(
+        &self,
+        ty: ObjectType,
+        input: WriteBody,
+        source: Source,
+    ) -> Result<(u64, Value), Reject> {
         let mut changes = self.validate_properties(ty, input.properties)?;
         let targets = self.association_targets(ty, input.associations)?;
         let missing: Vec<(String, &str, String)> = ty
@@ -1286,7 +1312,9 @@ impl HubSpot {
             .live(ty, id)
             .map(|r| store.render(ty, r, &Selection::Present, &[]))
             .unwrap_or(Value::Null);
-        Ok((StatusCode::CREATED, Json(rendered)).into_response())
+        drop(store);
+        self.report(ty, id, Action::Created, source, Vec::new());
+        Ok((id, rendered))
     }
 
     fn update(
@@ -1299,6 +1327,19 @@ impl HubSpot {
             return Err(self.not_found("").into());
         };
         let input: WriteBody = self.parse_body(body)?;
+        let rendered = self.update_record(ty, &id, input, Source::Api)?;
+        Ok(Json(rendered).into_response())
+    }
+
+    /// An update as the API makes it, reported to webhooks with the properties whose
+    /// value it changed.
+    fn update_record(
+        &self,
+        ty: ObjectType,
+        id: &str,
+        input: WriteBody,
+        source: Source,
+    ) -> Result<Value, Reject> {
         let changes = self.validate_properties(ty, input.properties)?;
         let mut store = self.write();
         let numeric = id
@@ -1306,37 +1347,62 @@ impl HubSpot {
             .parse::<u64>()
             .ok()
             .filter(|n| store.live(ty, *n).is_some())
-            .ok_or_else(|| self.not_found(&id))?;
+            .ok_or_else(|| self.not_found(id))?;
         self.check_email_conflict(&store, ty, &changes, Some(numeric))?;
         if ty == ObjectType::Deals {
             self.check_deal_stage(store.live(ty, numeric), &changes)?;
         }
         let now = iso_millis(Utc::now());
         let Some(record) = store.table_mut(ty).get_mut(&numeric) else {
-            return Err(self.not_found(&id).into());
+            return Err(self.not_found(id).into());
         };
+        // HubSpot reports a property change only when the value really changed.
+        let changed: Vec<(String, Value)> = changes
+            .iter()
+            .filter(|(name, value)| record.property(name) != value.as_deref())
+            .map(|(name, value)| {
+                (
+                    name.clone(),
+                    value.clone().map_or(Value::Null, Value::String),
+                )
+            })
+            .collect();
         apply_changes(ty, record, changes, &now);
         record.properties.insert(ty.modified_property().into(), now);
         let rendered = store
             .live(ty, numeric)
             .map(|r| store.render(ty, r, &Selection::Present, &[]))
             .unwrap_or(Value::Null);
-        Ok(Json(rendered).into_response())
+        drop(store);
+        self.report(ty, numeric, Action::Updated, source, changed);
+        Ok(rendered)
     }
 
     fn archive(&self, ty: ObjectType, id: Result<Path<String>, PathRejection>) -> Response {
-        if let Ok(Path(id)) = id
-            && let Ok(numeric) = id.trim().parse::<u64>()
-        {
-            let now = iso_millis(Utc::now());
-            let mut store = self.write();
-            if let Some(record) = store.table_mut(ty).get_mut(&numeric)
-                && record.archived_at.is_none()
-            {
-                record.archived_at = Some(now);
-            }
+        if let Ok(Path(id)) = id {
+            self.archive_record(ty, &id, Source::Api);
         }
         StatusCode::NO_CONTENT.into_response()
+    }
+
+    /// Archives a live record (reported to webhooks); false when there was none.
+    fn archive_record(&self, ty: ObjectType, id: &str, source: Source) -> bool {
+        let Ok(numeric) = id.trim().parse::<u64>() else {
+            return false;
+        };
+        let now = iso_millis(Utc::now());
+        let mut store = self.write();
+        let Some(record) = store
+            .table_mut(ty)
+            .get_mut(&numeric)
+            .filter(|r| r.archived_at.is_none())
+        else {
+            return false;
+        };
+        record.archived_at = Some(now);
+        drop(store);
+        self.report(ty, numeric, Action::Deleted, source, Vec::new());
+        true
     }
 }
 // ---------------------------------------------------------------------------------------

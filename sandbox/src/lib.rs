@@ -18,7 +18,9 @@
 //!
 //! Adding a vendor: write `<vendor>.rs` implementing `control::Vendor`, list it in
 //! `vendors()`, answer for it in [`sample_records`], and write the provider's sample files
-//! (`tests/it/samples.rs` says how).
+//! (`tests/it/samples.rs` says how). A vendor that pushes record changes also implements
+//! `webhooks::WebhookDialect` (in a `<vendor>_webhooks.rs` child module) and reports every
+//! create, update and delete to `control.webhooks`.
 //!
 //! OAuth 2.0 (`oauth.rs`): every vendor also serves its authorization and token endpoints
 //! under its prefix, outside the API gate, for the seeded demo client below
@@ -27,6 +29,17 @@
 //! `POST /_control/oauth` (token lifetime, rotation, slow or failing token endpoint),
 //! `/_control/oauth/revoke`, `/_control/oauth/grant` (a linked account without the
 //! browser) and `stats.oauth`.
+//!
+//! Webhooks (`webhooks.rs`, with each vendor's wire format in `<vendor>_webhooks.rs`):
+//! HubSpot (app-level, signed v1/v2/v3), Microsoft Graph (subscriptions with the
+//! validation handshake and lifecycle events), Pipedrive (webhooks with Basic auth) and
+//! Zoho (watch channels with a token) POST every change made through their API to their
+//! subscribers, asynchronously, in order per vendor, retried with backoff. Salesforce and
+//! Google push nothing. The control plane adds `/_control/webhooks/{provider}` (`PUT`
+//! configuration, `GET` configuration, subscriptions and the log of everything sent),
+//! `.../touch` (a change made in the vendor's own UI), `.../faults` (wrong signature,
+//! dropped deliveries, failing renewal or validation), `.../expire` and, for Graph,
+//! `.../lifecycle`; `/_control/reset` clears all of it.
 
 mod control;
 mod google;
@@ -40,6 +53,7 @@ mod pipedrive;
 mod pipedrive_data;
 mod salesforce;
 mod salesforce_data;
+mod webhooks;
 mod wire;
 mod zoho;
 mod zoho_data;
@@ -163,6 +177,9 @@ impl Sandbox {
         let mut app = Router::new();
         for vendor in &vendors {
             control.register(vendor.as_ref());
+            if let Some(dialect) = vendor.clone().webhooks() {
+                control.webhooks.register(vendor.provider(), &dialect);
+            }
             let routes = vendor.clone().router().merge(vendor.clone().oauth_router());
             app = app.nest(&vendor.mount(), routes);
         }

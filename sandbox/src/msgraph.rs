@@ -3,6 +3,10 @@
 //! `http://host/graph/v1.0`). Graph has no companies or deals for Outlook contacts: the
 //! sandbox serves contacts only.
 //!
+//! Change notifications (`/v1.0/subscriptions`, with the validation handshake) live in
+//! `msgraph_webhooks.rs`; every contact created, updated or deleted (`$batch` included) is
+//! reported to them.
+//!
 //! Every request passes the shared gate (`wire::gate`). `$batch` itself is not charged to
 //! the rate-limit window; each of its sub-requests is, and a throttled sub-request gets
 //! its own 429 with `Retry-After`, as Outlook does.
@@ -67,11 +71,15 @@ use super::msgraph_data::{
 use super::oauth::{
     self, AuthorizeError, GrantType, Issued, OAuthShape, Prefixes, Profile, RefreshRule, TokenError,
 };
+use super::webhooks::{Action, Source, WebhookDialect};
 use super::wire::{
     self, AuthFailure, AuthToken, Dialect, ReqInfo, last_param, percent_decode, query_pairs,
     split_list, wait_seconds,
 };
 use super::{MSGRAPH_CLIENT_ID, MSGRAPH_CLIENT_SECRET};
+
+#[path = "msgraph_webhooks.rs"]
+mod webhooks;
 
 pub(crate) const PROVIDER: &str = "msgraph";
 const MOUNT: &str = "/graph";
@@ -156,6 +164,9 @@ fn route_templates() -> Vec<String> {
         "/me/contacts".to_owned(),
         "/me/contacts/{id}".to_owned(),
         "/$batch".to_owned(),
+        "/subscriptions".to_owned(),
+        "/subscriptions/{id}".to_owned(),
+        "/subscriptions/{id}/reauthorize".to_owned(),
     ]
     .into_iter()
     .map(|p| format!("{VERSION}{p}"))
@@ -232,7 +243,7 @@ impl Vendor for MsGraph {
                     |State(g): State<Arc<MsGraph>>, info: ReqInfo, body: Bytes| async move {
                         let call = g.call(&info, "/me/contacts");
                         match g.parse_json(&call, &body) {
-                            Ok(value) => g.create(&call, &value),
+                            Ok(value) => g.create(&call, &value, Source::Api),
                             Err(outcome) => outcome,
                         }
                         .into_response()
@@ -256,7 +267,7 @@ impl Vendor for MsGraph {
                      body: Bytes| async move {
                         let call = g.call(&info, "/me/contacts/{id}");
                         match g.parse_json(&call, &body) {
-                            Ok(value) => g.update(&call, &path_id(id), &value),
+                            Ok(value) => g.update(&call, &path_id(id), &value, Source::Api),
                             Err(outcome) => outcome,
                         }
                         .into_response()
@@ -267,7 +278,7 @@ impl Vendor for MsGraph {
                      info: ReqInfo,
                      id: Result<Path<String>, PathRejection>| async move {
                         let call = g.call(&info, "/me/contacts/{id}");
-                        g.delete(&call, &path_id(id)).into_response()
+                        g.delete(&call, &path_id(id), Source::Api).into_response()
                     },
                 ),
             )
@@ -282,7 +293,8 @@ impl Vendor for MsGraph {
                         g.batch(&info, &token, &body).into_response()
                     },
                 ),
-            );
+            )
+            .merge(webhooks::routes());
         router
             .method_not_allowed_fallback(
                 |State(g): State<Arc<MsGraph>>, info: ReqInfo| async move {
@@ -319,6 +331,10 @@ impl Vendor for MsGraph {
     }
 
     fn oauth(&self) -> Option<&dyn OAuthShape> {
+        Some(self)
+    }
+
+    fn webhooks(self: Arc<Self>) -> Option<Arc<dyn WebhookDialect>> {
         Some(self)
     }
 
@@ -1184,7 +1200,7 @@ impl MsGraph {
         )
     }
 
-    fn create(&self, call: &Call<'_>, body: &Value) -> Outcome {
+    fn create(&self, call: &Call<'_>, body: &Value, source: Source) -> Outcome {
         let changes = match self.changes(call, body) {
             Ok(c) => c,
             Err(e) => return e,
@@ -1211,12 +1227,14 @@ impl MsGraph {
             props,
         };
         let rendered = contact.render(None);
+        let id = contact.id.clone();
         store.contacts.push(contact);
         drop(store);
+        self.report(&id, Action::Created, source, None, Some(&rendered));
         Outcome::json(StatusCode::CREATED, self.with_context(call, rendered, None))
     }
 
-    fn update(&self, call: &Call<'_>, id: &str, body: &Value) -> Outcome {
+    fn update(&self, call: &Call<'_>, id: &str, body: &Value, source: Source) -> Outcome {
         let changes = match self.changes(call, body) {
             Ok(c) => c,
             Err(e) => return e,
@@ -1249,10 +1267,11 @@ impl MsGraph {
         contact.modified = Utc::now().max(contact.created);
         let rendered = contact.render(None);
         drop(store);
+        self.report(id, Action::Updated, source, None, Some(&rendered));
         Outcome::json(StatusCode::OK, self.with_context(call, rendered, None))
     }
 
-    fn delete(&self, call: &Call<'_>, id: &str) -> Outcome {
+    fn delete(&self, call: &Call<'_>, id: &str, source: Source) -> Outcome {
         let mut store = self.write();
         if let Err(e) = self.check_id(call, id, &store) {
             return e;
@@ -1262,7 +1281,10 @@ impl MsGraph {
         {
             return e;
         }
+        let previous = store.find(id).map(|c| c.render(None));
         store.remove(id);
+        drop(store);
+        self.report(id, Action::Deleted, source, previous.as_ref(), None);
         Outcome {
             status: StatusCode::NO_CONTENT,
             body: None,
@@ -1387,13 +1409,13 @@ impl MsGraph {
         let body = body.unwrap_or(&empty);
         match (segments.as_slice(), call.method) {
             (["me", "contacts"], "GET") => self.list(call, false),
-            (["me", "contacts"], "POST") => self.create(call, body),
+            (["me", "contacts"], "POST") => self.create(call, body, Source::Api),
             (["me", "contacts", id], method) => {
                 let id = percent_decode(id).unwrap_or_else(|| (*id).to_owned());
                 match method {
                     "GET" => self.get_one(call, &id),
-                    "PATCH" => self.update(call, &id, body),
-                    "DELETE" => self.delete(call, &id),
+                    "PATCH" => self.update(call, &id, body, Source::Api),
+                    "DELETE" => self.delete(call, &id, Source::Api),
                     other => self.error(
                         call,
                         StatusCode::METHOD_NOT_ALLOWED,

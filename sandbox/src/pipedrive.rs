@@ -6,6 +6,9 @@
 //! an injected fault, authenticated (`Authorization: Bearer` or `x-api-token`) and charged
 //! to its token's 2-second burst window.
 //!
+//! Webhooks (`/api/v1/webhooks`) live in `pipedrive_webhooks.rs`; every person,
+//! organization and deal created, changed or deleted is reported to them.
+//!
 //! Choices where vendors.md is silent or tagged [M]/[T]:
 //! - Default burst limit: 480 requests per 2 s (OAuth apps on the Ultimate plan; the
 //!   conformance suite's bursts across seven resources outrun the Lite plan's 80). The
@@ -65,15 +68,21 @@ use super::pipedrive_data::{
     ACTIVITY_TYPES, ADDRESS_PARTS, ActivityFields, Channel, CustomKind, DEFAULT_CURRENCY,
     DealFields, Entity, Extra, OWNER_IDS, PipelineFields, Record, Store,
 };
+use super::webhooks::{Action, Source, WebhookDialect};
 use super::wire::{self, AuthFailure, Dialect, ReqInfo, last_param, split_list};
 use super::{PIPEDRIVE_CLIENT_ID, PIPEDRIVE_CLIENT_SECRET};
+
+#[path = "pipedrive_webhooks.rs"]
+mod webhooks;
 
 pub(crate) const PROVIDER: &str = "pipedrive";
 const PREFIX: &str = "/pipedrive";
 const API: &str = "/api/v2";
 const V1: &str = "/api/v1";
-/// Routes outside the generic v2 table: v1 notes/users/leads and v2 stages.
-const OTHER_ROUTES: [&str; 8] = [
+/// Routes outside the generic v2 table: v1 notes/users/leads/webhooks and v2 stages.
+const OTHER_ROUTES: [&str; 10] = [
+    "/api/v1/webhooks",
+    "/api/v1/webhooks/{id}",
     "/api/v1/notes",
     "/api/v1/notes/{id}",
     "/api/v1/users",
@@ -266,7 +275,8 @@ impl Vendor for Pipedrive {
                 .route(
                     &format!("{API}/stages/{{id}}"),
                     get(|State(p): State<Arc<Pipedrive>>, id: Id| async move { p.get_stage(id) }),
-                );
+                )
+                .merge(webhooks::routes());
         router
             .method_not_allowed_fallback(|| async { unknown_method() })
             .fallback(|| async { unknown_method() })
@@ -286,6 +296,10 @@ impl Vendor for Pipedrive {
     }
 
     fn oauth(&self) -> Option<&dyn OAuthShape> {
+        Some(self)
+    }
+
+    fn webhooks(self: Arc<Self>) -> Option<Arc<dyn WebhookDialect>> {
         Some(self)
     }
 
@@ -1609,6 +1623,17 @@ impl Pipedrive {
     }
 
     fn create(&self, entity: Entity, body: &Bytes) -> Result<Response, Reject> {
+        let (_, rendered) = self.create_record(entity, body, Source::Api)?;
+        Ok(success(rendered))
+    }
+
+    /// A create as the API makes it, reported to webhooks; returns the id and the record.
+    fn create_record(
+        &self,
+        entity: Entity,
+        body: &Bytes,
+        source: Source,
+    ) -> Result<(u64, Value), Reject> {
         let mut store = self.write();
         let changes = self.parse_changes(entity, body, true, &store)?;
         let now = Utc::now();
@@ -1666,7 +1691,9 @@ impl Pipedrive {
         record.update_time = now.max(record.add_time);
         let rendered = record.render(entity, None);
         store.table_mut(entity).insert(id, record);
-        Ok(success(rendered))
+        drop(store);
+        self.report(entity, id, Action::Created, source, None, Some(&rendered));
+        Ok((id, rendered))
     }
 
     fn update(
@@ -1676,10 +1703,26 @@ impl Pipedrive {
         body: &Bytes,
     ) -> Result<Response, Reject> {
         let id = Self::item_id(id)?;
+        Ok(success(self.update_record(
+            entity,
+            id,
+            body,
+            Source::Api,
+        )?))
+    }
+
+    /// An update as the API makes it, reported to webhooks with the record before it.
+    fn update_record(
+        &self,
+        entity: Entity,
+        id: u64,
+        body: &Bytes,
+        source: Source,
+    ) -> Result<Value, Reject> {
         let mut store = self.write();
-        if store.live(entity, id).is_none() {
+        let Some(previous) = store.live(entity, id).map(|r| r.render(entity, None)) else {
             return Err(not_found(entity));
-        }
+        };
         let changes = self.parse_changes(entity, body, false, &store)?;
         let record = store
             .table_mut(entity)
@@ -1687,7 +1730,17 @@ impl Pipedrive {
             .ok_or_else(|| not_found(entity))?;
         apply(record, changes);
         record.update_time = Utc::now().max(record.add_time);
-        Ok(success(record.render(entity, None)))
+        let rendered = record.render(entity, None);
+        drop(store);
+        self.report(
+            entity,
+            id,
+            Action::Updated,
+            source,
+            Some(&previous),
+            Some(&rendered),
+        );
+        Ok(rendered)
     }
 
     fn delete(
@@ -1696,15 +1749,24 @@ impl Pipedrive {
         id: Result<Path<String>, PathRejection>,
     ) -> Result<Response, Reject> {
         let id = Self::item_id(id)?;
+        self.delete_record(entity, id, Source::Api)?;
+        Ok(success(json!({ "id": id })))
+    }
+
+    /// A (soft) delete as the API makes it, reported to webhooks.
+    fn delete_record(&self, entity: Entity, id: u64, source: Source) -> Result<(), Reject> {
         let mut store = self.write();
         let record = store
             .table_mut(entity)
             .get_mut(&id)
             .filter(|r| !r.deleted)
             .ok_or_else(|| not_found(entity))?;
+        let previous = record.render(entity, None);
         record.deleted = true;
         record.update_time = Utc::now().max(record.add_time);
-        Ok(success(json!({ "id": id })))
+        drop(store);
+        self.report(entity, id, Action::Deleted, source, Some(&previous), None);
+        Ok(())
     }
 }
 

@@ -7,6 +7,9 @@
 //! <token>`, never `Bearer`) against the shared token registry and is charged to its
 //! token's rolling window, which models the org's rolling 24 h credit allowance.
 //!
+//! Notification channels (`/crm/v8/actions/watch`) live in `zoho_webhooks.rs`; every
+//! Contacts, Accounts and Deals record created, updated or deleted is reported to them.
+//!
 //! Choices where vendors.md is silent (or tagged [M]); where it names one, the v8 OpenAPI
 //! in `zoho/crm-oas` (vendors.md §0) was followed:
 //! - Only `v8` is served; other versions are 404 `INVALID_URL_PATTERN`. Module names are
@@ -89,12 +92,16 @@ use super::control::{Control, FaultKind, RateDecision, RateLimitConfig, Reject, 
 use super::oauth::{
     self, AuthorizeError, Issued, OAuthShape, Prefixes, Profile, RefreshRule, TokenError,
 };
+use super::webhooks::{Action, Source, WebhookDialect};
 use super::wire::{self, AuthFailure, Dialect, ReqInfo, last_param, split_list};
 use super::zoho_data::{
     FieldDef, FieldType, Module, Record, SANDBOX_USER_ID, SANDBOX_USER_NAME, SortBy, Store,
     TASK_COMPLETED, User, sample_ids, stage_probability, zoho_datetime,
 };
 use super::{ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET};
+
+#[path = "zoho_webhooks.rs"]
+mod webhooks;
 
 pub(crate) const PROVIDER: &str = "zoho";
 const PREFIX: &str = "/zoho";
@@ -132,7 +139,7 @@ impl Zoho {
         Zoho {
             control,
             store: RwLock::new(Store::seed()),
-            templates: [COLLECTION, ITEM, SEARCH, USERS, USER]
+            templates: [COLLECTION, ITEM, SEARCH, USERS, USER, webhooks::WATCH]
                 .iter()
                 .map(|r| format!("{PREFIX}{r}"))
                 .collect(),
@@ -203,6 +210,7 @@ impl Vendor for Zoho {
                     })
                     .delete(|State(z): S, p: ItemParams| async move { z.delete(p) }),
             )
+            .merge(webhooks::routes())
             .method_not_allowed_fallback(|| async {
                 zoho_error(
                     StatusCode::BAD_REQUEST,
@@ -228,6 +236,10 @@ impl Vendor for Zoho {
     }
 
     fn oauth(&self) -> Option<&dyn OAuthShape> {
+        Some(self)
+    }
+
+    fn webhooks(self: Arc<Self>) -> Option<Arc<dyn WebhookDialect>> {
         Some(self)
     }
 
@@ -792,6 +804,19 @@ impl Zoho {
     fn create(&self, module: ModuleParam, body: &Bytes) -> Result<Response, Reject> {
         let module = module_param(module)?;
         let inputs = parse_data(body)?;
+        let results = self.create_records(module, &inputs, Source::Api);
+        Ok(write_response(results, StatusCode::CREATED))
+    }
+
+    /// Creates as the API does, each created record reported to webhooks; one result
+    /// entry per input.
+    fn create_records(
+        &self,
+        module: Module,
+        inputs: &[Value],
+        source: Source,
+    ) -> Vec<Result<Value, Value>> {
+        let mut created = Vec::new();
         let mut store = self.write();
         let now = Utc::now();
         let mut results = Vec::new();
@@ -812,11 +837,16 @@ impl Zoho {
                 };
                 apply(module, &mut record, changes, now);
                 store.table_mut(module).insert(id, record);
+                created.push(id);
                 success(id, now, now, "record added")
             });
             results.push(outcome);
         }
-        Ok(write_response(results, StatusCode::CREATED))
+        drop(store);
+        for id in created {
+            self.report(module, id, Action::Created, source, Vec::new());
+        }
+        results
     }
 
     fn update(&self, params: ItemParams, body: &Bytes) -> Result<Response, Reject> {
@@ -829,31 +859,58 @@ impl Zoho {
                 "limit exceeded",
             ));
         }
+        let input = inputs.first().cloned().unwrap_or(Value::Null);
+        let outcome = self.update_record(module, id, &input, Source::Api)?;
+        Ok(write_response(vec![outcome], StatusCode::OK))
+    }
+
+    /// An update as the API makes it, reported to webhooks with the fields it changed.
+    fn update_record(
+        &self,
+        module: Module,
+        id: u64,
+        input: &Value,
+        source: Source,
+    ) -> Result<Result<Value, Value>, Reject> {
         let mut store = self.write();
         if !store.table(module).contains_key(&id) {
             return Err(invalid_record_id());
         }
-        let input = inputs.first().cloned().unwrap_or(Value::Null);
         let now = Utc::now();
-        let outcome = match validate(&store, module, 0, &input, false) {
+        let outcome = match validate(&store, module, 0, input, false) {
             Err(e) => Err(e),
             Ok(changes) => match store.table_mut(module).get_mut(&id) {
                 None => return Err(invalid_record_id()),
                 Some(record) => {
+                    let before = record.values.clone();
                     apply(module, record, changes, now);
                     record.modified = now;
-                    Ok(success(id, record.created, now, "record updated"))
+                    // Zoho's affected fields: those whose value the write changed.
+                    let affected: Vec<(String, Value)> = record
+                        .values
+                        .iter()
+                        .filter(|(k, v)| before.get(*k) != Some(*v))
+                        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                        .chain(
+                            before
+                                .keys()
+                                .filter(|k| !record.values.contains_key(*k))
+                                .map(|k| ((*k).to_owned(), Value::Null)),
+                        )
+                        .collect();
+                    let created = record.created;
+                    drop(store);
+                    self.report(module, id, Action::Updated, source, affected);
+                    Ok(success(id, created, now, "record updated"))
                 }
             },
         };
-        Ok(write_response(vec![outcome], StatusCode::OK))
+        Ok(outcome)
     }
 
     fn delete(&self, params: ItemParams) -> Result<Response, Reject> {
         let (module, id) = item_params(params)?;
-        if self.write().table_mut(module).remove(&id).is_none() {
-            return Err(invalid_record_id());
-        }
+        self.delete_record(module, id, Source::Api)?;
         let body = json!({ "data": [{
             "code": "SUCCESS",
             "details": { "id": id.to_string() },
@@ -861,6 +918,15 @@ impl Zoho {
             "status": "success",
         }]});
         Ok(Json(body).into_response())
+    }
+
+    /// A delete as the API makes it, reported to webhooks.
+    fn delete_record(&self, module: Module, id: u64, source: Source) -> Result<(), Reject> {
+        if self.write().table_mut(module).remove(&id).is_none() {
+            return Err(invalid_record_id());
+        }
+        self.report(module, id, Action::Deleted, source, Vec::new());
+        Ok(())
     }
 }
 

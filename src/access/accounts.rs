@@ -64,6 +64,33 @@ pub async fn handle_for(
     id: &str,
     rate_limits: Arc<RateLimitLog>,
 ) -> Result<Arc<AccountHandle>, AccountError> {
+    handle(services, caller, id, rate_limits, Token::Fresh).await
+}
+
+/// As [`handle_for`], with the token as stored: never refreshed first. For a call made
+/// right after connecting (the token was just given), where a refresh would be a side
+/// effect the connect did not ask for.
+pub async fn handle_as_stored(
+    services: &Services,
+    caller: &Caller,
+    id: &str,
+    rate_limits: Arc<RateLimitLog>,
+) -> Result<Arc<AccountHandle>, AccountError> {
+    handle(services, caller, id, rate_limits, Token::AsStored).await
+}
+
+enum Token {
+    Fresh,
+    AsStored,
+}
+
+async fn handle(
+    services: &Services,
+    caller: &Caller,
+    id: &str,
+    rate_limits: Arc<RateLimitLog>,
+    token: Token,
+) -> Result<Arc<AccountHandle>, AccountError> {
     let row = visible_account(services, caller, id).await?;
     match row.status.as_str() {
         "ACTIVE" | "REFRESHING" => {}
@@ -100,12 +127,21 @@ pub async fn handle_for(
     let base_url = provider
         .resolve_base_url(&row.settings, services.allow_private_upstreams)
         .map_err(|m| fail(ErrorCode::ConfigError, m))?;
-    // Refreshed first when due (single flight across requests and replicas).
-    let (row, creds) = services
-        .tokens
-        .fresh(row)
-        .await
-        .map_err(|e| fail(e.code(), e.to_string()))?;
+    let (row, creds) = match token {
+        // Refreshed first when due (single flight across requests and replicas).
+        Token::Fresh => services
+            .tokens
+            .fresh(row)
+            .await
+            .map_err(|e| fail(e.code(), e.to_string()))?,
+        Token::AsStored => {
+            let creds = services
+                .vault
+                .open(&row.id, &row.credentials)
+                .map_err(|e| fail(e.code(), e.to_string()))?;
+            (row, creds)
+        }
+    };
     let token = creds.request_token().cloned().ok_or_else(|| {
         fail(
             ErrorCode::NeedsReauth,

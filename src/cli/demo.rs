@@ -42,6 +42,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
         playground_key: Some(args.demo_key.clone()),
         introspection: true,
         refresh_every: Some(std::time::Duration::from_secs(15)),
+        public_url: None,
     })
     .await?;
     let admin_env = std::env::var("TESSERA_ADMIN_KEY")
@@ -83,6 +84,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
                 expires_at: creds.expires_at,
             })
             .await?;
+        crate::webhooks::on_account_linked(&gateway.state.services, &row).await;
         accounts.push((row.id, demo.provider));
     }
     let listener = tokio::net::TcpListener::bind(args.listen).await?;

@@ -31,6 +31,11 @@ pub struct ServeArgs {
     /// Refuse introspection queries (tools like codegen then need the printed SDL).
     #[arg(long)]
     pub disable_introspection: bool,
+    /// The base URL vendors and browsers reach this gateway at, e.g.
+    /// `https://api.example.com` (webhook URLs, OAuth redirects; signatures such as
+    /// signatures that cover the URL sign it). Default: the host each request arrives with.
+    #[arg(long, env = "TESSERA_PUBLIC_URL")]
+    pub public_url: Option<url::Url>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +103,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         playground_key: None,
         introspection: !args.disable_introspection,
         refresh_every: Some(std::time::Duration::from_secs(15)),
+        public_url: args.public_url.clone(),
     })
     .await?;
     let admin_env = std::env::var("TESSERA_ADMIN_KEY")

@@ -9,6 +9,7 @@ pub mod model;
 pub mod raw;
 mod samples;
 mod validate;
+pub mod webhooks;
 
 pub use model::*;
 pub use samples::{SAMPLES_DIR, Samples};

@@ -24,6 +24,7 @@ pub struct ProviderModel {
     pub pagination: Pagination,
     pub rate_limit: RateLimitRules,
     pub errors: ErrorRules,
+    pub webhooks: Option<super::webhooks::WebhookConfig>,
     pub resources: IndexMap<String, ResourceModel>,
     /// The file's JSON as written: overrides are merged into it and compiled again.
     pub source: std::sync::Arc<serde_json::Value>,

@@ -42,6 +42,9 @@ pub struct RawProvider {
     /// How upstream errors are read and classified.
     #[serde(default)]
     pub errors: RawErrors,
+    /// Inbound webhooks: verification, account routing, events.
+    #[serde(default)]
+    pub webhooks: Option<super::webhooks::RawWebhooks>,
     /// Unified resources (keys are `@resource` names of the SDL, e.g. `contacts`).
     pub resources: IndexMap<String, RawResource>,
 }

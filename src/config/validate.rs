@@ -115,15 +115,15 @@ fn path_to_pointer(path: &serde_path_to_error::Path) -> String {
     out
 }
 
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     file: &'a Path,
-    problems: Vec<Problem>,
+    pub(super) problems: Vec<Problem>,
     engine: &'a dyn MappingEngine,
     model: &'a UnifiedModel,
 }
 
 impl Checker<'_> {
-    fn problem(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn problem(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
         self.problems
             .push(Problem::new(self.file, pointer, message));
     }
@@ -178,6 +178,7 @@ impl Checker<'_> {
         let pagination = self.pagination("/pagination", raw.pagination);
         let rate_limit = self.rate_limit(raw.rate_limit);
         let errors = self.errors(raw.errors);
+        let webhooks = raw.webhooks.and_then(|w| self.webhooks(w));
         let mut resources = IndexMap::new();
         if raw.resources.is_empty() {
             self.problem("/resources", "a provider needs at least one resource");
@@ -218,6 +219,7 @@ impl Checker<'_> {
                     pagination,
                     rate_limit,
                     errors,
+                    webhooks,
                     resources,
                     source: Default::default(),
                 })
@@ -585,7 +587,7 @@ impl Checker<'_> {
         }
     }
 
-    fn path(&mut self, at: &str, text: &str, vars: &[&str]) -> Option<PathTemplate> {
+    pub(super) fn path(&mut self, at: &str, text: &str, vars: &[&str]) -> Option<PathTemplate> {
         match PathTemplate::parse(text) {
             Ok(t) => {
                 let mut ok = true;
@@ -618,7 +620,7 @@ impl Checker<'_> {
         }
     }
 
-    fn expr(&mut self, at: &str, source: &str) -> Option<Expr> {
+    pub(super) fn expr(&mut self, at: &str, source: &str) -> Option<Expr> {
         match self.engine.compile(source) {
             Ok(e) => Some(e),
             Err(e) => {

@@ -7,7 +7,7 @@
 mod context;
 pub mod cost;
 mod errors;
-pub mod ids;
+mod events;
 mod loader;
 mod monitoring;
 mod overrides;
@@ -19,7 +19,8 @@ mod values;
 use std::sync::Arc;
 
 use async_graphql::dynamic::{
-    Field, FieldFuture, Interface, InterfaceField, Object, Scalar, Schema, SchemaError, TypeRef,
+    Field, FieldFuture, Interface, InterfaceField, Object, Scalar, Schema, SchemaError,
+    Subscription, TypeRef,
 };
 
 pub use context::RequestState;
@@ -169,10 +170,22 @@ pub fn build_schema_limited(
     for f in tenants::mutation_fields() {
         mutation = mutation.field(f);
     }
+    let (objects, enums) = events::types();
+    builder_types.extend(objects.into_iter().map(Into::into));
+    builder_types.extend(enums.into_iter().map(Into::into));
+    for f in events::query_fields() {
+        query = query.field(f);
+    }
+    let subscription = events::subscription_fields().into_iter().fold(
+        Subscription::new("Subscription")
+            .description("Changes pushed as they happen (graphql-transport-ws at `/graphql/ws`)."),
+        |s, f| s.field(f),
+    );
 
-    let mut builder = Schema::build("Query", Some("Mutation"), None)
+    let mut builder = Schema::build("Query", Some("Mutation"), Some("Subscription"))
         .register(query)
         .register(mutation)
+        .register(subscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .extension(cost::QueryCost::new(model, limit));

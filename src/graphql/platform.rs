@@ -185,6 +185,7 @@ pub fn types() -> (Vec<Object>, Vec<Enum>) {
     );
     let account = super::monitoring::account_fields()
         .into_iter()
+        .chain(super::events::account_fields())
         .fold(account, |a, f| a.field(f));
     let event = Object::new("AccountEvent")
         .description("One event in a linked account's credential lifecycle.")
@@ -433,6 +434,7 @@ fn mutation_fields_core() -> Vec<Field> {
                         .connect_client_credentials(&environment_id, &provider.name, settings)
                         .await
                         .map_err(|e| if e.code() == ErrorCode::ConfigError { coded(ErrorCode::BadUserInput, e.to_string()) } else { from_code(&e) })?;
+                    crate::webhooks::on_account_linked(&services, &row).await;
                     return Ok(Some(FieldValue::owned_any(row)));
                 }
                 let credentials = Credentials::from_input(&credentials).map_err(|e| from_code(&e))?;
@@ -451,6 +453,7 @@ fn mutation_fields_core() -> Vec<Field> {
                     })
                     .await
                     .map_err(|e| from_code(&e))?;
+                crate::webhooks::on_account_linked(&services, &row).await;
                 Ok(Some(FieldValue::owned_any(row)))
             })
         })

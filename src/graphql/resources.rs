@@ -10,11 +10,11 @@ use async_graphql::{Error, Value as GqlValue};
 
 use super::context::{caller, services};
 use super::errors::{coded, from_code, from_code_at, from_engine};
-use super::ids::GlobalId;
 use super::values::{Shape, to_field_value};
 use crate::access::{handle_for, once, request_hash};
 use crate::engine::{AccountHandle, Record};
 use crate::error::ErrorCode;
+use crate::ids::GlobalId;
 use crate::schema::{ResourceDef, UnifiedModel};
 use crate::services::SharedServices;
 

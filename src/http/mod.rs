@@ -7,11 +7,13 @@ mod graphql;
 mod oauth;
 mod ops;
 mod proxy;
+mod webhooks;
+mod ws;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 
 use crate::services::SharedServices;
 
@@ -35,8 +37,11 @@ pub fn router(state: AppState) -> Router {
             "/graphql",
             get(graphql::get_graphql).post(graphql::post_graphql),
         )
+        .route("/graphql/ws", get(ws::upgrade))
         .route("/proxy/{account_id}/{*path}", any(proxy::proxy))
         .route("/oauth/callback", get(oauth::callback))
+        .route("/webhooks/{provider}", post(webhooks::receive))
+        .route("/webhooks/{provider}/{account_id}", post(webhooks::receive))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

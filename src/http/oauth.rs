@@ -52,18 +52,25 @@ pub async fn callback(
         );
     };
     match state.services.tokens.complete_authorization(st, code).await {
-        Ok(account) => (
+        Ok(account) => {
+            crate::webhooks::on_account_linked(&state.services, &account).await;
+            (
             StatusCode::OK,
             Json(json!({"accountId": account.id, "provider": account.provider, "status": account.status})),
         )
-            .into_response(),
+            .into_response()
+        }
         Err(e) => {
             let status = match e.code() {
                 ErrorCode::ConfigError => StatusCode::BAD_REQUEST,
                 ErrorCode::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
-            let code = if e.code() == ErrorCode::ConfigError { ErrorCode::BadUserInput } else { e.code() };
+            let code = if e.code() == ErrorCode::ConfigError {
+                ErrorCode::BadUserInput
+            } else {
+                e.code()
+            };
             answer(status, code, &e.to_string())
         }
     }

@@ -25,6 +25,7 @@ mod oauth;
 mod overrides;
 mod rate_limit_budgets;
 mod upstream_calls;
+mod webhooks;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{DatabaseConnection, DbBackend};
@@ -40,6 +41,10 @@ pub use oauth::{AccountEvent, OAuthApp, OAuthState};
 pub use overrides::{NewOverrideVersion, OverrideQuery, OverrideVersion};
 pub use rate_limit_budgets::ExhaustedWindow;
 pub use upstream_calls::UpstreamCall;
+pub use webhooks::{
+    EventListener, EventQuery, InboxEvent, InboxItem, UnifiedEvent, WebhookDelivery,
+    WebhookSubscription,
+};
 
 /// The database of the gateway. Cheap to clone: clones share one connection pool.
 #[derive(Clone)]

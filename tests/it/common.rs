@@ -131,6 +131,7 @@ impl TestGateway {
             playground_key: None,
             introspection: true,
             refresh_every,
+            public_url: None,
         })
         .await
         .unwrap();

@@ -465,6 +465,7 @@ async fn depth_limits_answer_bad_user_input_and_introspection_can_be_turned_off(
         playground_key: None,
         introspection: false,
         refresh_every: None,
+        public_url: None,
     })
     .await
     .unwrap();

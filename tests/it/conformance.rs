@@ -292,9 +292,7 @@ async fn check_provider(provider: &str) {
         {
             continue;
         }
-        let deleted = tessera::graphql::ids::GlobalId::decode(&id)
-            .unwrap()
-            .remote_id;
+        let deleted = tessera::ids::GlobalId::decode(&id).unwrap().remote_id;
         let known_id = known["remoteId"].as_str().unwrap().to_string();
         let got = t
             .gateway
@@ -507,6 +505,7 @@ async fn settings_are_checked_against_the_providers_allowed_hosts() {
         playground_key: None,
         introspection: true,
         refresh_every: None,
+        public_url: None,
     })
     .await
     .unwrap();

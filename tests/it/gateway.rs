@@ -370,6 +370,7 @@ async fn connect_account_refuses_hosts_outside_the_allowed_list_without_the_flag
         playground_key: None,
         introspection: true,
         refresh_every: None,
+        public_url: None,
     })
     .await
     .unwrap();
@@ -503,7 +504,7 @@ async fn global_ids_differ_across_accounts_with_the_same_remote_ids() {
         (&one.body["data"]["contact"]["id"], &t.account_id),
         (&two.body["data"]["contact"]["id"], &second),
     ] {
-        let decoded = tessera::graphql::ids::GlobalId::decode(id.as_str().unwrap()).unwrap();
+        let decoded = tessera::ids::GlobalId::decode(id.as_str().unwrap()).unwrap();
         assert_eq!(&decoded.account, account);
     }
 }

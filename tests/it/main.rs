@@ -23,3 +23,4 @@ mod ratelimit;
 mod replicas;
 mod store;
 mod tenants;
+mod webhooks;

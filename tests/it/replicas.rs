@@ -16,6 +16,14 @@ pub(crate) struct Replica {
     log: std::path::PathBuf,
 }
 
+impl Replica {
+    /// SIGKILL: the process gets no chance to finish anything.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Replica {
     fn drop(&mut self) {
         let _ = self.child.kill();

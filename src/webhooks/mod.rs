@@ -1,0 +1,26 @@
+//! Inbound webhooks: verify a vendor's delivery as its provider file says, store its events
+//! before answering, then turn them into unified events (reading the records the payload
+//! only names) and publish them to subscribers.
+//!
+//! - `intake`: one delivery, from the HTTP handler to the inbox (verified, routed to its
+//!   accounts, deduplicated, logged) in one transaction, so the vendor's 2xx means stored;
+//! - `events`: the provider's `events` expression output, checked into [`VendorEvent`]s;
+//! - `process`: the background processor that claims inbox rows, completes them through the
+//!   engine (batch reads, the account's mapping with its overrides) and writes
+//!   [`crate::store::UnifiedEvent`]s exactly once;
+//! - `feed`: the tail of stored events, fanned out to this replica's subscriptions, fed by
+//!   this replica's writes and by the others' (PostgreSQL `LISTEN`, or a short poll);
+//! - `linking`: what an account needs when it is linked (its app-level key indexed).
+//!
+//! Nothing here names a vendor: schemes live in `crate::signing`, everything else in the
+//! provider file's `webhooks` section.
+
+mod events;
+pub mod feed;
+pub mod intake;
+pub mod linking;
+pub mod process;
+
+pub use events::{Action, VendorEvent};
+pub use intake::{Intake, IntakeReply};
+pub use linking::on_account_linked;
