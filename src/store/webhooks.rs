@@ -207,9 +207,11 @@ impl Store {
         let mut counts = Vec::with_capacity(accounts.len());
         for (account_id, events) in accounts {
             let total = events.len();
-            let mut fresh = 0usize;
-            for e in events {
-                let inserted = webhook_inbox::Entity::insert(webhook_inbox::ActiveModel {
+            // One statement per account: rows whose key is already there are skipped, and
+            // the count of rows written is the count of new events.
+            let rows: Vec<webhook_inbox::ActiveModel> = events
+                .into_iter()
+                .map(|e| webhook_inbox::ActiveModel {
                     id: Set(crate::store::new_id()),
                     account_id: Set(account_id.clone()),
                     dedup_key: Set(e.dedup_key),
@@ -222,16 +224,24 @@ impl Store {
                     claimed_until: Set(None),
                     last_error: Set(None),
                 })
-                .on_conflict_do_nothing_on([
-                    webhook_inbox::Column::AccountId,
-                    webhook_inbox::Column::DedupKey,
-                ])
-                .exec_without_returning(&txn)
-                .await
-                .map_err(StoreError::db(op))?;
-                if matches!(inserted, TryInsertResult::Inserted(n) if n > 0) {
-                    fresh += 1;
-                }
+                .collect();
+            // In chunks: a statement's bound parameters are limited (SQLite: 32,766).
+            let mut fresh = 0usize;
+            let mut rows = rows.into_iter().peekable();
+            while rows.peek().is_some() {
+                let chunk: Vec<_> = rows.by_ref().take(500).collect();
+                fresh += match webhook_inbox::Entity::insert_many(chunk)
+                    .on_conflict_do_nothing_on([
+                        webhook_inbox::Column::AccountId,
+                        webhook_inbox::Column::DedupKey,
+                    ])
+                    .exec_without_returning(&txn)
+                    .await
+                    .map_err(StoreError::db(op))?
+                {
+                    TryInsertResult::Inserted(n) => usize::try_from(n).unwrap_or(usize::MAX),
+                    TryInsertResult::Empty | TryInsertResult::Conflicted => 0,
+                };
             }
             let (outcome, reason) = if total > 0 && fresh == 0 {
                 (

@@ -384,6 +384,7 @@ impl Intake<'_> {
             _ => None,
         });
         let mut touched = Vec::new();
+        let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for event in events {
             if !provider.resources.contains_key(&event.resource) {
                 continue;
@@ -391,11 +392,19 @@ impl Intake<'_> {
             let candidates: Vec<String> = match &cfg.account {
                 AccountBy::Url => url_account.map(|a| vec![a.id.clone()]).unwrap_or_default(),
                 AccountBy::Key { .. } => match &event.account_key {
-                    Some(key) => services
-                        .store
-                        .accounts_for_webhook_key(self.provider, key)
-                        .await
-                        .map_err(unavailable)?,
+                    // A delivery's events mostly share one key: look each key up once.
+                    Some(key) => match by_key.get(key) {
+                        Some(ids) => ids.clone(),
+                        None => {
+                            let ids = services
+                                .store
+                                .accounts_for_webhook_key(self.provider, key)
+                                .await
+                                .map_err(unavailable)?;
+                            by_key.insert(key.clone(), ids.clone());
+                            ids
+                        }
+                    },
                     None => Vec::new(),
                 },
                 AccountBy::Subscription => {
