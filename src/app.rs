@@ -153,6 +153,7 @@ impl Gateway {
             model: model.clone(),
             events: Arc::new(crate::services::EventSignals::default()),
             public_url: cfg.public_url.clone(),
+            listen_url: std::sync::OnceLock::new(),
         });
         let limit = CostLimit::from_env().map_err(|message| StartError::Setting {
             name: "TESSERA_MAX_QUERY_COST",
@@ -252,6 +253,9 @@ impl Gateway {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        if let Ok(addr) = listener.local_addr() {
+            let _ = self.state.services.listen_url.set(format!("http://{addr}"));
+        }
         let supervisor = self.state.services.tasks.clone();
         let scheduler = self.refresh_every.map(|every| {
             let tokens = self.state.services.tokens.clone();
@@ -285,6 +289,12 @@ impl Gateway {
                 Box::pin(crate::webhooks::feed::run(services.clone(), stop))
             })
         };
+        let renewer = {
+            let services = self.state.services.clone();
+            supervisor.spawn("webhook-subscriptions", stop_rx.clone(), move |stop| {
+                Box::pin(crate::webhooks::subscriptions::run(services.clone(), stop))
+            })
+        };
         let result = axum::serve(listener, router(self.state))
             .with_graceful_shutdown(shutdown)
             .await;
@@ -293,6 +303,7 @@ impl Gateway {
         let _ = sweeper.await;
         let _ = processor.await;
         let _ = feed.await;
+        let _ = renewer.await;
         if let Some(task) = scheduler {
             let _ = task.await;
         }

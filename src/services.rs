@@ -34,8 +34,25 @@ pub struct Services {
     /// subscriptions.
     pub events: Arc<EventSignals>,
     /// The base URL vendors and browsers reach this gateway at (`TESSERA_PUBLIC_URL`); `None`
-    /// means the `Host` a request came with.
+    /// means the `Host` a request came with, or the listen address where there is no request.
     pub public_url: Option<url::Url>,
+    /// The address the server listens on, once it does.
+    pub listen_url: std::sync::OnceLock<String>,
+}
+
+impl Services {
+    /// Where vendors reach this gateway when no request says: the public URL, else the
+    /// listen address.
+    pub fn base_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.as_str().trim_end_matches('/').to_owned(),
+            None => self
+                .listen_url
+                .get()
+                .cloned()
+                .unwrap_or_else(|| "http://127.0.0.1".to_owned()),
+        }
+    }
 }
 
 /// How the webhook pipeline's stages wake each other in one replica. (Other replicas learn
@@ -45,6 +62,8 @@ pub struct EventSignals {
     pub inbox: tokio::sync::Notify,
     /// This replica wrote unified events.
     pub written: tokio::sync::Notify,
+    /// A subscription needs the renewal job now (a new account, a vendor's notice).
+    pub subscriptions: tokio::sync::Notify,
     /// Every new unified event, in order, for this replica's subscriptions.
     pub feed: tokio::sync::broadcast::Sender<Arc<UnifiedEvent>>,
 }
@@ -54,6 +73,7 @@ impl Default for EventSignals {
         EventSignals {
             inbox: tokio::sync::Notify::new(),
             written: tokio::sync::Notify::new(),
+            subscriptions: tokio::sync::Notify::new(),
             // A subscriber that falls this far behind is told it lagged and goes on.
             feed: tokio::sync::broadcast::channel(4096).0,
         }

@@ -69,6 +69,7 @@ enum WebhookSubscriptions {
     State,
     Secret,
     ExpiresAt,
+    RenewAt,
     LastRenewedAt,
     LastDeliveryAt,
     CreatedAt,
@@ -297,6 +298,7 @@ impl MigrationTrait for Migration {
                     .col(text(WebhookSubscriptions::State))
                     .col(ColumnDef::new(WebhookSubscriptions::Secret).blob().null())
                     .col(tz_null(WebhookSubscriptions::ExpiresAt))
+                    .col(tz_null(WebhookSubscriptions::RenewAt))
                     .col(tz_null(WebhookSubscriptions::LastRenewedAt))
                     .col(tz_null(WebhookSubscriptions::LastDeliveryAt))
                     .col(tz(WebhookSubscriptions::CreatedAt))
@@ -322,6 +324,15 @@ impl MigrationTrait for Migration {
                     .name("idx_webhook_subscriptions_remote_id")
                     .table(WebhookSubscriptions::Table)
                     .col(WebhookSubscriptions::RemoteId)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_webhook_subscriptions_renew_at")
+                    .table(WebhookSubscriptions::Table)
+                    .col(WebhookSubscriptions::RenewAt)
                     .to_owned(),
             )
             .await?;

@@ -556,7 +556,7 @@ impl Checker<'_> {
     }
 
     /// Checks a JSON pointer (empty means the whole document).
-    fn pointer(&mut self, at: &str, value: Option<String>) -> Option<String> {
+    pub(super) fn pointer(&mut self, at: &str, value: Option<String>) -> Option<String> {
         let value = value?;
         if value.is_empty() || value.starts_with('/') {
             Some(value)
@@ -572,7 +572,7 @@ impl Checker<'_> {
         }
     }
 
-    fn method(&mut self, at: &str, text: &str) -> Option<reqwest::Method> {
+    pub(super) fn method(&mut self, at: &str, text: &str) -> Option<reqwest::Method> {
         match text {
             "GET" | "POST" | "PUT" | "PATCH" | "DELETE" => {
                 reqwest::Method::from_bytes(text.as_bytes()).ok()

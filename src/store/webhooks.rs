@@ -116,6 +116,8 @@ pub struct WebhookSubscription {
     pub state: String,
     pub secret: Option<Vec<u8>>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// When the renewal job next takes it (none: nothing to do until something happens).
+    pub renew_at: Option<DateTime<Utc>>,
     pub last_renewed_at: Option<DateTime<Utc>>,
     pub last_delivery_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -144,6 +146,7 @@ impl From<webhook_subscription::Model> for WebhookSubscription {
             state: m.state,
             secret: m.secret,
             expires_at: m.expires_at,
+            renew_at: m.renew_at,
             last_renewed_at: m.last_renewed_at,
             last_delivery_at: m.last_delivery_at,
             created_at: m.created_at,
@@ -566,6 +569,7 @@ impl Store {
             state: Set(s.state),
             secret: Set(s.secret),
             expires_at: Set(s.expires_at.map(crate::store::stored_time)),
+            renew_at: Set(s.renew_at.map(crate::store::stored_time)),
             last_renewed_at: Set(s.last_renewed_at.map(crate::store::stored_time)),
             last_delivery_at: Set(s.last_delivery_at.map(crate::store::stored_time)),
             created_at: Set(crate::store::stored_time(s.created_at)),
@@ -605,6 +609,135 @@ impl Store {
             .await
             .map_err(StoreError::db("find a webhook subscription"))?;
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// Claims up to `limit` subscriptions whose renewal is due, for `lease`. Each comes with
+    /// the claim that [`Store::save_webhook_subscription`] needs.
+    pub async fn claim_due_subscriptions(
+        &self,
+        limit: u64,
+        lease: Duration,
+    ) -> Result<Vec<(WebhookSubscription, String)>, StoreError> {
+        let op = "claim webhook subscriptions";
+        let now = crate::store::now();
+        let free = || {
+            Condition::all()
+                .add(webhook_subscription::Column::RenewAt.lte(now))
+                .add(webhook_subscription::Column::State.ne("DELETED"))
+                .add(
+                    Condition::any()
+                        .add(webhook_subscription::Column::ClaimedUntil.is_null())
+                        .add(webhook_subscription::Column::ClaimedUntil.lt(now)),
+                )
+        };
+        let ids: Vec<String> = webhook_subscription::Entity::find()
+            .select_only()
+            .column(webhook_subscription::Column::Id)
+            .filter(free())
+            .order_by_asc(webhook_subscription::Column::RenewAt)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(StoreError::db(op))?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let token = crate::store::new_id();
+        webhook_subscription::Entity::update_many()
+            .col_expr(
+                webhook_subscription::Column::Claim,
+                Expr::value(token.clone()),
+            )
+            .col_expr(
+                webhook_subscription::Column::ClaimedUntil,
+                Expr::value(crate::store::stored_time(now + lease)),
+            )
+            .filter(webhook_subscription::Column::Id.is_in(ids))
+            .filter(free())
+            .exec(&self.db)
+            .await
+            .map_err(StoreError::db(op))?;
+        let rows = webhook_subscription::Entity::find()
+            .filter(webhook_subscription::Column::Claim.eq(token.clone()))
+            .all(&self.db)
+            .await
+            .map_err(StoreError::db(op))?;
+        Ok(rows
+            .into_iter()
+            .map(|m| (WebhookSubscription::from(m), token.clone()))
+            .collect())
+    }
+
+    /// Writes a claimed subscription back and frees its claim; `false` when the claim was
+    /// lost (another replica took the subscription over) and nothing was written.
+    pub async fn save_webhook_subscription(
+        &self,
+        s: &WebhookSubscription,
+        claim: &str,
+    ) -> Result<bool, StoreError> {
+        let updated = webhook_subscription::Entity::update_many()
+            .col_expr(
+                webhook_subscription::Column::RemoteId,
+                Expr::value(s.remote_id.clone()),
+            )
+            .col_expr(
+                webhook_subscription::Column::State,
+                Expr::value(s.state.clone()),
+            )
+            .col_expr(
+                webhook_subscription::Column::Secret,
+                Expr::value(s.secret.clone()),
+            )
+            .col_expr(
+                webhook_subscription::Column::ExpiresAt,
+                Expr::value(s.expires_at.map(crate::store::stored_time)),
+            )
+            .col_expr(
+                webhook_subscription::Column::RenewAt,
+                Expr::value(s.renew_at.map(crate::store::stored_time)),
+            )
+            .col_expr(
+                webhook_subscription::Column::LastRenewedAt,
+                Expr::value(s.last_renewed_at.map(crate::store::stored_time)),
+            )
+            .col_expr(
+                webhook_subscription::Column::Failures,
+                Expr::value(s.failures),
+            )
+            .col_expr(
+                webhook_subscription::Column::LastError,
+                Expr::value(s.last_error.clone()),
+            )
+            .col_expr(
+                webhook_subscription::Column::Claim,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                webhook_subscription::Column::ClaimedUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(webhook_subscription::Column::Id.eq(s.id.as_str()))
+            .filter(webhook_subscription::Column::Claim.eq(claim))
+            .exec(&self.db)
+            .await
+            .map_err(StoreError::db("save a webhook subscription"))?;
+        Ok(updated.rows_affected == 1)
+    }
+
+    /// Makes a subscription due for renewal now (the vendor asked for it, or lost it).
+    pub async fn renew_webhook_subscription_now(&self, id: &str) -> Result<(), StoreError> {
+        webhook_subscription::Entity::update_many()
+            .col_expr(
+                webhook_subscription::Column::RenewAt,
+                Expr::value(crate::store::now()),
+            )
+            .filter(webhook_subscription::Column::Id.eq(id))
+            .filter(webhook_subscription::Column::State.ne("DELETED"))
+            .exec(&self.db)
+            .await
+            .map_err(StoreError::db("schedule a webhook subscription renewal"))?;
+        Ok(())
     }
 
     /// Notes that a subscription delivered just now.

@@ -49,9 +49,26 @@ pub struct VendorEvent {
     pub secret: Option<String>,
 }
 
+/// A notice about the subscription itself rather than a record (Graph's lifecycle
+/// notifications: `reauthorizationRequired`, `subscriptionRemoved`, `missed`): an event
+/// with `lifecycle` set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LifecycleNotice {
+    pub kind: String,
+    pub subscription: Option<String>,
+    pub secret: Option<String>,
+}
+
+/// One item of a delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    Change(VendorEvent),
+    Lifecycle(LifecycleNotice),
+}
+
 /// The events of one delivery: the expression's output (an array of objects, one object,
 /// or nothing) with each event checked. `now` stands in for a missing `occurredAt`.
-pub fn read_events(output: Option<Value>, now: DateTime<Utc>) -> Result<Vec<VendorEvent>, String> {
+pub fn read_items(output: Option<Value>, now: DateTime<Utc>) -> Result<Vec<Item>, String> {
     let items = match output {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(items)) => items,
@@ -66,11 +83,23 @@ pub fn read_events(output: Option<Value>, now: DateTime<Utc>) -> Result<Vec<Vend
     items
         .into_iter()
         .enumerate()
-        .map(|(i, item)| read_event(item, now).map_err(|m| format!("event {i}: {m}")))
+        .map(|(i, item)| read_item(item, now).map_err(|m| format!("event {i}: {m}")))
         .collect()
 }
 
-fn read_event(item: Value, now: DateTime<Utc>) -> Result<VendorEvent, String> {
+/// As [`read_items`], for callers that expect record changes only.
+#[cfg(test)]
+fn read_events(output: Option<Value>, now: DateTime<Utc>) -> Result<Vec<VendorEvent>, String> {
+    Ok(read_items(output, now)?
+        .into_iter()
+        .filter_map(|i| match i {
+            Item::Change(e) => Some(e),
+            Item::Lifecycle(_) => None,
+        })
+        .collect())
+}
+
+fn read_item(item: Value, now: DateTime<Utc>) -> Result<Item, String> {
     let Value::Object(mut obj) = item else {
         return Err(format!("{} is not an object", kind(&item)));
     };
@@ -84,6 +113,13 @@ fn read_event(item: Value, now: DateTime<Utc>) -> Result<VendorEvent, String> {
                 Some(other) => Err(format!("`{name}` is {}, not text", kind(other))),
             }
         };
+    if let Some(kind) = text(&obj, "lifecycle")? {
+        return Ok(Item::Lifecycle(LifecycleNotice {
+            kind,
+            subscription: text(&obj, "subscription")?,
+            secret: text(&obj, "secret")?,
+        }));
+    }
     let resource = text(&obj, "resource")?.ok_or("`resource` is missing")?;
     let action = match text(&obj, "action")?.as_deref() {
         Some("created") => Action::Created,
@@ -129,7 +165,7 @@ fn read_event(item: Value, now: DateTime<Utc>) -> Result<VendorEvent, String> {
             )
         }
     };
-    Ok(VendorEvent {
+    Ok(Item::Change(VendorEvent {
         resource,
         action,
         remote_id,
@@ -139,7 +175,7 @@ fn read_event(item: Value, now: DateTime<Utc>) -> Result<VendorEvent, String> {
         account_key,
         subscription,
         secret,
-    })
+    }))
 }
 
 fn kind(v: &Value) -> &'static str {

@@ -10,14 +10,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value, json};
 
-use super::events::{VendorEvent, read_events};
+use super::events::{Item, LifecycleNotice, VendorEvent, read_items};
 use crate::config::ProviderModel;
 use crate::config::webhooks::{AccountBy, WebhookConfig};
 use crate::mapping::Vars;
 use crate::secret::Secret;
 use crate::services::Services;
 use crate::signing::{Delivery, KeySource, Rejection, Signature};
-use crate::store::{InboxEvent, LinkedAccount, StoreError};
+use crate::store::{InboxEvent, LinkedAccount, StoreError, WebhookSubscription};
 
 /// The most a handshake token may be: Graph's are a few hundred characters.
 const MAX_HANDSHAKE_CHARS: usize = 4096;
@@ -145,7 +145,7 @@ impl Intake<'_> {
             outcome: "MALFORMED",
             reason,
         });
-        let events = match events {
+        let items = match events {
             Ok(e) => e,
             Err(reply) => {
                 if let IntakeReply::Refused { reason, .. } = &reply {
@@ -160,6 +160,24 @@ impl Intake<'_> {
                 return Err(reply);
             }
         };
+        let mut events = Vec::new();
+        let mut notices = Vec::new();
+        for item in items {
+            match item {
+                Item::Change(e) => events.push(e),
+                Item::Lifecycle(n) => notices.push(n),
+            }
+        }
+        for notice in &notices {
+            self.lifecycle(services, cfg, notice, url_account.as_ref())
+                .await?;
+        }
+        if events.is_empty() && !notices.is_empty() {
+            return Ok(IntakeReply::Accepted {
+                events: 0,
+                replayed: false,
+            });
+        }
         let routed = self
             .route(
                 services,
@@ -332,7 +350,7 @@ impl Intake<'_> {
         &self,
         cfg: &WebhookConfig,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Vec<VendorEvent>, String> {
+    ) -> Result<Vec<Item>, String> {
         let body: Value = if self.body.iter().all(u8::is_ascii_whitespace) {
             Value::Null
         } else {
@@ -352,7 +370,7 @@ impl Intake<'_> {
             .events
             .evaluate(Some(&input), &Vars::default())
             .map_err(|e| format!("the provider's events expression failed: {e}"))?;
-        read_events(output, now)
+        read_items(output, now)
     }
 
     /// Each event's linked accounts, grouped by account.
@@ -379,10 +397,6 @@ impl Intake<'_> {
                 .collect(),
             _ => BTreeSet::new(),
         };
-        let token = cfg.signatures.iter().find_map(|s| match s {
-            Signature::Token(t) => Some(t.clone()),
-            _ => None,
-        });
         let mut touched = Vec::new();
         let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for event in events {
@@ -411,35 +425,17 @@ impl Intake<'_> {
                     let Some(remote) = &event.subscription else {
                         continue;
                     };
-                    let subs = services
-                        .store
-                        .find_webhook_subscriptions(remote)
-                        .await
-                        .map_err(unavailable)?;
+                    let subs = self
+                        .vouched_subscriptions(
+                            services,
+                            cfg,
+                            remote,
+                            event.secret.as_deref(),
+                            url_account,
+                        )
+                        .await?;
                     let mut ids = Vec::new();
                     for s in subs {
-                        if let Some(t) = &token {
-                            let expected = s.secret.as_ref().and_then(|sealed| {
-                                services
-                                    .vault
-                                    .open_secret(&subscription_context(&s.id), sealed)
-                                    .ok()
-                            });
-                            let ok =
-                                expected.is_some_and(|e| t.matches(&e, event.secret.as_deref()));
-                            if !ok {
-                                return Err(self
-                                    .refuse(
-                                        services,
-                                        url_account,
-                                        401,
-                                        Rejection::BadSignature(format!(
-                                            "the token echoed for subscription `{remote}` is not the one Tessera gave it"
-                                        )),
-                                    )
-                                    .await);
-                            }
-                        }
                         touched.push(s.id.clone());
                         ids.push(s.account_id);
                     }
@@ -490,6 +486,95 @@ impl Intake<'_> {
             tracing::warn!(error = %e, "could not note the subscriptions' last delivery");
         }
         Ok(out)
+    }
+
+    /// The subscriptions bearing the vendor id `remote`, each checked against the token the
+    /// vendor echoed when the provider's scheme is `token`. A wrong token refuses the whole
+    /// delivery: it is forged, or signed with a secret this gateway never gave out.
+    async fn vouched_subscriptions(
+        &self,
+        services: &Services,
+        cfg: &WebhookConfig,
+        remote: &str,
+        echoed: Option<&str>,
+        url_account: Option<&LinkedAccount>,
+    ) -> Result<Vec<WebhookSubscription>, IntakeReply> {
+        let token = cfg.signatures.iter().find_map(|s| match s {
+            Signature::Token(t) => Some(t.clone()),
+            _ => None,
+        });
+        let subs = services
+            .store
+            .find_webhook_subscriptions(remote)
+            .await
+            .map_err(unavailable)?;
+        if let Some(t) = &token {
+            for s in &subs {
+                let expected = s.secret.as_ref().and_then(|sealed| {
+                    services
+                        .vault
+                        .open_secret(&subscription_context(&s.id), sealed)
+                        .ok()
+                });
+                if !expected.is_some_and(|e| t.matches(&e, echoed)) {
+                    return Err(self
+                        .refuse(
+                            services,
+                            url_account,
+                            401,
+                            Rejection::BadSignature(format!(
+                                "the token echoed for subscription `{remote}` is not the one Tessera gave it"
+                            )),
+                        )
+                        .await);
+                }
+            }
+        }
+        Ok(subs)
+    }
+
+    /// Acts on a notice about a subscription: a vendor asking for reauthorization, or
+    /// saying it removed the subscription, gets it renewed (or created again) at once; one
+    /// saying it missed deliveries is recorded on the account.
+    async fn lifecycle(
+        &self,
+        services: &Services,
+        cfg: &WebhookConfig,
+        notice: &LifecycleNotice,
+        url_account: Option<&LinkedAccount>,
+    ) -> Result<(), IntakeReply> {
+        let Some(remote) = &notice.subscription else {
+            return Ok(());
+        };
+        let subs = self
+            .vouched_subscriptions(services, cfg, remote, notice.secret.as_deref(), url_account)
+            .await?;
+        for s in subs {
+            tracing::info!(account = %s.account_id, subscription = %s.id, notice = %notice.kind, "webhook subscription lifecycle notice");
+            match notice.kind.as_str() {
+                "reauthorizationRequired" | "subscriptionRemoved" => {
+                    services
+                        .store
+                        .renew_webhook_subscription_now(&s.id)
+                        .await
+                        .map_err(unavailable)?;
+                    services.events.subscriptions.notify_one();
+                }
+                other => {
+                    let message = match other {
+                        "missed" => {
+                            "the vendor says it could not deliver some notifications".to_string()
+                        }
+                        _ => format!("the vendor sent the lifecycle notice `{other}`"),
+                    };
+                    let _ = services
+                        .store
+                        .insert_account_event(&s.account_id, "WEBHOOK_LIFECYCLE", &message)
+                        .await;
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn refuse(

@@ -1,6 +1,7 @@
 //! What webhooks need when an account is linked: for app-level webhooks (one URL for every
 //! account, the account named in each event), the account's key indexed, so a delivery
-//! finds its account without a scan.
+//! finds its account without a scan; for per-account webhooks, the vendor subscription
+//! created (see `subscriptions`).
 //!
 //! The key is the account setting the provider file names (`portalId`), taken from the
 //! account's settings (the token response's `tokenSettings` or the caller's), or learned
@@ -21,8 +22,12 @@ use crate::store::LinkedAccount;
 /// and recorded as an account event, never fatal: the account works, only its webhooks
 /// wait (reconciliation still finds its changes).
 pub async fn on_account_linked(services: &Services, account: &LinkedAccount) {
-    if let Err(message) = index_key(services, account).await {
-        tracing::warn!(account = %account.id, %message, "webhooks cannot route to this account yet");
+    let results = [
+        index_key(services, account).await,
+        super::subscriptions::create_on_link(services, account).await,
+    ];
+    for message in results.into_iter().filter_map(Result::err) {
+        tracing::warn!(account = %account.id, %message, "webhooks cannot reach this account yet");
         let _ = services
             .store
             .insert_account_event(&account.id, "WEBHOOK_SETUP_FAILED", &message)

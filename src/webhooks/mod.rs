@@ -10,6 +10,8 @@
 //!   [`crate::store::UnifiedEvent`]s exactly once;
 //! - `feed`: the tail of stored events, fanned out to this replica's subscriptions, fed by
 //!   this replica's writes and by the others' (PostgreSQL `LISTEN`, or a short poll);
+//! - `subscriptions`: per-account vendor subscriptions created, renewed at half their
+//!   lifetime and created again, claimed with leases across replicas;
 //! - `linking`: what an account needs when it is linked (its app-level key indexed).
 //!
 //! Nothing here names a vendor: schemes live in `crate::signing`, everything else in the
@@ -20,6 +22,7 @@ pub mod feed;
 pub mod intake;
 pub mod linking;
 pub mod process;
+pub mod subscriptions;
 
 pub use events::{Action, VendorEvent};
 pub use intake::{Intake, IntakeReply};

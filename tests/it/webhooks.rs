@@ -423,6 +423,7 @@ async fn test_vendor_account(t: &TestGateway, provider: &str, secret: &str) -> S
             remote_id: Some(format!("whsub_{provider}")),
             state: "ACTIVE".into(),
             expires_at: None,
+            renew_at: None,
             last_renewed_at: None,
             last_delivery_at: None,
             created_at: chrono::Utc::now(),
@@ -956,4 +957,446 @@ async fn postgres_event_notifications_reach_a_listener() {
         .await
         .unwrap();
     assert!(sqlite.listen_events().await.unwrap().is_none());
+}
+
+// ---------------------------------------------------------------------------------------
+// Per-account subscriptions: created on connect, renewed at half their lifetime, created
+// again when the vendor lost them, LAPSED when nothing works.
+
+async fn control(t: &TestGateway, method: reqwest::Method, path: &str, body: Value) -> Value {
+    let resp = t
+        .http
+        .request(method, format!("{}/_control/{path}", t.sandbox.base_url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    assert!(status.is_success(), "{path}: {status} {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// Connects the sandbox account of `provider` with extra settings.
+async fn connect_with(t: &TestGateway, provider: &str, extra: Value) -> String {
+    let demo = t
+        .sandbox
+        .demo_accounts()
+        .into_iter()
+        .find(|a| a.provider == provider)
+        .unwrap();
+    let mut settings = demo.settings.clone();
+    for (k, v) in extra.as_object().unwrap() {
+        settings[k] = v.clone();
+    }
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "mutation($p: String!, $c: JSON!, $s: JSON) { connectAccount(provider: $p, credentials: $c, settings: $s) { id } }",
+            json!({"p": provider, "c": demo.credentials, "s": settings}),
+        )
+        .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    r.body["data"]["connectAccount"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn subscriptions(t: &TestGateway, account: &str) -> Vec<Value> {
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "query($a: ID!) { linkedAccount(id: $a) { webhookSubscriptions { id remoteId state expiresAt lastRenewedAt lastDeliveryAt lastError } events { kind message } } }",
+            json!({"a": account}),
+        )
+        .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    r.body["data"]["linkedAccount"]["webhookSubscriptions"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Polls the account's one subscription until `done` holds (or fails after `secs`).
+async fn wait_subscription(
+    t: &TestGateway,
+    account: &str,
+    secs: u64,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let subs = subscriptions(t, account).await;
+        if let Some(s) = subs.first()
+            && done(s)
+        {
+            return s.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {subs:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn outcomes(t: &TestGateway, account: &str) -> Vec<String> {
+    deliveries(t, account)
+        .await
+        .iter()
+        .map(|d| d["outcome"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn graph_subscription_is_validated_renewed_at_half_life_recreated_and_lapses() {
+    let t = TestGateway::start().await;
+    control(
+        &t,
+        reqwest::Method::PUT,
+        "webhooks/msgraph",
+        json!({"minLifetimeSeconds": 1}),
+    )
+    .await;
+    let account = connect_with(&t, "msgraph", json!({"webhookLifetimeSeconds": 10})).await;
+
+    // Created on connect, after Graph's handshake was answered.
+    let first =
+        wait_subscription(&t, &account, 10, "never ACTIVE", |s| s["state"] == "ACTIVE").await;
+    let sent = control(&t, reqwest::Method::GET, "webhooks/msgraph", Value::Null).await;
+    let validation = sent["sent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "validation")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(validation["status"], 200, "{sent}");
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(first["expiresAt"].as_str().unwrap()).unwrap();
+    assert!(
+        expires < chrono::Utc::now() + chrono::Duration::seconds(10),
+        "{first}"
+    );
+
+    // Renewed when half of the 10 s has passed (well before the end, even on a loaded
+    // machine): the expiry moves on.
+    let renewed = wait_subscription(&t, &account, 30, "never renewed", |s| {
+        s["state"] == "ACTIVE"
+            && s["expiresAt"] != first["expiresAt"]
+            && s["remoteId"] == first["remoteId"]
+    })
+    .await;
+    assert_ne!(renewed["lastRenewedAt"], first["lastRenewedAt"]);
+
+    // A change at the vendor arrives as an event, completed with the record.
+    let touched = control(
+        &t,
+        reqwest::Method::POST,
+        "webhooks/msgraph/touch",
+        json!({"resource": "contacts", "action": "updated"}),
+    )
+    .await;
+    let events = wait_events(&t, &t.env_key, &account, 1).await;
+    assert_eq!(events[0]["type"], "contact.updated");
+    assert_eq!(events[0]["remoteId"], touched["id"]);
+    assert_eq!(events[0]["record"]["remoteId"], touched["id"], "{events:?}");
+
+    // A notification with the wrong clientState is refused and logged.
+    control(
+        &t,
+        reqwest::Method::POST,
+        "webhooks/msgraph/faults",
+        json!({"wrongSignature": true}),
+    )
+    .await;
+    control(
+        &t,
+        reqwest::Method::POST,
+        "webhooks/msgraph/touch",
+        json!({"resource": "contacts", "action": "updated"}),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !outcomes(&t, &account)
+        .await
+        .contains(&"BAD_SIGNATURE".to_string())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the forged notification was not refused"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(wait_events(&t, &t.env_key, &account, 1).await.len(), 1);
+    t.http
+        .delete(format!(
+            "{}/_control/webhooks/msgraph/faults",
+            t.sandbox.base_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+
+    // The vendor loses the subscription: the next renewal gets 404 and creates it again.
+    let before = subscriptions(&t, &account).await[0].clone();
+    control(
+        &t,
+        reqwest::Method::POST,
+        "webhooks/msgraph/expire",
+        json!({"id": before["remoteId"]}),
+    )
+    .await;
+    let recreated = wait_subscription(&t, &account, 30, "never recreated", |s| {
+        s["state"] == "ACTIVE" && s["remoteId"] != before["remoteId"]
+    })
+    .await;
+    assert_eq!(
+        recreated["id"], before["id"],
+        "the same subscription, with a new vendor id"
+    );
+
+    // Renewal and creation both keep failing: LAPSED once the expiry has passed.
+    control(
+        &t,
+        reqwest::Method::POST,
+        "webhooks/msgraph/faults",
+        json!({"renewalFails": true, "validationFails": true}),
+    )
+    .await;
+    let lapsed =
+        wait_subscription(&t, &account, 40, "never LAPSED", |s| s["state"] == "LAPSED").await;
+    assert!(lapsed["lastError"].is_string(), "{lapsed}");
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "query($a: ID!) { linkedAccount(id: $a) { events { kind } } }",
+            json!({"a": account}),
+        )
+        .await;
+    assert!(
+        r.body.to_string().contains("WEBHOOK_SUBSCRIPTION_LAPSED"),
+        "{}",
+        r.body
+    );
+}
+
+#[tokio::test]
+async fn a_graph_lifecycle_notice_renews_at_once() {
+    let t = TestGateway::start().await;
+    let account = connect_with(&t, "msgraph", json!({"webhookLifetimeSeconds": 3600})).await;
+    let first =
+        wait_subscription(&t, &account, 10, "never ACTIVE", |s| s["state"] == "ACTIVE").await;
+    control(
+        &t,
+        reqwest::Method::POST,
+        "webhooks/msgraph/lifecycle",
+        json!({"subscriptionId": first["remoteId"], "lifecycleEvent": "reauthorizationRequired"}),
+    )
+    .await;
+    // Half an hour before it would be due, it is renewed now: the vendor sees a renewal.
+    let renewals = || async {
+        let stats = control(&t, reqwest::Method::GET, "stats", Value::Null).await;
+        stats["byRoute"]
+            .as_object()
+            .map(|routes| {
+                routes
+                    .iter()
+                    .filter(|(k, _)| k.contains("PATCH") && k.contains("subscriptions"))
+                    .filter_map(|(_, v)| v.as_u64())
+                    .sum::<u64>()
+            })
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while renewals().await == 0 {
+        let stats = control(&t, reqwest::Method::GET, "stats", Value::Null).await;
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the notice did not renew it: {}",
+            stats["byRoute"]
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_subscription(&t, &account, 10, "not ACTIVE after the renewal", |s| {
+        s["state"] == "ACTIVE"
+    })
+    .await;
+    assert!(
+        events_of(&t, &account).await.is_empty(),
+        "a notice is not a record change"
+    );
+}
+
+async fn events_of(t: &TestGateway, account: &str) -> Vec<Value> {
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "query($a: ID) { events(accountId: $a) { nodes { type } } }",
+            json!({"a": account}),
+        )
+        .await;
+    r.body["data"]["events"]["nodes"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn pipedrive_webhook_is_created_with_generated_basic_credentials() {
+    let t = TestGateway::start().await;
+    let account = connect_with(&t, "pipedrive", json!({})).await;
+    let sub = wait_subscription(&t, &account, 10, "never ACTIVE", |s| s["state"] == "ACTIVE").await;
+    assert!(
+        sub["expiresAt"].is_null(),
+        "Pipedrive webhooks do not expire: {sub}"
+    );
+    let listed = control(&t, reqwest::Method::GET, "webhooks/pipedrive", Value::Null).await;
+    let hook = &listed["subscriptions"][0];
+    assert_eq!(hook["http_auth_user"], "tessera", "{listed}");
+    assert!(
+        hook["subscription_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/webhooks/pipedrive/{account}"))
+    );
+
+    // The v2 payload carries the record: mapped as it came, no read needed.
+    let touched = control(
+        &t,
+        reqwest::Method::POST,
+        "webhooks/pipedrive/touch",
+        json!({"resource": "contacts", "action": "updated"}),
+    )
+    .await;
+    let events = wait_events(&t, &t.env_key, &account, 1).await;
+    assert_eq!(events[0]["type"], "contact.updated");
+    assert_eq!(
+        events[0]["remoteId"],
+        touched["id"].to_string().trim_matches('"')
+    );
+    assert!(
+        events[0]["record"]["lastName"].is_string() || events[0]["record"]["firstName"].is_string(),
+        "{events:?}"
+    );
+
+    // The wrong password is refused.
+    control(
+        &t,
+        reqwest::Method::POST,
+        "webhooks/pipedrive/faults",
+        json!({"wrongSignature": true}),
+    )
+    .await;
+    control(
+        &t,
+        reqwest::Method::POST,
+        "webhooks/pipedrive/touch",
+        json!({"resource": "contacts", "action": "updated"}),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !outcomes(&t, &account)
+        .await
+        .contains(&"BAD_SIGNATURE".to_string())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the wrong credentials were not refused"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn zoho_channel_is_enabled_again_before_expiry_and_checks_its_token() {
+    let t = TestGateway::start().await;
+    control(
+        &t,
+        reqwest::Method::PUT,
+        "webhooks/zoho",
+        json!({"minLifetimeSeconds": 1}),
+    )
+    .await;
+    let account = connect_with(&t, "zoho", json!({"webhookLifetimeSeconds": 10})).await;
+    let first =
+        wait_subscription(&t, &account, 10, "never ACTIVE", |s| s["state"] == "ACTIVE").await;
+    // Zoho has no renew endpoint: the same channel is enabled again before it expires.
+    wait_subscription(&t, &account, 30, "never renewed", |s| {
+        s["expiresAt"] != first["expiresAt"]
+            && s["remoteId"] == first["remoteId"]
+            && s["state"] == "ACTIVE"
+    })
+    .await;
+    let touched = control(
+        &t,
+        reqwest::Method::POST,
+        "webhooks/zoho/touch",
+        json!({"resource": "contacts", "action": "updated"}),
+    )
+    .await;
+    let events = wait_events(&t, &t.env_key, &account, 1).await;
+    assert_eq!(events[0]["type"], "contact.updated");
+    assert_eq!(
+        events[0]["remoteId"],
+        touched["id"].to_string().trim_matches('"')
+    );
+    assert!(
+        events[0]["record"].is_object(),
+        "read through the engine: {events:?}"
+    );
+
+    control(
+        &t,
+        reqwest::Method::POST,
+        "webhooks/zoho/faults",
+        json!({"wrongSignature": true}),
+    )
+    .await;
+    control(
+        &t,
+        reqwest::Method::POST,
+        "webhooks/zoho/touch",
+        json!({"resource": "contacts", "action": "updated"}),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !outcomes(&t, &account)
+        .await
+        .contains(&"BAD_SIGNATURE".to_string())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the wrong token was not refused"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The sandbox HubSpot itself sends the delivery (its real format and signature) when a
+/// record changes through its API.
+#[tokio::test]
+async fn a_change_at_the_sandbox_hubspot_arrives_as_an_event() {
+    let t = TestGateway::start().await;
+    set_platform_app(&t, "hubspot", CLIENT_SECRET).await;
+    control(
+        &t,
+        reqwest::Method::PUT,
+        "webhooks/hubspot",
+        json!({"targetUrl": format!("{}/webhooks/hubspot", t.gateway.url()), "secret": CLIENT_SECRET}),
+    )
+    .await;
+    let touched = control(
+        &t,
+        reqwest::Method::POST,
+        "webhooks/hubspot/touch",
+        json!({"resource": "contacts", "action": "updated"}),
+    )
+    .await;
+    let events = wait_events(&t, &t.env_key, &t.account_id, 1).await;
+    assert_eq!(events[0]["type"], "contact.updated");
+    assert_eq!(
+        events[0]["remoteId"],
+        touched["id"].to_string().trim_matches('"')
+    );
+    assert_eq!(outcomes(&t, &t.account_id).await, ["ACCEPTED"]);
 }

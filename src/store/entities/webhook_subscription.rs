@@ -12,6 +12,7 @@ pub struct Model {
     #[sea_orm(column_type = "Blob", nullable)]
     pub secret: Option<Vec<u8>>,
     pub expires_at: Option<DateTimeUtc>,
+    pub renew_at: Option<DateTimeUtc>,
     pub last_renewed_at: Option<DateTimeUtc>,
     pub last_delivery_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
