@@ -289,6 +289,12 @@ impl Gateway {
                 Box::pin(crate::webhooks::feed::run(services.clone(), stop))
             })
         };
+        let deliverer = {
+            let services = self.state.services.clone();
+            supervisor.spawn("webhook-deliverer", stop_rx.clone(), move |stop| {
+                Box::pin(crate::webhooks::outbound::run(services.clone(), stop))
+            })
+        };
         let renewer = {
             let services = self.state.services.clone();
             supervisor.spawn("webhook-subscriptions", stop_rx.clone(), move |stop| {
@@ -304,6 +310,7 @@ impl Gateway {
         let _ = processor.await;
         let _ = feed.await;
         let _ = renewer.await;
+        let _ = deliverer.await;
         if let Some(task) = scheduler {
             let _ = task.await;
         }

@@ -64,6 +64,8 @@ pub struct EventSignals {
     pub written: tokio::sync::Notify,
     /// A subscription needs the renewal job now (a new account, a vendor's notice).
     pub subscriptions: tokio::sync::Notify,
+    /// Events were offered to customer endpoints.
+    pub outbound: tokio::sync::Notify,
     /// Every new unified event, in order, for this replica's subscriptions.
     pub feed: tokio::sync::broadcast::Sender<Arc<UnifiedEvent>>,
 }
@@ -74,6 +76,7 @@ impl Default for EventSignals {
             inbox: tokio::sync::Notify::new(),
             written: tokio::sync::Notify::new(),
             subscriptions: tokio::sync::Notify::new(),
+            outbound: tokio::sync::Notify::new(),
             // A subscriber that falls this far behind is told it lagged and goes on.
             feed: tokio::sync::broadcast::channel(4096).0,
         }

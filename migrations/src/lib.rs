@@ -17,6 +17,7 @@ mod m20261129_000004_overrides;
 mod m20261129_000005_upstream_calls;
 mod m20261129_000006_rate_limit_budgets;
 mod m20261202_000007_webhooks;
+mod m20261202_000008_webhook_endpoints;
 
 /// The migrations of Tessera's schema, oldest first.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000005_upstream_calls::Migration),
             Box::new(m20261129_000006_rate_limit_budgets::Migration),
             Box::new(m20261202_000007_webhooks::Migration),
+            Box::new(m20261202_000008_webhook_endpoints::Migration),
         ]
     }
 }

@@ -6,6 +6,7 @@
 
 mod context;
 pub mod cost;
+mod endpoints;
 mod errors;
 mod events;
 mod loader;
@@ -175,6 +176,15 @@ pub fn build_schema_limited(
     builder_types.extend(enums.into_iter().map(Into::into));
     for f in events::query_fields() {
         query = query.field(f);
+    }
+    let (objects, enums) = endpoints::types();
+    builder_types.extend(objects.into_iter().map(Into::into));
+    builder_types.extend(enums.into_iter().map(Into::into));
+    for f in endpoints::query_fields() {
+        query = query.field(f);
+    }
+    for f in endpoints::mutation_fields() {
+        mutation = mutation.field(f);
     }
     let subscription = events::subscription_fields().into_iter().fold(
         Subscription::new("Subscription")

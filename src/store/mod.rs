@@ -16,6 +16,7 @@
 
 mod api_keys;
 mod connect;
+mod endpoints;
 mod entities;
 mod environments;
 mod error;
@@ -31,6 +32,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{DatabaseConnection, DbBackend};
 
 pub use api_keys::ApiKey;
+pub use endpoints::{EndpointDelivery, WebhookEndpoint};
 pub use environments::Environment;
 pub use error::StoreError;
 pub use idempotency::{Claim, IDEMPOTENCY_WINDOW_HOURS};

@@ -402,6 +402,9 @@ impl Store {
                 return Ok(false);
             }
         }
+        // Offered to the environment's endpoints in the same transaction: an event is
+        // delivered to each endpoint once, whatever dies when.
+        super::endpoints::fan_out(&txn, &events).await?;
         if !events.is_empty() {
             unified_event::Entity::insert_many(events.into_iter().map(|e| {
                 unified_event::ActiveModel {
@@ -505,6 +508,16 @@ impl Store {
             .collect();
         rows.reverse();
         Ok(rows)
+    }
+
+    /// One event by id.
+    pub async fn get_unified_event(&self, id: &str) -> Result<Option<UnifiedEvent>, StoreError> {
+        let row = unified_event::Entity::find()
+            .filter(unified_event::Column::Id.eq(id))
+            .one(&self.db)
+            .await
+            .map_err(StoreError::db("read an event"))?;
+        Ok(row.map(Into::into))
     }
 
     /// The highest event sequence number (0 with no events).

@@ -12,6 +12,8 @@
 //!   this replica's writes and by the others' (PostgreSQL `LISTEN`, or a short poll);
 //! - `subscriptions`: per-account vendor subscriptions created, renewed at half their
 //!   lifetime and created again, claimed with leases across replicas;
+//! - `outbound`: each event delivered to the customer's endpoints, signed, retried for
+//!   24 h, then dead-lettered;
 //! - `linking`: what an account needs when it is linked (its app-level key indexed).
 //!
 //! Nothing here names a vendor: schemes live in `crate::signing`, everything else in the
@@ -21,6 +23,7 @@ mod events;
 pub mod feed;
 pub mod intake;
 pub mod linking;
+pub mod outbound;
 pub mod process;
 pub mod subscriptions;
 

@@ -170,6 +170,7 @@ async fn complete_account(
     let claim = items.first().map(|i| i.claim.clone()).unwrap_or_default();
     if services.store.complete_inbox(&claim, &ids, events).await? {
         services.events.written.notify_one();
+        services.events.outbound.notify_one();
         crate::webhooks::feed::announce(services).await;
     } else {
         tracing::info!(account = %account_id, "webhook events were taken over by another processor");

@@ -3,6 +3,7 @@
 
 pub(crate) mod account_event;
 pub(crate) mod api_key;
+pub(crate) mod endpoint_delivery;
 pub(crate) mod environment;
 pub(crate) mod idempotency_key;
 pub(crate) mod linked_account;
@@ -14,5 +15,6 @@ pub(crate) mod unified_event;
 pub(crate) mod upstream_call;
 pub(crate) mod webhook_account_key;
 pub(crate) mod webhook_delivery;
+pub(crate) mod webhook_endpoint;
 pub(crate) mod webhook_inbox;
 pub(crate) mod webhook_subscription;
