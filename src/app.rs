@@ -295,6 +295,12 @@ impl Gateway {
                 Box::pin(crate::webhooks::outbound::run(services.clone(), stop))
             })
         };
+        let reconciler = {
+            let services = self.state.services.clone();
+            supervisor.spawn("reconciliation", stop_rx.clone(), move |stop| {
+                Box::pin(crate::webhooks::reconcile::run(services.clone(), stop))
+            })
+        };
         let renewer = {
             let services = self.state.services.clone();
             supervisor.spawn("webhook-subscriptions", stop_rx.clone(), move |stop| {
@@ -311,6 +317,7 @@ impl Gateway {
         let _ = feed.await;
         let _ = renewer.await;
         let _ = deliverer.await;
+        let _ = reconciler.await;
         if let Some(task) = scheduler {
             let _ = task.await;
         }

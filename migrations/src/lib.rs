@@ -18,6 +18,7 @@ mod m20261129_000005_upstream_calls;
 mod m20261129_000006_rate_limit_budgets;
 mod m20261202_000007_webhooks;
 mod m20261202_000008_webhook_endpoints;
+mod m20261202_000009_reconcile;
 
 /// The migrations of Tessera's schema, oldest first.
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000006_rate_limit_budgets::Migration),
             Box::new(m20261202_000007_webhooks::Migration),
             Box::new(m20261202_000008_webhook_endpoints::Migration),
+            Box::new(m20261202_000009_reconcile::Migration),
         ]
     }
 }

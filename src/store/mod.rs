@@ -25,6 +25,7 @@ mod linked_accounts;
 mod oauth;
 mod overrides;
 mod rate_limit_budgets;
+mod reconcile;
 mod upstream_calls;
 mod webhooks;
 
@@ -42,6 +43,7 @@ pub use linked_accounts::{
 pub use oauth::{AccountEvent, OAuthApp, OAuthState};
 pub use overrides::{NewOverrideVersion, OverrideQuery, OverrideVersion};
 pub use rate_limit_budgets::ExhaustedWindow;
+pub use reconcile::ReconcileState;
 pub use upstream_calls::UpstreamCall;
 pub use webhooks::{
     EventListener, EventQuery, InboxEvent, InboxItem, UnifiedEvent, WebhookDelivery,

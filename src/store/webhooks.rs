@@ -171,6 +171,54 @@ fn events_matching(q: &EventQuery) -> sea_orm::Select<unified_event::Entity> {
     find
 }
 
+/// Puts events in an account's inbox, inside the caller's transaction; rows whose key is
+/// already there are skipped. Returns how many were new.
+async fn insert_inbox<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    account_id: &str,
+    events: Vec<InboxEvent>,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let op = "store webhook events";
+    // One statement per account: rows whose key is already there are skipped, and
+    // the count of rows written is the count of new events.
+    let rows: Vec<webhook_inbox::ActiveModel> = events
+        .into_iter()
+        .map(|e| webhook_inbox::ActiveModel {
+            id: Set(crate::store::new_id()),
+            account_id: Set(account_id.to_owned()),
+            dedup_key: Set(e.dedup_key),
+            event: Set(e.event),
+            source: Set(e.source),
+            received_at: Set(now),
+            state: Set("pending".into()),
+            attempts: Set(0),
+            claim: Set(None),
+            claimed_until: Set(None),
+            last_error: Set(None),
+        })
+        .collect();
+    // In chunks: a statement's bound parameters are limited (SQLite: 32,766).
+    let mut fresh = 0usize;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(500).collect();
+        fresh += match webhook_inbox::Entity::insert_many(chunk)
+            .on_conflict_do_nothing_on([
+                webhook_inbox::Column::AccountId,
+                webhook_inbox::Column::DedupKey,
+            ])
+            .exec_without_returning(db)
+            .await
+            .map_err(StoreError::db(op))?
+        {
+            TryInsertResult::Inserted(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            TryInsertResult::Empty | TryInsertResult::Conflicted => 0,
+        };
+    }
+    Ok(fresh)
+}
+
 impl Store {
     /// Logs a delivery that stored nothing (refused, or for no known account).
     pub async fn log_webhook_delivery(
@@ -210,42 +258,7 @@ impl Store {
         let mut counts = Vec::with_capacity(accounts.len());
         for (account_id, events) in accounts {
             let total = events.len();
-            // One statement per account: rows whose key is already there are skipped, and
-            // the count of rows written is the count of new events.
-            let rows: Vec<webhook_inbox::ActiveModel> = events
-                .into_iter()
-                .map(|e| webhook_inbox::ActiveModel {
-                    id: Set(crate::store::new_id()),
-                    account_id: Set(account_id.clone()),
-                    dedup_key: Set(e.dedup_key),
-                    event: Set(e.event),
-                    source: Set(e.source),
-                    received_at: Set(now),
-                    state: Set("pending".into()),
-                    attempts: Set(0),
-                    claim: Set(None),
-                    claimed_until: Set(None),
-                    last_error: Set(None),
-                })
-                .collect();
-            // In chunks: a statement's bound parameters are limited (SQLite: 32,766).
-            let mut fresh = 0usize;
-            let mut rows = rows.into_iter().peekable();
-            while rows.peek().is_some() {
-                let chunk: Vec<_> = rows.by_ref().take(500).collect();
-                fresh += match webhook_inbox::Entity::insert_many(chunk)
-                    .on_conflict_do_nothing_on([
-                        webhook_inbox::Column::AccountId,
-                        webhook_inbox::Column::DedupKey,
-                    ])
-                    .exec_without_returning(&txn)
-                    .await
-                    .map_err(StoreError::db(op))?
-                {
-                    TryInsertResult::Inserted(n) => usize::try_from(n).unwrap_or(usize::MAX),
-                    TryInsertResult::Empty | TryInsertResult::Conflicted => 0,
-                };
-            }
+            let fresh = insert_inbox(&txn, &account_id, events, now).await?;
             let (outcome, reason) = if total > 0 && fresh == 0 {
                 (
                     "REPLAYED",
@@ -278,6 +291,25 @@ impl Store {
         }
         txn.commit().await.map_err(StoreError::db(op))?;
         Ok(counts)
+    }
+
+    /// Puts changes found by reconciliation in the account's inbox (no delivery log: no
+    /// vendor delivered them). Returns how many were new.
+    pub async fn enqueue_polled_events(
+        &self,
+        account_id: &str,
+        events: Vec<InboxEvent>,
+    ) -> Result<usize, StoreError> {
+        let txn = self
+            .db
+            .begin()
+            .await
+            .map_err(StoreError::db("store polled events"))?;
+        let fresh = insert_inbox(&txn, account_id, events, crate::store::now()).await?;
+        txn.commit()
+            .await
+            .map_err(StoreError::db("store polled events"))?;
+        Ok(fresh)
     }
 
     /// The newest `last` log entries of an account, newest first.

@@ -560,13 +560,24 @@ impl Intake<'_> {
                         .map_err(unavailable)?;
                     services.events.subscriptions.notify_one();
                 }
+                "missed" => {
+                    // Polled at once: what the vendor could not deliver is found by listing.
+                    services
+                        .store
+                        .reconcile_now(&s.account_id)
+                        .await
+                        .map_err(unavailable)?;
+                    let _ = services
+                        .store
+                        .insert_account_event(
+                            &s.account_id,
+                            "WEBHOOK_LIFECYCLE",
+                            "the vendor says it could not deliver some notifications; reconciling now",
+                        )
+                        .await;
+                }
                 other => {
-                    let message = match other {
-                        "missed" => {
-                            "the vendor says it could not deliver some notifications".to_string()
-                        }
-                        _ => format!("the vendor sent the lifecycle notice `{other}`"),
-                    };
+                    let message = format!("the vendor sent the lifecycle notice `{other}`");
                     let _ = services
                         .store
                         .insert_account_event(&s.account_id, "WEBHOOK_LIFECYCLE", &message)

@@ -1709,3 +1709,98 @@ async fn a_failing_endpoint_is_retried_dead_lettered_and_replayable() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A delivery the vendor drops is found by reconciliation, stored once as a `POLL` event
+/// and counted as missed; a change a webhook did deliver is not reported twice.
+#[tokio::test]
+async fn a_dropped_delivery_is_found_by_reconciliation_and_counted_as_missed() {
+    let t = TestGateway::start().await;
+    set_platform_app(&t, "hubspot", CLIENT_SECRET).await;
+    control(
+        &t,
+        reqwest::Method::PUT,
+        "webhooks/hubspot",
+        json!({"targetUrl": format!("{}/webhooks/hubspot", t.gateway.url()), "secret": CLIENT_SECRET}),
+    )
+    .await;
+    // One change arrives by webhook...
+    let delivered = control(
+        &t,
+        reqwest::Method::POST,
+        "webhooks/hubspot/touch",
+        json!({"resource": "contacts", "action": "updated"}),
+    )
+    .await;
+    let first = wait_events(&t, &t.env_key, &t.account_id, 1).await;
+    assert_eq!(first[0]["source"], "WEBHOOK");
+    // ...the next one is dropped by the vendor.
+    control(
+        &t,
+        reqwest::Method::POST,
+        "webhooks/hubspot/faults",
+        json!({"dropNext": 1}),
+    )
+    .await;
+    let contacts = some_contact_ids(&t, 5).await;
+    let other = contacts
+        .iter()
+        .find(|c| **c != delivered["id"].to_string().trim_matches('"'))
+        .unwrap();
+    control(
+        &t,
+        reqwest::Method::POST,
+        "webhooks/hubspot/touch",
+        json!({"resource": "contacts", "id": other, "action": "updated"}),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let sent = control(&t, reqwest::Method::GET, "webhooks/hubspot", Value::Null).await;
+        if sent["sent"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["dropped"] == true)
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the vendor never dropped it: {sent}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let services = &t.gateway.services;
+    let found = tessera::webhooks::reconcile::reconcile_account(
+        services,
+        &t.account_id,
+        chrono::Duration::zero(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(found, 1, "only the dropped change is missed");
+    let events = wait_events(&t, &t.env_key, &t.account_id, 2).await;
+    let polled: Vec<&Value> = events.iter().filter(|e| e["source"] == "POLL").collect();
+    assert_eq!(polled.len(), 1, "{events:?}");
+    assert_eq!(polled[0]["remoteId"], other.as_str());
+    assert_eq!(polled[0]["type"], "contact.updated");
+    assert!(polled[0]["record"].is_object());
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "query($a: ID!) { linkedAccount(id: $a) { events { kind message } } }",
+            json!({"a": t.account_id}),
+        )
+        .await;
+    assert!(r.body.to_string().contains("WEBHOOK_MISSED"), "{}", r.body);
+
+    // A second pass over the same window finds nothing new.
+    let again = tessera::webhooks::reconcile::reconcile_account(
+        services,
+        &t.account_id,
+        chrono::Duration::zero(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, 0);
+}

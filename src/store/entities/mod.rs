@@ -11,6 +11,7 @@ pub(crate) mod oauth_app;
 pub(crate) mod oauth_state;
 pub(crate) mod override_version;
 pub(crate) mod rate_limit_budget;
+pub(crate) mod reconcile_state;
 pub(crate) mod unified_event;
 pub(crate) mod upstream_call;
 pub(crate) mod webhook_account_key;
