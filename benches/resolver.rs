@@ -69,6 +69,7 @@ impl Bench {
             // No proactive token refresher: nothing in the background while timing.
             refresh_every: None,
             public_url: None,
+            probe_interval: None,
         })
         .await
         .unwrap();

@@ -44,6 +44,9 @@ pub struct GatewayConfig {
     /// The base URL vendors and browsers reach this gateway at (`--public-url`); `None`
     /// uses the host each request arrives with.
     pub public_url: Option<url::Url>,
+    /// How often each linked account is probed (`--probe-interval`); `None` reads
+    /// `TESSERA_PROBE_INTERVAL_SECS` (default 300).
+    pub probe_interval: Option<std::time::Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +157,9 @@ impl Gateway {
             events: Arc::new(crate::services::EventSignals::default()),
             public_url: cfg.public_url.clone(),
             listen_url: std::sync::OnceLock::new(),
+            probe_interval: cfg
+                .probe_interval
+                .unwrap_or_else(crate::health::probes::interval),
         });
         let limit = CostLimit::from_env().map_err(|message| StartError::Setting {
             name: "TESSERA_MAX_QUERY_COST",
@@ -301,6 +307,12 @@ impl Gateway {
                 Box::pin(crate::webhooks::reconcile::run(services.clone(), stop))
             })
         };
+        let prober = {
+            let services = self.state.services.clone();
+            supervisor.spawn("health-probes", stop_rx.clone(), move |stop| {
+                Box::pin(crate::health::probes::run(services.clone(), stop))
+            })
+        };
         let renewer = {
             let services = self.state.services.clone();
             supervisor.spawn("webhook-subscriptions", stop_rx.clone(), move |stop| {
@@ -318,6 +330,7 @@ impl Gateway {
         let _ = renewer.await;
         let _ = deliverer.await;
         let _ = reconciler.await;
+        let _ = prober.await;
         if let Some(task) = scheduler {
             let _ = task.await;
         }

@@ -15,6 +15,7 @@ pub mod credentials;
 pub mod engine;
 pub mod error;
 pub mod graphql;
+pub mod health;
 pub mod http;
 pub mod ids;
 pub mod jobs;

@@ -38,6 +38,8 @@ pub struct Services {
     pub public_url: Option<url::Url>,
     /// The address the server listens on, once it does.
     pub listen_url: std::sync::OnceLock<String>,
+    /// How often each linked account's health is probed.
+    pub probe_interval: std::time::Duration,
 }
 
 impl Services {

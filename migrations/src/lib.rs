@@ -19,6 +19,7 @@ mod m20261129_000006_rate_limit_budgets;
 mod m20261202_000007_webhooks;
 mod m20261202_000008_webhook_endpoints;
 mod m20261202_000009_reconcile;
+mod m20261202_000010_account_health;
 
 /// The migrations of Tessera's schema, oldest first.
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_webhooks::Migration),
             Box::new(m20261202_000008_webhook_endpoints::Migration),
             Box::new(m20261202_000009_reconcile::Migration),
+            Box::new(m20261202_000010_account_health::Migration),
         ]
     }
 }

@@ -43,6 +43,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
         introspection: true,
         refresh_every: Some(std::time::Duration::from_secs(15)),
         public_url: None,
+        probe_interval: None,
     })
     .await?;
     let admin_env = std::env::var("TESSERA_ADMIN_KEY")

@@ -36,6 +36,9 @@ pub struct ServeArgs {
     /// signatures that cover the URL sign it). Default: the host each request arrives with.
     #[arg(long, env = "TESSERA_PUBLIC_URL")]
     pub public_url: Option<url::Url>,
+    /// Seconds between health probes of each linked account (jittered; 1 to 86400).
+    #[arg(long, env = "TESSERA_PROBE_INTERVAL_SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub probe_interval: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +107,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         introspection: !args.disable_introspection,
         refresh_every: Some(std::time::Duration::from_secs(15)),
         public_url: args.public_url.clone(),
+        probe_interval: args.probe_interval.map(std::time::Duration::from_secs),
     })
     .await?;
     let admin_env = std::env::var("TESSERA_ADMIN_KEY")

@@ -25,6 +25,8 @@ pub struct ProviderModel {
     pub rate_limit: RateLimitRules,
     pub errors: ErrorRules,
     pub webhooks: Option<super::webhooks::WebhookConfig>,
+    /// The resource whose one-record listing probes an account's health.
+    pub probe_resource: Option<String>,
     pub resources: IndexMap<String, ResourceModel>,
     /// The file's JSON as written: overrides are merged into it and compiled again.
     pub source: std::sync::Arc<serde_json::Value>,

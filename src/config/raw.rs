@@ -45,8 +45,21 @@ pub struct RawProvider {
     /// Inbound webhooks: verification, account routing, events.
     #[serde(default)]
     pub webhooks: Option<super::webhooks::RawWebhooks>,
+    /// The health probe: a lightweight authenticated call made on a schedule for every
+    /// linked account (a listing of one record of this resource). Default: the first
+    /// resource that can be listed.
+    #[serde(default)]
+    pub probe: Option<RawProbe>,
     /// Unified resources (keys are `@resource` names of the SDL, e.g. `contacts`).
     pub resources: IndexMap<String, RawResource>,
+}
+
+/// Which call probes an account's health.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawProbe {
+    /// A resource with a `list` operation; the probe lists one record of it.
+    pub resource: String,
 }
 
 /// A linked-account setting the provider understands.

@@ -205,6 +205,27 @@ impl Checker<'_> {
                 resources.insert(name, r);
             }
         }
+        let probe_resource = match raw.probe {
+            Some(p) => {
+                if resources
+                    .get(&p.resource)
+                    .is_none_or(|r: &ResourceModel| r.list.is_none())
+                {
+                    self.problem(
+                        "/probe/resource",
+                        format!(
+                            "`{}` is not a resource of this provider with a `list` operation",
+                            p.resource
+                        ),
+                    );
+                }
+                Some(p.resource)
+            }
+            None => resources
+                .iter()
+                .find(|(_, r)| r.list.is_some())
+                .map(|(name, _)| name.clone()),
+        };
         match (base_url, auth, pagination) {
             (Some(base_url), Some(auth), Some(pagination)) if self.problems.is_empty() => {
                 Ok(ProviderModel {
@@ -220,6 +241,7 @@ impl Checker<'_> {
                     rate_limit,
                     errors,
                     webhooks,
+                    probe_resource,
                     resources,
                     source: Default::default(),
                 })

@@ -14,6 +14,7 @@ pub mod observe;
 pub mod pagination;
 pub mod ratelimit;
 mod refusal;
+mod resolver;
 mod upstream;
 
 use std::sync::Arc;
@@ -126,6 +127,7 @@ impl Engine {
             .pool_idle_timeout(Duration::from_secs(90))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
+            .dns_resolver(std::sync::Arc::new(resolver::TypedResolver))
             .build()?;
         Ok(Engine {
             http,

@@ -394,24 +394,10 @@ fn transport_error(err: reqwest::Error) -> EngineError {
     if err.is_timeout() {
         return EngineError::Timeout;
     }
-    // reqwest does not type the cause; its source chain names it.
-    let mut chain = String::new();
-    let mut source: Option<&dyn std::error::Error> = Some(&err);
-    while let Some(s) = source {
-        chain.push_str(&s.to_string().to_ascii_lowercase());
-        chain.push(' ');
-        source = s.source();
+    let mut kind = super::resolver::classify(&err);
+    if kind == NetworkFailure::Other && err.is_connect() {
+        kind = NetworkFailure::Connect;
     }
-    let kind = if chain.contains("dns") || chain.contains("lookup") || chain.contains("resolve") {
-        NetworkFailure::Dns
-    } else if chain.contains("tls") || chain.contains("certificate") || chain.contains("handshake")
-    {
-        NetworkFailure::Tls
-    } else if err.is_connect() {
-        NetworkFailure::Connect
-    } else {
-        NetworkFailure::Other
-    };
     EngineError::Network { kind }
 }
 

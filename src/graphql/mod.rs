@@ -165,6 +165,7 @@ pub fn build_schema_limited(
     }
     builder_types.extend(tenants::types().into_iter().map(Into::into));
     builder_types.extend(monitoring::types().into_iter().map(Into::into));
+    builder_types.extend(monitoring::health_enums().into_iter().map(Into::into));
     for f in tenants::query_fields() {
         query = query.field(f);
     }

@@ -20,6 +20,7 @@ mod endpoints;
 mod entities;
 mod environments;
 mod error;
+mod health;
 mod idempotency;
 mod linked_accounts;
 mod oauth;
@@ -36,6 +37,7 @@ pub use api_keys::ApiKey;
 pub use endpoints::{EndpointDelivery, WebhookEndpoint};
 pub use environments::Environment;
 pub use error::StoreError;
+pub use health::{AccountHealth, ProbeResult};
 pub use idempotency::{Claim, IDEMPOTENCY_WINDOW_HOURS};
 pub use linked_accounts::{
     LINKED_ACCOUNT_STATUSES, LinkedAccount, LinkedAccountUpdate, NewLinkedAccount,

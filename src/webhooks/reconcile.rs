@@ -82,13 +82,14 @@ fn pollable(services: &Services, account: &LinkedAccount, schedule: &Schedule) -
 /// Runs until `stop`.
 pub async fn run(services: SharedServices, mut stop: tokio::sync::watch::Receiver<bool>) {
     let schedule = Schedule::from_env();
-    let mut last_enrolled: Option<std::time::Instant> = None;
+    // The first enrollment waits a minute, as probes do.
+    let mut last_enrolled = std::time::Instant::now();
     loop {
-        if last_enrolled.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+        if last_enrolled.elapsed() >= Duration::from_secs(60) {
             if let Err(e) = enroll(&services, &schedule).await {
                 tracing::warn!(error = %e, "reconciliation cannot list accounts; will retry");
             }
-            last_enrolled = Some(std::time::Instant::now());
+            last_enrolled = std::time::Instant::now();
         }
         match pass(&services, &schedule, None, chrono::Duration::seconds(60)).await {
             Ok(n) if n > 0 => continue,

@@ -75,6 +75,10 @@ const ARROWS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "health",
+        &["access", "services", "engine", "config", "store", "jobs"],
+    ),
+    (
         "webhooks",
         &[
             "access",
@@ -100,6 +104,7 @@ const ARROWS: &[(&str, &[&str])] = &[
     (
         "app",
         &[
+            "health",
             "webhooks",
             "jobs",
             "access",

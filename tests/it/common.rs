@@ -132,6 +132,7 @@ impl TestGateway {
             introspection: true,
             refresh_every,
             public_url: None,
+            probe_interval: None,
         })
         .await
         .unwrap();

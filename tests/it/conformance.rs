@@ -506,6 +506,7 @@ async fn settings_are_checked_against_the_providers_allowed_hosts() {
         introspection: true,
         refresh_every: None,
         public_url: None,
+        probe_interval: None,
     })
     .await
     .unwrap();

@@ -371,6 +371,7 @@ async fn connect_account_refuses_hosts_outside_the_allowed_list_without_the_flag
         introspection: true,
         refresh_every: None,
         public_url: None,
+        probe_interval: None,
     })
     .await
     .unwrap();

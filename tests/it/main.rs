@@ -16,6 +16,7 @@ mod engine;
 mod faults;
 mod gateway;
 mod hardening;
+mod health;
 mod jsonata_suite;
 mod mapping;
 mod overrides;

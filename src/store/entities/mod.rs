@@ -2,6 +2,7 @@
 //! to the store: callers get the plain types of the aggregate modules instead.
 
 pub(crate) mod account_event;
+pub(crate) mod account_health;
 pub(crate) mod api_key;
 pub(crate) mod endpoint_delivery;
 pub(crate) mod environment;
@@ -10,6 +11,7 @@ pub(crate) mod linked_account;
 pub(crate) mod oauth_app;
 pub(crate) mod oauth_state;
 pub(crate) mod override_version;
+pub(crate) mod probe_result;
 pub(crate) mod rate_limit_budget;
 pub(crate) mod reconcile_state;
 pub(crate) mod unified_event;

@@ -1,0 +1,9 @@
+//! Account health: what Tessera itself notices about each linked account, before a
+//! customer does.
+//!
+//! - `probes`: every linked account probed on a schedule (claimed with leases, so N
+//!   replicas probe each account once per interval) with a lightweight authenticated call;
+//!   failures classified from the error's type (DNS, TCP connect, TLS, timeout, HTTP
+//!   status, auth), the latest kept as `LinkedAccount.health`, every result in a history.
+
+pub mod probes;
