@@ -254,6 +254,11 @@ impl MigrationTrait for Migration {
                 "idx_unified_events_received_at",
                 vec![UnifiedEvents::ReceivedAt],
             ),
+            // Reconciliation asks whether a webhook already brought a record's change.
+            (
+                "idx_unified_events_record",
+                vec![UnifiedEvents::AccountId, UnifiedEvents::RemoteId],
+            ),
         ] {
             let mut index = Index::create();
             index.name(name).table(UnifiedEvents::Table);

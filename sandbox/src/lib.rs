@@ -72,6 +72,14 @@ use tokio::task::JoinHandle;
 
 use control::{Control, Vendor};
 
+/// A vendor's app-level webhooks: the provider and the OAuth app whose secret signs them.
+#[derive(Debug, Clone, Copy)]
+pub struct AppWebhook {
+    pub provider: &'static str,
+    pub client_id: &'static str,
+    pub client_secret: &'static str,
+}
+
 /// The static access token the sandbox HubSpot accepts out of the box.
 pub const HUBSPOT_DEMO_TOKEN: &str = "sandbox-hubspot-token";
 
@@ -221,6 +229,17 @@ impl Sandbox {
     pub fn demo_accounts(&self) -> Vec<DemoAccount> {
         let base = self.base_url();
         self.vendors.iter().map(|v| v.demo_account(&base)).collect()
+    }
+
+    /// The vendors that send app-level webhooks (one target URL for every account of an
+    /// OAuth app, signed with the app's secret), for the demo to point at the gateway with
+    /// `PUT /_control/webhooks/{provider}`.
+    pub fn app_webhooks(&self) -> Vec<AppWebhook> {
+        vec![AppWebhook {
+            provider: "hubspot",
+            client_id: HUBSPOT_CLIENT_ID,
+            client_secret: HUBSPOT_CLIENT_SECRET,
+        }]
     }
 
     /// Stops the server (dropping the Sandbox does the same).

@@ -31,6 +31,55 @@ pub struct DemoArgs {
     pub schema: std::path::PathBuf,
 }
 
+/// Points the sandbox vendors' app-level webhooks at the demo gateway, signed with the
+/// sandbox apps' client secrets, which the demo sets as the platform's apps. Returns the
+/// providers set up.
+async fn demo_webhooks(
+    gateway: &Gateway,
+    sandbox: &Sandbox,
+    listen: SocketAddr,
+) -> Result<Vec<&'static str>, Box<dyn std::error::Error>> {
+    let services = &gateway.state.services;
+    let http = reqwest::Client::new();
+    let mut providers = Vec::new();
+    for hook in sandbox.app_webhooks() {
+        let secret = crate::secret::Secret::new(hook.client_secret);
+        services
+            .store
+            .set_oauth_app(crate::store::OAuthApp {
+                environment_id: None,
+                provider: hook.provider.into(),
+                client_id: hook.client_id.into(),
+                client_secret: services
+                    .vault
+                    .seal_secret(&format!("oauth-app:{}", hook.provider), &secret),
+                scopes: Vec::new(),
+            })
+            .await?;
+        let reply = http
+            .put(format!(
+                "{}/_control/webhooks/{}",
+                sandbox.base_url(),
+                hook.provider
+            ))
+            .header("content-type", "application/json")
+            .body(
+                serde_json::json!({
+                    "targetUrl": format!("http://{listen}/webhooks/{}", hook.provider),
+                    "secret": secret.expose(),
+                })
+                .to_string(),
+            )
+            .send()
+            .await?;
+        if !reply.status().is_success() {
+            return Err(format!("the sandbox answered HTTP {}", reply.status()).into());
+        }
+        providers.push(hook.provider);
+    }
+    Ok(providers)
+}
+
 pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     let sandbox = Sandbox::spawn(args.sandbox_listen).await?;
     let gateway = Gateway::build(GatewayConfig {
@@ -42,7 +91,8 @@ pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
         playground_key: Some(args.demo_key.clone()),
         introspection: true,
         refresh_every: Some(std::time::Duration::from_secs(15)),
-        public_url: None,
+        // Vendors reach the demo where it listens (webhook subscriptions point here).
+        public_url: url::Url::parse(&format!("http://{}", args.listen)).ok(),
         probe_interval: None,
     })
     .await?;
@@ -88,6 +138,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
         crate::webhooks::on_account_linked(&gateway.state.services, &row).await;
         accounts.push((row.id, demo.provider));
     }
+    let webhooks = demo_webhooks(&gateway, &sandbox, args.listen).await;
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let url = format!("http://{}/graphql", listener.local_addr()?);
     println!("Tessera demo");
@@ -99,6 +150,17 @@ pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     println!("  sandbox:     {}", sandbox.base_url());
     for (id, provider) in &accounts {
         println!("  linked account ({provider}): {id}");
+    }
+    match webhooks {
+        Ok(providers) => {
+            for p in providers {
+                println!(
+                    "  webhooks:    the sandbox {p} posts its changes here; make one with\n               curl -X POST {}/_control/webhooks/{p}/touch -d '{{\"resource\":\"contacts\",\"action\":\"updated\"}}'\n               and read it with {{ events {{ edges {{ node {{ type remoteId source record }} }} }} }}",
+                    sandbox.base_url()
+                );
+            }
+        }
+        Err(e) => println!("  webhooks:    not set up ({e})"),
     }
     if let Some((id, _)) = accounts.first() {
         println!();

@@ -235,31 +235,23 @@ impl Store {
                         .add(endpoint_delivery::Column::ClaimedUntil.lt(now)),
                 )
         };
-        let ids: Vec<String> = endpoint_delivery::Entity::find()
-            .select_only()
-            .column(endpoint_delivery::Column::Id)
-            .filter(free())
-            .order_by_asc(endpoint_delivery::Column::NextAttemptAt)
-            .limit(limit)
-            .into_tuple()
-            .all(&self.db)
-            .await
-            .map_err(StoreError::db(op))?;
-        if ids.is_empty() {
+        let Some(token) = crate::store::claim_rows::<endpoint_delivery::Entity>(
+            &self.db,
+            crate::store::ClaimColumns {
+                id: endpoint_delivery::Column::Id,
+                order: endpoint_delivery::Column::NextAttemptAt,
+                claim: endpoint_delivery::Column::Claim,
+                until: endpoint_delivery::Column::ClaimedUntil,
+            },
+            free,
+            limit,
+            now + lease,
+            op,
+        )
+        .await?
+        else {
             return Ok(Vec::new());
-        }
-        let token = crate::store::new_id();
-        endpoint_delivery::Entity::update_many()
-            .col_expr(endpoint_delivery::Column::Claim, Expr::value(token.clone()))
-            .col_expr(
-                endpoint_delivery::Column::ClaimedUntil,
-                Expr::value(crate::store::stored_time(now + lease)),
-            )
-            .filter(endpoint_delivery::Column::Id.is_in(ids))
-            .filter(free())
-            .exec(&self.db)
-            .await
-            .map_err(StoreError::db(op))?;
+        };
         let rows = endpoint_delivery::Entity::find()
             .filter(endpoint_delivery::Column::Claim.eq(token.clone()))
             .all(&self.db)

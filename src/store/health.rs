@@ -105,31 +105,23 @@ impl Store {
                         .add(account_health::Column::ClaimedUntil.lt(now)),
                 )
         };
-        let ids: Vec<String> = account_health::Entity::find()
-            .select_only()
-            .column(account_health::Column::AccountId)
-            .filter(free())
-            .order_by_asc(account_health::Column::NextProbeAt)
-            .limit(limit)
-            .into_tuple()
-            .all(&self.db)
-            .await
-            .map_err(StoreError::db(op))?;
-        if ids.is_empty() {
+        let Some(token) = crate::store::claim_rows::<account_health::Entity>(
+            &self.db,
+            crate::store::ClaimColumns {
+                id: account_health::Column::AccountId,
+                order: account_health::Column::NextProbeAt,
+                claim: account_health::Column::Claim,
+                until: account_health::Column::ClaimedUntil,
+            },
+            free,
+            limit,
+            now + lease,
+            op,
+        )
+        .await?
+        else {
             return Ok(Vec::new());
-        }
-        let token = crate::store::new_id();
-        account_health::Entity::update_many()
-            .col_expr(account_health::Column::Claim, Expr::value(token.clone()))
-            .col_expr(
-                account_health::Column::ClaimedUntil,
-                Expr::value(crate::store::stored_time(now + lease)),
-            )
-            .filter(account_health::Column::AccountId.is_in(ids))
-            .filter(free())
-            .exec(&self.db)
-            .await
-            .map_err(StoreError::db(op))?;
+        };
         let rows = account_health::Entity::find()
             .filter(account_health::Column::Claim.eq(token))
             .all(&self.db)

@@ -126,6 +126,63 @@ fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// The columns a claimable job table has: its key, the column it is taken in order of, and
+/// the claim token and deadline.
+struct ClaimColumns<C> {
+    id: C,
+    order: C,
+    claim: C,
+    until: C,
+}
+
+/// Claims up to `limit` rows of `E` that match `free` (which must also say "not claimed, or
+/// the claim ran out"), oldest by `order` first, until `until`. Returns the claim token the
+/// rows now bear, or `None` when none was free. The same condition is in the update: of
+/// two replicas racing for a row, one update matches it, and each reads back only rows
+/// bearing its own token.
+async fn claim_rows<E>(
+    db: &DatabaseConnection,
+    columns: ClaimColumns<E::Column>,
+    free: impl Fn() -> sea_orm::Condition,
+    limit: u64,
+    until: DateTime<Utc>,
+    operation: &'static str,
+) -> Result<Option<String>, StoreError>
+where
+    E: sea_orm::EntityTrait,
+{
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+    let ids: Vec<String> = E::find()
+        .select_only()
+        .column(columns.id)
+        .filter(free())
+        .order_by_asc(columns.order)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(StoreError::db(operation))?;
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let token = new_id();
+    E::update_many()
+        .col_expr(
+            columns.claim,
+            sea_orm::sea_query::Expr::value(token.clone()),
+        )
+        .col_expr(
+            columns.until,
+            sea_orm::sea_query::Expr::value(stored_time(until)),
+        )
+        .filter(columns.id.is_in(ids))
+        .filter(free())
+        .exec(db)
+        .await
+        .map_err(StoreError::db(operation))?;
+    Ok(Some(token))
+}
+
 /// Stands in for secret bytes in `Debug` output.
 pub(crate) struct Redacted(pub(crate) usize);
 

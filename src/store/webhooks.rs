@@ -357,33 +357,23 @@ impl Store {
                         .add(webhook_inbox::Column::ClaimedUntil.lt(now)),
                 )
         };
-        let ids: Vec<String> = webhook_inbox::Entity::find()
-            .select_only()
-            .column(webhook_inbox::Column::Id)
-            .filter(free())
-            .order_by_asc(webhook_inbox::Column::ReceivedAt)
-            .limit(limit)
-            .into_tuple()
-            .all(&self.db)
-            .await
-            .map_err(StoreError::db(op))?;
-        if ids.is_empty() {
+        let Some(token) = crate::store::claim_rows::<webhook_inbox::Entity>(
+            &self.db,
+            crate::store::ClaimColumns {
+                id: webhook_inbox::Column::Id,
+                order: webhook_inbox::Column::ReceivedAt,
+                claim: webhook_inbox::Column::Claim,
+                until: webhook_inbox::Column::ClaimedUntil,
+            },
+            free,
+            limit,
+            now + lease,
+            op,
+        )
+        .await?
+        else {
             return Ok(Vec::new());
-        }
-        // The same condition again in the update: of two processors racing for a row, only
-        // one update matches it, and each reads back only rows bearing its own token.
-        let token = crate::store::new_id();
-        webhook_inbox::Entity::update_many()
-            .col_expr(webhook_inbox::Column::Claim, Expr::value(token.clone()))
-            .col_expr(
-                webhook_inbox::Column::ClaimedUntil,
-                Expr::value(crate::store::stored_time(now + lease)),
-            )
-            .filter(webhook_inbox::Column::Id.is_in(ids))
-            .filter(free())
-            .exec(&self.db)
-            .await
-            .map_err(StoreError::db(op))?;
+        };
         let rows = webhook_inbox::Entity::find()
             .filter(webhook_inbox::Column::Claim.eq(token))
             .filter(webhook_inbox::Column::State.eq("pending"))
@@ -675,34 +665,23 @@ impl Store {
                         .add(webhook_subscription::Column::ClaimedUntil.lt(now)),
                 )
         };
-        let ids: Vec<String> = webhook_subscription::Entity::find()
-            .select_only()
-            .column(webhook_subscription::Column::Id)
-            .filter(free())
-            .order_by_asc(webhook_subscription::Column::RenewAt)
-            .limit(limit)
-            .into_tuple()
-            .all(&self.db)
-            .await
-            .map_err(StoreError::db(op))?;
-        if ids.is_empty() {
+        let Some(token) = crate::store::claim_rows::<webhook_subscription::Entity>(
+            &self.db,
+            crate::store::ClaimColumns {
+                id: webhook_subscription::Column::Id,
+                order: webhook_subscription::Column::RenewAt,
+                claim: webhook_subscription::Column::Claim,
+                until: webhook_subscription::Column::ClaimedUntil,
+            },
+            free,
+            limit,
+            now + lease,
+            op,
+        )
+        .await?
+        else {
             return Ok(Vec::new());
-        }
-        let token = crate::store::new_id();
-        webhook_subscription::Entity::update_many()
-            .col_expr(
-                webhook_subscription::Column::Claim,
-                Expr::value(token.clone()),
-            )
-            .col_expr(
-                webhook_subscription::Column::ClaimedUntil,
-                Expr::value(crate::store::stored_time(now + lease)),
-            )
-            .filter(webhook_subscription::Column::Id.is_in(ids))
-            .filter(free())
-            .exec(&self.db)
-            .await
-            .map_err(StoreError::db(op))?;
+        };
         let rows = webhook_subscription::Entity::find()
             .filter(webhook_subscription::Column::Claim.eq(token.clone()))
             .all(&self.db)

@@ -127,7 +127,7 @@ impl Intake<'_> {
             Some(Signature::Token(_)) => None,
             Some(scheme) => {
                 let keys = self
-                    .keys(services, cfg, scheme.key_source(), url_account.as_ref())
+                    .keys(services, scheme.key_source(), url_account.as_ref())
                     .await?;
                 let secrets: Vec<Secret> = keys.iter().map(|k| k.secret.clone()).collect();
                 match scheme.verify(&delivery, &secrets) {
@@ -273,11 +273,9 @@ impl Intake<'_> {
     async fn keys(
         &self,
         services: &Services,
-        cfg: &WebhookConfig,
         source: KeySource,
         url_account: Option<&LinkedAccount>,
     ) -> Result<Vec<Key>, IntakeReply> {
-        let _ = cfg;
         let mut keys = Vec::new();
         match source {
             KeySource::ClientSecret => {

@@ -32,10 +32,20 @@ async fn request_log(t: &TestGateway, account: &str) -> Vec<Value> {
     let q = "query($a: ID!) { linkedAccount(id: $a) { requestLog(last: 20) { method path status errorClass retry rateLimitRemaining } } }";
     for _ in 0..50 {
         let r = t.gql(Some(&t.env_key), q, json!({"a": account})).await;
-        let log = r.body["data"]["linkedAccount"]["requestLog"]
+        // Left out: the call made when the account was linked, which learns the key its
+        // webhooks are routed by; these tests are about the calls they make themselves.
+        let log: Vec<Value> = r.body["data"]["linkedAccount"]["requestLog"]
             .as_array()
             .cloned()
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| {
+                !e["path"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("/account-info/")
+            })
+            .collect();
         if !log.is_empty() {
             return log;
         }
