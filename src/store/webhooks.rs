@@ -452,14 +452,18 @@ impl Store {
         Ok(true)
     }
 
-    /// Puts a claimed row back for a later try (after `not_before`), with its error.
+    /// Puts claimed rows back for a later try (after `not_before`), with their error, in
+    /// one statement; rows no longer under `claim` are left to whoever holds them.
     pub async fn retry_inbox(
         &self,
-        id: &str,
+        ids: &[String],
         claim: &str,
         error: &str,
         not_before: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         webhook_inbox::Entity::update_many()
             .col_expr(
                 webhook_inbox::Column::Claim,
@@ -477,12 +481,12 @@ impl Store {
                 webhook_inbox::Column::LastError,
                 Expr::value(error.to_owned()),
             )
-            .filter(webhook_inbox::Column::Id.eq(id))
+            .filter(webhook_inbox::Column::Id.is_in(ids.iter().cloned()))
             .filter(webhook_inbox::Column::Claim.eq(claim))
             .filter(webhook_inbox::Column::State.eq("pending"))
             .exec(&self.db)
             .await
-            .map_err(StoreError::db("retry a webhook event"))?;
+            .map_err(StoreError::db("retry webhook events"))?;
         Ok(())
     }
 

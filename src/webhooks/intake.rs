@@ -60,8 +60,12 @@ struct Key {
 }
 
 enum Scope {
-    /// An OAuth app's client secret: the app of this environment, or the platform's.
-    App { environment: Option<String> },
+    /// An OAuth app's client secret: the app of this environment, or the platform's
+    /// (which serves the environments not in `own_apps`, those without an app of their own).
+    App {
+        environment: Option<String>,
+        own_apps: std::sync::Arc<BTreeSet<String>>,
+    },
     /// A subscription's secret: that subscription of that account.
     Subscription { id: String, account_id: String },
 }
@@ -289,6 +293,8 @@ impl Intake<'_> {
                     .filter(|a| a.provider == self.provider)
                     .map(|a| a.environment_id.clone())
                     .collect();
+                let own_apps: std::sync::Arc<BTreeSet<String>> =
+                    std::sync::Arc::new(own.iter().flatten().cloned().collect());
                 for app in apps.into_iter().filter(|a| a.provider == self.provider) {
                     // A delivery for an account in the URL can only be signed by that
                     // account's app: its environment's own, or the platform's.
@@ -310,6 +316,7 @@ impl Intake<'_> {
                             secret,
                             scope: Scope::App {
                                 environment: app.environment_id,
+                                own_apps: own_apps.clone(),
                             },
                         });
                     }
@@ -383,18 +390,6 @@ impl Intake<'_> {
     ) -> Result<BTreeMap<String, Vec<VendorEvent>>, IntakeReply> {
         let mut out: BTreeMap<String, Vec<VendorEvent>> = BTreeMap::new();
         let mut accounts: BTreeMap<String, Option<LinkedAccount>> = BTreeMap::new();
-        let own_apps: BTreeSet<String> = match &verified {
-            Some(Scope::App { .. }) => services
-                .store
-                .list_oauth_apps()
-                .await
-                .map_err(unavailable)?
-                .into_iter()
-                .filter(|a| a.provider == self.provider)
-                .filter_map(|a| a.environment_id)
-                .collect(),
-            _ => BTreeSet::new(),
-        };
         let mut touched = Vec::new();
         let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for event in events {
@@ -461,10 +456,12 @@ impl Intake<'_> {
                     None => true,
                     Some(Scope::App {
                         environment: Some(env),
+                        ..
                     }) => &account.environment_id == env,
-                    Some(Scope::App { environment: None }) => {
-                        !own_apps.contains(&account.environment_id)
-                    }
+                    Some(Scope::App {
+                        environment: None,
+                        own_apps,
+                    }) => !own_apps.contains(&account.environment_id),
                     Some(Scope::Subscription {
                         account_id,
                         id: sub,

@@ -127,14 +127,14 @@ async fn complete_account(
         Some(h) => match read_records(services, h, &parsed).await {
             Ok(r) => r,
             Err(e) if passing(&e) && attempts + 1 < MAX_ATTEMPTS => {
-                let wait = backoff(attempts);
+                let wait = wait_for(&e, attempts);
                 tracing::info!(account = %account_id, error = %e, retry_in_secs = wait.num_seconds(), "webhook events wait for their records");
-                for item in &items {
-                    services
-                        .store
-                        .retry_inbox(&item.id, &item.claim, &e.to_string(), Utc::now() + wait)
-                        .await?;
-                }
+                let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
+                let claim = items.first().map(|i| i.claim.as_str()).unwrap_or_default();
+                services
+                    .store
+                    .retry_inbox(&ids, claim, &e.to_string(), Utc::now() + wait)
+                    .await?;
                 return Ok(());
             }
             Err(e) => {
@@ -266,6 +266,23 @@ fn passing(e: &EngineError) -> bool {
         e.code(),
         ErrorCode::RateLimited | ErrorCode::UpstreamUnavailable | ErrorCode::UpstreamTimeout
     )
+}
+
+/// How long to hold events back after `e`: a throttled vendor's own reset (its window, at
+/// most a minute here; the budget is shared with the account's other callers), else the
+/// backoff.
+fn wait_for(e: &EngineError, attempts: i32) -> chrono::Duration {
+    let said = match e {
+        EngineError::RateLimited { rate_limit, .. }
+        | EngineError::BudgetExhausted { rate_limit } => {
+            rate_limit.retry_after.or(rate_limit.reset)
+        }
+        _ => None,
+    };
+    match said {
+        Some(secs) => chrono::Duration::seconds(i64::try_from(secs.clamp(1, 60)).unwrap_or(60)),
+        None => backoff(attempts),
+    }
 }
 
 /// 5 s, 30 s, 2 min, 10 min, 30 min.
