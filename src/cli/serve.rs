@@ -32,8 +32,9 @@ pub struct ServeArgs {
     #[arg(long)]
     pub disable_introspection: bool,
     /// The base URL vendors and browsers reach this gateway at, e.g.
-    /// `https://api.example.com` (webhook URLs, OAuth redirects; signatures such as
-    /// signatures that cover the URL sign it). Default: the host each request arrives with.
+    /// `https://api.example.com`: webhook URLs and OAuth redirects use it, and signatures
+    /// that cover the URL are checked against it. Default: the host each request arrives
+    /// with.
     #[arg(long, env = "TESSERA_PUBLIC_URL")]
     pub public_url: Option<url::Url>,
     /// Seconds between health probes of each linked account (jittered; 1 to 86400).
