@@ -33,3 +33,16 @@ pub mod subscriptions;
 pub use events::{Action, VendorEvent};
 pub use intake::{Intake, IntakeReply};
 pub use linking::on_account_linked;
+
+/// A time as vendors write it in their answers: RFC 3339 text or epoch milliseconds.
+fn vendor_time(v: &serde_json::Value) -> Option<chrono::DateTime<chrono::Utc>> {
+    match v {
+        serde_json::Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc)),
+        serde_json::Value::Number(n) => {
+            n.as_i64().and_then(chrono::DateTime::from_timestamp_millis)
+        }
+        _ => None,
+    }
+}

@@ -12,8 +12,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use serde_json::{Map, Value, json};
+use chrono::Utc;
+use serde_json::{Map, json};
 
 use super::events::{Action, VendorEvent};
 use crate::access::{Caller, handle_for};
@@ -246,7 +246,7 @@ async fn poll(
         for edge in &page.edges {
             let record = &edge.record;
             let Ok(mapped) = &record.mapped else { continue };
-            let Some(updated) = mapped.get("remoteUpdatedAt").and_then(time) else {
+            let Some(updated) = mapped.get("remoteUpdatedAt").and_then(super::vendor_time) else {
                 continue;
             };
             if updated > horizon {
@@ -274,7 +274,7 @@ async fn poll(
             }
             let created = mapped
                 .get("remoteCreatedAt")
-                .and_then(time)
+                .and_then(super::vendor_time)
                 .is_some_and(|c| c > state.watermark);
             let event = VendorEvent {
                 resource: state.resource.clone(),
@@ -322,14 +322,4 @@ async fn poll(
             .await;
     }
     Ok(fresh)
-}
-
-fn time(v: &Value) -> Option<DateTime<Utc>> {
-    match v {
-        Value::String(s) => DateTime::parse_from_rfc3339(s)
-            .ok()
-            .map(|t| t.with_timezone(&Utc)),
-        Value::Number(n) => n.as_i64().and_then(DateTime::from_timestamp_millis),
-        _ => None,
-    }
 }

@@ -240,7 +240,7 @@ fn settle(
         .expires_at_pointer
         .as_ref()
         .and_then(|p| body.pointer(p))
-        .and_then(time)
+        .and_then(super::vendor_time)
         .or(asked);
     sub.state = "ACTIVE".into();
     sub.expires_at = granted;
@@ -481,16 +481,6 @@ fn text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-fn time(v: &Value) -> Option<DateTime<Utc>> {
-    match v {
-        Value::String(s) => DateTime::parse_from_rfc3339(s)
-            .ok()
-            .map(|t| t.with_timezone(&Utc)),
-        Value::Number(n) => n.as_i64().and_then(DateTime::from_timestamp_millis),
         _ => None,
     }
 }

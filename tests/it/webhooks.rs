@@ -1039,6 +1039,19 @@ async fn wait_subscription(
     }
 }
 
+/// Waits until the account's delivery log shows a delivery refused as `BAD_SIGNATURE`.
+async fn wait_refused(t: &TestGateway, account: &str, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !outcomes(t, account)
+        .await
+        .iter()
+        .any(|o| o == "BAD_SIGNATURE")
+    {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn outcomes(t: &TestGateway, account: &str) -> Vec<String> {
     deliveries(t, account)
         .await
@@ -1116,17 +1129,7 @@ async fn graph_subscription_is_validated_renewed_at_half_life_recreated_and_laps
         json!({"resource": "contacts", "action": "updated"}),
     )
     .await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !outcomes(&t, &account)
-        .await
-        .contains(&"BAD_SIGNATURE".to_string())
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the forged notification was not refused"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_refused(&t, &account, "the forged notification was not refused").await;
     assert_eq!(wait_events(&t, &t.env_key, &account, 1).await.len(), 1);
     t.http
         .delete(format!(
@@ -1294,17 +1297,7 @@ async fn pipedrive_webhook_is_created_with_generated_basic_credentials() {
         json!({"resource": "contacts", "action": "updated"}),
     )
     .await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !outcomes(&t, &account)
-        .await
-        .contains(&"BAD_SIGNATURE".to_string())
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the wrong credentials were not refused"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_refused(&t, &account, "the wrong credentials were not refused").await;
 }
 
 #[tokio::test]
@@ -1359,17 +1352,7 @@ async fn zoho_channel_is_enabled_again_before_expiry_and_checks_its_token() {
         json!({"resource": "contacts", "action": "updated"}),
     )
     .await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !outcomes(&t, &account)
-        .await
-        .contains(&"BAD_SIGNATURE".to_string())
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the wrong token was not refused"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_refused(&t, &account, "the wrong token was not refused").await;
 }
 
 /// The sandbox HubSpot itself sends the delivery (its real format and signature) when a
