@@ -70,6 +70,7 @@ impl Bench {
             refresh_every: None,
             public_url: None,
             probe_interval: None,
+            watch_interval: None,
         })
         .await
         .unwrap();

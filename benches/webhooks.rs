@@ -171,6 +171,7 @@ impl Bench {
             public_url: None,
             // Health probes a day apart: none during the run (each is a vendor call).
             probe_interval: Some(Duration::from_secs(86_400)),
+            watch_interval: Some(Duration::from_secs(86_400)),
         })
         .await
         .unwrap();

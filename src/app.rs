@@ -47,6 +47,9 @@ pub struct GatewayConfig {
     /// How often each linked account is probed (`--probe-interval`); `None` reads
     /// `TESSERA_PROBE_INTERVAL_SECS` (default 300).
     pub probe_interval: Option<std::time::Duration>,
+    /// How often the watcher turns evidence into alerts; `None` reads
+    /// `TESSERA_WATCH_INTERVAL_SECS` (default 30).
+    pub watch_interval: Option<std::time::Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -160,6 +163,9 @@ impl Gateway {
             probe_interval: cfg
                 .probe_interval
                 .unwrap_or_else(crate::health::probes::interval),
+            watch_interval: cfg
+                .watch_interval
+                .unwrap_or_else(crate::health::watch::interval),
         });
         let limit = CostLimit::from_env().map_err(|message| StartError::Setting {
             name: "TESSERA_MAX_QUERY_COST",
@@ -313,6 +319,12 @@ impl Gateway {
                 Box::pin(crate::health::probes::run(services.clone(), stop))
             })
         };
+        let watcher = {
+            let services = self.state.services.clone();
+            supervisor.spawn("watcher", stop_rx.clone(), move |stop| {
+                Box::pin(crate::health::watch::run(services.clone(), stop))
+            })
+        };
         let renewer = {
             let services = self.state.services.clone();
             supervisor.spawn("webhook-subscriptions", stop_rx.clone(), move |stop| {
@@ -328,6 +340,7 @@ impl Gateway {
         let _ = processor.await;
         let _ = feed.await;
         let _ = renewer.await;
+        let _ = watcher.await;
         let _ = deliverer.await;
         let _ = reconciler.await;
         let _ = prober.await;
@@ -382,7 +395,7 @@ fn webhook_retention() -> chrono::Duration {
 }
 
 /// Every hour: idempotency keys past their 24 h window, expired OAuth states, account events
-/// older than [`EVENT_RETENTION_DAYS`]. (The request log sweeps itself.) Any replica may run
+/// and resolved alerts older than [`EVENT_RETENTION_DAYS`]. (The request log sweeps itself.) Any replica may run
 /// it; the deletes are idempotent.
 async fn sweep_retained(store: Store, stop: tokio::sync::watch::Receiver<bool>) {
     crate::jobs::run_every(std::time::Duration::from_secs(3600), stop, || async {
@@ -399,6 +412,13 @@ async fn sweep_retained(store: Store, stop: tokio::sync::watch::Receiver<bool>) 
             Ok(n) if n > 0 => tracing::info!(rows = n, "webhook retention sweep"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "webhook retention sweep failed; will retry"),
+        }
+        // Resolved alerts are kept as long as account events: they are the history
+        // support reads.
+        match store.sweep_alerts(before).await {
+            Ok(n) if n > 0 => tracing::info!(rows = n, "alert retention sweep"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "alert retention sweep failed; will retry"),
         }
     })
     .await

@@ -26,6 +26,7 @@ pub mod problem;
 pub mod schema;
 pub mod secret;
 pub mod services;
+pub mod shape;
 pub mod signing;
 pub mod store;
 pub mod webhooks;

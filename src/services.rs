@@ -40,6 +40,8 @@ pub struct Services {
     pub listen_url: std::sync::OnceLock<String>,
     /// How often each linked account's health is probed.
     pub probe_interval: std::time::Duration,
+    /// How often the watcher ticks.
+    pub watch_interval: std::time::Duration,
 }
 
 impl Services {

@@ -20,6 +20,7 @@ mod m20261202_000007_webhooks;
 mod m20261202_000008_webhook_endpoints;
 mod m20261202_000009_reconcile;
 mod m20261202_000010_account_health;
+mod m20261202_000011_alerts;
 
 /// The migrations of Tessera's schema, oldest first.
 pub struct Migrator;
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_webhook_endpoints::Migration),
             Box::new(m20261202_000009_reconcile::Migration),
             Box::new(m20261202_000010_account_health::Migration),
+            Box::new(m20261202_000011_alerts::Migration),
         ]
     }
 }

@@ -94,6 +94,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
         // Vendors reach the demo where it listens (webhook subscriptions point here).
         public_url: url::Url::parse(&format!("http://{}", args.listen)).ok(),
         probe_interval: None,
+        watch_interval: None,
     })
     .await?;
     let admin_env = std::env::var("TESSERA_ADMIN_KEY")

@@ -109,6 +109,7 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         refresh_every: Some(std::time::Duration::from_secs(15)),
         public_url: args.public_url.clone(),
         probe_interval: args.probe_interval.map(std::time::Duration::from_secs),
+        watch_interval: None,
     })
     .await?;
     let admin_env = std::env::var("TESSERA_ADMIN_KEY")

@@ -185,6 +185,29 @@ impl EngineError {
         }
     }
 
+    /// Whether the request left for the vendor (or the way to it) before it failed: a
+    /// refusal of Tessera's own (a bad argument, an open circuit, a spent budget) says
+    /// nothing about the vendor.
+    pub fn reached_vendor(&self) -> bool {
+        matches!(
+            self,
+            EngineError::NotFound { .. }
+                | EngineError::Unauthorized { .. }
+                | EngineError::Forbidden { .. }
+                | EngineError::RateLimited { .. }
+                | EngineError::Unavailable { .. }
+                | EngineError::Timeout
+                | EngineError::Network { .. }
+                | EngineError::Upstream { .. }
+                | EngineError::Rejected { .. }
+                | EngineError::EmptyPage
+                | EngineError::DuplicateRecord { .. }
+                | EngineError::Drift { .. }
+                | EngineError::PaginationLoop
+                | EngineError::PageCap { .. }
+        )
+    }
+
     /// A failure that says the vendor (or the way to it) is unwell, rather than that this
     /// request was wrong: what retries and the circuit breaker act on.
     pub fn is_outage(&self) -> bool {

@@ -36,7 +36,7 @@ pub use budget::WindowBudget;
 pub use call::RetryPolicy;
 pub use cursor::{CursorCodec, Position};
 pub use error::{EngineError, NetworkFailure};
-pub use observe::{CallObserver, CallRecord};
+pub use observe::{CallObserver, CallRecord, ListingOutcome, ListingRecord};
 pub use pagination::PageTarget;
 pub use ratelimit::{RateLimit, RateLimitLog};
 pub use refusal::{Refusal, TokenRefusals};
@@ -199,6 +199,43 @@ impl Engine {
         after: Option<&str>,
         filter: &Map<String, Value>,
     ) -> Result<ListPage, EngineError> {
+        let mut shape = None;
+        let result = self
+            .list_pages(account, resource, first, after, filter, &mut shape)
+            .await;
+        if let Some(o) = &self.observer {
+            let outcome = match &result {
+                Ok(page) => ListingOutcome::Records {
+                    records: page.edges.len(),
+                    complete: !page.has_next_page,
+                },
+                Err(EngineError::NotFound { .. }) => ListingOutcome::NotFound,
+                // Refused before any call (a bad page size, an unknown filter): nothing
+                // was learned about the vendor.
+                Err(e) if !e.reached_vendor() => return result,
+                Err(_) => ListingOutcome::Failed,
+            };
+            o.listing(&ListingRecord {
+                account_id: account.id.clone(),
+                provider: account.provider.name.clone(),
+                resource: resource.to_owned(),
+                outcome,
+                counted: after.is_none() && filter.is_empty(),
+                shape,
+            });
+        }
+        result
+    }
+
+    async fn list_pages(
+        &self,
+        account: &AccountHandle,
+        resource: &str,
+        first: usize,
+        after: Option<&str>,
+        filter: &Map<String, Value>,
+        shape: &mut Option<String>,
+    ) -> Result<ListPage, EngineError> {
         if first > MAX_FIRST {
             return Err(EngineError::BadPageSize { max: MAX_FIRST });
         }
@@ -286,6 +323,18 @@ impl Engine {
                 page_size,
                 records: count,
             });
+            if after.is_none()
+                && !followed_more
+                && let Some(o) = &self.observer
+            {
+                *shape = o.first_page(
+                    &account.id,
+                    resource,
+                    &reply.body,
+                    &op.records_pointer,
+                    next.as_deref(),
+                );
+            }
             if next.is_some() && seen_states.contains(&next) {
                 return Err(EngineError::PaginationLoop);
             }

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use serde_json::Value;
+
 use super::ratelimit::RateLimit;
 
 /// One attempt of one upstream call.
@@ -25,6 +27,30 @@ pub struct CallRecord {
     pub throttled: bool,
 }
 
+/// What one listing of a resource returned (after all its pages were read, or failed).
+#[derive(Debug, Clone)]
+pub struct ListingRecord {
+    pub account_id: String,
+    pub provider: String,
+    pub resource: String,
+    pub outcome: ListingOutcome,
+    /// From the first page (no cursor) and without a filter: comparable with the account's
+    /// other listings of the resource.
+    pub counted: bool,
+    /// What the observer returned for the listing's first page ([`CallObserver::first_page`]).
+    pub shape: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListingOutcome {
+    /// `records` returned; `complete` when the vendor's last page was reached.
+    Records { records: usize, complete: bool },
+    /// The vendor answered 404 to the listing itself.
+    NotFound,
+    /// Any other failure (reported through [`CallObserver::call`] too).
+    Failed,
+}
+
 /// Receives every upstream call and breaker change. Must not block: it runs on the
 /// request's path.
 pub trait CallObserver: Send + Sync {
@@ -33,4 +59,20 @@ pub trait CallObserver: Send + Sync {
     /// A rate-limit window of `account` is used up for `reset_in` seconds (seen here, to be
     /// shared with the other replicas).
     fn exhausted(&self, _account: &str, _window: &str, _limit: Option<u64>, _reset_in: u64) {}
+    /// The first page of a listing that starts from the beginning, before its records are
+    /// read: the observer may summarise its shape (for drift detection); what it returns
+    /// comes back in the listing's [`ListingRecord::shape`]. Called for every such page:
+    /// sample inside.
+    fn first_page(
+        &self,
+        _account: &str,
+        _resource: &str,
+        _body: &Value,
+        _records_pointer: &str,
+        _next_cursor: Option<&str>,
+    ) -> Option<String> {
+        None
+    }
+    /// A listing ended.
+    fn listing(&self, _record: &ListingRecord) {}
 }

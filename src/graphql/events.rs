@@ -274,6 +274,7 @@ pub fn query_fields() -> Vec<Field> {
                 types,
                 after_seq: after,
                 limit: first + 1,
+                records_only: true,
             };
             // With `after`: the events that follow it, oldest first. Without: the newest
             // `first`, so a client starts at "now" and polls with `after: endCursor`.
@@ -313,7 +314,8 @@ pub fn subscription_fields() -> Vec<SubscriptionField> {
             let receiver = services.events.feed.subscribe();
             let environment = caller.environment().map(str::to_owned);
             let wanted = move |e: &UnifiedEvent| {
-                environment.as_deref().is_none_or(|env| env == e.environment_id)
+                e.source != "MONITOR"
+                    && environment.as_deref().is_none_or(|env| env == e.environment_id)
                     && account_id.as_deref().is_none_or(|a| a == e.account_id)
                     && (types.is_empty() || types.contains(&e.kind))
             };

@@ -4,6 +4,7 @@
 //! Resolvers call the engine with (account, resource, operation, arguments) and shape what
 //! comes back; they never build an HTTP request.
 
+mod alerts;
 mod context;
 pub mod cost;
 mod endpoints;
@@ -176,6 +177,12 @@ pub fn build_schema_limited(
     builder_types.extend(objects.into_iter().map(Into::into));
     builder_types.extend(enums.into_iter().map(Into::into));
     for f in events::query_fields() {
+        query = query.field(f);
+    }
+    let (objects, enums) = alerts::types();
+    builder_types.extend(objects.into_iter().map(Into::into));
+    builder_types.extend(enums.into_iter().map(Into::into));
+    for f in alerts::query_fields() {
         query = query.field(f);
     }
     let (objects, enums) = endpoints::types();

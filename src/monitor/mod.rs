@@ -9,14 +9,15 @@
 mod metrics;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 pub use metrics::{Gauge, Metrics};
 
-use crate::engine::{CallObserver, CallRecord, Engine};
-use crate::store::{ExhaustedWindow, Store, StoreError, UpstreamCall};
+use crate::engine::{CallObserver, CallRecord, Engine, ListingOutcome, ListingRecord};
+use crate::store::{ExhaustedWindow, ListingObservation, Store, StoreError, UpstreamCall};
 
 /// Entries waiting for the writer, at most.
 const QUEUE: usize = 10_000;
@@ -29,6 +30,10 @@ pub enum Entry {
     Call(UpstreamCall),
     /// A used-up rate-limit window, for the other replicas.
     Exhausted(ExhaustedWindow),
+    /// What a listing returned, for the watcher.
+    Listing(ListingObservation),
+    /// Answered once every entry queued before it is written.
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 pub struct Monitor {
@@ -36,7 +41,14 @@ pub struct Monitor {
     log: mpsc::Sender<Entry>,
     /// Used-up windows written up to here have been read into this replica's engine.
     budgets_seen: std::sync::Mutex<chrono::DateTime<chrono::Utc>>,
+    /// One first page in this many has its shape kept (for drift detection).
+    shape_every: AtomicU64,
+    pages_seen: AtomicU64,
 }
+
+/// One first page in this many has its shape summarised, unless
+/// `TESSERA_SHAPE_SAMPLE` says otherwise (1 keeps every one).
+const SHAPE_SAMPLE: u64 = 10;
 
 impl Monitor {
     /// The monitor and the receiving end of its log queue (give it to [`run_log_writer`]).
@@ -47,9 +59,31 @@ impl Monitor {
                 metrics: Metrics::default(),
                 log: tx,
                 budgets_seen: std::sync::Mutex::new(chrono::DateTime::UNIX_EPOCH),
+                shape_every: AtomicU64::new(
+                    std::env::var("TESSERA_SHAPE_SAMPLE")
+                        .ok()
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .filter(|n| (1..=1_000_000).contains(n))
+                        .unwrap_or(SHAPE_SAMPLE),
+                ),
+                pages_seen: AtomicU64::new(0),
             }),
             rx,
         )
+    }
+
+    /// Keeps the shape of one first page in `n` (1: every one; tests and the simulation).
+    pub fn sample_shapes_every(&self, n: u64) {
+        self.shape_every.store(n.max(1), Ordering::Relaxed);
+    }
+
+    /// Waits until every entry queued so far is in the database (the watcher's tests and
+    /// the simulation read the log right after the calls).
+    pub async fn flush(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.log.send(Entry::Flush(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
     }
 
     /// Reads the used-up windows other replicas wrote since the last call into `engine`.
@@ -123,6 +157,55 @@ impl CallObserver for Monitor {
         }
     }
 
+    fn first_page(
+        &self,
+        _account: &str,
+        _resource: &str,
+        body: &serde_json::Value,
+        records_pointer: &str,
+        next_cursor: Option<&str>,
+    ) -> Option<String> {
+        let every = self.shape_every.load(Ordering::Relaxed).max(1);
+        if !self
+            .pages_seen
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(every)
+        {
+            return None;
+        }
+        let sample = serde_json::json!({
+            "shape": crate::shape::PageShape::of(body, records_pointer, next_cursor),
+            "redacted": crate::shape::redact(body),
+        });
+        Some(sample.to_string())
+    }
+
+    fn listing(&self, r: &ListingRecord) {
+        let (outcome, records, complete) = match r.outcome {
+            ListingOutcome::Records { records, complete } => (
+                "ok",
+                Some(i32::try_from(records).unwrap_or(i32::MAX)),
+                complete,
+            ),
+            ListingOutcome::NotFound => ("not_found", None, false),
+            ListingOutcome::Failed => ("failed", None, false),
+        };
+        let entry = ListingObservation {
+            id: 0,
+            account_id: r.account_id.clone(),
+            resource: r.resource.clone(),
+            outcome: outcome.to_owned(),
+            records,
+            complete,
+            counted: r.counted,
+            shape: r.shape.clone(),
+            created_at: chrono::Utc::now(),
+        };
+        if self.log.try_send(Entry::Listing(entry)).is_err() {
+            self.metrics.log_dropped();
+        }
+    }
+
     fn breaker(&self, provider: &str, account: &str, open: bool) {
         self.metrics.breaker(provider, open);
         tracing::warn!(provider, account, open, "circuit breaker changed state");
@@ -145,27 +228,41 @@ pub async fn run_log_writer(
             first = rx.recv() => {
                 let Some(first) = first else { return };
                 let mut batch = Vec::new();
+                let mut listings = Vec::new();
+                let mut flushed = Vec::new();
                 let mut next = Some(first);
                 while let Some(entry) = next.take() {
                     match entry {
                         Entry::Call(c) => batch.push(c),
+                        Entry::Listing(l) => listings.push(l),
+                        Entry::Flush(done) => flushed.push(done),
                         Entry::Exhausted(w) => {
                             if let Err(e) = store.put_exhausted_window(w).await {
                                 tracing::warn!(error = %e, "a used-up rate-limit window was not shared");
                             }
                         }
                     }
-                    if batch.len() < 500 {
+                    if batch.len() + listings.len() < 500 && flushed.is_empty() {
                         next = rx.try_recv().ok();
                     }
                 }
                 if let Err(e) = store.insert_upstream_calls(batch).await {
                     tracing::warn!(error = %e, "request log batch dropped");
                 }
+                if let Err(e) = store.insert_listing_observations(listings).await {
+                    tracing::warn!(error = %e, "listing observations dropped");
+                }
+                for done in flushed {
+                    let _ = done.send(());
+                }
             }
             _ = sweep.tick() => {
-                if let Err(e) = store.sweep_upstream_calls(chrono::Utc::now() - LOG_RETENTION).await {
+                let before = chrono::Utc::now() - LOG_RETENTION;
+                if let Err(e) = store.sweep_upstream_calls(before).await {
                     tracing::warn!(error = %e, "request log sweep failed");
+                }
+                if let Err(e) = store.sweep_listing_observations(before).await {
+                    tracing::warn!(error = %e, "listing observation sweep failed");
                 }
             }
         }

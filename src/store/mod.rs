@@ -14,6 +14,7 @@
 //! microseconds before they are written, which is what PostgreSQL keeps, so both backends
 //! hand back exactly what was stored.
 
+mod alerts;
 mod api_keys;
 mod connect;
 mod endpoints;
@@ -33,6 +34,9 @@ mod webhooks;
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{DatabaseConnection, DbBackend};
 
+pub use alerts::{
+    Alert, CallTally, DeliveryTally, EventTally, LapsedSubscription, ListingObservation,
+};
 pub use api_keys::ApiKey;
 pub use endpoints::{EndpointDelivery, WebhookEndpoint};
 pub use environments::Environment;

@@ -104,6 +104,9 @@ pub struct EventQuery {
     pub types: Vec<String>,
     pub after_seq: Option<i64>,
     pub limit: u64,
+    /// Leaves out the alert announcements (source `MONITOR`), which go to webhook
+    /// endpoints only.
+    pub records_only: bool,
 }
 
 /// A vendor subscription of one linked account. The secret arrives sealed.
@@ -167,6 +170,9 @@ fn events_matching(q: &EventQuery) -> sea_orm::Select<unified_event::Entity> {
     }
     if !q.types.is_empty() {
         find = find.filter(unified_event::Column::Kind.is_in(q.types.iter().cloned()));
+    }
+    if q.records_only {
+        find = find.filter(unified_event::Column::Source.ne("MONITOR"));
     }
     find
 }
@@ -427,27 +433,7 @@ impl Store {
         // Offered to the environment's endpoints in the same transaction: an event is
         // delivered to each endpoint once, whatever dies when.
         super::endpoints::fan_out(&txn, &events).await?;
-        if !events.is_empty() {
-            unified_event::Entity::insert_many(events.into_iter().map(|e| {
-                unified_event::ActiveModel {
-                    seq: sea_orm::ActiveValue::NotSet,
-                    id: Set(e.id),
-                    environment_id: Set(e.environment_id),
-                    account_id: Set(e.account_id),
-                    kind: Set(e.kind),
-                    resource: Set(e.resource),
-                    remote_id: Set(e.remote_id),
-                    record_id: Set(e.record_id),
-                    occurred_at: Set(crate::store::stored_time(e.occurred_at)),
-                    received_at: Set(crate::store::stored_time(e.received_at)),
-                    source: Set(e.source),
-                    record: Set(e.record),
-                }
-            }))
-            .exec_without_returning(&txn)
-            .await
-            .map_err(StoreError::db(op))?;
-        }
+        insert_unified_events(&txn, events).await?;
         txn.commit().await.map_err(StoreError::db(op))?;
         Ok(true)
     }
@@ -859,4 +845,32 @@ impl Store {
             .map_err(StoreError::db("notify other replicas of events"))?;
         Ok(())
     }
+}
+
+/// Appends unified events inside the caller's transaction.
+pub(super) async fn insert_unified_events<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    events: Vec<UnifiedEvent>,
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    unified_event::Entity::insert_many(events.into_iter().map(|e| unified_event::ActiveModel {
+        seq: sea_orm::ActiveValue::NotSet,
+        id: Set(e.id),
+        environment_id: Set(e.environment_id),
+        account_id: Set(e.account_id),
+        kind: Set(e.kind),
+        resource: Set(e.resource),
+        remote_id: Set(e.remote_id),
+        record_id: Set(e.record_id),
+        occurred_at: Set(crate::store::stored_time(e.occurred_at)),
+        received_at: Set(crate::store::stored_time(e.received_at)),
+        source: Set(e.source),
+        record: Set(e.record),
+    }))
+    .exec_without_returning(db)
+    .await
+    .map_err(StoreError::db("write unified events"))?;
+    Ok(())
 }

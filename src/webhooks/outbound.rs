@@ -59,6 +59,21 @@ impl RetryPolicy {
 /// The JSON body of an event's delivery.
 pub fn body(e: &UnifiedEvent) -> Value {
     let time = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let record = || {
+        e.record
+            .as_deref()
+            .and_then(|r| serde_json::from_str::<Value>(r).ok())
+    };
+    if e.source == "MONITOR" {
+        // `alert.opened` / `alert.resolved`: the alert itself, not a record.
+        return json!({
+            "id": e.id,
+            "type": e.kind,
+            "accountId": e.account_id,
+            "occurredAt": time(e.occurred_at),
+            "alert": record(),
+        });
+    }
     json!({
         "id": e.id,
         "type": e.kind,
@@ -69,7 +84,7 @@ pub fn body(e: &UnifiedEvent) -> Value {
         "occurredAt": time(e.occurred_at),
         "receivedAt": time(e.received_at),
         "source": e.source,
-        "record": e.record.as_deref().and_then(|r| serde_json::from_str::<Value>(r).ok()),
+        "record": record(),
     })
 }
 

@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use crate::common::repo_path;
 
 /// Modules anyone may use: small types with no arrows of their own worth drawing.
-const LEAVES: &[&str] = &["bounds", "error", "ids", "problem", "secret", "signing"];
+const LEAVES: &[&str] = &[
+    "bounds", "error", "ids", "problem", "secret", "shape", "signing",
+];
 
 /// Who may import whom, for each top-level module under `src/` (leaves left out). A module
 /// missing here may import nothing of ours but the leaves.
@@ -37,6 +39,7 @@ const ARROWS: &[(&str, &[&str])] = &[
     (
         "graphql",
         &[
+            "health",
             "webhooks",
             "engine",
             "access",
@@ -185,10 +188,25 @@ const FOREIGN: &[(&str, &[&str], &str)] = &[
         "tokens are refreshed below every entry point",
     ),
     ("graphql", &["axum"], "resolvers never speak HTTP"),
+    (
+        "health",
+        &["async_graphql", "axum"],
+        "health judges the evidence; the entry points render it",
+    ),
+    (
+        "shape",
+        &["tokio", "sea_orm", "reqwest"],
+        "a response's shape is computed without I/O",
+    ),
 ];
 
 /// The product files that may run the vendor imitations.
-const SANDBOX_USERS: &[&str] = &["src/cli/demo.rs", "src/cli/sandbox.rs", "src/main.rs"];
+const SANDBOX_USERS: &[&str] = &[
+    "src/cli/demo.rs",
+    "src/cli/sandbox.rs",
+    "src/cli/simulate.rs",
+    "src/main.rs",
+];
 
 fn rust_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -133,6 +133,8 @@ impl TestGateway {
             refresh_every,
             public_url: None,
             probe_interval: None,
+            // Tests tick the watcher themselves, on their own clock.
+            watch_interval: Some(std::time::Duration::from_secs(86_400)),
         })
         .await
         .unwrap();

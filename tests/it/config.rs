@@ -467,6 +467,7 @@ async fn depth_limits_answer_bad_user_input_and_introspection_can_be_turned_off(
         refresh_every: None,
         public_url: None,
         probe_interval: None,
+        watch_interval: None,
     })
     .await
     .unwrap();

@@ -507,6 +507,7 @@ async fn settings_are_checked_against_the_providers_allowed_hosts() {
         refresh_every: None,
         public_url: None,
         probe_interval: None,
+        watch_interval: None,
     })
     .await
     .unwrap();

@@ -12,7 +12,7 @@ const CONTACTS: &str =
     "query($a: ID!) { contacts(accountId: $a, first: 1) { edges { node { remoteId } } } }";
 
 impl TestGateway {
-    async fn control(&self, path: &str, body: Value) -> Value {
+    pub(crate) async fn control(&self, path: &str, body: Value) -> Value {
         let r = self
             .http
             .post(format!("{}/_control/{path}", self.sandbox.base_url()))
@@ -29,7 +29,7 @@ impl TestGateway {
     }
 
     /// Sets the environment's OAuth app to the sandbox's demo client.
-    async fn set_app(&self, provider: &str) {
+    pub(crate) async fn set_app(&self, provider: &str) {
         let (id, secret) = (
             format!("sandbox-{provider}-client"),
             format!("sandbox-{provider}-secret"),
@@ -42,7 +42,7 @@ impl TestGateway {
 
     /// A HubSpot account whose token set comes from the sandbox's token endpoint, its
     /// access token expiring at `expires_in_secs` (negative: already expired).
-    async fn oauth_account(&self, expires_in_secs: i64) -> (String, Value) {
+    pub(crate) async fn oauth_account(&self, expires_in_secs: i64) -> (String, Value) {
         self.set_app("hubspot").await;
         let grant = self
             .control(

@@ -372,6 +372,7 @@ async fn connect_account_refuses_hosts_outside_the_allowed_list_without_the_flag
         refresh_every: None,
         public_url: None,
         probe_interval: None,
+        watch_interval: None,
     })
     .await
     .unwrap();

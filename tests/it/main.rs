@@ -2,6 +2,7 @@
 //! again, which costs minutes on a 2-core CI).
 #![allow(clippy::unwrap_used)]
 
+mod alerts;
 mod architecture;
 mod common;
 mod config;

@@ -134,7 +134,7 @@ fn now_ms() -> i64 {
 }
 
 /// Polls `events` until `n` events are there (or fails after 20 s).
-async fn wait_events(t: &TestGateway, key: &str, account: &str, n: usize) -> Vec<Value> {
+pub(crate) async fn wait_events(t: &TestGateway, key: &str, account: &str, n: usize) -> Vec<Value> {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let r = t
@@ -963,7 +963,12 @@ async fn postgres_event_notifications_reach_a_listener() {
 // Per-account subscriptions: created on connect, renewed at half their lifetime, created
 // again when the vendor lost them, LAPSED when nothing works.
 
-async fn control(t: &TestGateway, method: reqwest::Method, path: &str, body: Value) -> Value {
+pub(crate) async fn control(
+    t: &TestGateway,
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+) -> Value {
     let resp = t
         .http
         .request(method, format!("{}/_control/{path}", t.sandbox.base_url()))
@@ -978,7 +983,7 @@ async fn control(t: &TestGateway, method: reqwest::Method, path: &str, body: Val
 }
 
 /// Connects the sandbox account of `provider` with extra settings.
-async fn connect_with(t: &TestGateway, provider: &str, extra: Value) -> String {
+pub(crate) async fn connect_with(t: &TestGateway, provider: &str, extra: Value) -> String {
     let demo = t
         .sandbox
         .demo_accounts()
@@ -1003,7 +1008,7 @@ async fn connect_with(t: &TestGateway, provider: &str, extra: Value) -> String {
         .to_string()
 }
 
-async fn subscriptions(t: &TestGateway, account: &str) -> Vec<Value> {
+pub(crate) async fn subscriptions(t: &TestGateway, account: &str) -> Vec<Value> {
     let r = t
         .gql(
             Some(&t.env_key),
@@ -1019,7 +1024,7 @@ async fn subscriptions(t: &TestGateway, account: &str) -> Vec<Value> {
 }
 
 /// Polls the account's one subscription until `done` holds (or fails after `secs`).
-async fn wait_subscription(
+pub(crate) async fn wait_subscription(
     t: &TestGateway,
     account: &str,
     secs: u64,
@@ -1052,7 +1057,7 @@ async fn wait_refused(t: &TestGateway, account: &str, what: &str) {
     }
 }
 
-async fn outcomes(t: &TestGateway, account: &str) -> Vec<String> {
+pub(crate) async fn outcomes(t: &TestGateway, account: &str) -> Vec<String> {
     deliveries(t, account)
         .await
         .iter()
@@ -1391,13 +1396,13 @@ async fn a_change_at_the_sandbox_hubspot_arrives_as_an_event() {
 type Received = std::sync::Arc<std::sync::Mutex<Vec<(reqwest::header::HeaderMap, Vec<u8>)>>>;
 
 /// A customer endpoint: records what it receives and answers `status`.
-struct Receiver {
-    url: String,
-    got: Received,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
+    pub(crate) got: Received,
     status: std::sync::Arc<std::sync::atomic::AtomicU16>,
 }
 
-async fn receiver() -> Receiver {
+pub(crate) async fn receiver() -> Receiver {
     use axum::extract::State;
     type Shared = (Received, std::sync::Arc<std::sync::atomic::AtomicU16>);
     let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -1452,7 +1457,7 @@ sys.exit(0 if hmac.compare_digest(expected, parts['v1']) else 1)
         .success()
 }
 
-async fn create_endpoint(t: &TestGateway, url: &str, types: Value) -> (String, String) {
+pub(crate) async fn create_endpoint(t: &TestGateway, url: &str, types: Value) -> (String, String) {
     let r = t
         .gql(
             Some(&t.env_key),
@@ -1786,4 +1791,21 @@ async fn a_dropped_delivery_is_found_by_reconciliation_and_counted_as_missed() {
     .await
     .unwrap();
     assert_eq!(again, 0);
+}
+
+/// Connects a HubSpot account whose vendor is at `base_url` (a dead port, a name that
+/// does not resolve).
+pub(crate) async fn connect_with_base(t: &TestGateway, base_url: &str) -> String {
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "mutation($s: JSON) { connectAccount(provider: \"hubspot\", credentials: {accessToken: \"tok\"}, settings: $s) { id } }",
+            json!({"s": {"baseUrl": base_url}}),
+        )
+        .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    r.body["data"]["connectAccount"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
