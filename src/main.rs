@@ -27,6 +27,10 @@ enum Command {
     /// Run only the sandbox vendors.
     #[cfg(feature = "sandbox")]
     Sandbox(cli::sandbox::SandboxArgs),
+    /// Replay a scripted day against the sandbox, faults injected at known times, on a
+    /// virtual clock: how fast each symptom is caught and what `diagnose` says.
+    #[cfg(feature = "sandbox")]
+    Simulate(cli::simulate::SimulateArgs),
     /// Validate the schema and every provider file.
     Check(cli::check::CheckArgs),
     /// Schema tools.
@@ -134,6 +138,10 @@ fn main() -> ExitCode {
                 .map_err(Into::into)
                 .and_then(|rt| rt.block_on(cli::sandbox::run(args)))
         }
+        #[cfg(feature = "sandbox")]
+        Command::Simulate(args) => runtime()
+            .map_err(Into::into)
+            .and_then(|rt| rt.block_on(cli::simulate::run(args))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -116,6 +116,13 @@ pub(crate) enum FaultAction {
         /// reset headers a real vendor might send one day).
         headers: Vec<(HeaderName, HeaderValue)>,
     },
+    /// The vendor's own answer, reshaped as a vendor that silently changes its API would:
+    /// top-level keys dropped (`paging`: the cursor stops coming), keys renamed wherever
+    /// they appear (`email` -> `email_address`).
+    Reshape {
+        drop_keys: Vec<String>,
+        rename_keys: Vec<(String, String)>,
+    },
     /// List pages hand back the request's own cursor as the next one.
     RepeatCursor,
     /// List pages claim there is more and point the next cursor past the end, where the
@@ -128,6 +135,7 @@ pub(crate) enum FaultAction {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum FaultKind {
     Respond,
+    Reshape,
     RepeatCursor,
     OutOfRange,
 }
@@ -136,6 +144,7 @@ impl FaultAction {
     fn kind(&self) -> FaultKind {
         match self {
             FaultAction::Respond { .. } => FaultKind::Respond,
+            FaultAction::Reshape { .. } => FaultKind::Reshape,
             FaultAction::RepeatCursor => FaultKind::RepeatCursor,
             FaultAction::OutOfRange => FaultKind::OutOfRange,
         }
@@ -187,6 +196,18 @@ impl Fault {
                 out["headers"] = headers
                     .iter()
                     .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or_default())))
+                    .collect::<serde_json::Map<_, _>>()
+                    .into();
+            }
+            FaultAction::Reshape {
+                drop_keys,
+                rename_keys,
+            } => {
+                out["kind"] = json!("reshape");
+                out["dropKeys"] = json!(drop_keys);
+                out["renameKeys"] = rename_keys
+                    .iter()
+                    .map(|(from, to)| (from.clone(), json!(to)))
                     .collect::<serde_json::Map<_, _>>()
                     .into();
             }
@@ -530,6 +551,8 @@ struct FaultSpec {
     path_contains: Option<String>,
     method: Option<String>,
     headers: Option<std::collections::BTreeMap<String, String>>,
+    drop_keys: Option<Vec<String>>,
+    rename_keys: Option<std::collections::BTreeMap<String, String>>,
 }
 
 async fn add_fault(State(api): State<ControlApi>, body: Bytes) -> Result<Response, Reject> {
@@ -543,6 +566,18 @@ async fn add_fault(State(api): State<ControlApi>, body: Bytes) -> Result<Respons
     let action = match spec.kind.as_deref() {
         Some("repeat_cursor") => FaultAction::RepeatCursor,
         Some("out_of_range") => FaultAction::OutOfRange,
+        Some("reshape") => {
+            let drop_keys = spec.drop_keys.unwrap_or_default();
+            let rename_keys: Vec<(String, String)> =
+                spec.rename_keys.unwrap_or_default().into_iter().collect();
+            if drop_keys.is_empty() && rename_keys.is_empty() {
+                return Err(bad("a reshape fault needs `dropKeys` and/or `renameKeys`"));
+            }
+            FaultAction::Reshape {
+                drop_keys,
+                rename_keys,
+            }
+        }
         None | Some("status") | Some("delay") => {
             if status.is_none() && delay.is_none() {
                 return Err(bad("a status fault needs `status` and/or `delayMs`"));
@@ -564,7 +599,7 @@ async fn add_fault(State(api): State<ControlApi>, body: Bytes) -> Result<Respons
         }
         Some(other) => {
             return Err(bad(&format!(
-                "unknown fault kind {other:?} (expected status, delay, repeat_cursor or out_of_range)"
+                "unknown fault kind {other:?} (expected status, delay, reshape, repeat_cursor or out_of_range)"
             )));
         }
     };

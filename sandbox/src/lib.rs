@@ -53,6 +53,7 @@ mod pipedrive;
 mod pipedrive_data;
 mod salesforce;
 mod salesforce_data;
+pub mod simulation;
 mod webhooks;
 mod wire;
 mod zoho;

@@ -11,7 +11,7 @@ use axum::extract::{FromRequestParts, MatchedPath, OriginalUri, Request, State};
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -242,17 +242,78 @@ pub(crate) async fn gate<D: Dialect>(
     }
 
     req.extensions_mut().insert(AuthToken(token.clone()));
+    let reshape = d.control().take_fault(
+        D::PROVIDER,
+        &info.method,
+        &info.path_and_query,
+        FaultKind::Reshape,
+    );
     if !d.charged_at_gate(&info) {
-        return next.run(req).await;
+        return reshaped(next.run(req).await, reshape).await;
     }
     let decision = d.control().rate_limit(D::PROVIDER, &token);
     let mut response = if decision.allowed {
-        next.run(req).await
+        reshaped(next.run(req).await, reshape).await
     } else {
         d.throttled(&info, &decision)
     };
     d.rate_headers(response.headers_mut(), &decision);
     response
+}
+
+/// Applies a reshape fault to a JSON answer (anything else passes as it is).
+async fn reshaped(response: Response, fault: Option<FaultAction>) -> Response {
+    let Some(FaultAction::Reshape {
+        drop_keys,
+        rename_keys,
+    }) = fault
+    else {
+        return response;
+    };
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 << 20).await else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "reshape: unreadable body",
+        )
+            .into_response();
+    };
+    let Ok(mut value) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    if let Value::Object(top) = &mut value {
+        for key in &drop_keys {
+            top.remove(key);
+        }
+    }
+    rename_everywhere(&mut value, &rename_keys, 0);
+    let out = serde_json::to_vec(&value).unwrap_or_default();
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(out))
+}
+
+fn rename_everywhere(value: &mut Value, renames: &[(String, String)], depth: usize) {
+    if depth > 32 {
+        return;
+    }
+    match value {
+        Value::Object(map) => {
+            for (from, to) in renames {
+                if let Some(v) = map.remove(from) {
+                    map.insert(to.clone(), v);
+                }
+            }
+            for v in map.values_mut() {
+                rename_everywhere(v, renames, depth + 1);
+            }
+        }
+        Value::Array(items) => {
+            for v in items {
+                rename_everywhere(v, renames, depth + 1);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Whole seconds a client should wait, never 0 (a `Retry-After: 0` invites a hot loop).

@@ -12,3 +12,5 @@ pub mod rotate;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod serve;
+#[cfg(feature = "sandbox")]
+pub mod simulate;

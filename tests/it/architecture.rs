@@ -127,6 +127,7 @@ const ARROWS: &[(&str, &[&str])] = &[
     (
         "cli",
         &[
+            "health",
             "webhooks",
             "jobs",
             "access",

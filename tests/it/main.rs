@@ -23,6 +23,7 @@ mod mapping;
 mod overrides;
 mod ratelimit;
 mod replicas;
+mod simulate;
 mod store;
 mod tenants;
 mod webhooks;

@@ -698,6 +698,56 @@ async fn repeat_cursor_fault_hands_back_the_same_cursor() {
 }
 
 #[tokio::test]
+async fn reshape_fault_edits_the_vendors_own_answer() {
+    let env = env().await;
+    let path = "/crm/v3/objects/contacts?limit=5&properties=email,firstname";
+    let before = env.hubspot(Method::GET, path, None).await;
+    assert!(before.body["paging"].is_object());
+    let email = before.body["results"][0]["properties"]["email"].clone();
+    assert!(email.is_string(), "{}", before.body);
+    let bad = env
+        .control(
+            Method::POST,
+            "/faults",
+            Some(json!({"provider": "hubspot", "kind": "reshape"})),
+        )
+        .await;
+    assert_eq!(
+        bad.status,
+        StatusCode::BAD_REQUEST,
+        "a reshape says what to change"
+    );
+    env.control(
+        Method::POST,
+        "/faults",
+        Some(json!({"provider": "hubspot", "kind": "reshape", "dropKeys": ["paging"], "renameKeys": {"email": "email_address"}, "times": 1})),
+    )
+    .await;
+    let after = env.hubspot(Method::GET, path, None).await;
+    assert_eq!(after.status, StatusCode::OK);
+    assert!(after.body.get("paging").is_none(), "{}", after.body);
+    assert_eq!(
+        after.body["results"][0]["properties"]["email_address"],
+        email
+    );
+    assert!(
+        after.body["results"][0]["properties"]
+            .get("email")
+            .is_none()
+    );
+    assert_eq!(
+        after.body["results"].as_array().unwrap().len(),
+        5,
+        "the same records"
+    );
+    let healed = env.hubspot(Method::GET, path, None).await;
+    assert_eq!(
+        healed.body, before.body,
+        "once, then the vendor answers as before"
+    );
+}
+
+#[tokio::test]
 async fn rate_limit_window_runs_out_with_429() {
     let env = env().await;
     let set = env
