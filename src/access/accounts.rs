@@ -92,6 +92,26 @@ async fn handle(
     token: Token,
 ) -> Result<Arc<AccountHandle>, AccountError> {
     let row = visible_account(services, caller, id).await?;
+    handle_of_row(services, row, rate_limits, token).await
+}
+
+/// As [`handle_for`], for an account row the caller already read (a batch of probes reads
+/// all its accounts in one query). The caller has checked the row is visible to it.
+pub async fn handle_for_row(
+    services: &Services,
+    row: LinkedAccount,
+    rate_limits: Arc<RateLimitLog>,
+) -> Result<Arc<AccountHandle>, AccountError> {
+    handle_of_row(services, row, rate_limits, Token::Fresh).await
+}
+
+async fn handle_of_row(
+    services: &Services,
+    row: LinkedAccount,
+    rate_limits: Arc<RateLimitLog>,
+    token: Token,
+) -> Result<Arc<AccountHandle>, AccountError> {
+    let id = row.id.clone();
     match row.status.as_str() {
         "ACTIVE" | "REFRESHING" => {}
         "NEEDS_REAUTH" | "REVOKED" => {

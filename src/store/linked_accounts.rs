@@ -202,6 +202,29 @@ impl Store {
             .transpose()
     }
 
+    /// The accounts with these ids (those that exist), in one query.
+    pub async fn get_linked_accounts(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<LinkedAccount>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        // A statement has a bound on its parameters.
+        for chunk in ids.chunks(500) {
+            let rows = linked_account::Entity::find()
+                .filter(linked_account::Column::Id.is_in(chunk.iter().cloned()))
+                .all(&self.db)
+                .await
+                .map_err(StoreError::db("read linked accounts"))?;
+            for row in rows {
+                out.push(LinkedAccount::try_from(row)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// The accounts of one environment, or of every environment when None (admin); newest
     /// first by `created_at`, then by id.
     pub async fn list_linked_accounts(

@@ -60,6 +60,10 @@ pub use webhooks::{
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    /// Statements sent to the database by this store and its clones (the cost of a job's
+    /// tick is counted in statements: tests and benchmarks hold it fixed), the request
+    /// log's batch writes apart (how many there are depends on how the entries arrive).
+    statements: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Which database a [`Store`] talks to.
@@ -78,8 +82,24 @@ impl Store {
     /// for each other instead of failing. On PostgreSQL, replicas starting together take turns
     /// to migrate.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        let db = connect::connect(url).await?;
-        Ok(Store { db })
+        let mut db = connect::connect(url).await?;
+        let statements = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = statements.clone();
+        db.set_metric_callback(move |info| {
+            let sql = info.statement.sql.as_str();
+            let log = sql.starts_with(r#"INSERT INTO "upstream_calls""#)
+                || sql.starts_with(r#"INSERT INTO "listing_observations""#);
+            if !log {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        Ok(Store { db, statements })
+    }
+
+    /// How many statements this store (and its clones) sent so far, the request log's
+    /// batch writes left out.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn backend(&self) -> Backend {

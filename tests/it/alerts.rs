@@ -855,3 +855,25 @@ async fn a_renamed_field_opens_schema_drift_with_both_payloads_redacted() {
         ["SCHEMA_DRIFT"]
     );
 }
+
+#[tokio::test]
+async fn a_watcher_tick_costs_the_same_statements_for_ten_accounts_or_two_hundred() {
+    let t = TestGateway::start().await;
+    let services = &t.gateway.services;
+    let mut watch = Watch::new();
+    watch.tick(&t, 0).await;
+    let mut cost = Vec::new();
+    for n in [10, 200] {
+        crate::health::many_accounts(&t, n).await;
+        // A first tick sees the new accounts (their states are written once).
+        watch.tick(&t, 30).await;
+        let before = services.store.statements();
+        watch.tick(&t, 30).await;
+        cost.push(services.store.statements() - before);
+    }
+    assert_eq!(
+        cost[0], cost[1],
+        "statements per tick for 10 and 210 accounts: {cost:?}"
+    );
+    assert!(cost[1] <= 15, "a fixed handful per tick: {cost:?}");
+}

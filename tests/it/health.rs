@@ -200,3 +200,79 @@ async fn two_replicas_probe_an_account_once_per_interval() {
     a.gateway.stop().await;
     crate::store::drop_postgres_database(&url).await;
 }
+
+/// Links `n` more sandbox HubSpot accounts straight in the store (as the demo does).
+pub(crate) async fn many_accounts(t: &TestGateway, n: usize) -> Vec<String> {
+    let services = &t.gateway.services;
+    let env = services.store.list_linked_accounts(None).await.unwrap()[0]
+        .environment_id
+        .clone();
+    let demo = t
+        .sandbox
+        .demo_accounts()
+        .into_iter()
+        .find(|a| a.provider == "hubspot")
+        .unwrap();
+    let creds = tessera::credentials::Credentials::from_input(&demo.credentials).unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        let id = uuid::Uuid::new_v4().to_string();
+        services
+            .store
+            .insert_linked_account(tessera::store::NewLinkedAccount {
+                credentials: services.vault.seal(&id, &creds),
+                id: id.clone(),
+                environment_id: env.clone(),
+                provider: "hubspot".into(),
+                status: "ACTIVE".into(),
+                settings: demo.settings.clone(),
+                expires_at: None,
+            })
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    ids
+}
+
+#[tokio::test]
+async fn a_probe_tick_costs_the_same_statements_for_ten_accounts_or_two_hundred() {
+    let t = TestGateway::start().await;
+    let services = &t.gateway.services;
+    let every = Duration::from_secs(300);
+    // The accounts share the sandbox's demo token: lift its rate limit.
+    t.http
+        .post(format!("{}/_control/ratelimit", t.sandbox.base_url()))
+        .json(&json!({"provider": "hubspot", "max": 1_000_000, "intervalMs": 1000}))
+        .send()
+        .await
+        .unwrap();
+    let mut cost = Vec::new();
+    for n in [10, 200] {
+        let ids = many_accounts(&t, n).await;
+        let now = chrono::Utc::now();
+        let due: Vec<(String, chrono::DateTime<chrono::Utc>)> =
+            ids.iter().map(|id| (id.clone(), now)).collect();
+        services.store.enroll_probes(&due).await.unwrap();
+        let before = services.store.statements();
+        let probed = tessera::health::probes::probe_due(services, every)
+            .await
+            .unwrap();
+        cost.push(services.store.statements() - before);
+        assert_eq!(probed, n, "every due account probed in one tick");
+        for id in &ids {
+            let h = services
+                .store
+                .get_account_health(id)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(h.state, "HEALTHY", "{h:?}");
+        }
+    }
+    assert_eq!(
+        cost[0], cost[1],
+        "statements per tick for 10 and 200 accounts: {cost:?}"
+    );
+    assert!(cost[1] <= 10, "a handful of statements per tick: {cost:?}");
+}
