@@ -16,8 +16,9 @@
 //!
 //! Then every account is made due and probed through `probe_due` (the probe loop's tick:
 //! 200 accounts claimed, read in one query, probed 16 at a time, saved in two statements)
-//! until none is left. The process's CPU time (all threads, `/proc/self/stat`) and the
-//! store's statement count (the request log's batch writes apart) are read around it. At
+//! until none is left. The process's CPU time (all threads, `/proc/self/stat`) is read
+//! around it, and each tick's own statements are counted (`store::counting_statements`;
+//! the request log's writer and the other background tasks run apart). At
 //! the default interval (300 s) 10,000 accounts are 33.3 probes a second, so the share of
 //! one core is CPU seconds per probe x 33.3. Then the watcher ticks over the same accounts
 //! (the first tick writes their states; the next ones are the steady cost), and its CPU
@@ -34,7 +35,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tessera::app::{Gateway, GatewayConfig, RunningGateway};
 use tessera::credentials::{Credentials, SecretKey};
-use tessera::store::NewLinkedAccount;
+use tessera::store::{NewLinkedAccount, counting_statements};
 
 const ACCOUNTS: usize = 10_000;
 const DEFAULT_INTERVAL_SECS: f64 = 300.0;
@@ -172,24 +173,25 @@ async fn main() {
 
     // Probes.
     let every = Duration::from_secs_f64(DEFAULT_INTERVAL_SECS);
-    let (cpu0, statements0, started) = (cpu_seconds(), services.store.statements(), Instant::now());
+    let (cpu0, started) = (cpu_seconds(), Instant::now());
+    let mut statements = 0;
     let mut ticks = 0u64;
     let mut probed = 0usize;
     let mut per_tick = Vec::new();
     loop {
-        let before = services.store.statements();
-        let n = tessera::health::probes::probe_due(&services, every)
-            .await
-            .unwrap();
+        let (n, spent) =
+            counting_statements(tessera::health::probes::probe_due(&services, every)).await;
+        let n = n.unwrap();
+        statements += spent;
         if n == 0 {
             break;
         }
-        per_tick.push(services.store.statements() - before);
+        per_tick.push(spent);
         ticks += 1;
         probed += n;
     }
     let (cpu, wall) = (cpu_seconds() - cpu0, started.elapsed());
-    let statements = services.store.statements() - statements0;
+
     let healthy = services.store.failing_probes().await.unwrap().len();
     let per_probe = cpu / probed.max(1) as f64;
     let rate = accounts as f64 / DEFAULT_INTERVAL_SECS;
@@ -222,10 +224,11 @@ async fn main() {
     let mut statement_ticks = Vec::new();
     for _ in 0..5 {
         clock += chrono::Duration::seconds(30);
-        let (c, s) = (cpu_seconds(), services.store.statements());
-        watcher.tick(&services, clock).await.unwrap();
+        let c = cpu_seconds();
+        let (tick, spent) = counting_statements(watcher.tick(&services, clock)).await;
+        tick.unwrap();
         cpu_ticks.push(cpu_seconds() - c);
-        statement_ticks.push(services.store.statements() - s);
+        statement_ticks.push(spent);
     }
     let watch_cpu = cpu_ticks.iter().sum::<f64>() / cpu_ticks.len() as f64;
     let watch_share = watch_cpu / WATCH_INTERVAL_SECS;

@@ -60,10 +60,21 @@ pub use webhooks::{
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
-    /// Statements sent to the database by this store and its clones (the cost of a job's
-    /// tick is counted in statements: tests and benchmarks hold it fixed), the request
-    /// log's batch writes apart (how many there are depends on how the entries arrive).
-    statements: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+tokio::task_local! {
+    /// Where statements sent from the current task are counted, inside
+    /// [`counting_statements`].
+    static STATEMENTS: std::sync::Arc<std::sync::atomic::AtomicU64>;
+}
+
+/// Runs `work` and counts the statements it sends to the database (its own, not those of
+/// other tasks running meanwhile): the cost of a job's tick is counted in statements, and
+/// tests and benchmarks hold it fixed whatever the number of accounts.
+pub async fn counting_statements<F: std::future::Future>(work: F) -> (F::Output, u64) {
+    let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let out = STATEMENTS.scope(counter.clone(), work).await;
+    (out, counter.load(std::sync::atomic::Ordering::Relaxed))
 }
 
 /// Which database a [`Store`] talks to.
@@ -83,23 +94,10 @@ impl Store {
     /// to migrate.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         let mut db = connect::connect(url).await?;
-        let statements = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let counter = statements.clone();
-        db.set_metric_callback(move |info| {
-            let sql = info.statement.sql.as_str();
-            let log = sql.starts_with(r#"INSERT INTO "upstream_calls""#)
-                || sql.starts_with(r#"INSERT INTO "listing_observations""#);
-            if !log {
-                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
+        db.set_metric_callback(|_| {
+            let _ = STATEMENTS.try_with(|n| n.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         });
-        Ok(Store { db, statements })
-    }
-
-    /// How many statements this store (and its clones) sent so far, the request log's
-    /// batch writes left out.
-    pub fn statements(&self) -> u64 {
-        self.statements.load(std::sync::atomic::Ordering::Relaxed)
+        Ok(Store { db })
     }
 
     pub fn backend(&self) -> Backend {

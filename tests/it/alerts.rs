@@ -831,6 +831,15 @@ async fn a_renamed_field_opens_schema_drift_with_both_payloads_redacted() {
         drift["firstBad"]["results"][0]["properties"]["email_address"], "email",
         "{drift}"
     );
+    // The unified field that now reads nothing is named, not left silently null.
+    assert!(
+        drift["unreadFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["field"] == "emails" && f["reads"] == "properties.email"),
+        "{drift}"
+    );
 
     let d = diagnose(&t, &t.account_id).await;
     assert_eq!(d["kind"], "SCHEMA_DRIFT", "{d}");
@@ -867,9 +876,12 @@ async fn a_watcher_tick_costs_the_same_statements_for_ten_accounts_or_two_hundre
         crate::health::many_accounts(&t, n).await;
         // A first tick sees the new accounts (their states are written once).
         watch.tick(&t, 30).await;
-        let before = services.store.statements();
-        watch.tick(&t, 30).await;
-        cost.push(services.store.statements() - before);
+        watch.now += chrono::Duration::seconds(30);
+        services.monitor.flush().await;
+        let (report, statements) =
+            tessera::store::counting_statements(watch.watcher.tick(services, watch.now)).await;
+        assert!(report.unwrap().watched);
+        cost.push(statements);
     }
     assert_eq!(
         cost[0], cost[1],

@@ -254,11 +254,12 @@ async fn a_probe_tick_costs_the_same_statements_for_ten_accounts_or_two_hundred(
         let due: Vec<(String, chrono::DateTime<chrono::Utc>)> =
             ids.iter().map(|id| (id.clone(), now)).collect();
         services.store.enroll_probes(&due).await.unwrap();
-        let before = services.store.statements();
-        let probed = tessera::health::probes::probe_due(services, every)
-            .await
-            .unwrap();
-        cost.push(services.store.statements() - before);
+        let (probed, statements) = tessera::store::counting_statements(
+            tessera::health::probes::probe_due(services, every),
+        )
+        .await;
+        let probed = probed.unwrap();
+        cost.push(statements);
         assert_eq!(probed, n, "every due account probed in one tick");
         for id in &ids {
             let h = services

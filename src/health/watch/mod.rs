@@ -235,6 +235,10 @@ impl Watcher {
                     .providers
                     .get(&a.provider)
                     .is_some_and(|p| p.webhooks.is_some()),
+                provider: services
+                    .overrides
+                    .effective(&a.provider, &a.environment_id, &a.id)
+                    .ok(),
             };
             for (kind, verdict) in rules::judge(&subject) {
                 let current = open_by.get(&(a.id.as_str(), kind.name())).copied();

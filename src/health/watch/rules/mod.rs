@@ -39,6 +39,8 @@ pub struct Subject<'a> {
     pub lapsed: Vec<&'a LapsedSubscription>,
     /// Whether the account's provider receives webhooks.
     pub has_webhooks: bool,
+    /// The account's provider file with its overrides in force (what its mapping reads).
+    pub provider: Option<std::sync::Arc<crate::config::ProviderModel>>,
 }
 
 /// Every rule's verdicts for one account.
