@@ -13,6 +13,8 @@ pub struct RequestState {
     pub rate_limits: Arc<RateLimitLog>,
     /// Related records read during this request.
     pub records: super::loader::RecordLoader,
+    /// Listings of this request by their arguments: aliases with the same ones share one.
+    pub listings: super::resources::Listings,
     /// Values the mappings had to drop (custom fields that do not fit their declared type),
     /// returned in the response's `extensions.warnings`.
     pub warnings: std::sync::Mutex<Vec<String>>,

@@ -11,8 +11,9 @@
 //! - a related record (`company`, `owner`, `contacts` on a deal) costs one batch per
 //!   [`ASSUMED_BATCH`] parent records at its level; a list link is assumed to bring
 //!   [`LIST_LINK_FANOUT`] records per parent for the levels below it;
-//! - every alias is priced: aliased root fields run as separate reads today, even with the
-//!   same arguments.
+//! - aliases of a root field with the same arguments are one read (the resolvers share
+//!   it), so only the first is priced as a read; every alias's related records are priced
+//!   (their selections may differ). Aliases with other arguments are reads of their own.
 //!
 //! A query over [`CostLimit`] is refused before any upstream call with `BAD_USER_INPUT` and
 //! `extensions.cost { estimated limit }`. The estimate is an upper bound for what the
@@ -161,17 +162,46 @@ impl<'a> Pricer<'a> {
         out
     }
 
+    /// A root field's name and arguments (variables resolved), in a stable order: two
+    /// aliases with the same key are one read.
+    fn read_key(&self, field: &async_graphql::parser::types::Field) -> String {
+        let mut args: Vec<(String, String)> = field
+            .arguments
+            .iter()
+            .map(|(name, v)| {
+                let value = v
+                    .node
+                    .clone()
+                    .into_const_with(|name| self.variables.get(&name).cloned().ok_or(()))
+                    .map(|v| v.to_string())
+                    .unwrap_or_default();
+                (name.node.to_string(), value)
+            })
+            .collect();
+        args.sort();
+        format!("{}{args:?}", field.name.node)
+    }
+
     fn root(&self, set: &'a SelectionSet) -> u64 {
         let mut total = 0u64;
+        let mut reads: HashSet<String> = HashSet::new();
         for field in self.fields(set, &mut HashSet::new()) {
             let name = field.name.node.as_str();
             let children = &field.selection_set.node;
+            let mut first_read = || reads.insert(self.read_key(field));
             let cost = match self.prices.roots.get(name) {
                 Some(Root::List(ty)) => {
                     let n = self.first(field);
-                    n.div_ceil(ASSUMED_PAGE).max(1) + self.walk(children, Scope::Connection(ty, n))
+                    let read = if first_read() {
+                        n.div_ceil(ASSUMED_PAGE).max(1)
+                    } else {
+                        0
+                    };
+                    read + self.walk(children, Scope::Connection(ty, n))
                 }
-                Some(Root::One(ty)) => 1 + self.walk(children, Scope::Records(ty, 1)),
+                Some(Root::One(ty)) => {
+                    u64::from(first_read()) + self.walk(children, Scope::Records(ty, 1))
+                }
                 Some(Root::Node) => 1,
                 None => self.walk(children, Scope::Free),
             };
@@ -365,7 +395,7 @@ mod tests {
     }
 
     #[test]
-    fn every_alias_is_priced() {
+    fn aliases_with_other_arguments_are_priced_and_the_same_arguments_read_once() {
         let distinct: String = (0..100)
             .map(|i| format!("a{i}: contacts(accountId: \"acc{i}\", first: 1000) {{ pageInfo {{ hasNextPage }} }}\n"))
             .collect();
@@ -376,7 +406,15 @@ mod tests {
         let same: String = (0..100)
             .map(|i| format!("a{i}: contacts(accountId: \"acc\", first: 1000) {{ pageInfo {{ hasNextPage }} }}\n"))
             .collect();
-        assert_eq!(price(&format!("{{ {same} }}"), serde_json::json!({})), 1000);
+        assert_eq!(
+            price(&format!("{{ {same} }}"), serde_json::json!({})),
+            10,
+            "one read of 10 pages, shared by the 100 aliases"
+        );
+        // The same arguments through a variable are the same read; their related records
+        // are priced for each alias (the selections may differ).
+        let q = "query($a: ID!) { x: contacts(accountId: $a, first: 100) { edges { node { company { id } } } } y: contacts(accountId: \"acc\", first: 100) { edges { node { company { id } } } } }";
+        assert_eq!(price(q, serde_json::json!({"a": "acc"})), 1 + 1 + 1);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::context::{caller, services};
 use super::errors::{coded, from_code, from_code_at, from_engine};
 use super::values::{Shape, to_field_value};
 use crate::access::{handle_for, once, request_hash};
-use crate::engine::{AccountHandle, Record};
+use crate::engine::{AccountHandle, EngineError, Record};
 use crate::error::ErrorCode;
 use crate::ids::GlobalId;
 use crate::schema::{ResourceDef, UnifiedModel};
@@ -28,14 +28,40 @@ pub struct RecordNode {
     pub record: Record,
 }
 
+#[derive(Clone)]
 struct EdgeNode {
     cursor: String,
     node: Arc<RecordNode>,
 }
 
+#[derive(Clone)]
 struct ConnectionNode {
     edges: Vec<EdgeNode>,
     has_next_page: bool,
+}
+
+/// One listing of a request, shared by the aliases that ask for it with the same
+/// arguments (they would read the same pages twice otherwise).
+type SharedListing = Arc<tokio::sync::OnceCell<Result<(Vec<EdgeNode>, bool), Arc<EngineError>>>>;
+
+/// The listings of one request, by their arguments.
+#[derive(Default)]
+pub struct Listings(std::sync::Mutex<std::collections::HashMap<String, SharedListing>>);
+
+impl Listings {
+    /// The listing for `key`, made empty if it is the first ask (`None` if the lock is
+    /// poisoned: the caller then reads alone).
+    fn shared(&self, key: String) -> Option<SharedListing> {
+        let mut map = self.0.lock().ok()?;
+        Some(map.entry(key).or_default().clone())
+    }
+}
+
+impl std::fmt::Debug for Listings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.lock().map(|m| m.len()).unwrap_or(0);
+        write!(f, "Listings({n})")
+    }
 }
 
 /// The request's state (a fresh one if the HTTP layer did not attach any).
@@ -321,27 +347,40 @@ pub fn list_root_field(def: &ResourceDef, has_filter: bool) -> Field {
                 let account = handle_for(&services, &caller, &account_id, rate_log(&ctx))
                     .await
                     .map_err(|e| from_code_at(&ctx, &e))?;
-                let page = services
-                    .engine
-                    .list(&account, &resource, first, after.as_deref(), &filter)
-                    .await
-                    .map_err(|e| from_engine(&ctx, &e))?;
-                let edges: Vec<EdgeNode> = page
-                    .edges
-                    .into_iter()
-                    .map(|e| EdgeNode {
-                        cursor: e.cursor,
-                        node: Arc::new(RecordNode {
-                            account: account.clone(),
-                            resource: resource.clone(),
-                            record: e.record,
-                        }),
-                    })
-                    .collect();
+                let state = request_state(&ctx);
+                let key = format!(
+                    "{account_id}\u{0}{resource}\u{0}{first}\u{0}{after:?}\u{0}{}",
+                    serde_json::Value::Object(filter.clone())
+                );
+                let shared = state.listings.shared(key);
+                let read = || async {
+                    let page = services
+                        .engine
+                        .list(&account, &resource, first, after.as_deref(), &filter)
+                        .await
+                        .map_err(Arc::new)?;
+                    let edges = page
+                        .edges
+                        .into_iter()
+                        .map(|e| EdgeNode {
+                            cursor: e.cursor,
+                            node: Arc::new(RecordNode {
+                                account: account.clone(),
+                                resource: resource.clone(),
+                                record: e.record,
+                            }),
+                        })
+                        .collect();
+                    Ok::<_, Arc<EngineError>>((edges, page.has_next_page))
+                };
+                let (edges, has_next_page) = match shared {
+                    Some(cell) => cell.get_or_init(read).await.clone(),
+                    None => read().await,
+                }
+                .map_err(|e| from_engine(&ctx, &e))?;
                 // One batch per link field the query selects, before the nodes resolve.
                 let nodes = edges.iter().map(|e| e.node.clone()).collect();
                 let selection = ctx.look_ahead().field("edges").field("node");
-                let state = request_state(&ctx);
                 let scope = super::loader::PrefetchScope {
                     engine: &services.engine,
                     model: &services.model,
@@ -353,7 +392,7 @@ pub fn list_root_field(def: &ResourceDef, has_filter: bool) -> Field {
                     .await;
                 Ok(Some(FieldValue::owned_any(ConnectionNode {
                     edges,
-                    has_next_page: page.has_next_page,
+                    has_next_page,
                 })))
             })
         },

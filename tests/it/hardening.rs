@@ -326,3 +326,37 @@ async fn a_query_that_would_spend_the_vendor_quota_is_refused_before_any_call() 
         .await;
     assert!(r.body["errors"].is_null(), "{}", r.body);
 }
+
+/// A hundred aliases of one listing with the same arguments are one read at the vendor
+/// (and priced as one); an alias with other arguments is a read of its own.
+#[tokio::test]
+async fn aliases_of_one_listing_with_the_same_arguments_read_the_vendor_once() {
+    let t = TestGateway::start().await;
+    let fields: String = (0..100)
+        .map(|i| format!("a{i}: contacts(accountId: $a, first: 100) {{ edges {{ node {{ remoteId }} }} pageInfo {{ hasNextPage }} }}\n"))
+        .collect();
+    let query = format!(
+        "query($a: ID!) {{ {fields} other: contacts(accountId: $a, first: 5) {{ edges {{ node {{ remoteId }} }} }} }}"
+    );
+    let before = t.sandbox_stats().await["requests"].as_u64().unwrap();
+    let r = t
+        .gql(Some(&t.env_key), &query, json!({"a": t.account_id}))
+        .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    let data = &r.body["data"];
+    let first = data["a0"].clone();
+    assert_eq!(first["edges"].as_array().unwrap().len(), 100);
+    for i in 1..100 {
+        assert_eq!(
+            data[format!("a{i}")],
+            first,
+            "every alias has the same answer"
+        );
+    }
+    assert_eq!(data["other"]["edges"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        t.sandbox_stats().await["requests"].as_u64().unwrap() - before,
+        2,
+        "one page for the hundred aliases, one for the other listing"
+    );
+}
