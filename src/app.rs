@@ -71,7 +71,9 @@ pub enum StartError {
 }
 
 /// The engine's options, with `TESSERA_UPSTREAM_DEADLINE_SECS` (one upstream call's time
-/// limit, retries included; default 10) from the environment.
+/// limit, retries included; default 10), `TESSERA_MAX_UPSTREAM_CALLS` (one request's
+/// upstream calls, default 400) and `TESSERA_MAX_CONCURRENT_CALLS_PER_ACCOUNT` (default 8)
+/// from the environment.
 pub fn engine_options() -> Result<EngineOptions, StartError> {
     let mut options = EngineOptions::default();
     const NAME: &str = "TESSERA_UPSTREAM_DEADLINE_SECS";
@@ -89,7 +91,31 @@ pub fn engine_options() -> Result<EngineOptions, StartError> {
         options.deadline = std::time::Duration::from_secs_f64(secs);
         options.request_timeout = options.request_timeout.min(options.deadline);
     }
+    if let Some(n) = whole_setting("TESSERA_MAX_UPSTREAM_CALLS", 1, 100_000)? {
+        options.max_calls_per_request = n;
+    }
+    if let Some(n) = whole_setting("TESSERA_MAX_CONCURRENT_CALLS_PER_ACCOUNT", 1, 1024)? {
+        options.max_concurrent_per_account = usize::try_from(n).unwrap_or(1024);
+    }
     Ok(options)
+}
+
+/// A whole-number setting from the environment, within `min..=max`; `None` when unset.
+fn whole_setting(name: &'static str, min: u64, max: u64) -> Result<Option<u64>, StartError> {
+    let Ok(text) = std::env::var(name) else {
+        return Ok(None);
+    };
+    let n: u64 = text.trim().parse().map_err(|_| StartError::Setting {
+        name,
+        message: format!("`{text}` is not a whole number"),
+    })?;
+    if !(min..=max).contains(&n) {
+        return Err(StartError::Setting {
+            name,
+            message: format!("{n} is outside {min} to {max}"),
+        });
+    }
+    Ok(Some(n))
 }
 
 /// Loads and checks the SDL and every provider file, as `serve` and `check` both need.

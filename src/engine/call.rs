@@ -74,6 +74,18 @@ impl Engine {
         // The account with a token renewed after a 401, for the one retry that allows.
         let mut renewed: Option<AccountHandle> = None;
         loop {
+            // Every attempt counts against the request's ceiling, and waits for a slot of
+            // the account's (the wait is part of the call's deadline).
+            if account.rate_limits.count_call() > self.options.max_calls_per_request {
+                return Err(EngineError::CallCeiling {
+                    limit: self.options.max_calls_per_request,
+                });
+            }
+            let waiting = deadline.saturating_duration_since(Instant::now());
+            let Ok(_slot) = tokio::time::timeout(waiting, self.gates.enter(&account.id)).await
+            else {
+                return Err(EngineError::Timeout);
+            };
             let handle = renewed.as_ref().unwrap_or(account);
             let started = Instant::now();
             let left = deadline.saturating_duration_since(started);

@@ -104,6 +104,11 @@ pub enum EngineError {
         "the listing needed more than {pages} upstream pages for one request; ask for a smaller `first`"
     )]
     PageCap { pages: usize },
+    /// The request made as many upstream calls as one request may.
+    #[error(
+        "this request made {limit} upstream calls, the most one request may make (TESSERA_MAX_UPSTREAM_CALLS): ask for fewer records or relations, and page with `after`"
+    )]
+    CallCeiling { limit: u64 },
 }
 
 impl HasCode for EngineError {
@@ -114,7 +119,8 @@ impl HasCode for EngineError {
             | EngineError::BadPageSize { .. }
             | EngineError::Rejected { .. }
             | EngineError::UnsupportedFilter { .. }
-            | EngineError::InputRefused { .. } => ErrorCode::BadUserInput,
+            | EngineError::InputRefused { .. }
+            | EngineError::CallCeiling { .. } => ErrorCode::BadUserInput,
             EngineError::UpstreamUrl { .. }
             | EngineError::Mapping(_)
             | EngineError::NotAnObject { .. } => ErrorCode::ConfigError,
@@ -181,6 +187,7 @@ impl EngineError {
             EngineError::Rejected { .. } => "rejected",
             EngineError::Upstream { .. } => "upstream_error",
             EngineError::Drift { .. } => "drift",
+            EngineError::CallCeiling { .. } => "call_ceiling",
             _ => "error",
         }
     }

@@ -10,6 +10,7 @@ mod call;
 mod coerce;
 mod cursor;
 mod error;
+mod gates;
 pub mod observe;
 pub mod pagination;
 pub mod ratelimit;
@@ -95,7 +96,15 @@ pub struct EngineOptions {
     pub deadline: Duration,
     pub retry: RetryPolicy,
     pub breaker: BreakerPolicy,
+    /// Upstream calls one caller request may make, retries included.
+    pub max_calls_per_request: u64,
+    /// Calls one linked account may have in flight at once (across requests).
+    pub max_concurrent_per_account: usize,
 }
+
+/// Default ceiling of one request's upstream calls (`TESSERA_MAX_UPSTREAM_CALLS`): the cost
+/// estimate's default limit (100) and its retries.
+pub const DEFAULT_MAX_CALLS_PER_REQUEST: u64 = 400;
 
 impl Default for EngineOptions {
     fn default() -> Self {
@@ -105,6 +114,8 @@ impl Default for EngineOptions {
             deadline: Duration::from_secs(10),
             retry: RetryPolicy::default(),
             breaker: BreakerPolicy::default(),
+            max_calls_per_request: DEFAULT_MAX_CALLS_PER_REQUEST,
+            max_concurrent_per_account: gates::DEFAULT_PER_ACCOUNT,
         }
     }
 }
@@ -115,6 +126,7 @@ pub struct Engine {
     options: EngineOptions,
     breakers: breaker::Breakers,
     budgets: budget::Budgets,
+    gates: gates::AccountGates,
     observer: Option<Arc<dyn CallObserver>>,
     refusals: Option<Arc<dyn TokenRefusals>>,
 }
@@ -134,6 +146,7 @@ impl Engine {
             cursors: CursorCodec::new(cursor_key),
             breakers: breaker::Breakers::new(options.breaker.clone()),
             budgets: budget::Budgets::default(),
+            gates: gates::AccountGates::new(options.max_concurrent_per_account),
             options,
             observer: None,
             refusals: None,
@@ -913,6 +926,8 @@ impl Engine {
         let url = upstream::passthrough_url(&account.base_url, path, query)?;
         // For the log: the method, and the path without its query (which can hold secrets).
         let (logged_method, logged_path) = (method.to_string(), url.path().to_string());
+        // The account's concurrency ceiling holds for passed-through calls too.
+        let _slot = self.gates.enter(&account.id).await;
         let started = std::time::Instant::now();
         // Passed through as the vendor answers: no retries, but logged and counted.
         let result = upstream::send_raw(&self.http, account, method, url, content_type, body).await;

@@ -58,17 +58,28 @@ impl RateLimit {
     }
 }
 
-/// The most constrained figures seen during one caller request (fewest remaining), so the
-/// caller can slow down before it is throttled.
+/// What one caller request has met and spent upstream: the most constrained rate-limit
+/// figures seen (fewest remaining), so the caller can slow down before it is throttled,
+/// and how many calls it has made (held under the per-request ceiling).
 #[derive(Debug, Default)]
-pub struct RateLimitLog(std::sync::Mutex<Option<RateLimit>>);
+pub struct RateLimitLog {
+    figures: std::sync::Mutex<Option<RateLimit>>,
+    calls: std::sync::atomic::AtomicU64,
+}
 
 impl RateLimitLog {
+    /// Counts one more upstream call of the request; returns how many it has made.
+    pub fn count_call(&self) -> u64 {
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .saturating_add(1)
+    }
+
     pub fn note(&self, rl: &RateLimit) {
         if rl.is_empty() {
             return;
         }
-        if let Ok(mut slot) = self.0.lock() {
+        if let Ok(mut slot) = self.figures.lock() {
             let keep = match slot.as_ref() {
                 Some(old) => rl.remaining.unwrap_or(u64::MAX) <= old.remaining.unwrap_or(u64::MAX),
                 None => true,
@@ -80,7 +91,7 @@ impl RateLimitLog {
     }
 
     pub fn most_constrained(&self) -> Option<RateLimit> {
-        self.0.lock().ok().and_then(|s| s.clone())
+        self.figures.lock().ok().and_then(|s| s.clone())
     }
 }
 

@@ -480,3 +480,84 @@ fn a_bad_upstream_deadline_setting_stops_serve_with_a_clear_error() {
         "{text}"
     );
 }
+
+/// One request's upstream calls stop at the ceiling (retries count), with a clear error;
+/// a new request starts afresh.
+#[tokio::test]
+async fn a_request_stops_at_its_ceiling_of_upstream_calls() {
+    let t = TestGateway::start().await;
+    let mut handle = t.sandbox_handle("hubspot", &t.account_id);
+    let e = engine(EngineOptions {
+        max_calls_per_request: 3,
+        ..Default::default()
+    });
+    for id in ["1001", "1002", "1003"] {
+        assert!(e.get(&handle, "contacts", id).await.unwrap().is_some());
+    }
+    let before = calls(&t).await;
+    let err = e.get(&handle, "contacts", "1004").await.unwrap_err();
+    assert!(
+        matches!(err, EngineError::CallCeiling { limit: 3 }),
+        "{err}"
+    );
+    assert_eq!(
+        tessera::error::HasCode::code(&err).as_str(),
+        "BAD_USER_INPUT"
+    );
+    assert!(
+        err.to_string().contains("TESSERA_MAX_UPSTREAM_CALLS"),
+        "{err}"
+    );
+    assert_eq!(calls(&t).await, before, "the fourth call never left");
+    // Another request (its own ledger) may call again.
+    handle.rate_limits = std::sync::Arc::new(tessera::engine::RateLimitLog::default());
+    assert!(e.get(&handle, "contacts", "1004").await.unwrap().is_some());
+}
+
+/// An account has at most its ceiling of calls in flight, whatever the number of
+/// requests: twelve concurrent reads of one account, each held 200 ms by a vendor that
+/// counts how many it holds at once, never find more than four there.
+#[tokio::test]
+async fn an_account_has_at_most_its_ceiling_of_calls_in_flight() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let t = TestGateway::start().await;
+    let (in_flight, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let app = {
+        let (in_flight, peak) = (in_flight.clone(), peak.clone());
+        axum::Router::new().fallback(move || {
+            let (in_flight, peak) = (in_flight.clone(), peak.clone());
+            async move {
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                axum::Json(json!({"id": "1001", "properties": {"firstname": "Ada"}}))
+            }
+        })
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let vendor = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut handle = t.sandbox_handle("hubspot", &t.account_id);
+    handle.base_url = url::Url::parse(&vendor).unwrap();
+    let e = Arc::new(engine(EngineOptions {
+        max_concurrent_per_account: 4,
+        ..Default::default()
+    }));
+    let reads = (0..12).map(|_| {
+        let (e, handle) = (e.clone(), handle.clone());
+        async move { e.get(&handle, "contacts", "1001").await }
+    });
+    let results = futures_util::future::join_all(reads).await;
+    assert!(
+        results.iter().all(|r| matches!(r, Ok(Some(_)))),
+        "{results:?}"
+    );
+    let peak = peak.load(Ordering::SeqCst);
+    assert!(
+        peak <= 4,
+        "{peak} calls of one account were in flight at once"
+    );
+    assert!(peak >= 2, "the reads did run concurrently ({peak})");
+}
