@@ -9,6 +9,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tessera::app::{Gateway, GatewayConfig, RunningGateway};
 use tessera::credentials::SecretKey;
+use tessera::upstreams::AllowList;
 use tessera_sandbox::Sandbox;
 
 pub const ADMIN_KEY: &str = "admin-test-key";
@@ -114,6 +115,30 @@ impl TestGateway {
         (url, a, b)
     }
 
+    /// With `upstreams(the sandbox's address)` as the upstream allow list, instead of the
+    /// deprecated alias that allows every private address.
+    pub async fn start_allowing(upstreams: impl FnOnce(&str) -> AllowList) -> TestGateway {
+        let sandbox = Sandbox::spawn("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let address = sandbox.base_url().trim_start_matches("http://").to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("tessera.db").display()
+        );
+        let gateway = Self::replica_allowing(
+            &url,
+            &SecretKey::generate(),
+            &repo_path("schema"),
+            &repo_path("providers"),
+            None,
+            upstreams(&address),
+        )
+        .await;
+        Self::with_sandbox(gateway, sandbox, dir).await
+    }
+
     /// Another gateway on the same database and key as `self` (its own sandbox, no account).
     pub async fn replica(
         url: &str,
@@ -122,11 +147,24 @@ impl TestGateway {
         providers: &Path,
         refresh_every: Option<std::time::Duration>,
     ) -> RunningGateway {
+        // The deprecated alias: these tests also call listeners of their own.
+        let upstreams = AllowList::any_private();
+        Self::replica_allowing(url, key, schema, providers, refresh_every, upstreams).await
+    }
+
+    async fn replica_allowing(
+        url: &str,
+        key: &SecretKey,
+        schema: &Path,
+        providers: &Path,
+        refresh_every: Option<std::time::Duration>,
+        upstreams: AllowList,
+    ) -> RunningGateway {
         let gateway = Gateway::build(GatewayConfig {
             database_url: url.to_string(),
             providers_dir: providers.to_path_buf(),
             schema_dir: schema.to_path_buf(),
-            allow_private_upstreams: true,
+            upstreams,
             secret_key: key.clone(),
             playground_key: None,
             introspection: true,
@@ -148,6 +186,14 @@ impl TestGateway {
         let sandbox = Sandbox::spawn("127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
+        Self::with_sandbox(gateway, sandbox, dir).await
+    }
+
+    async fn with_sandbox(
+        gateway: RunningGateway,
+        sandbox: Sandbox,
+        dir: tempfile::TempDir,
+    ) -> TestGateway {
         let mut t = TestGateway {
             gateway,
             sandbox,
@@ -215,7 +261,9 @@ impl TestGateway {
             .clone();
         tessera::engine::AccountHandle {
             id: account_id.to_string(),
-            base_url: model.resolve_base_url(&demo.settings, true).unwrap(),
+            base_url: model
+                .resolve_base_url(&demo.settings, &self.gateway.services.upstreams)
+                .unwrap(),
             provider: model,
             token: tessera::secret::Secret::new(demo.credentials["accessToken"].as_str().unwrap()),
             settings: demo.settings.clone(),

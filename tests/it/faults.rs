@@ -276,7 +276,9 @@ async fn one_throttled_account_of_two_gives_partial_data_with_200() {
 }
 
 fn engine(options: EngineOptions) -> Engine {
-    Engine::new([7; 32], options).unwrap()
+    // The sandbox and the dead ports of these tests are on loopback.
+    let upstreams = tessera::upstreams::AllowList::parse(["127.0.0.1/32"]).unwrap();
+    Engine::new([7; 32], options, std::sync::Arc::new(upstreams)).unwrap()
 }
 
 #[tokio::test]

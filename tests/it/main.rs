@@ -25,4 +25,5 @@ mod ratelimit;
 mod replicas;
 mod store;
 mod tenants;
+mod upstreams;
 mod webhooks;
