@@ -333,7 +333,7 @@ async fn the_breaker_opens_after_repeated_failures_and_recovers_after_a_probe() 
 
 #[tokio::test]
 async fn a_slow_vendor_times_out_and_an_unreachable_port_is_a_connect_failure() {
-    let t = TestGateway::start().await;
+    let t = TestGateway::start_on_loopback().await;
     let handle = t.sandbox_handle("hubspot", &t.account_id);
     let e = engine(EngineOptions {
         request_timeout: Duration::from_millis(200),

@@ -508,3 +508,54 @@ fn a_bad_allow_upstream_entry_fails_startup_naming_it() {
     let stderr = serve_fails(&[], &[("TESSERA_ALLOW_UPSTREAMS", "127.0.0.1:4010, nope:")]);
     assert!(stderr.contains("`nope:`"), "{stderr}");
 }
+
+#[test]
+fn the_deprecated_alias_still_starts_and_warns() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            &database,
+        ])
+        .arg("--allow-private-upstreams")
+        .env_remove("TESSERA_ALLOW_UPSTREAMS")
+        .env("RUST_LOG", "warn")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Ends a server that neither warns nor exits, so the test fails instead of hanging.
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let pid = child.id().to_string();
+    let watchdog = std::thread::spawn(move || {
+        if finished.recv_timeout(Duration::from_secs(30)).is_err() {
+            let _ = std::process::Command::new("kill").arg(&pid).status();
+        }
+    });
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let listening = std::thread::spawn(move || {
+        stdout
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.starts_with("Tessera listening on"))
+    });
+    let warned = stderr
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.contains("--allow-private-upstreams is deprecated and unsafe"));
+    let listening = warned && listening.join().unwrap();
+    // Before the child is reaped, so its pid cannot have been reused.
+    let _ = done.send(());
+    watchdog.join().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(warned, "no deprecation warning");
+    assert!(listening, "the server did not start");
+}

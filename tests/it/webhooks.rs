@@ -774,7 +774,13 @@ async fn a_replica_killed_after_acknowledging_leaves_nothing_lost_or_doubled() {
     let base = sandbox.base_url();
     let http = reqwest::Client::new();
     let key = tessera::credentials::SecretKey::generate().to_base64();
-    let lease = [("TESSERA_WEBHOOK_LEASE_SECS", "2")];
+    let lease = [
+        ("TESSERA_WEBHOOK_LEASE_SECS", "2"),
+        (
+            "TESSERA_ALLOW_UPSTREAMS",
+            base.trim_start_matches("http://"),
+        ),
+    ];
     let mut a =
         crate::replicas::spawn_serve(&database_url, &key, dir.path(), "killed", &lease).await;
 
@@ -1475,7 +1481,7 @@ pub(crate) async fn create_endpoint(t: &TestGateway, url: &str, types: Value) ->
 
 #[tokio::test]
 async fn events_reach_the_customer_endpoint_signed_and_verifiable() {
-    let t = TestGateway::start().await;
+    let t = TestGateway::start_on_loopback().await;
     set_platform_app(&t, "hubspot", CLIENT_SECRET).await;
     let hook = receiver().await;
     let (endpoint, secret) = create_endpoint(&t, &hook.url, json!(["contact.updated"])).await;
@@ -1544,12 +1550,18 @@ async fn events_reach_the_customer_endpoint_signed_and_verifiable() {
 
 #[tokio::test]
 async fn endpoints_on_private_addresses_are_refused_without_the_flag() {
-    // Tests run with private upstreams allowed; a production server is not. The check on
-    // resolved addresses is unit-tested in `webhooks::outbound`, and against a server that
-    // names only the sandbox in
-    // `deliveries_to_addresses_the_allow_list_does_not_name_are_refused_unsent`; here, the
-    // environment and the admin key are checked.
+    // The harness names only the sandbox: a loopback endpoint is refused. (Refusals at
+    // delivery: `deliveries_to_addresses_the_allow_list_does_not_name_are_refused_unsent`.)
+    // Then the environment and the admin key are checked.
     let t = TestGateway::start().await;
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "mutation { createWebhookEndpoint(url: \"http://127.0.0.1:9/x\") { secret } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.code(), Some("BAD_USER_INPUT"), "{}", r.body);
     let r = t
         .gql(
             Some(ADMIN_KEY),
@@ -1668,6 +1680,8 @@ async fn a_failing_endpoint_is_retried_dead_lettered_and_replayable() {
     let policy = [
         ("TESSERA_OUTBOUND_RETRY_WINDOW_SECS", "4"),
         ("TESSERA_OUTBOUND_FIRST_RETRY_SECS", "1"),
+        // The sandbox and the endpoints, on loopback ports of their own.
+        ("TESSERA_ALLOW_UPSTREAMS", "127.0.0.0/8"),
     ];
     let gw =
         crate::replicas::spawn_serve(&database_url, &key, dir.path(), "outbound", &policy).await;
