@@ -123,7 +123,11 @@ async fn main() {
         database_url,
         providers_dir: repo.join("providers"),
         schema_dir: repo.join("schema"),
-        allow_private_upstreams: true,
+        // The sandbox is the only non-public upstream.
+        upstreams: tessera::upstreams::AllowList::parse([sandbox
+            .url
+            .trim_start_matches("http://")])
+        .unwrap(),
         secret_key: SecretKey::generate(),
         playground_key: None,
         introspection: true,

@@ -162,7 +162,11 @@ impl Bench {
             database_url,
             providers_dir: repo.join("providers"),
             schema_dir: repo.join("schema"),
-            allow_private_upstreams: true,
+            // Only the sandbox, as the demo names it.
+            upstreams: tessera::upstreams::AllowList::parse([sandbox
+                .base_url()
+                .trim_start_matches("http://")])
+            .unwrap(),
             secret_key: SecretKey::generate(),
             playground_key: None,
             introspection: true,

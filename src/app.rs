@@ -22,6 +22,7 @@ use crate::problem::Problems;
 use crate::secret::Secret;
 use crate::services::{Services, SharedServices};
 use crate::store::{Environment, Store, StoreError};
+use crate::upstreams::AllowList;
 
 /// How often a replica reads override changes and used-up rate-limit windows made by the
 /// others.
@@ -32,7 +33,9 @@ pub struct GatewayConfig {
     pub database_url: String,
     pub providers_dir: PathBuf,
     pub schema_dir: PathBuf,
-    pub allow_private_upstreams: bool,
+    /// The loopback, private and link-local upstreams accounts and webhook endpoints may
+    /// use (`--allow-upstream`); every other such address is refused.
+    pub upstreams: AllowList,
     pub secret_key: SecretKey,
     /// Pre-filled in GraphiQL (demo only).
     pub playground_key: Option<String>,
@@ -141,16 +144,27 @@ impl Gateway {
         let store = Store::connect(&cfg.database_url).await?;
         let (monitor, log_queue) = Monitor::new();
         let vault = Vault::new(&cfg.secret_key);
+        let upstreams = Arc::new(cfg.upstreams.clone());
+        if upstreams.allows_any_private() {
+            tracing::warn!(
+                "--allow-private-upstreams is deprecated and unsafe: any environment key can make the gateway call this host and its network (cloud metadata included); name the upstreams with --allow-upstream"
+            );
+        }
+        tracing::info!(upstreams = %upstreams, "upstreams the gateway may call");
         let tokens = Arc::new(TokenManager::new(
             store.clone(),
             vault.clone(),
             providers.clone(),
-            TokenClient::new(std::time::Duration::from_secs(15))?,
-            cfg.allow_private_upstreams,
+            TokenClient::new(std::time::Duration::from_secs(15), upstreams.clone())?,
+            upstreams.clone(),
         ));
-        let engine = Engine::new(cfg.secret_key.derive("relay-cursor"), engine_options()?)?
-            .with_observer(monitor.clone())
-            .with_refusals(Arc::new(RefusalsSetAccountState(tokens.clone())));
+        let engine = Engine::new(
+            cfg.secret_key.derive("relay-cursor"),
+            engine_options()?,
+            upstreams.clone(),
+        )?
+        .with_observer(monitor.clone())
+        .with_refusals(Arc::new(RefusalsSetAccountState(tokens.clone())));
         let tasks = Arc::new(Supervisor::default());
         // The writer ends when the last sender (the monitor) is dropped with the services;
         // nothing else stops it, so its stop signal never fires.
@@ -181,7 +195,7 @@ impl Gateway {
             providers,
             vault,
             tokens,
-            allow_private_upstreams: cfg.allow_private_upstreams,
+            upstreams,
             model: model.clone(),
             events: Arc::new(crate::services::EventSignals::default()),
             public_url: cfg.public_url.clone(),

@@ -29,4 +29,5 @@ pub mod services;
 pub mod shape;
 pub mod signing;
 pub mod store;
+pub mod upstreams;
 pub mod webhooks;

@@ -22,8 +22,9 @@ pub struct Services {
     pub vault: Vault,
     /// Fresh access tokens, refreshed single-flight.
     pub tokens: Arc<TokenManager>,
-    /// Lets linked accounts point at loopback and private hosts (tests, demo, on-premise).
-    pub allow_private_upstreams: bool,
+    /// The loopback, private and link-local upstreams the gateway may call (tests, the
+    /// demo's sandbox, on-premise vendors); every other such address is refused.
+    pub upstreams: Arc<crate::upstreams::AllowList>,
     /// The mapping overrides in force, and each account's merged provider.
     pub overrides: Arc<OverrideRegistry>,
     /// Metrics of upstream calls (the request log is in the store).

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::Caller;
+use crate::config::UrlError;
 use crate::engine::{AccountHandle, RateLimitLog};
 use crate::error::{ErrorCode, HasCode};
 use crate::services::Services;
@@ -16,6 +17,9 @@ use crate::store::LinkedAccount;
 pub struct AccountError {
     pub code: ErrorCode,
     pub message: String,
+    /// The account's upstream is an address the server's allow list does not name (its
+    /// credentials and the vendor are not in question).
+    pub upstream_refused: bool,
 }
 
 impl HasCode for AccountError {
@@ -28,6 +32,7 @@ fn fail(code: ErrorCode, message: impl Into<String>) -> AccountError {
     AccountError {
         code,
         message: message.into(),
+        upstream_refused: false,
     }
 }
 
@@ -145,8 +150,14 @@ async fn handle_of_row(
         .effective(&row.provider, &row.environment_id, &row.id)
         .map_err(|e| fail(e.code(), e.to_string()))?;
     let base_url = provider
-        .resolve_base_url(&row.settings, services.allow_private_upstreams)
-        .map_err(|m| fail(ErrorCode::ConfigError, m))?;
+        .resolve_base_url(&row.settings, &services.upstreams)
+        .map_err(|e| match e {
+            UrlError::Refused(r) => AccountError {
+                upstream_refused: true,
+                ..fail(ErrorCode::Forbidden, format!("linked account `{id}`: {r}"))
+            },
+            UrlError::Invalid(m) => fail(ErrorCode::ConfigError, m),
+        })?;
     let (row, creds) = match token {
         // Refreshed first when due (single flight across requests and replicas).
         Token::Fresh => services

@@ -40,7 +40,9 @@ async fn demo_webhooks(
     listen: SocketAddr,
 ) -> Result<Vec<&'static str>, Box<dyn std::error::Error>> {
     let services = &gateway.state.services;
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
     let mut providers = Vec::new();
     for hook in sandbox.app_webhooks() {
         let secret = crate::secret::Secret::new(hook.client_secret);
@@ -82,11 +84,14 @@ async fn demo_webhooks(
 
 pub async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     let sandbox = Sandbox::spawn(args.sandbox_listen).await?;
+    // The sandbox is the only non-public upstream the demo calls.
+    let base = sandbox.base_url();
+    let sandbox_address = base.trim_start_matches("http://");
     let gateway = Gateway::build(GatewayConfig {
         database_url: args.database_url.clone(),
         providers_dir: args.providers.clone(),
         schema_dir: args.schema.clone(),
-        allow_private_upstreams: true,
+        upstreams: crate::upstreams::AllowList::parse([sandbox_address])?,
         secret_key: super::serve::secret_key(&args.database_url)?,
         playground_key: Some(args.demo_key.clone()),
         introspection: true,

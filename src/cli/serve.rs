@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::app::{Gateway, GatewayConfig, StartError};
 use crate::credentials::SecretKey;
+use crate::upstreams::{AllowList, Entry};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServeArgs {
@@ -24,8 +25,22 @@ pub struct ServeArgs {
     /// Directory of the unified SDL.
     #[arg(long, default_value = "schema")]
     pub schema: PathBuf,
-    /// Let linked accounts point at hosts outside a provider's allowed hosts (tests, demo,
-    /// on-premise vendors).
+    /// A loopback, private or link-local upstream the gateway may call: `HOST[:PORT]` as
+    /// URLs write it (`127.0.0.1:4010`, `crm.internal:8443`) or a CIDR block (`10.0.0.0/8`,
+    /// `fd00::/8`). Repeatable; `TESSERA_ALLOW_UPSTREAMS` takes a comma-separated list.
+    /// Every other such address is refused, after DNS resolution. A named upstream may also
+    /// use plain http and a host outside its provider's allowed hosts.
+    #[arg(
+        long = "allow-upstream",
+        value_name = "HOST[:PORT]|CIDR",
+        env = "TESSERA_ALLOW_UPSTREAMS",
+        value_delimiter = ',',
+        value_parser = parse_upstream
+    )]
+    pub allow_upstream: Vec<UpstreamArg>,
+    /// Deprecated and unsafe, for tests only: allow every loopback, private and link-local
+    /// address (cloud metadata included) and any host for any account. Use
+    /// `--allow-upstream` instead.
     #[arg(long)]
     pub allow_private_upstreams: bool,
     /// Refuse introspection queries (tools like codegen then need the printed SDL).
@@ -40,6 +55,20 @@ pub struct ServeArgs {
     /// Seconds between health probes of each linked account (jittered; 1 to 86400).
     #[arg(long, env = "TESSERA_PROBE_INTERVAL_SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub probe_interval: Option<u64>,
+}
+
+/// One `--allow-upstream` value; a blank one (an empty `TESSERA_ALLOW_UPSTREAMS`, `a,,b`)
+/// names nothing.
+#[derive(Debug, Clone)]
+pub struct UpstreamArg(Option<Entry>);
+
+fn parse_upstream(text: &str) -> Result<UpstreamArg, String> {
+    if text.trim().is_empty() {
+        return Ok(UpstreamArg(None));
+    }
+    text.parse::<Entry>()
+        .map(|e| UpstreamArg(Some(e)))
+        .map_err(|e| e.to_string())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +131,13 @@ pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
         database_url: args.database_url.clone(),
         providers_dir: args.providers.clone(),
         schema_dir: args.schema.clone(),
-        allow_private_upstreams: args.allow_private_upstreams,
+        upstreams: AllowList::new(
+            args.allow_upstream
+                .iter()
+                .filter_map(|a| a.0.clone())
+                .collect(),
+        )
+        .with_any_private(args.allow_private_upstreams),
         secret_key: key,
         playground_key: None,
         introspection: !args.disable_introspection,

@@ -233,11 +233,18 @@ impl Sim {
         let dir = TempDir(dir);
         let database_url = format!("sqlite://{}?mode=rwc", dir.0.join("simulate.db").display());
         let day = Duration::from_secs(86_400);
+        let relay = Relay::start(sandbox.base_url()).await?;
+        // The sandbox and the forwarder in front of it are the only non-public upstreams.
+        let sandbox_address = sandbox.base_url().trim_start_matches("http://").to_owned();
+        let relay_address = relay.url.trim_start_matches("http://").to_owned();
         let gateway = Gateway::build(GatewayConfig {
             database_url,
             providers_dir: providers.to_path_buf(),
             schema_dir: schema.to_path_buf(),
-            allow_private_upstreams: true,
+            upstreams: crate::upstreams::AllowList::parse([
+                sandbox_address.as_str(),
+                relay_address.as_str(),
+            ])?,
             secret_key: crate::credentials::SecretKey::generate(),
             playground_key: None,
             introspection: true,
@@ -252,7 +259,6 @@ impl Sim {
         let env = gateway.ensure_environment("simulation", &key).await?;
         let gateway = RunningGateway::start(gateway, "127.0.0.1:0".parse()?).await?;
         gateway.services.monitor.sample_shapes_every(1);
-        let relay = Relay::start(sandbox.base_url()).await?;
         let mut sim = Sim {
             http: reqwest::Client::new(),
             env_id: env.id,

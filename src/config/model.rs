@@ -9,6 +9,7 @@ use reqwest::header::HeaderName;
 use url::Url;
 
 use crate::mapping::Expr;
+use crate::upstreams::{AllowList, Refused};
 
 #[derive(Debug)]
 pub struct ProviderModel {
@@ -57,8 +58,8 @@ impl ProviderModel {
         template: &Template,
         override_key: &str,
         settings: &serde_json::Value,
-        allow_private: bool,
-    ) -> Result<Url, String> {
+        upstreams: &AllowList,
+    ) -> Result<Url, UrlError> {
         let text = match settings.get(override_key) {
             Some(v) => v
                 .as_str()
@@ -71,15 +72,16 @@ impl ProviderModel {
                 })?,
         };
         let url = Url::parse(&text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
-        if !allow_private && (url.scheme() != "https" || !self.allows_host(&url)) {
+        upstreams.check_url(&url)?;
+        if !upstreams.names(&url) && (url.scheme() != "https" || !self.allows_host(&url)) {
             let own = template.literal().and_then(|l| Url::parse(l).ok());
             let same_as_declared = own.as_ref().is_some_and(|o| o.host_str() == url.host_str())
                 && url.scheme() == "https";
             if !same_as_declared {
-                return Err(format!(
+                return Err(UrlError::Invalid(format!(
                     "`{text}` is not an allowed https host of provider `{}`",
                     self.name
-                ));
+                )));
             }
         }
         Ok(url)
@@ -96,13 +98,14 @@ impl ProviderModel {
     }
 
     /// The API base URL of an account: `settings.baseUrl`, else the `baseUrl` template
-    /// rendered with the account's settings. Hosts outside `allowedHosts` (and plain http)
-    /// are refused unless private upstreams are allowed.
+    /// rendered with the account's settings. An IP-literal host outside the public
+    /// Internet is refused unless `upstreams` names it; hosts outside `allowedHosts` (and
+    /// plain http) are refused unless `upstreams` names them.
     pub fn resolve_base_url(
         &self,
         settings: &serde_json::Value,
-        allow_private: bool,
-    ) -> Result<Url, String> {
+        upstreams: &AllowList,
+    ) -> Result<Url, UrlError> {
         let text = match settings.get("baseUrl") {
             Some(v) => v.as_str().ok_or("settings.baseUrl must be a string")?.to_string(),
             None => self.base_url.render(|name| self.setting(settings, name).map(str::to_string)).map_err(|missing| {
@@ -112,30 +115,58 @@ impl ProviderModel {
         let url =
             Url::parse(&text).map_err(|e| format!("the base URL `{text}` is not a URL: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(format!(
+            return Err(UrlError::Invalid(format!(
                 "the base URL `{text}` must be an absolute http(s) URL"
-            ));
+            )));
         }
         if !url.username().is_empty()
             || url.password().is_some()
             || url.query().is_some()
             || url.fragment().is_some()
         {
-            return Err("the base URL must not carry credentials, a query or a fragment".into());
+            return Err(UrlError::Invalid(
+                "the base URL must not carry credentials, a query or a fragment".into(),
+            ));
         }
-        if !allow_private {
+        upstreams.check_url(&url)?;
+        if !upstreams.names(&url) {
             if !self.allows_host(&url) {
-                return Err(format!(
-                    "host `{}` is not among the allowed hosts of provider `{}` (the server must run with --allow-private-upstreams for other hosts)",
+                return Err(UrlError::Invalid(format!(
+                    "host `{}` is not among the allowed hosts of provider `{}` (the server's --allow-upstream must name other hosts)",
                     url.host_str().unwrap_or_default(),
                     self.name
-                ));
+                )));
             }
             if url.scheme() != "https" {
-                return Err("the base URL must use https".into());
+                return Err(UrlError::Invalid("the base URL must use https".into()));
             }
         }
         Ok(url)
+    }
+}
+
+/// Why an account's base or OAuth URL cannot be used.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UrlError {
+    /// Not a usable URL, or not one of the provider's hosts: the account's settings are
+    /// wrong.
+    #[error("{0}")]
+    Invalid(String),
+    /// The host is (or names) an address outside the public Internet that the server's
+    /// allow list does not name.
+    #[error(transparent)]
+    Refused(#[from] Refused),
+}
+
+impl From<String> for UrlError {
+    fn from(message: String) -> UrlError {
+        UrlError::Invalid(message)
+    }
+}
+
+impl From<&str> for UrlError {
+    fn from(message: &str) -> UrlError {
+        UrlError::Invalid(message.to_string())
     }
 }
 

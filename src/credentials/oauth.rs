@@ -2,6 +2,7 @@
 //! with the provider file's rules for reading the answer (lifetimes, extra values such as
 //! `instance_url`, which answers mean the grant is dead for good).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -12,6 +13,7 @@ use crate::bounds::{MAX_TOKEN_LIFETIME_SECS, secs_from_f64, utc_after};
 use crate::config::OAuthConfig;
 use crate::mapping::Vars;
 use crate::secret::Secret;
+use crate::upstreams::AllowList;
 
 /// The client credentials of an OAuth app.
 #[derive(Debug, Clone)]
@@ -64,6 +66,10 @@ pub enum TokenError {
     /// Anything else (a malformed answer, a refused client).
     #[error("the token endpoint refused the request: {reason}")]
     Rejected { reason: String },
+    /// The token endpoint is an address the upstream allow list does not name: nothing
+    /// was sent.
+    #[error("the token endpoint cannot be called: {0}")]
+    Refused(crate::upstreams::Refused),
 }
 
 /// Vendors' token answers are small; anything this large is not one.
@@ -72,16 +78,21 @@ const MAX_TOKEN_BODY: usize = 64 * 1024;
 #[derive(Clone, Debug)]
 pub struct TokenClient {
     http: reqwest::Client,
+    upstreams: Arc<AllowList>,
 }
 
 impl TokenClient {
-    pub fn new(timeout: Duration) -> Result<TokenClient, reqwest::Error> {
-        let http = reqwest::Client::builder()
+    /// A client for token endpoints on the public Internet and the non-public upstreams
+    /// `upstreams` names (redirects are never followed).
+    pub fn new(
+        timeout: Duration,
+        upstreams: Arc<AllowList>,
+    ) -> Result<TokenClient, reqwest::Error> {
+        let http = crate::upstreams::client(&upstreams)
             .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(TokenClient { http })
+        Ok(TokenClient { http, upstreams })
     }
 
     pub async fn request(
@@ -91,6 +102,10 @@ impl TokenClient {
         app: &ClientApp,
         grant: Grant<'_>,
     ) -> Result<TokenSet, TokenError> {
+        // An IP literal is connected to without the resolver: check it here.
+        self.upstreams
+            .check_url(token_url)
+            .map_err(TokenError::Refused)?;
         let mut form: Vec<(&str, String)> = vec![("grant_type", grant.name().to_string())];
         match &grant {
             Grant::Code {
@@ -128,17 +143,21 @@ impl TokenClient {
             form.push(("client_id", app.client_id.clone()));
             form.push(("client_secret", app.client_secret.expose().to_string()));
         }
-        let response = request
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| TokenError::Transient {
-                reason: if e.is_timeout() {
-                    "timed out".into()
-                } else {
-                    "cannot reach the token endpoint".into()
-                },
-            })?;
+        let response =
+            request
+                .form(&form)
+                .send()
+                .await
+                .map_err(|e| match crate::upstreams::refusal(&e) {
+                    Some(refused) => TokenError::Refused(refused.clone()),
+                    None => TokenError::Transient {
+                        reason: if e.is_timeout() {
+                            "timed out".into()
+                        } else {
+                            "cannot reach the token endpoint".into()
+                        },
+                    },
+                })?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(|_| TokenError::Transient {
             reason: "the answer was cut off".into(),

@@ -23,6 +23,7 @@ use crate::config::Providers;
 use crate::error::{ErrorCode, HasCode};
 use crate::secret::Secret;
 use crate::store::{LinkedAccount, LinkedAccountUpdate, Store};
+use crate::upstreams::AllowList;
 
 /// A claim older than this is abandoned (its process died mid-refresh) and may be taken.
 /// It is longer than the slowest refresh that can still be running ([`ATTEMPTS`] of up to
@@ -59,6 +60,13 @@ pub enum RefreshError {
     Unavailable { account: String, reason: String },
     #[error("{}{reason}", about(account))]
     Config { account: String, reason: String },
+    /// The token endpoint (or the API the token answer points at) is an address the
+    /// upstream allow list does not name.
+    #[error("{}{refused}", about(account))]
+    Refused {
+        account: String,
+        refused: crate::upstreams::Refused,
+    },
     #[error("credential storage: {0}")]
     Store(String),
 }
@@ -79,6 +87,7 @@ impl HasCode for RefreshError {
             RefreshError::NeedsReauth { .. } => ErrorCode::NeedsReauth,
             RefreshError::Unavailable { .. } => ErrorCode::UpstreamUnavailable,
             RefreshError::Config { .. } => ErrorCode::ConfigError,
+            RefreshError::Refused { .. } => ErrorCode::Forbidden,
             RefreshError::Store(_) => ErrorCode::Internal,
         }
     }
@@ -89,7 +98,7 @@ pub struct TokenManager {
     vault: Vault,
     providers: Providers,
     client: TokenClient,
-    allow_private: bool,
+    upstreams: Arc<AllowList>,
     claim_ttl: chrono::Duration,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// When each account's last refresh sequence failed, and why: callers that queued
@@ -119,14 +128,14 @@ impl TokenManager {
         vault: Vault,
         providers: Providers,
         client: TokenClient,
-        allow_private: bool,
+        upstreams: Arc<AllowList>,
     ) -> TokenManager {
         TokenManager {
             store,
             vault,
             providers,
             client,
-            allow_private,
+            upstreams,
             claim_ttl: claim_ttl_from_env(),
             locks: Mutex::default(),
             failures: Mutex::default(),
@@ -383,12 +392,12 @@ impl TokenManager {
             &oauth.token_url,
             "tokenUrl",
             &claimed.settings,
-            self.allow_private,
+            &self.upstreams,
         ) {
             Ok(u) => u,
-            Err(reason) => {
-                self.release(&claimed, &creds, Some(reason.clone())).await?;
-                return Err(config(reason));
+            Err(e) => {
+                self.release(&claimed, &creds, Some(e.to_string())).await?;
+                return Err(url_error(&account, e));
             }
         };
         let mut attempt = 0;
@@ -525,7 +534,10 @@ impl TokenManager {
                         .unwrap_or(claimed);
                     return Ok((row, creds));
                 }
-                Err(RefreshError::Unavailable { account, reason })
+                Err(match e {
+                    TokenError::Refused(refused) => RefreshError::Refused { account, refused },
+                    _ => RefreshError::Unavailable { account, reason },
+                })
             }
         }
     }
@@ -758,9 +770,9 @@ impl TokenManager {
                 &oauth.authorize_url,
                 "authorizeUrl",
                 &settings,
-                self.allow_private,
+                &self.upstreams,
             )
-            .map_err(config)?;
+            .map_err(|e| url_error("", e))?;
         let state = random_token(32);
         let verifier = oauth.pkce.then(|| random_token(48));
         let scopes = if app.scopes.is_empty() {
@@ -845,9 +857,9 @@ impl TokenManager {
                 &oauth.token_url,
                 "tokenUrl",
                 &started.settings,
-                self.allow_private,
+                &self.upstreams,
             )
-            .map_err(config)?;
+            .map_err(|e| url_error("", e))?;
         let verifier = match &started.code_verifier {
             Some(sealed) => Some(
                 self.vault
@@ -876,6 +888,10 @@ impl TokenManager {
                 TokenError::Transient { reason } => RefreshError::Unavailable {
                     account: String::new(),
                     reason,
+                },
+                TokenError::Refused(refused) => RefreshError::Refused {
+                    account: String::new(),
+                    refused,
                 },
             })?;
         self.link_account(
@@ -914,8 +930,8 @@ impl TokenManager {
             .ok_or_else(|| config(format!("provider `{provider}` does not use OAuth")))?;
         let app = self.client_app(environment_id, provider).await?;
         let token_url = model
-            .resolve_oauth_url(&oauth.token_url, "tokenUrl", &settings, self.allow_private)
-            .map_err(config)?;
+            .resolve_oauth_url(&oauth.token_url, "tokenUrl", &settings, &self.upstreams)
+            .map_err(|e| url_error("", e))?;
         let set = self
             .client
             .request(oauth, &token_url, &app, Grant::ClientCredentials)
@@ -924,6 +940,10 @@ impl TokenManager {
                 TokenError::Transient { reason } => RefreshError::Unavailable {
                     account: String::new(),
                     reason,
+                },
+                TokenError::Refused(refused) => RefreshError::Refused {
+                    account: String::new(),
+                    refused,
                 },
                 other => config(format!(
                     "the vendor refused the client-credentials grant: {other}"
@@ -966,9 +986,16 @@ impl TokenManager {
         let mut merged = settings.as_object().cloned().unwrap_or_default();
         merged.extend(set.settings);
         let settings = serde_json::Value::Object(merged);
-        model
-            .resolve_base_url(&settings, self.allow_private)
-            .map_err(config)?;
+        let base_url = model
+            .resolve_base_url(&settings, &self.upstreams)
+            .map_err(|e| url_error("", e))?;
+        self.upstreams
+            .check_resolved(&base_url)
+            .await
+            .map_err(|refused| RefreshError::Refused {
+                account: String::new(),
+                refused,
+            })?;
         let creds = Credentials {
             access_token: Some(set.access_token),
             refresh_token: set.refresh_token,
@@ -995,5 +1022,20 @@ impl TokenManager {
             .insert_account_event(&row.id, "CONNECTED", how)
             .await;
         Ok(row)
+    }
+}
+
+/// A base or OAuth URL that cannot be used, as the error of `account` (empty before one
+/// exists).
+fn url_error(account: &str, e: crate::config::UrlError) -> RefreshError {
+    match e {
+        crate::config::UrlError::Refused(refused) => RefreshError::Refused {
+            account: account.to_string(),
+            refused,
+        },
+        crate::config::UrlError::Invalid(reason) => RefreshError::Config {
+            account: account.to_string(),
+            reason,
+        },
     }
 }

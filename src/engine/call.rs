@@ -89,14 +89,18 @@ impl Engine {
             let handle = renewed.as_ref().unwrap_or(account);
             let started = Instant::now();
             let left = deadline.saturating_duration_since(started);
-            let result = match tokio::time::timeout(
-                left,
-                upstream::send(&self.http, handle, target.clone()),
-            )
-            .await
-            {
-                Ok(r) => r,
-                Err(_) => Err(EngineError::Timeout),
+            let result = match self.upstreams.check_url(&target.url) {
+                // An IP literal reqwest would connect to without asking the resolver.
+                Err(refused) => Err(EngineError::UpstreamRefused(refused)),
+                Ok(()) => match tokio::time::timeout(
+                    left,
+                    upstream::send(&self.http, handle, target.clone()),
+                )
+                .await
+                {
+                    Ok(r) => r,
+                    Err(_) => Err(EngineError::Timeout),
+                },
             };
             self.observe(account, &target, &result, started.elapsed(), retry);
             let err = match result {

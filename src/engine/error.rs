@@ -10,6 +10,10 @@ pub enum NetworkFailure {
     Dns,
     Connect,
     Tls,
+    /// The name resolved, to an address the upstream allow list does not name: nothing
+    /// was sent. The engine reports it as [`EngineError::UpstreamRefused`], not as a
+    /// failure of the network.
+    Refused,
     Other,
 }
 
@@ -19,6 +23,7 @@ impl NetworkFailure {
             NetworkFailure::Dns => "DNS",
             NetworkFailure::Connect => "TCP_CONNECT",
             NetworkFailure::Tls => "TLS",
+            NetworkFailure::Refused => "REFUSED",
             NetworkFailure::Other => "NETWORK",
         }
     }
@@ -44,6 +49,10 @@ pub enum EngineError {
     BadPageSize { max: usize },
     #[error("the upstream URL is not allowed: {reason}")]
     UpstreamUrl { reason: String },
+    /// The upstream is, or resolves to, an address the allow list does not name (loopback,
+    /// private, link-local, ...): refused before anything was sent.
+    #[error("{0}")]
+    UpstreamRefused(crate::upstreams::Refused),
     #[error("the vendor answered HTTP 404{summary}")]
     NotFound { summary: String },
     #[error(
@@ -125,6 +134,7 @@ impl HasCode for EngineError {
             | EngineError::Mapping(_)
             | EngineError::NotAnObject { .. } => ErrorCode::ConfigError,
             EngineError::NotFound { .. } => ErrorCode::NotFound,
+            EngineError::UpstreamRefused(_) => ErrorCode::Forbidden,
             EngineError::Unauthorized { .. } => ErrorCode::NeedsReauth,
             EngineError::Forbidden { .. } => ErrorCode::Forbidden,
             EngineError::RateLimited { .. } | EngineError::BudgetExhausted { .. } => {
@@ -178,10 +188,12 @@ impl EngineError {
             EngineError::NotFound { .. } => "not_found",
             EngineError::Unavailable { .. } => "unavailable",
             EngineError::Timeout => "timeout",
+            EngineError::UpstreamRefused(_) => "upstream_refused",
             EngineError::Network { kind } => match kind {
                 NetworkFailure::Dns => "dns",
                 NetworkFailure::Connect => "connect",
                 NetworkFailure::Tls => "tls",
+                NetworkFailure::Refused => "upstream_refused",
                 NetworkFailure::Other => "network",
             },
             EngineError::Rejected { .. } => "rejected",

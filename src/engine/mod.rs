@@ -122,6 +122,9 @@ impl Default for EngineOptions {
 
 pub struct Engine {
     http: reqwest::Client,
+    /// The non-public upstreams that may be called; checked before each request leaves and
+    /// on the addresses its host resolves to.
+    upstreams: Arc<crate::upstreams::AllowList>,
     cursors: CursorCodec,
     options: EngineOptions,
     breakers: breaker::Breakers,
@@ -132,17 +135,22 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(cursor_key: [u8; 32], options: EngineOptions) -> Result<Engine, reqwest::Error> {
-        let http = reqwest::Client::builder()
+    /// An engine that calls the public Internet and the non-public upstreams `upstreams`
+    /// names (redirects are never followed).
+    pub fn new(
+        cursor_key: [u8; 32],
+        options: EngineOptions,
+        upstreams: Arc<crate::upstreams::AllowList>,
+    ) -> Result<Engine, reqwest::Error> {
+        let http = crate::upstreams::client(&upstreams)
             .timeout(options.request_timeout)
             .connect_timeout(options.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
-            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
-            .dns_resolver(std::sync::Arc::new(resolver::TypedResolver))
             .build()?;
         Ok(Engine {
             http,
+            upstreams,
             cursors: CursorCodec::new(cursor_key),
             breakers: breaker::Breakers::new(options.breaker.clone()),
             budgets: budget::Budgets::default(),
@@ -930,7 +938,12 @@ impl Engine {
         let _slot = self.gates.enter(&account.id).await;
         let started = std::time::Instant::now();
         // Passed through as the vendor answers: no retries, but logged and counted.
-        let result = upstream::send_raw(&self.http, account, method, url, content_type, body).await;
+        let result = match self.upstreams.check_url(&url) {
+            Ok(()) => {
+                upstream::send_raw(&self.http, account, method, url, content_type, body).await
+            }
+            Err(refused) => Err(EngineError::UpstreamRefused(refused)),
+        };
         let (status, rate_limit, error_class) = match &result {
             Ok(p) => (Some(p.status), p.rate_limit.clone(), None),
             Err(e) => (e.status(), RateLimit::default(), Some(e.class())),

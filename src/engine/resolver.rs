@@ -1,48 +1,22 @@
-//! Name resolution for upstream calls, so a failed lookup is a typed [`DnsFailure`] in the
-//! error's source chain rather than a sentence to match. (reqwest's own resolver reports
-//! a lookup failure as an untyped I/O error.) Failures are classified by type in
-//! [`classify`]: DNS, TCP connect, TLS handshake (rustls' error), timeout.
+//! How an upstream call failed to connect, from the types in its error's source chain rather
+//! than a sentence to match: names are resolved by [`crate::upstreams::Resolver`], which
+//! fails with a typed [`DnsFailure`] (reqwest's own resolver reports a lookup failure as an
+//! untyped I/O error) or a typed [`Refused`] (an address the allow list does not name).
+//! [`classify`] tells DNS, TCP connect, TLS handshake (rustls' error) and refused apart.
 
-use std::net::SocketAddr;
-
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+pub use crate::upstreams::DnsFailure;
+use crate::upstreams::Refused;
 
 use super::error::NetworkFailure;
-
-/// A host name that did not resolve.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot resolve `{host}`")]
-pub struct DnsFailure {
-    pub host: String,
-}
-
-/// Resolves with the system resolver (through tokio), failing with [`DnsFailure`].
-#[derive(Debug, Default, Clone, Copy)]
-pub struct TypedResolver;
-
-impl Resolve for TypedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((host.as_str(), 0)).await {
-                Ok(found) => found.collect(),
-                Err(_) => Vec::new(),
-            };
-            if addrs.is_empty() {
-                return Err(
-                    Box::new(DnsFailure { host }) as Box<dyn std::error::Error + Send + Sync>
-                );
-            }
-            Ok(Box::new(addrs.into_iter()) as Addrs)
-        })
-    }
-}
 
 /// What kind of network failure an error is, from the types in its source chain.
 pub fn classify(err: &(dyn std::error::Error + 'static)) -> NetworkFailure {
     let mut connect = false;
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
+        if e.is::<Refused>() {
+            return NetworkFailure::Refused;
+        }
         if e.is::<DnsFailure>() {
             return NetworkFailure::Dns;
         }
@@ -78,5 +52,28 @@ pub fn classify(err: &(dyn std::error::Error + 'static)) -> NetworkFailure {
         NetworkFailure::Connect
     } else {
         NetworkFailure::Other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_address_is_not_a_dns_failure() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("dns error")]
+        struct Wrapper(#[source] Box<dyn std::error::Error + Send + Sync>);
+        let refused = crate::upstreams::AllowList::none()
+            .check_url(&url::Url::parse("http://169.254.169.254/").unwrap())
+            .unwrap_err();
+        assert_eq!(
+            classify(&Wrapper(Box::new(refused))),
+            NetworkFailure::Refused
+        );
+        let dns = DnsFailure {
+            host: "nowhere.invalid".into(),
+        };
+        assert_eq!(classify(&Wrapper(Box::new(dns))), NetworkFailure::Dns);
     }
 }

@@ -391,6 +391,9 @@ async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, EngineE
 }
 
 fn transport_error(err: reqwest::Error) -> EngineError {
+    if let Some(refused) = crate::upstreams::refusal(&err) {
+        return EngineError::UpstreamRefused(refused.clone());
+    }
     if err.is_timeout() {
         return EngineError::Timeout;
     }

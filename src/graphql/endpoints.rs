@@ -188,7 +188,7 @@ pub fn mutation_fields() -> Vec<Field> {
                 let env = environment(&caller(&ctx)?)?;
                 let url_text = ctx.args.try_get("url")?.string()?.to_string();
                 let url = url::Url::parse(&url_text).map_err(|e| coded(ErrorCode::BadUserInput, format!("`url` is not a URL: {e}")))?;
-                crate::webhooks::outbound::check_destination(&url, services.allow_private_upstreams)
+                crate::webhooks::outbound::check_destination(&url, &services.upstreams)
                     .await
                     .map_err(|m| coded(ErrorCode::BadUserInput, m))?;
                 let types: Vec<String> = match ctx.args.get("types") {

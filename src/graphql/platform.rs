@@ -367,7 +367,7 @@ fn oauth_mutations() -> Vec<Field> {
                     .tokens
                     .start_authorization(&environment, &provider, &redirect_uri, settings)
                     .await
-                    .map_err(|e| if e.code() == ErrorCode::ConfigError { coded(ErrorCode::BadUserInput, e.to_string()) } else { from_code(&e) })?;
+                    .map_err(|e| if e.code() == ErrorCode::ConfigError || matches!(e, crate::credentials::RefreshError::Refused { .. }) { coded(ErrorCode::BadUserInput, e.to_string()) } else { from_code(&e) })?;
                 Ok(Some(FieldValue::owned_any(start)))
             })
         })
@@ -433,12 +433,19 @@ fn mutation_fields_core() -> Vec<Field> {
                         .tokens
                         .connect_client_credentials(&environment_id, &provider.name, settings)
                         .await
-                        .map_err(|e| if e.code() == ErrorCode::ConfigError { coded(ErrorCode::BadUserInput, e.to_string()) } else { from_code(&e) })?;
+                        .map_err(|e| if e.code() == ErrorCode::ConfigError || matches!(e, crate::credentials::RefreshError::Refused { .. }) { coded(ErrorCode::BadUserInput, e.to_string()) } else { from_code(&e) })?;
                     crate::webhooks::on_account_linked(&services, &row).await;
                     return Ok(Some(FieldValue::owned_any(row)));
                 }
                 let credentials = Credentials::from_input(&credentials).map_err(|e| from_code(&e))?;
-                provider.resolve_base_url(&settings, services.allow_private_upstreams).map_err(|m| coded(ErrorCode::BadUserInput, m))?;
+                let base_url = provider.resolve_base_url(&settings, &services.upstreams).map_err(|e| coded(ErrorCode::BadUserInput, e.to_string()))?;
+                // The addresses the host resolves to now: refused here rather than on the first call.
+                services.upstreams.check_resolved(&base_url).await.map_err(|r| coded(ErrorCode::BadUserInput, r.to_string()))?;
+                // A token endpoint of the account's own (`settings.tokenUrl`) is where refreshes go.
+                if let (Some(oauth), Some(_)) = (&provider.oauth, settings.get("tokenUrl")) {
+                    let token_url = provider.resolve_oauth_url(&oauth.token_url, "tokenUrl", &settings, &services.upstreams).map_err(|e| coded(ErrorCode::BadUserInput, e.to_string()))?;
+                    services.upstreams.check_resolved(&token_url).await.map_err(|r| coded(ErrorCode::BadUserInput, r.to_string()))?;
+                }
                 let id = uuid::Uuid::new_v4().to_string();
                 let row = services
                     .store

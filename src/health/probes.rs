@@ -256,6 +256,8 @@ pub async fn probe(services: &Services, account: &LinkedAccount) -> Finding {
             Ok(h) => h,
             Err(e) => {
                 let class = match e.code() {
+                    // Not the credentials: the server refuses to call the account's address.
+                    _ if e.upstream_refused => "HTTP_STATUS",
                     ErrorCode::NeedsReauth | ErrorCode::Unauthenticated | ErrorCode::Forbidden => {
                         "AUTH"
                     }
@@ -291,6 +293,7 @@ pub fn classify(e: &EngineError) -> Failure {
                 NetworkFailure::Dns => "DNS",
                 NetworkFailure::Tls => "TLS",
                 NetworkFailure::Connect | NetworkFailure::Other => "TCP_CONNECT",
+                NetworkFailure::Refused => "HTTP_STATUS",
             },
             None,
         ),

@@ -5,10 +5,10 @@
 //!
 //! Deliveries are claimed with leases, so replicas share the work and an endpoint gets an
 //! event from one of them. Endpoint URLs are the customer's: they may not point at
-//! loopback, private or link-local addresses (checked on the resolved addresses) unless
-//! the server allows private upstreams, and redirects are not followed.
+//! loopback, private or link-local addresses unless the server's upstream allow list names
+//! them (checked on the addresses each delivery connects to, see `crate::upstreams`), and
+//! redirects are not followed.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::services::{Services, SharedServices};
 use crate::store::{EndpointDelivery, StoreError, UnifiedEvent, WebhookEndpoint};
+use crate::upstreams::{AllowList, Refused};
 
 const LEASE: chrono::Duration = chrono::Duration::seconds(60);
 const POLL: Duration = Duration::from_secs(1);
@@ -96,9 +97,8 @@ pub fn endpoint_context(endpoint_id: &str) -> String {
 /// Runs until `stop`.
 pub async fn run(services: SharedServices, mut stop: tokio::sync::watch::Receiver<bool>) {
     let policy = RetryPolicy::from_env();
-    let http = match reqwest::Client::builder()
+    let http = match crate::upstreams::client(&services.upstreams)
         .timeout(TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
         .user_agent("Tessera-Webhooks/1")
         .build()
     {
@@ -196,7 +196,13 @@ async fn send(
 ) -> Result<u16, String> {
     let url =
         url::Url::parse(&endpoint.url).map_err(|_| "the endpoint URL is not a URL".to_string())?;
-    check_destination(&url, services.allow_private_upstreams).await?;
+    check_scheme(&url)?;
+    // An IP literal is connected to without the resolver; names are checked by it, on the
+    // addresses this delivery connects to.
+    services
+        .upstreams
+        .check_url(&url)
+        .map_err(|r| refused_endpoint(&r))?;
     let secret = services
         .vault
         .open_secret(&endpoint_context(&endpoint.id), &endpoint.secret)
@@ -218,7 +224,9 @@ async fn send(
         .send()
         .await
         .map_err(|e| {
-            if e.is_timeout() {
+            if let Some(r) = crate::upstreams::refusal(&e) {
+                refused_endpoint(r)
+            } else if e.is_timeout() {
                 "the endpoint did not answer in time".to_string()
             } else if e.is_connect() {
                 "cannot connect to the endpoint".to_string()
@@ -229,88 +237,77 @@ async fn send(
     Ok(reply.status().as_u16())
 }
 
-/// Refuses endpoints that resolve to this host's or a private network's addresses: a
-/// tenant must not make the gateway call its neighbours.
-pub async fn check_destination(url: &url::Url, allow_private: bool) -> Result<(), String> {
+fn check_scheme(url: &url::Url) -> Result<(), String> {
     if !matches!(url.scheme(), "https" | "http") {
         return Err("the endpoint URL must be http or https".into());
     }
-    let host = url.host_str().ok_or("the endpoint URL has no host")?;
-    if allow_private {
-        return Ok(());
+    if url.host_str().is_none() {
+        return Err("the endpoint URL has no host".into());
     }
-    let port = url.port_or_known_default().unwrap_or(443);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<IpAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|_| format!("the endpoint host `{host}` does not resolve"))?
-        .map(|a| a.ip())
-        .collect();
-    if addrs.is_empty() {
-        return Err(format!("the endpoint host `{host}` does not resolve"));
-    }
-    match addrs.iter().find(|ip| private(ip)) {
-        Some(ip) => Err(format!("the endpoint resolves to {ip}, a private address")),
-        None => Ok(()),
+    Ok(())
+}
+
+fn refused_endpoint(r: &Refused) -> String {
+    match r {
+        Refused::Address { address, class, .. } => format!(
+            "the endpoint resolves to {address}, {} {class} address the server's --allow-upstream does not name",
+            class.article()
+        ),
+        other => other.to_string(),
     }
 }
 
-fn private(ip: &IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                // 100.64.0.0/10, carrier-grade NAT: internal to a provider's network.
-                || (v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]))
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| private(&IpAddr::V4(v4)))
-        }
+/// Refuses endpoints that are, or resolve to, this host's or a private network's addresses
+/// the allow list does not name: a tenant must not make the gateway call its neighbours.
+/// For an answer when the endpoint is added; each delivery is checked again.
+pub async fn check_destination(url: &url::Url, upstreams: &AllowList) -> Result<(), String> {
+    check_scheme(url)?;
+    upstreams.check_url(url).map_err(|r| refused_endpoint(&r))?;
+    if upstreams.allows_any_private() {
+        return Ok(());
     }
+    if let Some(url::Host::Domain(host)) = url.host() {
+        let addrs = crate::upstreams::lookup(host)
+            .await
+            .map_err(|_| format!("the endpoint host `{host}` does not resolve"))?;
+        upstreams
+            .admit(host, addrs)
+            .map_err(|r| refused_endpoint(&r))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn private_addresses_are_recognised() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-            "0.0.0.0",
-        ] {
-            assert!(private(&ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700::1111"] {
-            assert!(!private(&ip.parse().unwrap()), "{ip}");
-        }
-    }
-
     #[tokio::test]
     async fn loopback_endpoints_are_refused_unless_allowed() {
         let url = url::Url::parse("http://127.0.0.1:9/hook").unwrap();
-        assert!(check_destination(&url, false).await.is_err());
-        assert!(check_destination(&url, true).await.is_ok());
+        let err = check_destination(&url, &AllowList::none())
+            .await
+            .unwrap_err();
+        assert!(err.contains("127.0.0.1, a loopback address"), "{err}");
+        let localhost = url::Url::parse("http://localhost:9/hook").unwrap();
+        assert!(
+            check_destination(&localhost, &AllowList::none())
+                .await
+                .is_err()
+        );
+        let named = AllowList::parse(["127.0.0.1:9"]).unwrap();
+        assert!(check_destination(&url, &named).await.is_ok());
+        assert!(check_destination(&localhost, &named).await.is_err());
+        assert!(
+            check_destination(&url, &AllowList::any_private())
+                .await
+                .is_ok()
+        );
         let ftp = url::Url::parse("ftp://example.com/x").unwrap();
-        assert!(check_destination(&ftp, true).await.is_err());
+        assert!(
+            check_destination(&ftp, &AllowList::any_private())
+                .await
+                .is_err()
+        );
     }
 
     #[test]

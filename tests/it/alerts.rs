@@ -134,7 +134,7 @@ fn step<'a>(d: &'a Value, name: &str) -> &'a Value {
 
 #[tokio::test]
 async fn a_revoked_token_opens_one_alert_announced_to_the_endpoint_and_diagnose_says_reauthorize() {
-    let t = TestGateway::start().await;
+    let t = TestGateway::start_on_loopback().await;
     let hook = crate::webhooks::receiver().await;
     crate::webhooks::create_endpoint(&t, &hook.url, json!(["alert.opened", "alert.resolved"]))
         .await;
@@ -493,7 +493,11 @@ async fn three_empty_listings_open_empty_sync_and_a_short_complete_listing_recor
 
 #[tokio::test]
 async fn network_failures_and_an_unresolvable_host_open_network_failure() {
-    let t = TestGateway::start().await;
+    // Dead loopback ports, and a name that does not resolve, named so that it is tried.
+    let t = TestGateway::start_allowing(|_| {
+        tessera::upstreams::AllowList::parse(["127.0.0.0/8", "no-such-host.invalid"]).unwrap()
+    })
+    .await;
     let mut watch = Watch::new();
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

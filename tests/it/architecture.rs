@@ -16,7 +16,14 @@ use crate::common::repo_path;
 
 /// Modules anyone may use: small types with no arrows of their own worth drawing.
 const LEAVES: &[&str] = &[
-    "bounds", "error", "ids", "problem", "secret", "shape", "signing",
+    "bounds",
+    "error",
+    "ids",
+    "problem",
+    "secret",
+    "shape",
+    "signing",
+    "upstreams",
 ];
 
 /// Who may import whom, for each top-level module under `src/` (leaves left out). A module

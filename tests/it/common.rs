@@ -1,6 +1,9 @@
 //! The harness every end-to-end test uses: the sandbox vendors and a gateway on loopback
 //! (port 0), a temporary SQLite file, an admin key, one environment and one linked account
-//! to the sandbox HubSpot, created through the public GraphQL API.
+//! to the sandbox HubSpot, created through the public GraphQL API. The gateway may call no
+//! loopback or private address but the sandbox's (`--allow-upstream 127.0.0.1:PORT`), unless
+//! a test asks for every loopback port (`start_on_loopback`); replicas on one database run
+//! with the deprecated `--allow-private-upstreams`.
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +12,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use tessera::app::{Gateway, GatewayConfig, RunningGateway};
 use tessera::credentials::SecretKey;
+use tessera::upstreams::AllowList;
 use tessera_sandbox::Sandbox;
 
 pub const ADMIN_KEY: &str = "admin-test-key";
@@ -61,25 +65,41 @@ impl TestGateway {
         .await
     }
 
+    /// The gateway may call only the sandbox's address (`--allow-upstream 127.0.0.1:PORT`).
     pub async fn start_full(
         schema: &Path,
         providers: &Path,
         refresh_every: Option<std::time::Duration>,
     ) -> TestGateway {
+        let only_sandbox = |address: &str| AllowList::parse([address]).unwrap();
+        Self::start_custom(schema, providers, refresh_every, only_sandbox).await
+    }
+
+    async fn start_custom(
+        schema: &Path,
+        providers: &Path,
+        refresh_every: Option<std::time::Duration>,
+        upstreams: impl FnOnce(&str) -> AllowList,
+    ) -> TestGateway {
+        let sandbox = Sandbox::spawn("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let address = sandbox.base_url().trim_start_matches("http://").to_string();
         let dir = tempfile::tempdir().unwrap();
         let url = format!(
             "sqlite://{}?mode=rwc",
             dir.path().join("tessera.db").display()
         );
-        let gateway = Self::replica(
+        let gateway = Self::replica_allowing(
             &url,
             &SecretKey::generate(),
             schema,
             providers,
             refresh_every,
+            upstreams(&address),
         )
         .await;
-        Self::around(gateway, dir).await
+        Self::with_sandbox(gateway, sandbox, dir).await
     }
 
     /// A gateway on PostgreSQL `url` with `key`: start several on one database and they are
@@ -114,7 +134,26 @@ impl TestGateway {
         (url, a, b)
     }
 
+    /// For tests whose vendors or webhook endpoints listen on loopback ports of their own:
+    /// every loopback address is allowed (`--allow-upstream 127.0.0.0/8`).
+    pub async fn start_on_loopback() -> TestGateway {
+        Self::start_allowing(|_| AllowList::parse(["127.0.0.0/8"]).unwrap()).await
+    }
+
+    /// With `upstreams(the sandbox's address)` as the upstream allow list.
+    pub async fn start_allowing(upstreams: impl FnOnce(&str) -> AllowList) -> TestGateway {
+        Self::start_custom(
+            &repo_path("schema"),
+            &repo_path("providers"),
+            None,
+            upstreams,
+        )
+        .await
+    }
+
     /// Another gateway on the same database and key as `self` (its own sandbox, no account).
+    /// It runs with the deprecated alias that allows every private address: the accounts in
+    /// the database point at another gateway's sandbox.
     pub async fn replica(
         url: &str,
         key: &SecretKey,
@@ -122,11 +161,23 @@ impl TestGateway {
         providers: &Path,
         refresh_every: Option<std::time::Duration>,
     ) -> RunningGateway {
+        let upstreams = AllowList::any_private();
+        Self::replica_allowing(url, key, schema, providers, refresh_every, upstreams).await
+    }
+
+    async fn replica_allowing(
+        url: &str,
+        key: &SecretKey,
+        schema: &Path,
+        providers: &Path,
+        refresh_every: Option<std::time::Duration>,
+        upstreams: AllowList,
+    ) -> RunningGateway {
         let gateway = Gateway::build(GatewayConfig {
             database_url: url.to_string(),
             providers_dir: providers.to_path_buf(),
             schema_dir: schema.to_path_buf(),
-            allow_private_upstreams: true,
+            upstreams,
             secret_key: key.clone(),
             playground_key: None,
             introspection: true,
@@ -148,6 +199,14 @@ impl TestGateway {
         let sandbox = Sandbox::spawn("127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
+        Self::with_sandbox(gateway, sandbox, dir).await
+    }
+
+    async fn with_sandbox(
+        gateway: RunningGateway,
+        sandbox: Sandbox,
+        dir: tempfile::TempDir,
+    ) -> TestGateway {
         let mut t = TestGateway {
             gateway,
             sandbox,
@@ -215,7 +274,9 @@ impl TestGateway {
             .clone();
         tessera::engine::AccountHandle {
             id: account_id.to_string(),
-            base_url: model.resolve_base_url(&demo.settings, true).unwrap(),
+            base_url: model
+                .resolve_base_url(&demo.settings, &self.gateway.services.upstreams)
+                .unwrap(),
             provider: model,
             token: tessera::secret::Secret::new(demo.credentials["accessToken"].as_str().unwrap()),
             settings: demo.settings.clone(),

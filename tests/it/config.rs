@@ -460,7 +460,7 @@ async fn depth_limits_answer_bad_user_input_and_introspection_can_be_turned_off(
         database_url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
         providers_dir: repo_path("providers"),
         schema_dir: repo_path("schema"),
-        allow_private_upstreams: true,
+        upstreams: tessera::upstreams::AllowList::any_private(),
         secret_key: tessera::credentials::SecretKey::generate(),
         playground_key: None,
         introspection: false,

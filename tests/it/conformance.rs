@@ -324,7 +324,9 @@ async fn batch_get_returns_known_ids_and_skips_unknown_ones() {
     let provider = services.providers.get("hubspot").unwrap().clone();
     let account = tessera::engine::AccountHandle {
         id: t.account_id.clone(),
-        base_url: provider.resolve_base_url(&demo.settings, true).unwrap(),
+        base_url: provider
+            .resolve_base_url(&demo.settings, &services.upstreams)
+            .unwrap(),
         provider,
         token: tessera::secret::Secret::new(demo.credentials["accessToken"].as_str().unwrap()),
         settings: demo.settings.clone(),
@@ -500,7 +502,7 @@ async fn settings_are_checked_against_the_providers_allowed_hosts() {
         database_url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
         providers_dir: repo_path("providers"),
         schema_dir: repo_path("schema"),
-        allow_private_upstreams: false,
+        upstreams: tessera::upstreams::AllowList::none(),
         secret_key: tessera::credentials::SecretKey::generate(),
         playground_key: None,
         introspection: true,

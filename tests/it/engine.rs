@@ -186,7 +186,14 @@ fn account(base: &str, provider: Arc<ProviderModel>) -> AccountHandle {
 }
 
 fn engine() -> Engine {
-    Engine::new([9; 32], EngineOptions::default()).unwrap()
+    // The tests' vendors listen on loopback.
+    let upstreams = tessera::upstreams::AllowList::parse(["127.0.0.1/32"]).unwrap();
+    Engine::new(
+        [9; 32],
+        EngineOptions::default(),
+        std::sync::Arc::new(upstreams),
+    )
+    .unwrap()
 }
 
 /// Every record, `first` at a time, through the engine's cursors.

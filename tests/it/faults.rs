@@ -276,7 +276,9 @@ async fn one_throttled_account_of_two_gives_partial_data_with_200() {
 }
 
 fn engine(options: EngineOptions) -> Engine {
-    Engine::new([7; 32], options).unwrap()
+    // The sandbox and the dead ports of these tests are on loopback.
+    let upstreams = tessera::upstreams::AllowList::parse(["127.0.0.1/32"]).unwrap();
+    Engine::new([7; 32], options, std::sync::Arc::new(upstreams)).unwrap()
 }
 
 #[tokio::test]
@@ -331,7 +333,7 @@ async fn the_breaker_opens_after_repeated_failures_and_recovers_after_a_probe() 
 
 #[tokio::test]
 async fn a_slow_vendor_times_out_and_an_unreachable_port_is_a_connect_failure() {
-    let t = TestGateway::start().await;
+    let t = TestGateway::start_on_loopback().await;
     let handle = t.sandbox_handle("hubspot", &t.account_id);
     let e = engine(EngineOptions {
         request_timeout: Duration::from_millis(200),

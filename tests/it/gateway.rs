@@ -365,7 +365,7 @@ async fn connect_account_refuses_hosts_outside_the_allowed_list_without_the_flag
         database_url: format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
         providers_dir: crate::common::repo_path("providers"),
         schema_dir: crate::common::repo_path("schema"),
-        allow_private_upstreams: false,
+        upstreams: tessera::upstreams::AllowList::none(),
         secret_key: tessera::credentials::SecretKey::generate(),
         playground_key: None,
         introspection: true,
@@ -396,11 +396,13 @@ async fn connect_account_refuses_hosts_outside_the_allowed_list_without_the_flag
         r["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
         "{r}"
     );
+    // A loopback address is refused as one, before the provider's hosts are considered.
     assert!(
         r["errors"][0]["message"]
             .as_str()
             .unwrap()
-            .contains("allowed hosts")
+            .contains("is 127.0.0.1, a loopback address"),
+        "{r}"
     );
     running.stop().await;
 }

@@ -71,7 +71,11 @@ async fn not_tls() -> u16 {
 
 #[tokio::test]
 async fn probes_classify_failures_by_the_error_type() {
-    let t = TestGateway::start().await;
+    // Dead loopback ports, and a name that does not resolve, named so that it is tried.
+    let t = TestGateway::start_allowing(|_| {
+        tessera::upstreams::AllowList::parse(["127.0.0.0/8", "no-such-host.invalid"]).unwrap()
+    })
+    .await;
 
     // Before any probe: UNKNOWN.
     assert_eq!(health(&t, &t.account_id).await["state"], "UNKNOWN");

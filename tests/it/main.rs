@@ -26,4 +26,5 @@ mod replicas;
 mod simulate;
 mod store;
 mod tenants;
+mod upstreams;
 mod webhooks;

@@ -40,7 +40,8 @@ fn free_port() -> u16 {
 }
 
 /// Starts `tessera serve` on a free port with `extra` environment, logging to
-/// `dir/<name>.log`, and waits until it is ready.
+/// `dir/<name>.log`, and waits until it is ready. It may call no loopback or private
+/// address but those `TESSERA_ALLOW_UPSTREAMS` in `extra` names.
 pub(crate) async fn spawn_serve(
     database_url: &str,
     secret_key: &str,
@@ -51,12 +52,8 @@ pub(crate) async fn spawn_serve(
     let port = free_port();
     let log = dir.join(format!("{name}.log"));
     let child = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--allow-private-upstreams",
-        ])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env_remove("TESSERA_ALLOW_UPSTREAMS")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("DATABASE_URL", database_url)
         .env("TESSERA_SECRET_KEY", secret_key)
@@ -87,13 +84,23 @@ pub(crate) async fn spawn_serve(
     );
 }
 
+/// A replica that may call only the sandbox at `sandbox` (`127.0.0.1:PORT`).
 async fn start_replica(
     database_url: &str,
     secret_key: &str,
     dir: &std::path::Path,
     n: usize,
+    sandbox: &str,
 ) -> Replica {
-    spawn_serve(database_url, secret_key, dir, &format!("replica-{n}"), &[]).await
+    let allow = [("TESSERA_ALLOW_UPSTREAMS", sandbox)];
+    spawn_serve(
+        database_url,
+        secret_key,
+        dir,
+        &format!("replica-{n}"),
+        &allow,
+    )
+    .await
 }
 
 async fn gql(http: &reqwest::Client, url: &str, key: &str, query: &str, variables: Value) -> Value {
@@ -145,8 +152,9 @@ async fn two_replicas_on_postgres_refresh_an_expired_token_exactly_once() {
     .unwrap();
 
     let key = tessera::credentials::SecretKey::generate().to_base64();
-    let a = start_replica(&database_url, &key, dir.path(), 1).await;
-    let b = start_replica(&database_url, &key, dir.path(), 2).await;
+    let named = base.trim_start_matches("http://");
+    let a = start_replica(&database_url, &key, dir.path(), 1, named).await;
+    let b = start_replica(&database_url, &key, dir.path(), 2, named).await;
 
     let created = gql(
         &http,
@@ -232,6 +240,7 @@ async fn start_sqlite_process(
     secret_key: &str,
     dir: &std::path::Path,
     n: usize,
+    sandbox: &str,
 ) -> Replica {
     spawn_serve(
         database_url,
@@ -241,6 +250,7 @@ async fn start_sqlite_process(
         &[
             ("TESSERA_REFRESH_CLAIM_TTL_SECS", "1"),
             ("RUST_LOG", "info"),
+            ("TESSERA_ALLOW_UPSTREAMS", sandbox),
         ],
     )
     .await
@@ -284,7 +294,14 @@ async fn a_process_killed_during_refreshes_never_strands_an_account() {
     .unwrap();
     let key = tessera::credentials::SecretKey::generate().to_base64();
 
-    let first = start_sqlite_process(&database_url, &key, dir.path(), 0).await;
+    let first = start_sqlite_process(
+        &database_url,
+        &key,
+        dir.path(),
+        0,
+        base.trim_start_matches("http://"),
+    )
+    .await;
     let created = gql(
         &http,
         &first.url,
@@ -320,7 +337,14 @@ async fn a_process_killed_during_refreshes_never_strands_an_account() {
         "query($a: ID!) { contacts(accountId: $a, first: 1) { edges { node { remoteId } } } }";
     // Kill points spread over the refresh (the token endpoint takes 250 ms).
     for (n, kill_after_ms) in [50u64, 150, 260, 320, 500, 900].into_iter().enumerate() {
-        let process = start_sqlite_process(&database_url, &key, dir.path(), n + 1).await;
+        let process = start_sqlite_process(
+            &database_url,
+            &key,
+            dir.path(),
+            n + 1,
+            base.trim_start_matches("http://"),
+        )
+        .await;
         let in_flight: Vec<_> = (0..4)
             .map(|_| {
                 let (http, url, env_key, account) = (
@@ -347,7 +371,14 @@ async fn a_process_killed_during_refreshes_never_strands_an_account() {
     }
 
     // After the last crash: past the claim TTL, the account is usable or says it is not.
-    let last = start_sqlite_process(&database_url, &key, dir.path(), 99).await;
+    let last = start_sqlite_process(
+        &database_url,
+        &key,
+        dir.path(),
+        99,
+        base.trim_start_matches("http://"),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let r = gql(&http, &last.url, &env_key, query, json!({"a": account})).await;
     let status = gql(

@@ -774,7 +774,13 @@ async fn a_replica_killed_after_acknowledging_leaves_nothing_lost_or_doubled() {
     let base = sandbox.base_url();
     let http = reqwest::Client::new();
     let key = tessera::credentials::SecretKey::generate().to_base64();
-    let lease = [("TESSERA_WEBHOOK_LEASE_SECS", "2")];
+    let lease = [
+        ("TESSERA_WEBHOOK_LEASE_SECS", "2"),
+        (
+            "TESSERA_ALLOW_UPSTREAMS",
+            base.trim_start_matches("http://"),
+        ),
+    ];
     let mut a =
         crate::replicas::spawn_serve(&database_url, &key, dir.path(), "killed", &lease).await;
 
@@ -1475,7 +1481,7 @@ pub(crate) async fn create_endpoint(t: &TestGateway, url: &str, types: Value) ->
 
 #[tokio::test]
 async fn events_reach_the_customer_endpoint_signed_and_verifiable() {
-    let t = TestGateway::start().await;
+    let t = TestGateway::start_on_loopback().await;
     set_platform_app(&t, "hubspot", CLIENT_SECRET).await;
     let hook = receiver().await;
     let (endpoint, secret) = create_endpoint(&t, &hook.url, json!(["contact.updated"])).await;
@@ -1544,10 +1550,18 @@ async fn events_reach_the_customer_endpoint_signed_and_verifiable() {
 
 #[tokio::test]
 async fn endpoints_on_private_addresses_are_refused_without_the_flag() {
-    // Tests run with private upstreams allowed; a production server is not. The check on
-    // resolved addresses is unit-tested in `webhooks::outbound`; here, the environment and
-    // the admin key are checked.
+    // The harness names only the sandbox: a loopback endpoint is refused. (Refusals at
+    // delivery: `deliveries_to_addresses_the_allow_list_does_not_name_are_refused_unsent`.)
+    // Then the environment and the admin key are checked.
     let t = TestGateway::start().await;
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "mutation { createWebhookEndpoint(url: \"http://127.0.0.1:9/x\") { secret } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.code(), Some("BAD_USER_INPUT"), "{}", r.body);
     let r = t
         .gql(
             Some(ADMIN_KEY),
@@ -1567,6 +1581,92 @@ async fn endpoints_on_private_addresses_are_refused_without_the_flag() {
 }
 
 #[tokio::test]
+async fn deliveries_to_addresses_the_allow_list_does_not_name_are_refused_unsent() {
+    // Only the sandbox is named. The mutation refuses a loopback endpoint; rows written past
+    // it (from before the allow list) are refused at each delivery: the IP literal before
+    // sending, the name on the address it resolves to.
+    let t = TestGateway::start_allowing(|sandbox| {
+        tessera::upstreams::AllowList::parse([sandbox]).unwrap()
+    })
+    .await;
+    set_platform_app(&t, "hubspot", CLIENT_SECRET).await;
+    let hook = receiver().await;
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "mutation($u: String!) { createWebhookEndpoint(url: $u) { secret } }",
+            json!({"u": hook.url}),
+        )
+        .await;
+    assert_eq!(r.code(), Some("BAD_USER_INPUT"), "{}", r.body);
+    let services = &t.gateway.services;
+    let env_id = services
+        .store
+        .get_linked_account(&t.account_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .environment_id;
+    let by_name = hook.url.replace("127.0.0.1", "localhost");
+    for url in [hook.url.clone(), by_name] {
+        let id = uuid::Uuid::new_v4().to_string();
+        let secret = tessera::secret::Secret::new("whsec_test");
+        services
+            .store
+            .insert_webhook_endpoint(tessera::store::WebhookEndpoint {
+                secret: services
+                    .vault
+                    .seal_secret(&tessera::webhooks::outbound::endpoint_context(&id), &secret),
+                id,
+                environment_id: env_id.clone(),
+                url,
+                types: Vec::new(),
+                created_at: chrono::Utc::now(),
+            })
+            .await
+            .unwrap();
+    }
+    let portal = portal_id(&t).await;
+    let ids = some_contact_ids(&t, 1).await;
+    let ok = post_v3(
+        &t,
+        &hubspot_events(&portal, &ids, 41_000),
+        CLIENT_SECRET,
+        now_ms(),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let errors: Vec<String> = loop {
+        let r = t
+            .gql(
+                Some(&t.env_key),
+                "{ webhookEndpoints { url deliveries { status lastError } } }",
+                json!({}),
+            )
+            .await;
+        let errors: Vec<String> = r.body["data"]["webhookEndpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["deliveries"][0]["lastError"].as_str().map(str::to_string))
+            .collect();
+        if errors.len() == 2 {
+            break errors;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", r.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for e in &errors {
+        assert!(
+            e.contains("a loopback address") && e.contains("--allow-upstream"),
+            "{errors:?}"
+        );
+    }
+    assert!(hook.got.lock().unwrap().is_empty(), "nothing was delivered");
+}
+
+#[tokio::test]
 async fn a_failing_endpoint_is_retried_dead_lettered_and_replayable() {
     let dir = tempfile::tempdir().unwrap();
     let database_url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
@@ -1580,6 +1680,8 @@ async fn a_failing_endpoint_is_retried_dead_lettered_and_replayable() {
     let policy = [
         ("TESSERA_OUTBOUND_RETRY_WINDOW_SECS", "4"),
         ("TESSERA_OUTBOUND_FIRST_RETRY_SECS", "1"),
+        // The sandbox and the endpoints, on loopback ports of their own.
+        ("TESSERA_ALLOW_UPSTREAMS", "127.0.0.0/8"),
     ];
     let gw =
         crate::replicas::spawn_serve(&database_url, &key, dir.path(), "outbound", &policy).await;
