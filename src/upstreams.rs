@@ -300,7 +300,15 @@ pub struct AllowList {
     entries: Vec<Entry>,
     /// `--allow-private-upstreams` (deprecated, unsafe): every address, any host.
     any_private: bool,
+    /// Certificate authorities trusted beside the public ones, as a PEM bundle
+    /// (`TESSERA_CA_FILE`): an on-premise vendor signed by the company's own CA.
+    extra_roots: Option<Vec<u8>>,
 }
+
+/// A PEM bundle that holds no certificate, or one that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadRoots(String);
 
 impl AllowList {
     /// Only public addresses.
@@ -315,6 +323,7 @@ impl AllowList {
         AllowList {
             entries: Vec::new(),
             any_private: true,
+            extra_roots: None,
         }
     }
 
@@ -322,6 +331,7 @@ impl AllowList {
         AllowList {
             entries,
             any_private: false,
+            extra_roots: None,
         }
     }
 
@@ -335,6 +345,18 @@ impl AllowList {
             .map(str::parse)
             .collect::<Result<Vec<Entry>, _>>()?;
         Ok(AllowList::new(entries))
+    }
+
+    /// Trusts the certificate authorities of a PEM bundle too, on every upstream call
+    /// (engine, token endpoints, outbound webhooks).
+    pub fn with_extra_roots(mut self, pem: Vec<u8>) -> Result<AllowList, BadRoots> {
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| BadRoots(format!("the CA bundle does not parse: {e}")))?;
+        if certs.is_empty() {
+            return Err(BadRoots("the CA bundle holds no certificate".into()));
+        }
+        self.extra_roots = Some(pem);
+        Ok(self)
     }
 
     /// The deprecated alias on top of these entries.
@@ -547,9 +569,19 @@ impl Resolve for Resolver {
 /// A client builder for calls the allow list governs: names resolved through [`Resolver`],
 /// redirects never followed.
 pub fn client(allow: &Arc<AllowList>) -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .dns_resolver(Arc::new(Resolver::new(allow.clone())))
+        .dns_resolver(Arc::new(Resolver::new(allow.clone())));
+    // Checked when the list was made (`with_extra_roots`).
+    let roots = allow
+        .extra_roots
+        .as_deref()
+        .and_then(|pem| reqwest::Certificate::from_pem_bundle(pem).ok())
+        .unwrap_or_default();
+    for root in roots {
+        builder = builder.add_root_certificate(root);
+    }
+    builder
 }
 
 /// The refusal in an error's source chain, if the resolver refused the address.

@@ -55,6 +55,10 @@ pub struct ServeArgs {
     /// Seconds between health probes of each linked account (jittered; 1 to 86400).
     #[arg(long, env = "TESSERA_PROBE_INTERVAL_SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub probe_interval: Option<u64>,
+    /// A PEM bundle of certificate authorities to trust beside the public ones on every
+    /// upstream call (an on-premise vendor signed by the company's own CA).
+    #[arg(long, env = "TESSERA_CA_FILE", value_name = "PEM")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// One `--allow-upstream` value; a blank one (an empty `TESSERA_ALLOW_UPSTREAMS`, `a,,b`)
@@ -127,17 +131,25 @@ pub async fn shutdown_signal() {
 
 pub async fn run(args: ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let key = secret_key(&args.database_url)?;
+    let mut upstreams = AllowList::new(
+        args.allow_upstream
+            .iter()
+            .filter_map(|a| a.0.clone())
+            .collect(),
+    )
+    .with_any_private(args.allow_private_upstreams);
+    if let Some(path) = &args.ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("--ca-file {}: cannot read it: {e}", path.display()))?;
+        upstreams = upstreams
+            .with_extra_roots(pem)
+            .map_err(|e| format!("--ca-file {}: {e}", path.display()))?;
+    }
     let gateway = Gateway::build(GatewayConfig {
         database_url: args.database_url.clone(),
         providers_dir: args.providers.clone(),
         schema_dir: args.schema.clone(),
-        upstreams: AllowList::new(
-            args.allow_upstream
-                .iter()
-                .filter_map(|a| a.0.clone())
-                .collect(),
-        )
-        .with_any_private(args.allow_private_upstreams),
+        upstreams,
         secret_key: key,
         playground_key: None,
         introspection: !args.disable_introspection,

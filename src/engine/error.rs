@@ -80,8 +80,13 @@ pub enum EngineError {
     BudgetExhausted { rate_limit: RateLimit },
     #[error("the vendor did not answer in time")]
     Timeout,
-    #[error("cannot reach the vendor: {} failure", kind.as_str())]
-    Network { kind: NetworkFailure },
+    #[error("cannot reach the vendor: {} failure{}", kind.as_str(), detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    Network {
+        kind: NetworkFailure,
+        /// What the layer that failed said, where it says something useful (the TLS
+        /// layer's reason: an expired certificate, one for another host).
+        detail: Option<String>,
+    },
     #[error("the vendor answered HTTP {status}{summary}")]
     Upstream { status: u16, summary: String },
     #[error("the vendor refused the data (HTTP {status}{summary})")]
@@ -189,7 +194,7 @@ impl EngineError {
             EngineError::Unavailable { .. } => "unavailable",
             EngineError::Timeout => "timeout",
             EngineError::UpstreamRefused(_) => "upstream_refused",
-            EngineError::Network { kind } => match kind {
+            EngineError::Network { kind, .. } => match kind {
                 NetworkFailure::Dns => "dns",
                 NetworkFailure::Connect => "connect",
                 NetworkFailure::Tls => "tls",
@@ -243,7 +248,7 @@ impl EngineError {
         match self {
             EngineError::Unavailable { status, .. } => matches!(status, 502..=504),
             EngineError::Timeout => true,
-            EngineError::Network { kind } => {
+            EngineError::Network { kind, .. } => {
                 matches!(kind, NetworkFailure::Connect | NetworkFailure::Other)
             }
             _ => false,
@@ -264,7 +269,7 @@ impl EngineError {
 
     pub fn network_failure(&self) -> Option<NetworkFailure> {
         match self {
-            EngineError::Network { kind } => Some(*kind),
+            EngineError::Network { kind, .. } => Some(*kind),
             _ => None,
         }
     }

@@ -9,6 +9,29 @@ use crate::upstreams::Refused;
 
 use super::error::NetworkFailure;
 
+/// The TLS layer's own words for a failed handshake ("invalid peer certificate: Expired"),
+/// from the source chain (a certificate's contents are not in them).
+pub fn tls_reason(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            let mut inner: Option<&std::io::Error> = Some(io);
+            while let Some(io) = inner {
+                let wrapped = io.get_ref();
+                if let Some(tls) = wrapped.and_then(|w| w.downcast_ref::<rustls::Error>()) {
+                    return Some(tls.to_string());
+                }
+                inner = wrapped.and_then(|w| w.downcast_ref::<std::io::Error>());
+            }
+        }
+        source = e.source();
+    }
+    None
+}
+
 /// What kind of network failure an error is, from the types in its source chain.
 pub fn classify(err: &(dyn std::error::Error + 'static)) -> NetworkFailure {
     let mut connect = false;

@@ -401,7 +401,8 @@ fn transport_error(err: reqwest::Error) -> EngineError {
     if kind == NetworkFailure::Other && err.is_connect() {
         kind = NetworkFailure::Connect;
     }
-    EngineError::Network { kind }
+    let detail = super::resolver::tls_reason(&err);
+    EngineError::Network { kind, detail }
 }
 
 /// The body through the provider's declared message paths, truncated, scrubbed of the

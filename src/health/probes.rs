@@ -288,7 +288,7 @@ pub async fn probe(services: &Services, account: &LinkedAccount) -> Finding {
 /// The probe classes of an engine error, from its type.
 pub fn classify(e: &EngineError) -> Failure {
     let (class, http_status) = match e {
-        EngineError::Network { kind } => (
+        EngineError::Network { kind, .. } => (
             match kind {
                 NetworkFailure::Dns => "DNS",
                 NetworkFailure::Tls => "TLS",
