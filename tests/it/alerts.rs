@@ -893,3 +893,34 @@ async fn a_watcher_tick_costs_the_same_statements_for_ten_accounts_or_two_hundre
     );
     assert!(cost[1] <= 15, "a fixed handful per tick: {cost:?}");
 }
+
+/// Two replicas on one PostgreSQL database: one watches at a time, an outage of the vendor
+/// opens one alert (the tallies, listings and leases as PostgreSQL runs them), recovery
+/// resolves it, and the other replica's watcher does nothing meanwhile.
+#[tokio::test]
+async fn on_postgres_two_replicas_watch_once_and_an_outage_opens_and_resolves_one_alert() {
+    let (url, t, b) = TestGateway::two_replicas().await;
+    let mut watch = Watch::new();
+    watch.tick(&t, 0).await;
+    let mut other = Watcher::new(Duration::from_secs(120)).reading_deliveries_at_once();
+    assert!(!other.tick(&b.services, watch.now).await.unwrap().watched);
+    fault(&t, json!({"provider": "hubspot", "status": 503, "times": 4, "pathContains": "/objects/contacts"})).await;
+    assert!(!read(&t, &t.account_id, 5).await["errors"].is_null());
+    let report = watch.tick(&t, 30).await;
+    assert_eq!(
+        kinds(&report.opened, &t.account_id),
+        ["UPSTREAM_DOWN"],
+        "{report:?}"
+    );
+    assert!(!other.tick(&b.services, watch.now).await.unwrap().watched);
+    assert!(read(&t, &t.account_id, 5).await["errors"].is_null());
+    let report = watch.tick(&t, 6 * 60).await;
+    assert_eq!(
+        kinds(&report.resolved, &t.account_id),
+        ["UPSTREAM_DOWN"],
+        "{report:?}"
+    );
+    assert_eq!(alerts(&t, &t.env_key, "(state: RESOLVED)").await.len(), 1);
+    drop((t, b));
+    crate::store::drop_postgres_database(&url).await;
+}
