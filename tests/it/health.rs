@@ -340,9 +340,9 @@ async fn tls_vendor(
 }
 
 /// TLS failures against real local TLS servers whose certificates the gateway's CA bundle
-/// trusts: an expired certificate and one for another host are both TLS, with the reason;
-/// the same CA's valid certificate works (so the failures are for those reasons, not an
-/// unknown issuer).
+/// trusts: an expired certificate, one for another host, and a vendor that refuses the
+/// protocol version are all TLS, with the reason; the same CA's valid certificate works (so
+/// the failures are for those reasons, not an unknown issuer).
 #[tokio::test]
 async fn expired_and_wrong_host_certificates_are_tls_failures_with_their_reason() {
     let ca_key = rcgen::KeyPair::generate().unwrap();
@@ -371,9 +371,28 @@ async fn expired_and_wrong_host_certificates_are_tls_failures_with_their_reason(
         found.state, "HEALTHY",
         "the CA bundle is trusted: {found:?}"
     );
+    // A vendor that refuses the protocol version the gateway offers answers its hello
+    // with the TLS alert `protocol_version`.
+    let refuses_version = {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                let mut hello = [0u8; 2048];
+                let _ = s.read(&mut hello).await;
+                // Record type alert, TLS 1.2, length 2, level fatal, description 70.
+                let _ = s
+                    .write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46])
+                    .await;
+            }
+        });
+        port
+    };
     for (port, reason) in [
         (expired, "certificate expired"),
         (wrong_host, "not valid for name"),
+        (refuses_version, "protocolversion"),
     ] {
         let account = connect_at(&t, &format!("https://127.0.0.1:{port}")).await;
         let found = probe(&t, &account).await;
