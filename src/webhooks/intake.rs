@@ -137,9 +137,12 @@ impl Intake<'_> {
                 match scheme.verify(&delivery, &secrets) {
                     Ok(i) => keys.into_iter().nth(i).map(|k| k.scope),
                     Err(rejection) => {
-                        return Err(self
-                            .refuse(services, url_account.as_ref(), 401, rejection)
-                            .await);
+                        let named = match &url_account {
+                            Some(_) => None,
+                            None => self.named_account(services, cfg, now).await,
+                        };
+                        let account = url_account.as_ref().or(named.as_ref());
+                        return Err(self.refuse(services, account, 401, rejection).await);
                     }
                 }
             }
@@ -581,6 +584,38 @@ impl Intake<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The linked account an app-level delivery names in its (unverified) payload, for
+    /// the delivery log only: a rotated signing secret then shows on the account it stops
+    /// (`SIGNATURE_FAILURES`), though nothing of the delivery is stored or processed.
+    async fn named_account(
+        &self,
+        services: &Services,
+        cfg: &WebhookConfig,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<LinkedAccount> {
+        if !matches!(cfg.account, AccountBy::Key { .. }) {
+            return None;
+        }
+        let key = self
+            .read(cfg, now)
+            .ok()?
+            .into_iter()
+            .find_map(|item| match item {
+                Item::Change(e) => e.account_key,
+                Item::Lifecycle(_) => None,
+            })?;
+        let ids = services
+            .store
+            .accounts_for_webhook_key(self.provider, &key)
+            .await
+            .ok()?;
+        // One account only: a key several accounts share names none of them for sure.
+        let [id] = ids.as_slice() else {
+            return None;
+        };
+        services.store.get_linked_account(id).await.ok().flatten()
     }
 
     async fn refuse(

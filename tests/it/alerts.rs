@@ -924,3 +924,37 @@ async fn on_postgres_two_replicas_watch_once_and_an_outage_opens_and_resolves_on
     drop((t, b));
     crate::store::drop_postgres_database(&url).await;
 }
+
+/// An app-level vendor (one URL for every account of the app) whose signing secret was
+/// rotated: its deliveries fail verification before they name an account, so the log
+/// records the account the unverified payload names (nothing is stored or processed), and
+/// `SIGNATURE_FAILURES` opens on it.
+#[tokio::test]
+async fn a_rotated_app_secret_opens_signature_failures_on_the_account_it_stops() {
+    use crate::webhooks::{hubspot_events, portal_id, post_v3, set_platform_app, some_contact_ids};
+    let t = TestGateway::start().await;
+    set_platform_app(&t, "hubspot", "the-secret-tessera-has").await;
+    let mut watch = Watch::new();
+    watch.tick(&t, 0).await;
+    let portal = portal_id(&t).await;
+    let ids = some_contact_ids(&t, 2).await;
+    let now = crate::webhooks::now_ms();
+    for i in 0..3 {
+        let body = hubspot_events(&portal, &ids, 9000 + i * 10);
+        let posted = post_v3(&t, &body, "the-rotated-secret-the-vendor-signs-with", now).await;
+        assert_eq!(posted.status, 401);
+    }
+    let refused = crate::webhooks::outcomes(&t, &t.account_id).await;
+    assert_eq!(
+        refused, ["BAD_SIGNATURE"; 3],
+        "logged on the account the payload names"
+    );
+    let report = watch.tick(&t, 30).await;
+    assert_eq!(
+        kinds(&report.opened, &t.account_id),
+        ["SIGNATURE_FAILURES"],
+        "{report:?}"
+    );
+    // Nothing of the refused deliveries was kept.
+    assert!(t.gateway.services.store.pending_inbox().await.unwrap() == 0);
+}

@@ -28,7 +28,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-async fn set_platform_app(t: &TestGateway, provider: &str, secret: &str) {
+pub(crate) async fn set_platform_app(t: &TestGateway, provider: &str, secret: &str) {
     let r = t
         .gql(
             Some(ADMIN_KEY),
@@ -40,7 +40,7 @@ async fn set_platform_app(t: &TestGateway, provider: &str, secret: &str) {
 }
 
 /// The sandbox portal's id, as the vendor reports it.
-async fn portal_id(t: &TestGateway) -> String {
+pub(crate) async fn portal_id(t: &TestGateway) -> String {
     let v: Value = t
         .http
         .get(format!(
@@ -58,12 +58,12 @@ async fn portal_id(t: &TestGateway) -> String {
 }
 
 /// A few contacts the sandbox HubSpot holds.
-async fn some_contact_ids(t: &TestGateway, n: usize) -> Vec<String> {
+pub(crate) async fn some_contact_ids(t: &TestGateway, n: usize) -> Vec<String> {
     let ids = t.all_contact_ids(100).await;
     ids.into_iter().take(n).collect()
 }
 
-fn hubspot_events(portal: &str, ids: &[String], first_event_id: u64) -> String {
+pub(crate) fn hubspot_events(portal: &str, ids: &[String], first_event_id: u64) -> String {
     let events: Vec<Value> = ids
         .iter()
         .enumerate()
@@ -79,12 +79,12 @@ fn hubspot_events(portal: &str, ids: &[String], first_event_id: u64) -> String {
     serde_json::to_string(&events).unwrap()
 }
 
-struct Posted {
-    status: u16,
+pub(crate) struct Posted {
+    pub(crate) status: u16,
     body: Value,
 }
 
-async fn post_v3(t: &TestGateway, body: &str, secret: &str, ts_ms: i64) -> Posted {
+pub(crate) async fn post_v3(t: &TestGateway, body: &str, secret: &str, ts_ms: i64) -> Posted {
     post_v3_to(&t.http, &t.gateway.url(), body, secret, ts_ms).await
 }
 
@@ -129,7 +129,7 @@ async fn send(t: &TestGateway, url: &str, body: &str, headers: &[(&str, String)]
     Posted { status, body }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
@@ -260,10 +260,27 @@ async fn hubspot_v3_delivery_is_stored_completed_and_deduplicated() {
     let events = wait_events(&t, &t.env_key, &t.account_id, 3).await;
     assert_eq!(events.len(), 3);
 
+    // The account's log, newest first: the refused deliveries whose payload names the
+    // account's portal are logged on it (so a rotated secret shows where it hurts), the
+    // unsigned one names nothing; then the redelivery and the first delivery.
     let log = deliveries(&t, &t.account_id).await;
     let outcomes: Vec<&str> = log.iter().map(|d| d["outcome"].as_str().unwrap()).collect();
-    assert_eq!(outcomes, ["REPLAYED", "ACCEPTED"], "{log:?}");
-    assert_eq!(log[1]["eventCount"], 3);
+    assert_eq!(
+        outcomes,
+        [
+            "REPLAYED",
+            "BAD_SIGNATURE",
+            "BAD_SIGNATURE",
+            "REPLAYED",
+            "ACCEPTED"
+        ],
+        "{log:?}"
+    );
+    assert!(
+        log[0]["reason"].as_str().unwrap().contains("older than"),
+        "{log:?}"
+    );
+    assert_eq!(log[4]["eventCount"], 3);
 }
 
 #[tokio::test]
