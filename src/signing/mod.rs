@@ -250,7 +250,9 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
     let text = text.trim();
-    if !text.len().is_multiple_of(2) {
+    // Digits only: `u8::from_str_radix` also takes a sign, so `+f` would read as `0f` and
+    // one signature would have several spellings.
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len())
@@ -274,6 +276,48 @@ mod tests {
         assert!(decode_hex("abc").is_none());
         assert!(decode_hex("zz").is_none());
         assert!(decode_hex("é1").is_none());
+    }
+
+    #[test]
+    fn a_sign_is_not_a_hex_digit() {
+        assert!(decode_hex("+f").is_none());
+        assert!(decode_hex("00+a").is_none());
+        assert!(decode_hex("0A").is_some());
+        // A digest spelled with a `+` for a leading zero is refused, not read as the digest.
+        let body = b"{}";
+        let secret = Secret::new("s");
+        let digest = hex(&<sha2::Sha256 as sha2::Digest>::digest(b"s{}"));
+        let scheme = digest::Digest::check(digest::RawDigest {
+            header: "x-sig".into(),
+            key: KeySource::ClientSecret,
+            message: vec![
+                RawMessagePart("secret".into()),
+                RawMessagePart("body".into()),
+            ],
+            separator: String::new(),
+            encoding: DigestEncoding::Hex,
+            when: None,
+        })
+        .unwrap();
+        let verify = |value: String| {
+            let headers = BTreeMap::from([("x-sig".to_string(), value)]);
+            let d = Delivery {
+                method: "POST",
+                url: "u",
+                headers: &headers,
+                body,
+                now: chrono::Utc::now(),
+            };
+            scheme.verify(&d, std::slice::from_ref(&secret))
+        };
+        assert_eq!(verify(digest.clone()), Ok(0));
+        let zero = (0..digest.len())
+            .step_by(2)
+            .find(|i| digest.as_bytes()[*i] == b'0')
+            .unwrap();
+        let mut signed = digest.clone();
+        signed.replace_range(zero..zero + 1, "+");
+        assert!(verify(signed).is_err());
     }
 
     #[test]
