@@ -22,9 +22,11 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
+};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ServerError, ServerResult, Value, Variables};
+use async_graphql::{Request, ServerError, ServerResult, Value, Variables};
 
 use crate::schema::{FieldDef, TypeRef, UnifiedModel};
 
@@ -281,6 +283,54 @@ pub fn estimate(prices: &PriceList, doc: &ExecutableDocument, variables: &Variab
         .unwrap_or(0)
 }
 
+/// The most fields one operation may expand to, each fragment counted wherever it is
+/// spread: validation's complexity cap, which counts the same way, after a full walk.
+/// Checked before anything walks the document, because every walk (async-graphql's
+/// recursion-depth check, this pricing, validation) expands fragments per spread: seven
+/// fragments each spreading the next ten times are 600 bytes and a million fields, seconds
+/// of CPU per walk.
+pub const MAX_EXPANDED_FIELDS: usize = super::MAX_COMPLEXITY;
+
+/// Whether an operation of `doc` expands to more than `max` fields; counting stops there,
+/// so this costs at most `max` steps an operation.
+pub fn expands_beyond(doc: &ExecutableDocument, max: usize) -> bool {
+    fn over<'a>(
+        doc: &'a ExecutableDocument,
+        set: &'a SelectionSet,
+        path: &mut Vec<&'a str>,
+        left: &mut usize,
+    ) -> bool {
+        set.items.iter().any(|item| match &item.node {
+            Selection::Field(f) => match left.checked_sub(1) {
+                None => true,
+                Some(l) => {
+                    *left = l;
+                    over(doc, &f.node.selection_set.node, path, left)
+                }
+            },
+            Selection::InlineFragment(fr) => over(doc, &fr.node.selection_set.node, path, left),
+            Selection::FragmentSpread(spread) => {
+                let name = spread.node.fragment_name.node.as_str();
+                // A cycle is the recursion-depth check's to refuse.
+                match doc.fragments.get(&spread.node.fragment_name.node) {
+                    Some(def) if !path.contains(&name) => {
+                        path.push(name);
+                        let beyond = over(doc, &def.node.selection_set.node, path, left);
+                        path.pop();
+                        beyond
+                    }
+                    _ => false,
+                }
+            }
+        })
+    }
+    doc.operations.iter().any(|(_, op)| {
+        over(doc, &op.node.selection_set.node, &mut Vec::new(), &mut {
+            max
+        })
+    })
+}
+
 /// The async-graphql extension that refuses a query over the limit once it is parsed,
 /// before validation and execution, whatever transport it came by.
 pub struct QueryCost {
@@ -313,6 +363,32 @@ struct QueryCostCheck {
 
 #[async_trait::async_trait]
 impl Extension for QueryCostCheck {
+    /// Parses the document (async-graphql keeps it for the request) and refuses one that
+    /// expands beyond [`MAX_EXPANDED_FIELDS`] before anything walks it.
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        // A syntax error is reported by the parse that follows.
+        if let Ok(doc) = request.parsed_query()
+            && expands_beyond(doc, MAX_EXPANDED_FIELDS)
+        {
+            let mut error = ServerError::new(
+                format!(
+                    "this query expands to more than {MAX_EXPANDED_FIELDS} fields (each fragment counted where it is spread): ask for fewer fields or spread fewer fragments"
+                ),
+                None,
+            );
+            let mut ext = async_graphql::ErrorExtensionValues::default();
+            ext.set("code", crate::error::ErrorCode::BadUserInput.as_str());
+            error.extensions = Some(ext);
+            return Err(error);
+        }
+        next.run(ctx, request).await
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -415,6 +491,64 @@ mod tests {
         // are priced for each alias (the selections may differ).
         let q = "query($a: ID!) { x: contacts(accountId: $a, first: 100) { edges { node { company { id } } } } y: contacts(accountId: \"acc\", first: 100) { edges { node { company { id } } } } }";
         assert_eq!(price(q, serde_json::json!({"a": "acc"})), 1 + 1 + 1);
+    }
+
+    /// `levels` fragments, each spreading the next `fan` times: `fan^(levels-1)` fields.
+    fn fragment_bomb(levels: usize, fan: usize) -> String {
+        let mut q =
+            String::from("query { contacts(accountId: \"a\") { edges { node { ...F0 } } } }");
+        for i in 0..levels {
+            let body = if i + 1 < levels {
+                vec![format!("...F{}", i + 1); fan].join(" ")
+            } else {
+                "id".to_string()
+            };
+            q.push_str(&format!(" fragment F{i} on Contact {{ {body} }}"));
+        }
+        q
+    }
+
+    #[test]
+    fn expansion_is_counted_per_spread_and_stops_at_the_cap() {
+        let doc = |q: &str| async_graphql::parser::parse_query(q).unwrap_or_else(|e| panic!("{e}"));
+        // 3 fields above the fragments, then 10^4 leaves.
+        let q = fragment_bomb(5, 10);
+        assert!(!expands_beyond(&doc(&q), 10_003));
+        assert!(expands_beyond(&doc(&q), 10_002));
+        // Ten billion fields: refused after counting the cap, not after walking them.
+        assert!(expands_beyond(
+            &doc(&fragment_bomb(11, 10)),
+            MAX_EXPANDED_FIELDS
+        ));
+        let cyclic = "query { contacts(accountId: \"a\") { edges { node { ...A } } } } fragment A on Contact { ...B } fragment B on Contact { ...A company { id } }";
+        assert!(!expands_beyond(&doc(cyclic), 10));
+    }
+
+    #[tokio::test]
+    async fn a_fragment_bomb_is_refused_before_any_walk() {
+        let schema = super::super::build_schema(&model(), None).unwrap_or_else(|e| panic!("{e}"));
+        let response = schema.execute(fragment_bomb(11, 10)).await;
+        let error = &response.errors[0];
+        assert!(
+            error.message.contains("expands to more than"),
+            "{}",
+            error.message
+        );
+        let code = error
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .cloned();
+        assert_eq!(code, Some(Value::from("BAD_USER_INPUT")));
+        // What validation accepts is not refused here.
+        let fine = schema.execute(fragment_bomb(3, 10)).await;
+        assert!(
+            fine.errors
+                .iter()
+                .all(|e| !e.message.contains("expands to")),
+            "{:?}",
+            fine.errors
+        );
     }
 
     #[test]
