@@ -75,8 +75,10 @@ pub enum StartError {
 
 /// The engine's options, with `TESSERA_UPSTREAM_DEADLINE_SECS` (one upstream call's time
 /// limit, retries included; default 10), `TESSERA_MAX_UPSTREAM_CALLS` (one request's
-/// upstream calls, default 400) and `TESSERA_MAX_CONCURRENT_CALLS_PER_ACCOUNT` (default 8)
-/// from the environment.
+/// upstream calls, default 400), `TESSERA_MAX_CONCURRENT_CALLS_PER_ACCOUNT` (default 8),
+/// `TESSERA_MAPPING_THREADS` (threads evaluating tenant mappings; default: the cores) and
+/// `TESSERA_MAPPING_BUDGET_MS` (CPU one request may spend on mappings; default 1000) from
+/// the environment.
 pub fn engine_options() -> Result<EngineOptions, StartError> {
     let mut options = EngineOptions::default();
     const NAME: &str = "TESSERA_UPSTREAM_DEADLINE_SECS";
@@ -99,6 +101,14 @@ pub fn engine_options() -> Result<EngineOptions, StartError> {
     }
     if let Some(n) = whole_setting("TESSERA_MAX_CONCURRENT_CALLS_PER_ACCOUNT", 1, 1024)? {
         options.max_concurrent_per_account = usize::try_from(n).unwrap_or(1024);
+    }
+    if let Some(n) = whole_setting("TESSERA_MAPPING_THREADS", 1, 256)? {
+        options.mapping_threads = usize::try_from(n).unwrap_or(256);
+    }
+    if let Some(ms) = whole_setting("TESSERA_MAPPING_BUDGET_MS", 10, 600_000)? {
+        options.mapping_budget = crate::mapping::MappingBudget {
+            per_request: std::time::Duration::from_millis(ms),
+        };
     }
     Ok(options)
 }
@@ -158,9 +168,11 @@ impl Gateway {
             TokenClient::new(std::time::Duration::from_secs(15), upstreams.clone())?,
             upstreams.clone(),
         ));
+        let options = engine_options()?;
+        let mapping_budget = options.mapping_budget;
         let engine = Engine::new(
             cfg.secret_key.derive("relay-cursor"),
-            engine_options()?,
+            options,
             upstreams.clone(),
         )?
         .with_observer(monitor.clone())
@@ -180,11 +192,14 @@ impl Gateway {
                 ))
             });
         }
-        let overrides = Arc::new(OverrideRegistry::new(
-            providers.clone(),
-            model.clone(),
-            crate::mapping::default_engine(),
-        ));
+        let overrides = Arc::new(
+            OverrideRegistry::new(
+                providers.clone(),
+                model.clone(),
+                crate::mapping::default_engine(),
+            )
+            .with_budget(mapping_budget),
+        );
         overrides.refresh(&store).await?;
         let services = Arc::new(Services {
             tasks,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::Caller;
 use crate::config::UrlError;
-use crate::engine::{AccountHandle, RateLimitLog};
+use crate::engine::{AccountHandle, RequestSpend};
 use crate::error::{ErrorCode, HasCode};
 use crate::services::Services;
 use crate::store::LinkedAccount;
@@ -67,9 +67,9 @@ pub async fn handle_for(
     services: &Services,
     caller: &Caller,
     id: &str,
-    rate_limits: Arc<RateLimitLog>,
+    spend: Arc<RequestSpend>,
 ) -> Result<Arc<AccountHandle>, AccountError> {
-    handle(services, caller, id, rate_limits, Token::Fresh).await
+    handle(services, caller, id, spend, Token::Fresh).await
 }
 
 /// As [`handle_for`], with the token as stored: never refreshed first. For a call made
@@ -79,9 +79,9 @@ pub async fn handle_as_stored(
     services: &Services,
     caller: &Caller,
     id: &str,
-    rate_limits: Arc<RateLimitLog>,
+    spend: Arc<RequestSpend>,
 ) -> Result<Arc<AccountHandle>, AccountError> {
-    handle(services, caller, id, rate_limits, Token::AsStored).await
+    handle(services, caller, id, spend, Token::AsStored).await
 }
 
 enum Token {
@@ -93,11 +93,11 @@ async fn handle(
     services: &Services,
     caller: &Caller,
     id: &str,
-    rate_limits: Arc<RateLimitLog>,
+    spend: Arc<RequestSpend>,
     token: Token,
 ) -> Result<Arc<AccountHandle>, AccountError> {
     let row = visible_account(services, caller, id).await?;
-    handle_of_row(services, row, rate_limits, token).await
+    handle_of_row(services, row, spend, token).await
 }
 
 /// As [`handle_for`], for an account row the caller already read (a batch of probes reads
@@ -105,15 +105,15 @@ async fn handle(
 pub async fn handle_for_row(
     services: &Services,
     row: LinkedAccount,
-    rate_limits: Arc<RateLimitLog>,
+    spend: Arc<RequestSpend>,
 ) -> Result<Arc<AccountHandle>, AccountError> {
-    handle_of_row(services, row, rate_limits, Token::Fresh).await
+    handle_of_row(services, row, spend, Token::Fresh).await
 }
 
 async fn handle_of_row(
     services: &Services,
     row: LinkedAccount,
-    rate_limits: Arc<RateLimitLog>,
+    spend: Arc<RequestSpend>,
     token: Token,
 ) -> Result<Arc<AccountHandle>, AccountError> {
     let id = row.id.clone();
@@ -185,6 +185,6 @@ async fn handle_of_row(
         base_url,
         token,
         settings: row.settings,
-        rate_limits,
+        spend,
     }))
 }

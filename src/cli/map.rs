@@ -199,7 +199,7 @@ fn parse_bindings(bindings: Option<&str>) -> Result<Vars, CliError> {
     match value {
         Value::Object(map) => Ok(Vars::from_map(map)),
         other => Err(CliError::BindingsNotObject {
-            found: json_type(&other),
+            found: crate::mapping::json_kind(&other),
         }),
     }
 }
@@ -211,15 +211,4 @@ fn location(err: &serde_json::Error) -> (usize, usize, String) {
     let suffix = format!(" at line {line} column {column}");
     let message = full.strip_suffix(&suffix).unwrap_or(&full).to_owned();
     (line, column, message)
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }

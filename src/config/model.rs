@@ -31,6 +31,9 @@ pub struct ProviderModel {
     pub resources: IndexMap<String, ResourceModel>,
     /// The file's JSON as written: overrides are merged into it and compiled again.
     pub source: std::sync::Arc<serde_json::Value>,
+    /// Whether an environment's or an account's override takes part: expressions a tenant
+    /// wrote, which the engine evaluates on its mapping pool, never on the async workers.
+    pub tenant_mappings: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -244,6 +244,7 @@ impl Checker<'_> {
                     probe_resource,
                     resources,
                     source: Default::default(),
+                    tenant_mappings: false,
                 })
             }
             _ => Err(self.problems),

@@ -66,7 +66,7 @@ impl Engine {
             Err(retry_in) => return Err(EngineError::CircuitOpen { retry_in }),
         };
         if let Some(rate_limit) = self.budgets.exhausted(&account.id) {
-            account.rate_limits.note(&rate_limit);
+            account.spend.note(&rate_limit);
             return Err(EngineError::BudgetExhausted { rate_limit });
         }
         let deadline = crate::bounds::instant_after(Instant::now(), self.options.deadline);
@@ -76,7 +76,7 @@ impl Engine {
         loop {
             // Every attempt counts against the request's ceiling, and waits for a slot of
             // the account's (the wait is part of the call's deadline).
-            if account.rate_limits.count_call() > self.options.max_calls_per_request {
+            if account.spend.count_call() > self.options.max_calls_per_request {
                 return Err(EngineError::CallCeiling {
                     limit: self.options.max_calls_per_request,
                 });

@@ -123,6 +123,17 @@ pub enum EngineError {
         "this request made {limit} upstream calls, the most one request may make (TESSERA_MAX_UPSTREAM_CALLS): ask for fewer records or relations, and page with `after`"
     )]
     CallCeiling { limit: u64 },
+    /// The request's mappings took the CPU one request may spend on them.
+    #[error(
+        "mapping this request's records took more than the {} ms of CPU one request may spend on mappings (TESSERA_MAPPING_BUDGET_MS): the account's overrides are too costly for this many records; ask for fewer records, or simplify the override (explainMapping shows which expression each field uses)",
+        budget.as_millis()
+    )]
+    MappingBudget { budget: std::time::Duration },
+    /// The evaluation of a mapping did not finish (its thread panicked, or the pool closed).
+    #[error(
+        "the mapping of this request's records was interrupted; retry, and report it if it persists"
+    )]
+    MappingAborted,
 }
 
 impl HasCode for EngineError {
@@ -137,6 +148,7 @@ impl HasCode for EngineError {
             | EngineError::CallCeiling { .. } => ErrorCode::BadUserInput,
             EngineError::UpstreamUrl { .. }
             | EngineError::Mapping(_)
+            | EngineError::MappingBudget { .. }
             | EngineError::NotAnObject { .. } => ErrorCode::ConfigError,
             EngineError::NotFound { .. } => ErrorCode::NotFound,
             EngineError::UpstreamRefused(_) => ErrorCode::Forbidden,
@@ -155,6 +167,7 @@ impl HasCode for EngineError {
             | EngineError::DuplicateRecord { .. }
             | EngineError::PageCap { .. } => ErrorCode::UpstreamError,
             EngineError::Drift { .. } => ErrorCode::SchemaDrift,
+            EngineError::MappingAborted => ErrorCode::Internal,
         }
     }
 }
@@ -205,6 +218,7 @@ impl EngineError {
             EngineError::Upstream { .. } => "upstream_error",
             EngineError::Drift { .. } => "drift",
             EngineError::CallCeiling { .. } => "call_ceiling",
+            EngineError::MappingBudget { .. } => "mapping_budget",
             _ => "error",
         }
     }

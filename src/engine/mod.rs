@@ -11,11 +11,13 @@ mod coerce;
 mod cursor;
 mod error;
 mod gates;
+mod mapper;
 pub mod observe;
 pub mod pagination;
 pub mod ratelimit;
 mod refusal;
 mod resolver;
+mod spend;
 mod upstream;
 
 use std::sync::Arc;
@@ -26,9 +28,7 @@ use url::Url;
 
 use reqwest::header::{HeaderMap, HeaderValue};
 
-use crate::config::{
-    IdSource, ListOperation, Placement, ProviderModel, ResourceModel, WriteOperation,
-};
+use crate::config::{ListOperation, Placement, ProviderModel, ResourceModel, WriteOperation};
 use crate::mapping::{MappingError, Vars};
 use crate::secret::Secret;
 
@@ -39,8 +39,9 @@ pub use cursor::{CursorCodec, Position};
 pub use error::{EngineError, NetworkFailure};
 pub use observe::{CallObserver, CallRecord, ListingOutcome, ListingRecord};
 pub use pagination::PageTarget;
-pub use ratelimit::{RateLimit, RateLimitLog};
+pub use ratelimit::RateLimit;
 pub use refusal::{Refusal, TokenRefusals};
+pub use spend::RequestSpend;
 
 /// The largest `first` a caller may ask for in one request.
 pub const MAX_FIRST: usize = 1000;
@@ -60,7 +61,7 @@ pub struct AccountHandle {
     /// The account's settings (for auth header templates).
     pub settings: Value,
     /// Where the rate-limit figures of every upstream reply are noted.
-    pub rate_limits: Arc<RateLimitLog>,
+    pub spend: Arc<RequestSpend>,
 }
 
 /// One upstream record: the raw vendor JSON and its unified mapping.
@@ -100,6 +101,10 @@ pub struct EngineOptions {
     pub max_calls_per_request: u64,
     /// Calls one linked account may have in flight at once (across requests).
     pub max_concurrent_per_account: usize,
+    /// Threads that evaluate tenant-written mappings (`TESSERA_MAPPING_THREADS`).
+    pub mapping_threads: usize,
+    /// CPU one request may spend on mappings (`TESSERA_MAPPING_BUDGET_MS`).
+    pub mapping_budget: crate::mapping::MappingBudget,
 }
 
 /// Default ceiling of one request's upstream calls (`TESSERA_MAX_UPSTREAM_CALLS`): the cost
@@ -116,6 +121,10 @@ impl Default for EngineOptions {
             breaker: BreakerPolicy::default(),
             max_calls_per_request: DEFAULT_MAX_CALLS_PER_REQUEST,
             max_concurrent_per_account: gates::DEFAULT_PER_ACCOUNT,
+            // As many as the machine has cores: mapping is CPU work, more threads than cores
+            // would only take turns.
+            mapping_threads: std::thread::available_parallelism().map_or(2, usize::from),
+            mapping_budget: crate::mapping::MappingBudget::DEFAULT,
         }
     }
 }
@@ -130,6 +139,7 @@ pub struct Engine {
     breakers: breaker::Breakers,
     budgets: budget::Budgets,
     gates: gates::AccountGates,
+    mapper: mapper::Mapper,
     observer: Option<Arc<dyn CallObserver>>,
     refusals: Option<Arc<dyn TokenRefusals>>,
 }
@@ -155,10 +165,21 @@ impl Engine {
             breakers: breaker::Breakers::new(options.breaker.clone()),
             budgets: budget::Budgets::default(),
             gates: gates::AccountGates::new(options.max_concurrent_per_account),
+            mapper: mapper::Mapper::new(options.mapping_threads, options.mapping_budget),
             options,
             observer: None,
             refusals: None,
         })
+    }
+
+    /// Runs `work`, which evaluates a tenant's expressions (an override's validation on the
+    /// samples), on the mapping pool instead of the caller's async worker.
+    pub async fn off_the_workers<T, F>(&self, work: F) -> Result<T, EngineError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.mapper.offload(work).await
     }
 
     /// Asks `refusals` what to do when a vendor refuses a token (see `refusal.rs`).
@@ -275,8 +296,8 @@ impl Engine {
             });
         }
         let filter_digest = (!filter.is_empty()).then(|| digest(&Value::Object(filter.clone())));
-        let filter_query = filter_params(op, filter)?;
-        let filter_body = filter_body(op, filter)?;
+        let filter_query = self.filter_params(account, op, filter).await?;
+        let filter_body = self.filter_body(account, op, filter).await?;
         let pagination = op
             .pagination
             .as_ref()
@@ -374,14 +395,18 @@ impl Engine {
                     filter: filter_digest.clone(),
                 })
             };
-            for (i, raw) in records.into_iter().enumerate().skip(skip) {
-                if edges.len() == first {
-                    // Records left on this page: there is more.
-                    return Ok(ListPage {
-                        edges,
-                        has_next_page: true,
-                    });
-                }
+            // The records this request still needs from the page, mapped in one batch.
+            let taken_before_page = edges.len();
+            let wanted = first - taken_before_page;
+            let more_on_page = count > skip + wanted;
+            let raws: Vec<(usize, Value)> = records
+                .into_iter()
+                .enumerate()
+                .skip(skip)
+                .take(wanted)
+                .collect();
+            for record in self.mapper.map(account, resource, raws).await? {
+                let i = skip + edges.len() - taken_before_page;
                 let cursor = if i + 1 < count {
                     position(&state, i + 1)
                 } else if next.is_some() {
@@ -389,13 +414,19 @@ impl Engine {
                 } else {
                     position(&state, count)
                 };
-                let record = map_record(res, raw, i)?;
                 if !seen_ids.insert(record.remote_id.clone()) {
                     return Err(EngineError::DuplicateRecord {
                         id: record.remote_id,
                     });
                 }
                 edges.push(Edge { cursor, record });
+            }
+            if more_on_page {
+                // Records left on this page: there is more.
+                return Ok(ListPage {
+                    edges,
+                    has_next_page: true,
+                });
             }
             match next {
                 None => {
@@ -499,7 +530,7 @@ impl Engine {
     ) -> Result<Option<Record>, EngineError> {
         let res = Self::resource(account, resource, "get")?;
         match self.get_raw(account, res, remote_id).await? {
-            Some(raw) => map_record(res, raw, 0).map(Some),
+            Some(raw) => self.map_one(account, &res.name, raw).await.map(Some),
             None => Ok(None),
         }
     }
@@ -596,18 +627,20 @@ impl Engine {
                     });
                 }
             };
+            let mut raws = Vec::with_capacity(items.len());
             for (i, item) in items.into_iter().enumerate() {
                 match item.pointer(&op.item_pointer) {
                     Some(Value::Null) | None => continue,
                     Some(record) => {
                         // A per-item error entry (no id) means that id does not exist.
-                        if record_id(res, record).is_none() {
+                        if mapper::record_id(res, record).is_none() {
                             continue;
                         }
-                        out.push(map_record(res, record.clone(), i)?);
+                        raws.push((i, record.clone()));
                     }
                 }
             }
+            out.extend(self.mapper.map(account, &res.name, raws).await?);
         }
         Ok(out)
     }
@@ -625,7 +658,7 @@ impl Engine {
             .as_ref()
             .ok_or_else(|| unsupported(account, resource, "create"))?;
         let reply = self.write(account, res, op, None, input).await?;
-        self.written_record(account, resource, res, op, reply, None)
+        self.written_record(account, resource, op, reply, None)
             .await
     }
 
@@ -643,7 +676,7 @@ impl Engine {
             .as_ref()
             .ok_or_else(|| unsupported(account, resource, "update"))?;
         let reply = self.write(account, res, op, Some(remote_id), input).await?;
-        self.written_record(account, resource, res, op, reply, Some(remote_id))
+        self.written_record(account, resource, op, reply, Some(remote_id))
             .await
     }
 
@@ -695,9 +728,10 @@ impl Engine {
                 vars.insert("current".into(), current);
             }
         }
-        let body = op
-            .body
-            .evaluate(Some(input), &Vars::from_map(vars))
+        let body = self
+            .mapper
+            .evaluate(account, &op.body, Some(input.clone()), Vars::from_map(vars))
+            .await?
             .map_err(refused_or_broken)?
             .unwrap_or(Value::Object(Map::new()));
         let path = match remote_id {
@@ -720,7 +754,6 @@ impl Engine {
         &self,
         account: &AccountHandle,
         resource: &str,
-        res: &ResourceModel,
         op: &WriteOperation,
         reply: upstream::Reply,
         known_id: Option<&str>,
@@ -728,7 +761,7 @@ impl Engine {
         if let Some(pointer) = &op.record_pointer
             && let Some(record @ Value::Object(_)) = reply.body.pointer(pointer)
         {
-            return map_record(res, record.clone(), 0);
+            return self.map_one(account, resource, record.clone()).await;
         }
         let id = match (&op.id_pointer, known_id) {
             (Some(pointer), _) => match reply.body.pointer(pointer) {
@@ -772,24 +805,63 @@ fn digest(value: &Value) -> String {
         .collect()
 }
 
-/// The query parameters a listing's filters translate to, through the provider's JSONata.
-fn filter_params(
-    op: &ListOperation,
-    filter: &Map<String, Value>,
-) -> Result<Vec<(String, String)>, EngineError> {
-    if filter.is_empty() {
-        return Ok(Vec::new());
+impl Engine {
+    /// The query parameters a listing's filters translate to, through the provider's JSONata.
+    async fn filter_params(
+        &self,
+        account: &AccountHandle,
+        op: &ListOperation,
+        filter: &Map<String, Value>,
+    ) -> Result<Vec<(String, String)>, EngineError> {
+        if filter.is_empty() {
+            return Ok(Vec::new());
+        }
+        let vars = filter_vars(filter);
+        let mut out = Vec::new();
+        for (param, expr) in &op.filter_query {
+            let value = self
+                .mapper
+                .evaluate(account, expr, None, vars.clone())
+                .await?
+                .map_err(refused_or_broken)?;
+            if let Some(v) = value {
+                out.push((param.clone(), upstream::query_text(&v)));
+            }
+        }
+        Ok(out)
     }
-    let mut vars = Map::new();
-    vars.insert("filter".into(), Value::Object(filter.clone()));
-    let vars = Vars::from_map(vars);
-    let mut out = Vec::new();
-    for (param, expr) in &op.filter_query {
-        if let Some(v) = expr.evaluate(None, &vars).map_err(refused_or_broken)? {
-            out.push((param.clone(), upstream::query_text(&v)));
+
+    /// The object a listing's filters put in its request body (`filterBody`), if any.
+    async fn filter_body(
+        &self,
+        account: &AccountHandle,
+        op: &ListOperation,
+        filter: &Map<String, Value>,
+    ) -> Result<Option<Map<String, Value>>, EngineError> {
+        let Some(expr) = op.filter_body.as_ref().filter(|_| !filter.is_empty()) else {
+            return Ok(None);
+        };
+        let value = self
+            .mapper
+            .evaluate(account, expr, None, filter_vars(filter))
+            .await?
+            .map_err(refused_or_broken)?;
+        match value {
+            Some(Value::Object(map)) => Ok(Some(map)),
+            None => Ok(None),
+            Some(other) => Err(EngineError::NotAnObject {
+                what: "filterBody",
+                got: crate::mapping::json_kind(&other),
+            }),
         }
     }
-    Ok(out)
+}
+
+/// `$filter`: the caller's filters, for the provider's filter expressions.
+fn filter_vars(filter: &Map<String, Value>) -> Vars {
+    let mut vars = Map::new();
+    vars.insert("filter".into(), Value::Object(filter.clone()));
+    Vars::from_map(vars)
 }
 
 /// A list operation with what the caller's filters made of its query and body.
@@ -797,29 +869,6 @@ struct FilteredList<'a> {
     op: &'a ListOperation,
     filter_query: &'a [(String, String)],
     filter_body: Option<&'a Map<String, Value>>,
-}
-
-/// The object a listing's filters put in its request body (`filterBody`), if any.
-fn filter_body(
-    op: &ListOperation,
-    filter: &Map<String, Value>,
-) -> Result<Option<Map<String, Value>>, EngineError> {
-    let Some(expr) = op.filter_body.as_ref().filter(|_| !filter.is_empty()) else {
-        return Ok(None);
-    };
-    let mut vars = Map::new();
-    vars.insert("filter".into(), Value::Object(filter.clone()));
-    match expr
-        .evaluate(None, &Vars::from_map(vars))
-        .map_err(refused_or_broken)?
-    {
-        Some(Value::Object(map)) => Ok(Some(map)),
-        None => Ok(None),
-        Some(other) => Err(EngineError::NotAnObject {
-            what: "filterBody",
-            got: kind(&other),
-        }),
-    }
 }
 
 /// A listing's request body: the file's fixed body with the filters' object merged over it.
@@ -853,59 +902,6 @@ fn rejected(err: EngineError) -> EngineError {
             summary,
         } => EngineError::Rejected { status, summary },
         other => other,
-    }
-}
-
-/// The vendor's id of a raw record, as the provider file says to read it.
-fn record_id(res: &ResourceModel, raw: &Value) -> Option<String> {
-    let value = match &res.id {
-        IdSource::Pointer(p) => raw.pointer(p).cloned(),
-        IdSource::Expr(e) => e.evaluate(Some(raw), &Vars::none()).ok().flatten(),
-    };
-    match value? {
-        Value::String(s) if !s.is_empty() => Some(s),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-fn map_record(res: &ResourceModel, raw: Value, index: usize) -> Result<Record, EngineError> {
-    let remote_id = record_id(res, &raw).ok_or_else(|| EngineError::Drift {
-        what: match &res.id {
-            IdSource::Pointer(p) => format!("record {index} has no id at `{p}`"),
-            IdSource::Expr(e) => format!("record {index} has no id (`{}` gave none)", e.source()),
-        },
-    })?;
-    let mut mapped = match res.mapping.composed.evaluate(Some(&raw), &Vars::none()) {
-        Ok(Some(Value::Object(map))) => Ok(map),
-        Ok(None) => Ok(Map::new()),
-        Ok(Some(other)) => Err(MappingError {
-            code: "T0001".into(),
-            message: format!("the mapping produced {} instead of an object", kind(&other)),
-            position: None,
-        }),
-        Err(e) => Err(e),
-    };
-    let warnings = match &mut mapped {
-        Ok(map) => coerce::custom_fields(map, &res.mapping.custom_field_types),
-        Err(_) => Vec::new(),
-    };
-    Ok(Record {
-        remote_id,
-        raw,
-        mapped,
-        warnings,
-    })
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -971,13 +967,24 @@ impl Engine {
 impl Engine {
     /// A record from a raw vendor record of `resource` (stored earlier, e.g. an idempotent
     /// write's result), mapped as if it had just been read.
-    pub fn record_from_raw(
+    pub async fn record_from_raw(
         &self,
         account: &AccountHandle,
         resource: &str,
         raw: Value,
     ) -> Result<Record, EngineError> {
-        let res = Self::resource(account, resource, "get")?;
-        map_record(res, raw, 0)
+        Self::resource(account, resource, "get")?;
+        self.map_one(account, resource, raw).await
+    }
+
+    /// Maps one raw record of `resource` (a read, a write's result).
+    async fn map_one(
+        &self,
+        account: &AccountHandle,
+        resource: &str,
+        raw: Value,
+    ) -> Result<Record, EngineError> {
+        let mut records = self.mapper.map(account, resource, vec![(0, raw)]).await?;
+        records.pop().ok_or(EngineError::MappingAborted)
     }
 }

@@ -58,43 +58,6 @@ impl RateLimit {
     }
 }
 
-/// What one caller request has met and spent upstream: the most constrained rate-limit
-/// figures seen (fewest remaining), so the caller can slow down before it is throttled,
-/// and how many calls it has made (held under the per-request ceiling).
-#[derive(Debug, Default)]
-pub struct RateLimitLog {
-    figures: std::sync::Mutex<Option<RateLimit>>,
-    calls: std::sync::atomic::AtomicU64,
-}
-
-impl RateLimitLog {
-    /// Counts one more upstream call of the request; returns how many it has made.
-    pub fn count_call(&self) -> u64 {
-        self.calls
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            .saturating_add(1)
-    }
-
-    pub fn note(&self, rl: &RateLimit) {
-        if rl.is_empty() {
-            return;
-        }
-        if let Ok(mut slot) = self.figures.lock() {
-            let keep = match slot.as_ref() {
-                Some(old) => rl.remaining.unwrap_or(u64::MAX) <= old.remaining.unwrap_or(u64::MAX),
-                None => true,
-            };
-            if keep {
-                *slot = Some(rl.clone());
-            }
-        }
-    }
-
-    pub fn most_constrained(&self) -> Option<RateLimit> {
-        self.figures.lock().ok().and_then(|s| s.clone())
-    }
-}
-
 /// `Retry-After` as seconds from now: delta-seconds, or an HTTP date (past dates are 0).
 pub fn retry_after(headers: &HeaderMap, now: chrono::DateTime<chrono::Utc>) -> Option<u64> {
     let text = headers

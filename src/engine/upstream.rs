@@ -167,7 +167,7 @@ pub async fn send_raw(
         .then(|| serde_json::from_slice::<Value>(&body).ok())
         .flatten();
     let rate_limit = ratelimit::read(rules, status, &headers, json_body.as_ref());
-    account.rate_limits.note(&rate_limit);
+    account.spend.note(&rate_limit);
     Ok(super::Passthrough {
         status,
         content_type,
@@ -214,7 +214,7 @@ pub async fn send(
         serde_json::from_slice(&bytes).ok()
     };
     let rate_limit = ratelimit::read(&provider.rate_limit, status, &headers, body.as_ref());
-    account.rate_limits.note(&rate_limit);
+    account.spend.note(&rate_limit);
     let success = (200..300).contains(&status);
     if let Some(class) = rule_class(provider, status, &headers, body.as_ref(), success) {
         return Err(error_of(

@@ -3,14 +3,14 @@
 use std::sync::Arc;
 
 use crate::access::Caller;
-use crate::engine::RateLimitLog;
+use crate::engine::RequestSpend;
 use crate::services::SharedServices;
 
 /// Collected while a request executes, read by the HTTP layer afterwards.
 #[derive(Debug, Default)]
 pub struct RequestState {
     /// Every upstream reply of the request notes its rate-limit figures here.
-    pub rate_limits: Arc<RateLimitLog>,
+    pub spend: Arc<RequestSpend>,
     /// Related records read during this request.
     pub records: super::loader::RecordLoader,
     /// Listings of this request by their arguments: aliases with the same ones share one.

@@ -51,7 +51,7 @@ pub fn from_engine(ctx: &Context<'_>, err: &EngineError) -> Error {
     let mut error = at_path(ctx, from_code(err));
     if let Some(rl) = err.rate_limit() {
         if let Ok(state) = ctx.data::<std::sync::Arc<RequestState>>() {
-            state.rate_limits.note(rl);
+            state.spend.note(rl);
         }
         let rl = rl.clone();
         error = error.extend_with(move |_, ext| {

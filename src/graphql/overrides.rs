@@ -10,6 +10,8 @@ use async_graphql::dynamic::{
 use async_graphql::{Error, Value as GqlValue};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use super::context::{caller, services};
@@ -19,6 +21,7 @@ use crate::access::Caller;
 use crate::access::visible_account;
 use crate::error::{ErrorCode, HasCode};
 use crate::overrides::{FieldSource, Level, OverrideError, OverrideSpec, Scope};
+use crate::services::SharedServices;
 use crate::store::{NewOverrideVersion, OverrideQuery, OverrideVersion, StoreError};
 
 /// History entries returned per override.
@@ -484,6 +487,23 @@ pub fn query_fields() -> Vec<Field> {
     ]
 }
 
+/// Validates an override on the mapping pool: validation evaluates the tenant's expressions
+/// on the samples, which must not hold up an async worker.
+async fn validate_off_the_workers(
+    services: &SharedServices,
+    scope: &Scope,
+    spec: &OverrideSpec,
+    samples: Option<Vec<Value>>,
+) -> Result<(), Error> {
+    let (registry, scope, spec) = (Arc::clone(&services.overrides), scope.clone(), spec.clone());
+    services
+        .engine
+        .off_the_workers(move || registry.validate(&scope, &spec, samples))
+        .await
+        .map_err(|e| from_code(&e))?
+        .map_err(override_error)
+}
+
 pub fn mutation_fields() -> Vec<Field> {
     vec![
         Field::new("setOverride", TypeRef::named_nn("Override"), |ctx| {
@@ -508,7 +528,7 @@ pub fn mutation_fields() -> Vec<Field> {
                 .await?;
                 let spec = spec_from_input(&input)?;
                 let samples = samples_from_input(&input)?;
-                services.overrides.validate(&scope, &spec, samples).map_err(override_error)?;
+                validate_off_the_workers(&services, &scope, &spec, samples).await?;
                 let stored = store_version(&services, &scope, &spec, "set", None, author(&caller)).await?;
                 Ok(Some(FieldValue::owned_any(stored)))
             })
@@ -538,7 +558,7 @@ pub fn mutation_fields() -> Vec<Field> {
                 };
                 let spec = spec_of(&old);
                 // What was valid then must still compile with today's other levels.
-                services.overrides.validate(&scope, &spec, None).map_err(override_error)?;
+                validate_off_the_workers(&services, &scope, &spec, None).await?;
                 let stored = store_version(&services, &scope, &spec, "rollback", Some(version), author(&caller)).await?;
                 Ok(Some(FieldValue::owned_any(stored)))
             })

@@ -72,8 +72,8 @@ fn request_state(ctx: &ResolverContext<'_>) -> Arc<super::context::RequestState>
 }
 
 /// The request's rate-limit log.
-fn rate_log(ctx: &ResolverContext<'_>) -> Arc<crate::engine::RateLimitLog> {
-    request_state(ctx).rate_limits.clone()
+fn request_spend(ctx: &ResolverContext<'_>) -> Arc<crate::engine::RequestSpend> {
+    request_state(ctx).spend.clone()
 }
 
 pub fn page_info_type() -> Object {
@@ -344,7 +344,7 @@ pub fn list_root_field(def: &ResourceDef, has_filter: bool) -> Field {
                     },
                     _ => serde_json::Map::new(),
                 };
-                let account = handle_for(&services, &caller, &account_id, rate_log(&ctx))
+                let account = handle_for(&services, &caller, &account_id, request_spend(&ctx))
                     .await
                     .map_err(|e| from_code_at(&ctx, &e))?;
                 let state = request_state(&ctx);
@@ -477,7 +477,7 @@ async fn fetch_node<'a>(
 ) -> Result<Option<FieldValue<'a>>, Error> {
     let services = services(ctx)?;
     let caller = caller(ctx)?;
-    let account = handle_for(&services, &caller, account_id, rate_log(ctx))
+    let account = handle_for(&services, &caller, account_id, request_spend(ctx))
         .await
         .map_err(|e| from_code_at(ctx, &e))?;
     let record = services
@@ -654,7 +654,7 @@ fn stored(record: &crate::engine::Record) -> serde_json::Value {
 }
 
 /// The record a create or update produced (now, or in an earlier run with the same key).
-fn written(
+async fn written(
     ctx: &ResolverContext<'_>,
     services: &SharedServices,
     account: Arc<AccountHandle>,
@@ -665,6 +665,7 @@ fn written(
     let record = services
         .engine
         .record_from_raw(&account, &resource, raw)
+        .await
         .map_err(|e| from_engine(ctx, &e))?;
     Ok(Some(FieldValue::owned_any(Arc::new(RecordNode {
         account,
@@ -690,7 +691,7 @@ pub fn mutation_fields(def: &ResourceDef) -> Vec<Field> {
                     let caller = caller(&ctx)?;
                     let account_id = ctx.args.try_get("accountId")?.string()?.to_string();
                     let input = input_json(&ctx)?;
-                    let account = handle_for(&services, &caller, &account_id, rate_log(&ctx))
+                    let account = handle_for(&services, &caller, &account_id, request_spend(&ctx))
                         .await
                         .map_err(|e| from_code(&e))?;
                     let operation = format!("create:{resource}");
@@ -714,7 +715,7 @@ pub fn mutation_fields(def: &ResourceDef) -> Vec<Field> {
                     )
                     .await
                     .map_err(|e| from_code(&e))??;
-                    written(&ctx, &services, account, resource, response)
+                    written(&ctx, &services, account, resource, response).await
                 })
             },
         )
@@ -743,7 +744,7 @@ pub fn mutation_fields(def: &ResourceDef) -> Vec<Field> {
                     let caller = caller(&ctx)?;
                     let gid = decode_id(ctx.args.try_get("id")?.string()?, &resource)?;
                     let input = input_json(&ctx)?;
-                    let account = handle_for(&services, &caller, &gid.account, rate_log(&ctx))
+                    let account = handle_for(&services, &caller, &gid.account, request_spend(&ctx))
                         .await
                         .map_err(|e| from_code(&e))?;
                     let operation = format!("update:{resource}");
@@ -767,7 +768,7 @@ pub fn mutation_fields(def: &ResourceDef) -> Vec<Field> {
                     )
                     .await
                     .map_err(|e| from_code(&e))??;
-                    written(&ctx, &services, account, resource, response)
+                    written(&ctx, &services, account, resource, response).await
                 })
             },
         )
@@ -794,7 +795,7 @@ pub fn mutation_fields(def: &ResourceDef) -> Vec<Field> {
                     let caller = caller(&ctx)?;
                     let id = ctx.args.try_get("id")?.string()?.to_string();
                     let gid = decode_id(&id, &resource)?;
-                    let account = handle_for(&services, &caller, &gid.account, rate_log(&ctx))
+                    let account = handle_for(&services, &caller, &gid.account, request_spend(&ctx))
                         .await
                         .map_err(|e| from_code(&e))?;
                     let operation = format!("delete:{resource}");

@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use serde_json::Map;
 
 use crate::access::handle_for_row;
-use crate::engine::{EngineError, NetworkFailure, RateLimitLog};
+use crate::engine::{EngineError, NetworkFailure, RequestSpend};
 use crate::error::{ErrorCode, HasCode};
 use crate::services::{Services, SharedServices};
 use crate::store::{AccountHealth, LinkedAccount, ProbeResult, StoreError};
@@ -252,7 +252,7 @@ pub async fn probe(services: &Services, account: &LinkedAccount) -> Finding {
         };
     };
     let handle =
-        match handle_for_row(services, account.clone(), Arc::new(RateLimitLog::default())).await {
+        match handle_for_row(services, account.clone(), Arc::new(RequestSpend::default())).await {
             Ok(h) => h,
             Err(e) => {
                 let class = match e.code() {

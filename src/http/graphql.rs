@@ -184,7 +184,7 @@ async fn execute(state: &AppState, caller: Caller, request: async_graphql::Reque
         StatusCode::OK
     };
     let mut http = (status, Json(&response)).into_response();
-    if let Some(rl) = request_state.rate_limits.most_constrained() {
+    if let Some(rl) = request_state.spend.most_constrained() {
         set_rate_limit_headers(http.headers_mut(), &rl, rate_limited);
     }
     http

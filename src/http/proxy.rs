@@ -16,7 +16,7 @@ use super::auth::authenticate;
 use super::graphql::set_rate_limit_headers;
 use crate::access::AuthError;
 use crate::access::handle_for;
-use crate::engine::RateLimitLog;
+use crate::engine::RequestSpend;
 use crate::error::{ErrorCode, HasCode};
 
 /// Requests through the proxy carry API payloads, not uploads.
@@ -76,7 +76,7 @@ pub async fn proxy(
         Ok(body) => body,
         Err(e) => return error(e.status(), ErrorCode::BadUserInput, &e.to_string()),
     };
-    let log = Arc::new(RateLimitLog::default());
+    let log = Arc::new(RequestSpend::default());
     let account = match handle_for(&state.services, &caller, &account_id, log).await {
         Ok(a) => a,
         Err(e) => return error(status_for(e.code()), e.code(), &e.to_string()),

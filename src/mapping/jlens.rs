@@ -5,6 +5,7 @@
 //! fails with `D1011` at the depth limit instead of overflowing a 2 MiB worker stack.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use jlens_core::{Bindings, Expression, Options};
 use serde_json::{Map, Value};
@@ -74,6 +75,33 @@ impl CompiledExpr for JlensExpr {
     }
 
     fn evaluate(&self, input: Option<&Value>, vars: &Vars) -> Result<Option<Value>, MappingError> {
+        self.run(input, vars, &self.options)
+    }
+
+    fn evaluate_within(
+        &self,
+        input: Option<&Value>,
+        vars: &Vars,
+        timeout: Duration,
+    ) -> Result<Option<Value>, MappingError> {
+        match self.options.timeout {
+            // Options are a handful of words: built per evaluation only when they differ.
+            Some(own) if own > timeout => {
+                let options = Options::clone(&self.options).timeout(timeout);
+                self.run(input, vars, &options)
+            }
+            _ => self.run(input, vars, &self.options),
+        }
+    }
+}
+
+impl JlensExpr {
+    fn run(
+        &self,
+        input: Option<&Value>,
+        vars: &Vars,
+        options: &Options,
+    ) -> Result<Option<Value>, MappingError> {
         // Empty bindings allocate nothing, so the common case without variables is free.
         let empty;
         let bindings = match vars.bound.as_deref() {
@@ -84,7 +112,7 @@ impl CompiledExpr for JlensExpr {
             }
         };
         self.expression
-            .evaluate_with(input, bindings, &self.options)
+            .evaluate_with(input, bindings, options)
             .map_err(|err| mapping_error(&err))
     }
 }

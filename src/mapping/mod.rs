@@ -26,7 +26,10 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+mod cpu;
 mod jlens;
+
+pub use cpu::CpuTimer;
 
 /// Guardrails applied to every evaluation (gateway and `tessera map` alike).
 ///
@@ -84,6 +87,39 @@ impl Default for Limits {
     }
 }
 
+/// The CPU time one caller request may spend evaluating mappings, across every record,
+/// account and resource it reads (`TESSERA_MAPPING_BUDGET_MS`).
+///
+/// An override is refused when its cost on the sample records would not let a request map
+/// [`MappingBudget::RECORDS`] records within the budget, so an expression that passed
+/// validation fails a request only when that request reads far more records than usual.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MappingBudget {
+    pub per_request: Duration,
+}
+
+impl MappingBudget {
+    /// One second: the mappings of the provider files take microseconds a record, so a
+    /// listing of the largest page (1,000 records) with its links spends a few milliseconds.
+    pub const DEFAULT: MappingBudget = MappingBudget {
+        per_request: Duration::from_secs(1),
+    };
+
+    /// Records a request must be able to map within the budget: the usual page of a listing.
+    pub const RECORDS: u32 = 100;
+
+    /// The most one record's mapping may cost for an override to be accepted.
+    pub fn per_record(&self) -> Duration {
+        self.per_request / Self::RECORDS
+    }
+}
+
+impl Default for MappingBudget {
+    fn default() -> Self {
+        MappingBudget::DEFAULT
+    }
+}
+
 /// An error compiling or evaluating an expression.
 ///
 /// `code` is the stable JSONata error code (`S0xxx` syntax, `T0xxx`/`T1xxx`/`T2xxx` type,
@@ -127,6 +163,14 @@ pub trait CompiledExpr: Send + Sync {
     /// Evaluates against `input` (`None`: no input, i.e. undefined) with `vars` bound as
     /// `$name`. `Ok(None)` means the result is undefined.
     fn evaluate(&self, input: Option<&Value>, vars: &Vars) -> Result<Option<Value>, MappingError>;
+    /// As [`CompiledExpr::evaluate`], with the wall-clock limit lowered to `timeout` when that
+    /// is below the engine's own.
+    fn evaluate_within(
+        &self,
+        input: Option<&Value>,
+        vars: &Vars,
+        timeout: Duration,
+    ) -> Result<Option<Value>, MappingError>;
 }
 
 /// A compiled expression: compile once, evaluate many, cheap to clone, `Send + Sync`.
@@ -153,6 +197,17 @@ impl Expr {
         vars: &Vars,
     ) -> Result<Option<Value>, MappingError> {
         self.0.evaluate(input, vars)
+    }
+
+    /// As [`Expr::evaluate`], stopped with `D1012` after `timeout` if that comes before the
+    /// engine's own limit: how a caller's remaining mapping budget bounds one evaluation.
+    pub fn evaluate_within(
+        &self,
+        input: Option<&Value>,
+        vars: &Vars,
+        timeout: Duration,
+    ) -> Result<Option<Value>, MappingError> {
+        self.0.evaluate_within(input, vars, timeout)
     }
 }
 
@@ -212,6 +267,18 @@ impl Vars {
 impl From<Map<String, Value>> for Vars {
     fn from(map: Map<String, Value>) -> Vars {
         Vars::from_map(map)
+    }
+}
+
+/// What kind of JSON value `v` is, for messages: `a string`, `an array`, `null`.
+pub fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 

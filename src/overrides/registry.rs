@@ -15,7 +15,7 @@ use super::error::OverrideError;
 use super::layer::{FieldSource, Layer, Merged, merge};
 use super::spec::{Level, OverrideSpec, Scope};
 use crate::config::{ProviderModel, Providers};
-use crate::mapping::{MappingEngine, Vars};
+use crate::mapping::{CpuTimer, MappingBudget, MappingEngine, Vars};
 use crate::schema::{UnifiedModel, misfits};
 use crate::store::{OverrideVersion, Store, StoreError};
 
@@ -53,6 +53,9 @@ pub struct OverrideRegistry {
     /// Bumped by every applied change, so a model compiled from the state before it is not
     /// cached after it.
     generation: AtomicU64,
+    /// What a request may spend on mappings: an override that would not let a request map
+    /// a usual page within it is refused.
+    budget: MappingBudget,
 }
 
 /// A linked account's mapping of one resource, explained.
@@ -80,7 +83,14 @@ impl OverrideRegistry {
             state: RwLock::default(),
             compiled: Mutex::default(),
             generation: AtomicU64::new(0),
+            budget: MappingBudget::DEFAULT,
         }
+    }
+
+    /// Validates overrides against `budget` (the engine's) instead of the default.
+    pub fn with_budget(mut self, budget: MappingBudget) -> OverrideRegistry {
+        self.budget = budget;
+        self
     }
 
     /// Reads the versions stored since the last call (all of them the first time) and
@@ -220,7 +230,7 @@ impl OverrideRegistry {
         let model = if layers.is_empty() {
             base.clone()
         } else {
-            let (model, _) = self.compile(base, &layers).map_err(|problems| {
+            let (mut model, _) = self.compile(base, &layers).map_err(|problems| {
                 // Each override was valid when stored; a combination (or a newer provider
                 // file) that no longer compiles is an operator's problem, named as such.
                 OverrideError::Config(format!(
@@ -228,6 +238,7 @@ impl OverrideRegistry {
                     problems.join("; ")
                 ))
             })?;
+            model.tenant_mappings = layers.iter().any(|c| c.scope.level != Level::Platform);
             Arc::new(model)
         };
         if let Ok(mut c) = self.compiled.lock() {
@@ -391,7 +402,19 @@ impl OverrideRegistry {
                     )));
                 }
             }
-            let mapped = match res.mapping.composed.evaluate(Some(sample), &Vars::none()) {
+            let (result, cost) = cost_of(self.budget.per_record(), || {
+                res.mapping.composed.evaluate(Some(sample), &Vars::none())
+            });
+            if cost > self.budget.per_record() {
+                return Err(OverrideError::invalid(format!(
+                    "the mapping takes {} of CPU per record on sample record {i}, more than the {} a record may take: one request may spend {} ms on mappings (TESSERA_MAPPING_BUDGET_MS), which must map a page of {} records; simplify the expression",
+                    describe_cost(cost),
+                    describe_cost(self.budget.per_record()),
+                    self.budget.per_request.as_millis(),
+                    MappingBudget::RECORDS,
+                )));
+            }
+            let mapped = match result {
                 Ok(Some(Value::Object(map))) => map,
                 Ok(None) => Map::new(),
                 Ok(Some(_)) => {
@@ -416,6 +439,39 @@ impl OverrideRegistry {
             }
         }
         Ok(())
+    }
+}
+
+/// Runs `evaluate` and measures its CPU time; over `limit`, twice more, keeping the cheapest:
+/// the expression's own cost, with as little as possible of the machine's noise (an
+/// interrupt, a cold cache), so a cheap expression is never refused for a hiccup.
+fn cost_of<T>(
+    limit: std::time::Duration,
+    mut evaluate: impl FnMut() -> T,
+) -> (T, std::time::Duration) {
+    let timer = CpuTimer::start();
+    let mut result = evaluate();
+    let mut cheapest = timer.elapsed();
+    for _ in 0..2 {
+        if cheapest <= limit {
+            break;
+        }
+        let timer = CpuTimer::start();
+        result = evaluate();
+        cheapest = cheapest.min(timer.elapsed());
+    }
+    (result, cheapest)
+}
+
+/// `0.4 ms`, `52 ms`, `1.2 s`.
+fn describe_cost(cost: std::time::Duration) -> String {
+    let ms = cost.as_secs_f64() * 1000.0;
+    if ms >= 1000.0 {
+        format!("{:.1} s", ms / 1000.0)
+    } else if ms >= 10.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{ms:.1} ms")
     }
 }
 

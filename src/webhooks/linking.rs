@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::access::{Caller, handle_as_stored};
 use crate::config::webhooks::AccountBy;
-use crate::engine::RateLimitLog;
+use crate::engine::RequestSpend;
 use crate::mapping::Vars;
 use crate::services::Services;
 use crate::store::LinkedAccount;
@@ -57,7 +57,7 @@ async fn index_key(services: &Services, account: &LinkedAccount) -> Result<(), S
                 services,
                 &Caller::Admin,
                 &account.id,
-                Arc::new(RateLimitLog::default()),
+                Arc::new(RequestSpend::default()),
             )
             .await
             .map_err(|e| e.to_string())?;

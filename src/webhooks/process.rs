@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use super::events::{Action, VendorEvent};
 use crate::access::{Caller, handle_for};
-use crate::engine::{AccountHandle, EngineError, RateLimitLog, Record};
+use crate::engine::{AccountHandle, EngineError, Record, RequestSpend};
 use crate::error::{ErrorCode, HasCode};
 use crate::ids::GlobalId;
 use crate::services::{Services, SharedServices};
@@ -111,7 +111,7 @@ async fn complete_account(
         services,
         &Caller::Admin,
         &account_id,
-        Arc::new(RateLimitLog::default()),
+        Arc::new(RequestSpend::default()),
     )
     .await
     {
@@ -192,6 +192,7 @@ async fn read_records(
                 if let Ok(r) = services
                     .engine
                     .record_from_raw(handle, &e.resource, raw.clone())
+                    .await
                 {
                     out.insert((e.resource.clone(), e.remote_id.clone()), r);
                 }

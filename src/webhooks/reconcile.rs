@@ -17,7 +17,7 @@ use serde_json::{Map, json};
 
 use super::events::{Action, VendorEvent};
 use crate::access::{Caller, handle_for};
-use crate::engine::RateLimitLog;
+use crate::engine::RequestSpend;
 use crate::services::{Services, SharedServices};
 use crate::store::{InboxEvent, LinkedAccount, ReconcileState, StoreError};
 
@@ -223,7 +223,7 @@ async fn poll(
         services,
         &Caller::Admin,
         &account.id,
-        Arc::new(RateLimitLog::default()),
+        Arc::new(RequestSpend::default()),
     )
     .await
     .map_err(|e| e.to_string())?;

@@ -23,7 +23,7 @@ use super::intake::subscription_context;
 use crate::access::{Caller, handle_as_stored, handle_for};
 use crate::config::webhooks::{RawSecretSource, SubscriptionCall, SubscriptionConfig};
 use crate::config::{PathSegment, ProviderModel};
-use crate::engine::{AccountHandle, RateLimitLog};
+use crate::engine::{AccountHandle, RequestSpend};
 use crate::mapping::Vars;
 use crate::secret::Secret;
 use crate::services::{Services, SharedServices};
@@ -77,7 +77,7 @@ pub async fn create_on_link(services: &Services, account: &LinkedAccount) -> Res
         services,
         &Caller::Admin,
         &account.id,
-        Arc::new(RateLimitLog::default()),
+        Arc::new(RequestSpend::default()),
     )
     .await
     {
@@ -147,7 +147,7 @@ async fn renew_one(services: &Services, sub: &mut WebhookSubscription) {
             .as_ref()
             .and_then(|w| w.subscription.as_ref())
             .ok_or("the provider no longer declares subscriptions")?;
-        let handle = handle_for(services, &Caller::Admin, &account.id, Arc::new(RateLimitLog::default()))
+        let handle = handle_for(services, &Caller::Admin, &account.id, Arc::new(RequestSpend::default()))
             .await
             .map_err(|e| e.to_string())?;
         match (&sub.remote_id, &cfg.renew) {

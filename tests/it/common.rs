@@ -280,7 +280,7 @@ impl TestGateway {
             provider: model,
             token: tessera::secret::Secret::new(demo.credentials["accessToken"].as_str().unwrap()),
             settings: demo.settings.clone(),
-            rate_limits: Default::default(),
+            spend: Default::default(),
         }
     }
 
@@ -385,5 +385,21 @@ pub fn copy_dir(from: &Path, to: &Path) {
         } else if entry.file_type().unwrap().is_dir() {
             copy_dir(&entry.path(), &to.join(entry.file_name()));
         }
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds; fails the test after 30 s naming `what`.
+pub async fn wait_for<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !condition().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

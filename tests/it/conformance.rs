@@ -330,7 +330,7 @@ async fn batch_get_returns_known_ids_and_skips_unknown_ones() {
         provider,
         token: tessera::secret::Secret::new(demo.credentials["accessToken"].as_str().unwrap()),
         settings: demo.settings.clone(),
-        rate_limits: Default::default(),
+        spend: Default::default(),
     };
     let ids: Vec<String> = ["1001", "1002", "999999", "1001"]
         .iter()

@@ -181,7 +181,7 @@ fn account(base: &str, provider: Arc<ProviderModel>) -> AccountHandle {
         provider,
         token: tessera::secret::Secret::new("tok-123"),
         settings: json!({}),
-        rate_limits: Default::default(),
+        spend: Default::default(),
     }
 }
 

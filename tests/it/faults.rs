@@ -512,7 +512,7 @@ async fn a_request_stops_at_its_ceiling_of_upstream_calls() {
     );
     assert_eq!(calls(&t).await, before, "the fourth call never left");
     // Another request (its own ledger) may call again.
-    handle.rate_limits = std::sync::Arc::new(tessera::engine::RateLimitLog::default());
+    handle.spend = std::sync::Arc::new(tessera::engine::RequestSpend::default());
     assert!(e.get(&handle, "contacts", "1004").await.unwrap().is_some());
 }
 

@@ -360,3 +360,137 @@ async fn aliases_of_one_listing_with_the_same_arguments_read_the_vendor_once() {
         "one page for the hundred aliases, one for the other listing"
     );
 }
+
+const SET_OVERRIDE: &str =
+    "mutation($i: OverrideInput!) { setOverride(input: $i) { id version environmentId } }";
+
+/// About 65 ms of CPU a record in a test build (it counts a 2-million-item range): far above
+/// the 10 ms a record may cost under the default 1 s budget.
+const SLOW_FIELD: &str = "$count([1..2000000])";
+
+/// An override whose cost on the provider's samples would not let a request map a usual
+/// page within the mapping budget is refused, and the error says why; a cheap one is kept.
+#[tokio::test]
+async fn an_override_too_costly_for_the_mapping_budget_is_refused_with_its_cost() {
+    let t = TestGateway::start().await;
+    let slow = json!({"level": "ENVIRONMENT", "provider": "hubspot", "resource": "contacts",
+                      "fields": {"customFields.slow": SLOW_FIELD}});
+    let r = t
+        .gql(Some(&t.env_key), SET_OVERRIDE, json!({"i": slow}))
+        .await;
+    assert_eq!(r.code(), Some("BAD_USER_INPUT"), "{}", r.body);
+    let message = r.body["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("per record") && message.contains("TESSERA_MAPPING_BUDGET_MS"),
+        "{message}"
+    );
+    let cheap = json!({"level": "ENVIRONMENT", "provider": "hubspot", "resource": "contacts",
+                       "fields": {"customFields.first": "$uppercase($string(properties.firstname))"}});
+    let r = t
+        .gql(Some(&t.env_key), SET_OVERRIDE, json!({"i": cheap}))
+        .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+}
+
+/// A costly override that is already stored (by a release that did not price overrides, or
+/// a replica with a larger budget) can no longer take a request's time without bound: the
+/// request stops mapping at the budget and answers CONFIG_ERROR saying so. Its evaluations
+/// run on the mapping pool, so `/healthz` and another tenant's request answer while three
+/// such requests are still mapping (they used to take the async workers: `/healthz` waited
+/// seconds).
+#[tokio::test]
+async fn tenant_mappings_run_off_the_workers_within_the_requests_mapping_budget() {
+    let t = TestGateway::start().await;
+    let services = t.gateway.services.clone();
+    // A cheap version through the API, for the scope; the costly one straight into the
+    // store, as validation would refuse it today.
+    let cheap = json!({"level": "ACCOUNT", "provider": "hubspot", "resource": "contacts",
+                       "accountId": t.account_id, "fields": {"customFields.slow": "1"}});
+    let r = t
+        .gql(Some(&t.env_key), SET_OVERRIDE, json!({"i": cheap}))
+        .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    let current = services
+        .overrides
+        .all_current()
+        .into_iter()
+        .find(|c| c.scope.account_id.is_some())
+        .unwrap();
+    let mut spec = serde_json::to_value(&current.spec).unwrap();
+    spec["fields"]["customFields.slow"] = json!(SLOW_FIELD);
+    let stored = services
+        .store
+        .append_override_version(tessera::store::NewOverrideVersion {
+            scope_key: current.scope.key(),
+            level: "ACCOUNT".into(),
+            environment_id: current.scope.environment_id.clone(),
+            account_id: current.scope.account_id.clone(),
+            provider: "hubspot".into(),
+            resource: "contacts".into(),
+            spec: spec.to_string(),
+            action: "set".into(),
+            restored_version: None,
+            author: "an earlier release".into(),
+        })
+        .await
+        .unwrap();
+    assert!(services.overrides.apply(&stored));
+
+    let list = "query($a: ID!) { contacts(accountId: $a, first: 100) { edges { node { customFields } } } }";
+    let before = t.sandbox_stats().await["requests"].as_u64().unwrap();
+    let slow: Vec<_> = (0..3)
+        .map(|_| {
+            let (http, url, key, account) = (
+                t.http.clone(),
+                t.gateway.url(),
+                t.env_key.clone(),
+                t.account_id.clone(),
+            );
+            tokio::spawn(async move {
+                let body: Value = http
+                    .post(format!("{url}/graphql"))
+                    .bearer_auth(key)
+                    .json(&json!({"query": list, "variables": {"a": account}}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                body
+            })
+        })
+        .collect();
+    // Once the vendor has answered the three listings, their mappings are running.
+    crate::common::wait_for("the three listings to reach the vendor", || async {
+        t.sandbox_stats().await["requests"].as_u64().unwrap() >= before + 3
+    })
+    .await;
+    for _ in 0..3 {
+        let health = t
+            .http
+            .get(format!("{}/healthz", t.gateway.url()))
+            .send()
+            .await
+            .unwrap();
+        assert!(health.status().is_success());
+    }
+    // Another tenant's account maps on its own (no override of theirs is slow).
+    let other_key = t.create_environment("other").await;
+    let other_account = t.connect_sandbox(&other_key, "hubspot").await;
+    let r = t
+        .gql(Some(&other_key), LIST, json!({"a": other_account}))
+        .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    assert!(
+        slow.iter().any(|h| !h.is_finished()),
+        "the costly requests finished before /healthz and another tenant were answered"
+    );
+    for handle in slow {
+        let body = handle.await.unwrap();
+        let error = &body["errors"][0];
+        assert_eq!(error["extensions"]["code"], "CONFIG_ERROR", "{body}");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains("TESSERA_MAPPING_BUDGET_MS"), "{message}");
+    }
+}
