@@ -18,6 +18,7 @@ mod faults;
 mod gateway;
 mod hardening;
 mod health;
+mod isolation;
 mod jsonata_suite;
 mod mapping;
 mod overrides;
