@@ -20,6 +20,7 @@ mod hardening;
 mod health;
 mod jsonata_suite;
 mod mapping;
+mod oauth_apps;
 mod overrides;
 mod ratelimit;
 mod replicas;
