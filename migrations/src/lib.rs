@@ -21,6 +21,7 @@ mod m20261202_000008_webhook_endpoints;
 mod m20261202_000009_reconcile;
 mod m20261202_000010_account_health;
 mod m20261202_000011_alerts;
+mod m20261210_000012_oauth_binding;
 
 /// The migrations of Tessera's schema, oldest first.
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_reconcile::Migration),
             Box::new(m20261202_000010_account_health::Migration),
             Box::new(m20261202_000011_alerts::Migration),
+            Box::new(m20261210_000012_oauth_binding::Migration),
         ]
     }
 }

@@ -56,6 +56,9 @@ async fn demo_webhooks(
                     .vault
                     .seal_secret(&format!("oauth-app:{}", hook.provider), &secret),
                 scopes: Vec::new(),
+                // The demo's accounts get tokens from the sandbox on loopback.
+                allowed_hosts: vec![sandbox.base_url().trim_start_matches("http://").to_string()],
+                allow_client_credentials: false,
             })
             .await?;
         let reply = http

@@ -312,6 +312,8 @@ impl Sim {
                         .vault
                         .seal_secret(&format!("oauth-app:{}", app.provider), &secret),
                     scopes: Vec::new(),
+                    allowed_hosts: Vec::new(),
+                    allow_client_credentials: false,
                 })
                 .await?;
         }

@@ -3,6 +3,7 @@
 //!
 //! OAuth flows and refresh land here later; the engine only ever sees the resulting token.
 
+pub mod apps;
 mod key;
 pub mod oauth;
 pub mod refresh;

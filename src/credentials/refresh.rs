@@ -67,6 +67,10 @@ pub enum RefreshError {
         account: String,
         refused: crate::upstreams::Refused,
     },
+    /// The callback came from a browser other than the one that opened the
+    /// authorization link (no cookie, or another one): nothing was consumed or linked.
+    #[error("{0}")]
+    OtherBrowser(String),
     #[error("credential storage: {0}")]
     Store(String),
 }
@@ -88,7 +92,26 @@ impl HasCode for RefreshError {
             RefreshError::Unavailable { .. } => ErrorCode::UpstreamUnavailable,
             RefreshError::Config { .. } => ErrorCode::ConfigError,
             RefreshError::Refused { .. } => ErrorCode::Forbidden,
+            RefreshError::OtherBrowser(_) => ErrorCode::Forbidden,
             RefreshError::Store(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+/// An OAuth endpoint of an account, as messages name it.
+#[derive(Debug, Clone, Copy)]
+pub enum Endpoint {
+    Token,
+    Authorize,
+}
+
+impl Endpoint {
+    fn describe(self) -> &'static str {
+        match self {
+            Endpoint::Token => "token endpoint (settings.tokenUrl or the provider's template)",
+            Endpoint::Authorize => {
+                "authorization endpoint (settings.authorizeUrl or the provider's template)"
+            }
         }
     }
 }
@@ -378,16 +401,9 @@ impl TokenManager {
         if creds.refresh_token.is_none() && !creds.client_credentials {
             return Err(config("no refresh token".into()));
         }
-        let app = self
-            .client_app(&claimed.environment_id, &claimed.provider)
-            .await;
-        let app = match app {
-            Ok(app) => app,
-            Err(e) => {
-                self.release(&claimed, &creds, Some(e.to_string())).await?;
-                return Err(e);
-            }
-        };
+        // The endpoint first (an address the allow list refuses is refused as such), then
+        // the app that may be sent there: an account linked before the platform app was
+        // held to its own endpoints must not send the platform's secret elsewhere now.
         let token_url = match provider.resolve_oauth_url(
             &oauth.token_url,
             "tokenUrl",
@@ -398,6 +414,28 @@ impl TokenManager {
             Err(e) => {
                 self.release(&claimed, &creds, Some(e.to_string())).await?;
                 return Err(url_error(&account, e));
+            }
+        };
+        let app = self
+            .app_for(
+                &account,
+                &claimed.environment_id,
+                &provider,
+                &[(Endpoint::Token, &oauth.token_url, &token_url)],
+                creds.client_credentials,
+            )
+            .await;
+        let app = match app {
+            Ok(app) => app,
+            Err(e) => {
+                let reason = e.to_string();
+                self.release(&claimed, &creds, Some(reason.clone())).await?;
+                self.count(&claimed.provider, "failed");
+                let _ = self
+                    .store
+                    .insert_account_event(&claimed.id, "TOKEN_REFRESH_FAILED", &reason)
+                    .await;
+                return Err(e);
             }
         };
         let mut attempt = 0;
@@ -566,21 +604,58 @@ impl TokenManager {
         Ok(())
     }
 
-    /// The OAuth app for the account's environment (or the platform default).
-    pub async fn client_app(
+    /// The OAuth app to use for `endpoints` of an account of `environment_id`: the
+    /// environment's own app, else the platform default where the admin allows it (the
+    /// provider file's own endpoints and the hosts the admin named; the client-credentials
+    /// grant only when the admin said so). `account` names the account in errors (empty
+    /// before one exists).
+    pub async fn app_for(
         &self,
+        account: &str,
         environment_id: &str,
-        provider: &str,
+        model: &crate::config::ProviderModel,
+        endpoints: &[(Endpoint, &crate::config::Template, &url::Url)],
+        client_credentials: bool,
     ) -> Result<ClientApp, RefreshError> {
+        let provider = &model.name;
+        let config = |reason: String| RefreshError::Config {
+            account: account.to_string(),
+            reason,
+        };
         let app = self
             .store
             .find_oauth_app(environment_id, provider)
             .await
             .map_err(Self::store_err)?
-            .ok_or_else(|| RefreshError::Config {
-                account: String::new(),
-                reason: format!("no OAuth app is set for provider `{provider}` (setOAuthApp)"),
+            .ok_or_else(|| {
+                config(format!(
+                    "no OAuth app is set for provider `{provider}` (setOAuthApp)"
+                ))
             })?;
+        if app.environment_id.is_none() {
+            let own_app = format!(
+                "set this environment's own OAuth app for `{provider}` (setOAuthApp with the environment's API key)"
+            );
+            if client_credentials && !app.allow_client_credentials {
+                return Err(config(format!(
+                    "the platform's OAuth app for provider `{provider}` does not serve the client-credentials grant to environments (the admin has not allowed it); {own_app}"
+                )));
+            }
+            for (endpoint, template, url) in endpoints {
+                if !super::apps::platform_allows(template, url, &app.allowed_hosts) {
+                    let declared = super::apps::declared_origin(template)
+                        .map(|(_, host, _)| format!("`{host}`"))
+                        .unwrap_or_else(|| {
+                            "none: the provider file leaves its host to the settings".into()
+                        });
+                    return Err(config(format!(
+                        "the account's {} is at `{}`, which is neither the provider's own ({declared}) nor a host the admin allowed for the platform's OAuth app, so the platform app is not used there; {own_app}",
+                        endpoint.describe(),
+                        super::apps::shown_host(url),
+                    )));
+                }
+            }
+        }
         let secret = self
             .vault
             .open_secret(&format!("oauth-app:{provider}"), &app.client_secret)
@@ -590,6 +665,38 @@ impl TokenManager {
             client_secret: secret,
             scopes: app.scopes,
         })
+    }
+
+    /// Before `connectAccount` stores tokens that will be refreshed: the app its refreshes
+    /// would use may be sent to the account's token endpoint. No app at all is no refusal
+    /// here (nothing can leak; the refresh says what is missing).
+    pub async fn check_refresh_app(
+        &self,
+        environment_id: &str,
+        model: &crate::config::ProviderModel,
+        settings: &serde_json::Value,
+    ) -> Result<(), RefreshError> {
+        let Some(oauth) = model.oauth.as_ref() else {
+            return Ok(());
+        };
+        let token_url = model
+            .resolve_oauth_url(&oauth.token_url, "tokenUrl", settings, &self.upstreams)
+            .map_err(|e| url_error("", e))?;
+        match self
+            .app_for(
+                "",
+                environment_id,
+                model,
+                &[(Endpoint::Token, &oauth.token_url, &token_url)],
+                false,
+            )
+            .await
+        {
+            Err(RefreshError::Config { reason, .. }) if reason.starts_with("no OAuth app") => {
+                Ok(())
+            }
+            other => other.map(|_| ()),
+        }
     }
 
     /// One pass of the proactive refresher: every account due within its provider's buffer.
@@ -710,6 +817,9 @@ pub async fn run_scheduler(
     }
 }
 
+/// Why a callback without the starting browser's cookie is refused.
+pub const OTHER_BROWSER: &str = "this authorization was not started in this browser: open the authorization link (startOAuth's authorizationUrl) in the browser that completes it; nothing was linked";
+
 /// How long a started authorization may take before its state expires.
 const STATE_TTL: chrono::Duration = chrono::Duration::minutes(10);
 
@@ -729,6 +839,33 @@ fn random_token(bytes: usize) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
 }
 
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The secret `GET /oauth/start` gives the browser (as a cookie), and its hash, which is
+/// all the state keeps.
+pub fn new_browser_secret() -> (Secret, String) {
+    let secret = random_token(32);
+    let hash = sha256_hex(&secret);
+    (Secret::new(secret), hash)
+}
+
+/// The hash of a browser secret the callback was presented.
+pub fn browser_hash(secret: &str) -> String {
+    sha256_hex(secret)
+}
+
+/// The cookie that carries a state's browser secret: one per state, so a browser may run
+/// several authorizations at once.
+pub fn browser_cookie_name(state: &str) -> String {
+    format!("tessera_oauth_{}", &sha256_hex(state)[..16])
+}
+
 fn pkce_challenge(verifier: &str) -> String {
     use base64::Engine as _;
     use sha2::Digest;
@@ -738,13 +875,17 @@ fn pkce_challenge(verifier: &str) -> String {
 
 impl TokenManager {
     /// Begins the authorization-code flow for an environment: stores a single-use state
-    /// (and a PKCE verifier, sealed) and returns the vendor's authorization URL.
+    /// (and a PKCE verifier, sealed) with the vendor's authorization URL, and returns the
+    /// gateway's `GET /oauth/start` link, which binds the state to the browser that opens
+    /// it (a cookie) before sending it to the vendor. `gateway` is this gateway's base URL
+    /// as browsers reach it.
     pub async fn start_authorization(
         &self,
         environment_id: &str,
         provider: &str,
         redirect_uri: &str,
         settings: serde_json::Value,
+        gateway: &str,
     ) -> Result<AuthorizationStart, RefreshError> {
         let config = |reason: String| RefreshError::Config {
             account: String::new(),
@@ -764,7 +905,6 @@ impl TokenManager {
         if !matches!(redirect.scheme(), "http" | "https") {
             return Err(config("redirectUri must be an http(s) URL".into()));
         }
-        let app = self.client_app(environment_id, provider).await?;
         let mut url = model
             .resolve_oauth_url(
                 &oauth.authorize_url,
@@ -773,6 +913,37 @@ impl TokenManager {
                 &self.upstreams,
             )
             .map_err(|e| url_error("", e))?;
+        // Where the code will be exchanged: the app must be allowed there too.
+        let token_url = model
+            .resolve_oauth_url(&oauth.token_url, "tokenUrl", &settings, &self.upstreams)
+            .map_err(|e| url_error("", e))?;
+        let app = self
+            .app_for(
+                "",
+                environment_id,
+                &model,
+                &[
+                    (Endpoint::Authorize, &oauth.authorize_url, &url),
+                    (Endpoint::Token, &oauth.token_url, &token_url),
+                ],
+                false,
+            )
+            .await?;
+        let gateway = gateway.trim_end_matches('/');
+        let callback = format!("{gateway}/oauth/callback");
+        let own_app = self
+            .store
+            .find_oauth_app(environment_id, provider)
+            .await
+            .map_err(Self::store_err)?
+            .is_some_and(|a| a.environment_id.is_some());
+        if !own_app && redirect_uri != callback {
+            // A code issued to the platform's app may reach no one but this gateway: sent
+            // elsewhere, it could be carried back here by any browser.
+            return Err(config(format!(
+                "with the platform's OAuth app, redirectUri must be this gateway's callback `{callback}` (TESSERA_PUBLIC_URL decides the address); set this environment's own OAuth app to use another"
+            )));
+        }
         let state = random_token(32);
         let verifier = oauth.pkce.then(|| random_token(48));
         let scopes = if app.scopes.is_empty() {
@@ -797,6 +968,9 @@ impl TokenManager {
                 q.append_pair(k, v);
             }
         }
+        let mut start = url::Url::parse(&format!("{gateway}/oauth/start"))
+            .map_err(|e| config(format!("the gateway's public URL is not a URL: {e}")))?;
+        start.query_pairs_mut().append_pair("state", &state);
         let expires_at = Utc::now() + STATE_TTL;
         self.store
             .insert_oauth_state(crate::store::OAuthState {
@@ -810,36 +984,48 @@ impl TokenManager {
                 }),
                 settings,
                 expires_at,
+                authorize_url: url.to_string(),
             })
             .await
             .map_err(Self::store_err)?;
         Ok(AuthorizationStart {
-            url,
+            url: start,
             state,
             expires_at,
         })
     }
 
-    /// Ends the flow: consumes the state (a replay or an expired state is refused),
-    /// exchanges the code and creates the linked account with the token set and the
-    /// token-response values the provider keeps as settings.
+    /// Ends the flow: consumes the state for the browser that opened its link
+    /// (`browser_hash`: the SHA-256 of the secret its cookie holds; another browser is
+    /// refused and consumes nothing; a replay or an expired state is refused), exchanges
+    /// the code and creates the linked account with the token set and the token-response
+    /// values the provider keeps as settings.
     pub async fn complete_authorization(
         &self,
         state: &str,
         code: &str,
+        browser_hash: Option<&str>,
     ) -> Result<LinkedAccount, RefreshError> {
         let config = |reason: String| RefreshError::Config {
             account: String::new(),
             reason,
         };
-        let started = self
+        let started = match self
             .store
-            .take_oauth_state(state)
+            .take_oauth_state(state, browser_hash)
             .await
             .map_err(Self::store_err)?
-            .ok_or_else(|| {
-                config("the OAuth state is unknown, expired or already used; start again".into())
-            })?;
+        {
+            crate::store::StateTake::Taken(started) => *started,
+            crate::store::StateTake::Unknown => {
+                return Err(config(
+                    "the OAuth state is unknown, expired or already used; start again".into(),
+                ));
+            }
+            crate::store::StateTake::OtherBrowser => {
+                return Err(RefreshError::OtherBrowser(OTHER_BROWSER.into()));
+            }
+        };
         let model = self
             .providers
             .get(&started.provider)
@@ -849,9 +1035,6 @@ impl TokenManager {
             .oauth
             .as_ref()
             .ok_or_else(|| config("the provider does not use OAuth".into()))?;
-        let app = self
-            .client_app(&started.environment_id, &started.provider)
-            .await?;
         let token_url = model
             .resolve_oauth_url(
                 &oauth.token_url,
@@ -860,6 +1043,15 @@ impl TokenManager {
                 &self.upstreams,
             )
             .map_err(|e| url_error("", e))?;
+        let app = self
+            .app_for(
+                "",
+                &started.environment_id,
+                &model,
+                &[(Endpoint::Token, &oauth.token_url, &token_url)],
+                false,
+            )
+            .await?;
         let verifier = match &started.code_verifier {
             Some(sealed) => Some(
                 self.vault
@@ -928,10 +1120,18 @@ impl TokenManager {
             .oauth
             .as_ref()
             .ok_or_else(|| config(format!("provider `{provider}` does not use OAuth")))?;
-        let app = self.client_app(environment_id, provider).await?;
         let token_url = model
             .resolve_oauth_url(&oauth.token_url, "tokenUrl", &settings, &self.upstreams)
             .map_err(|e| url_error("", e))?;
+        let app = self
+            .app_for(
+                "",
+                environment_id,
+                &model,
+                &[(Endpoint::Token, &oauth.token_url, &token_url)],
+                true,
+            )
+            .await?;
         let set = self
             .client
             .request(oauth, &token_url, &app, Grant::ClientCredentials)

@@ -211,7 +211,7 @@ pub fn types() -> (Vec<Object>, Vec<Enum>) {
         .description("A started OAuth authorization: send the user to `authorizationUrl`.")
         .field(getter::<crate::credentials::refresh::AuthorizationStart>(
             "authorizationUrl",
-            "The vendor's consent page for this authorization.",
+            "Where to send the user's browser: this gateway's /oauth/start link, which works in the first browser that opens it (a cookie binds the flow to it) and redirects to the vendor's consent page.",
             TypeRef::named_nn(TypeRef::STRING),
             |s| Some(FieldValue::value(s.url.to_string())),
         ))
@@ -231,19 +231,19 @@ pub fn types() -> (Vec<Object>, Vec<Enum>) {
         .description(
             "The OAuth client Tessera uses with a provider (the secret is never returned).",
         )
-        .field(getter::<(String, String, Vec<String>)>(
+        .field(getter::<AppView>(
             "provider",
             "The provider.",
             TypeRef::named_nn(TypeRef::STRING),
             |a| Some(FieldValue::value(a.0.clone())),
         ))
-        .field(getter::<(String, String, Vec<String>)>(
+        .field(getter::<AppView>(
             "clientId",
             "The client id.",
             TypeRef::named_nn(TypeRef::STRING),
             |a| Some(FieldValue::value(a.1.clone())),
         ))
-        .field(getter::<(String, String, Vec<String>)>(
+        .field(getter::<AppView>(
             "scopes",
             "Scopes asked for (empty: the provider's defaults).",
             TypeRef::named_nn_list_nn(TypeRef::STRING),
@@ -252,6 +252,22 @@ pub fn types() -> (Vec<Object>, Vec<Enum>) {
                     a.2.iter().map(|s| FieldValue::value(s.clone())),
                 ))
             },
+        ))
+        .field(getter::<AppView>(
+            "allowedHosts",
+            "Platform default only: the token and authorization hosts, beyond the provider file's own, that environments may use it with.",
+            TypeRef::named_nn_list_nn(TypeRef::STRING),
+            |a| {
+                Some(FieldValue::list(
+                    a.3.iter().map(|s| FieldValue::value(s.clone())),
+                ))
+            },
+        ))
+        .field(getter::<AppView>(
+            "allowClientCredentials",
+            "Platform default only: environments may use it for the client-credentials grant.",
+            TypeRef::named_nn(TypeRef::BOOLEAN),
+            |a| Some(FieldValue::value(a.4)),
         ));
     (
         vec![account, provider, environment, created, event, start, app],
@@ -310,6 +326,10 @@ pub fn query_fields() -> Vec<Field> {
     ]
 }
 
+/// What `setOAuthApp` returns: provider, client id, scopes, allowed hosts, whether the
+/// client-credentials grant is allowed.
+type AppView = (String, String, Vec<String>, Vec<String>, bool);
+
 fn oauth_mutations() -> Vec<Field> {
     vec![
         Field::new("setOAuthApp", TypeRef::named_nn("OAuthApp"), |ctx| {
@@ -329,6 +349,18 @@ fn oauth_mutations() -> Vec<Field> {
                     Some(v) if !v.is_null() => v.list()?.iter().map(|s| s.string().map(str::to_string)).collect::<Result<_, _>>()?,
                     _ => Vec::new(),
                 };
+                let hosts: Option<Vec<String>> = match ctx.args.get("allowedHosts") {
+                    Some(v) if !v.is_null() => Some(v.list()?.iter().map(|s| s.string().and_then(|h| crate::credentials::apps::normalize_allowed_host(h).map_err(|e| coded(ErrorCode::BadUserInput, format!("allowedHosts: {e}"))))).collect::<Result<_, _>>()?),
+                    _ => None,
+                };
+                let client_credentials = match ctx.args.get("allowClientCredentials") {
+                    Some(v) if !v.is_null() => Some(v.boolean()?),
+                    _ => None,
+                };
+                if caller.environment().is_some() && (hosts.is_some() || client_credentials.is_some()) {
+                    return Err(coded(ErrorCode::BadUserInput, "`allowedHosts` and `allowClientCredentials` govern the platform's default app (admin key); an environment's own app is used wherever the environment sends it"));
+                }
+                let (hosts, client_credentials) = (hosts.unwrap_or_default(), client_credentials.unwrap_or(false));
                 services
                     .store
                     .set_oauth_app(crate::store::OAuthApp {
@@ -337,17 +369,21 @@ fn oauth_mutations() -> Vec<Field> {
                         client_id: client_id.clone(),
                         client_secret: services.vault.seal_secret(&format!("oauth-app:{provider}"), &secret),
                         scopes: scopes.clone(),
+                        allowed_hosts: hosts.clone(),
+                        allow_client_credentials: client_credentials,
                     })
                     .await
                     .map_err(|e| from_code(&e))?;
-                Ok(Some(FieldValue::owned_any((provider, client_id, scopes))))
+                Ok(Some(FieldValue::owned_any::<AppView>((provider, client_id, scopes, hosts, client_credentials))))
             })
         })
         .argument(InputValue::new("provider", TypeRef::named_nn(TypeRef::STRING)))
         .argument(InputValue::new("clientId", TypeRef::named_nn(TypeRef::STRING)))
         .argument(InputValue::new("clientSecret", TypeRef::named_nn(TypeRef::STRING)))
         .argument(InputValue::new("scopes", TypeRef::named_list(TypeRef::STRING)))
-        .description("Sets the caller's OAuth app for a provider; with the admin key, the platform default every environment falls back to."),
+        .argument(InputValue::new("allowedHosts", TypeRef::named_list(TypeRef::STRING)).description("Admin key only: token and authorization hosts (`host` or `host:port`), beyond the provider file's own, where environments may use the platform default (a vendor's sandbox login host, an on-premise vendor). Replaced on every call; default none."))
+        .argument(InputValue::new("allowClientCredentials", TypeRef::named(TypeRef::BOOLEAN)).description("Admin key only: environments may use the platform default for the client-credentials grant (it acts as the platform's own identity). Default false."))
+        .description("Sets the caller's OAuth app for a provider; with the admin key, the platform default that environments without their own fall back to, used only with the provider file's own OAuth endpoints and the `allowedHosts` the admin names."),
         Field::new("startOAuth", TypeRef::named_nn("OAuthStart"), |ctx| {
             FieldFuture::new(async move {
                 let services = services(&ctx)?;
@@ -365,7 +401,7 @@ fn oauth_mutations() -> Vec<Field> {
                 }
                 let start = services
                     .tokens
-                    .start_authorization(&environment, &provider, &redirect_uri, settings)
+                    .start_authorization(&environment, &provider, &redirect_uri, settings, &services.base_url())
                     .await
                     .map_err(|e| if e.code() == ErrorCode::ConfigError || matches!(e, crate::credentials::RefreshError::Refused { .. }) { coded(ErrorCode::BadUserInput, e.to_string()) } else { from_code(&e) })?;
                 Ok(Some(FieldValue::owned_any(start)))
@@ -374,7 +410,7 @@ fn oauth_mutations() -> Vec<Field> {
         .argument(InputValue::new("provider", TypeRef::named_nn(TypeRef::STRING)))
         .argument(InputValue::new("redirectUri", TypeRef::named_nn(TypeRef::STRING)).description("Tessera's `/oauth/callback` URL as the vendor must call it."))
         .argument(InputValue::new("settings", TypeRef::named("JSON")).description("Settings for the new account (`authorizeUrl`, `tokenUrl`, template values)."))
-        .description("Starts the OAuth authorization-code flow; the account is created when the vendor redirects to /oauth/callback."),
+        .description("Starts the OAuth authorization-code flow. Send the user's browser to `authorizationUrl` (this gateway's /oauth/start, which binds the flow to that browser with a cookie and redirects to the vendor); the account is created when the vendor redirects that browser to /oauth/callback."),
     ]
 }
 
@@ -445,6 +481,16 @@ fn mutation_fields_core() -> Vec<Field> {
                 if let (Some(oauth), Some(_)) = (&provider.oauth, settings.get("tokenUrl")) {
                     let token_url = provider.resolve_oauth_url(&oauth.token_url, "tokenUrl", &settings, &services.upstreams).map_err(|e| coded(ErrorCode::BadUserInput, e.to_string()))?;
                     services.upstreams.check_resolved(&token_url).await.map_err(|r| coded(ErrorCode::BadUserInput, r.to_string()))?;
+                }
+                // Tokens that will be refreshed: the app the refreshes would use must be allowed
+                // at the account's token endpoint (the platform's app is not, at a host of the
+                // tenant's choosing).
+                if credentials.refresh_token.is_some() {
+                    services
+                        .tokens
+                        .check_refresh_app(&environment_id, &provider, &settings)
+                        .await
+                        .map_err(|e| if e.code() == ErrorCode::ConfigError || matches!(e, crate::credentials::RefreshError::Refused { .. }) { coded(ErrorCode::BadUserInput, e.to_string()) } else { from_code(&e) })?;
                 }
                 let id = uuid::Uuid::new_v4().to_string();
                 let row = services

@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/graphql/ws", get(ws::upgrade))
         .route("/proxy/{account_id}/{*path}", any(proxy::proxy))
+        .route("/oauth/start", get(oauth::start))
         .route("/oauth/callback", get(oauth::callback))
         .route("/webhooks/{provider}", post(webhooks::receive))
         .route("/webhooks/{provider}/{account_id}", post(webhooks::receive))

@@ -46,7 +46,7 @@ pub use idempotency::{Claim, IDEMPOTENCY_WINDOW_HOURS};
 pub use linked_accounts::{
     LINKED_ACCOUNT_STATUSES, LinkedAccount, LinkedAccountUpdate, NewLinkedAccount,
 };
-pub use oauth::{AccountEvent, OAuthApp, OAuthState};
+pub use oauth::{AccountEvent, OAuthApp, OAuthState, StateClaim, StateTake};
 pub use overrides::{NewOverrideVersion, OverrideQuery, OverrideVersion};
 pub use rate_limit_budgets::ExhaustedWindow;
 pub use reconcile::ReconcileState;

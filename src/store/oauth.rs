@@ -18,6 +18,11 @@ pub struct OAuthApp {
     pub client_id: String,
     pub client_secret: Vec<u8>,
     pub scopes: Vec<String>,
+    /// Platform default only: the token and authorization hosts (`host` or `host:port`),
+    /// beyond the provider file's own, that the admin lets environments use it with.
+    pub allowed_hosts: Vec<String>,
+    /// Platform default only: environments may use it for the client-credentials grant.
+    pub allow_client_credentials: bool,
 }
 
 impl std::fmt::Debug for OAuthApp {
@@ -30,6 +35,8 @@ impl std::fmt::Debug for OAuthApp {
                 "client_secret",
                 &crate::store::Redacted(self.client_secret.len()),
             )
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("allow_client_credentials", &self.allow_client_credentials)
             .finish()
     }
 }
@@ -45,6 +52,37 @@ pub struct OAuthState {
     pub code_verifier: Option<Vec<u8>>,
     pub settings: serde_json::Value,
     pub expires_at: DateTime<Utc>,
+    /// The vendor's consent URL, revealed by `GET /oauth/start` to the first browser.
+    pub authorize_url: String,
+}
+
+/// What the browser at `GET /oauth/start` gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateClaim {
+    /// This browser holds the state now (or already did): send it to the vendor.
+    Claimed {
+        authorize_url: String,
+        expires_at: DateTime<Utc>,
+        /// Claimed by this call: the browser needs the new secret. `false`: the browser
+        /// came back with the secret it already holds.
+        fresh: bool,
+    },
+    /// Unknown, expired or consumed.
+    Unknown,
+    /// Another browser opened the link first.
+    OtherBrowser,
+}
+
+/// What the callback gets for a state and the secret its browser presented.
+#[derive(Debug)]
+pub enum StateTake {
+    /// Consumed: this browser started the flow.
+    Taken(Box<OAuthState>),
+    /// Unknown, expired or consumed.
+    Unknown,
+    /// The state exists, but the browser presented no secret or another one: nothing was
+    /// consumed, so a forged callback cannot spend the rightful browser's flow.
+    OtherBrowser,
 }
 
 impl std::fmt::Debug for OAuthState {
@@ -69,6 +107,7 @@ impl Store {
     /// Creates or replaces the app of (environment, provider).
     pub async fn set_oauth_app(&self, app: OAuthApp) -> Result<(), StoreError> {
         let scopes = serde_json::to_string(&app.scopes).unwrap_or_else(|_| "[]".into());
+        let hosts = serde_json::to_string(&app.allowed_hosts).unwrap_or_else(|_| "[]".into());
         oauth_app::Entity::insert(oauth_app::ActiveModel {
             id: Set(crate::store::new_id()),
             environment_id: Set(app.environment_id.unwrap_or_default()),
@@ -76,6 +115,8 @@ impl Store {
             client_id: Set(app.client_id),
             client_secret: Set(app.client_secret),
             scopes: Set(scopes),
+            allowed_hosts: Set(hosts),
+            allow_client_credentials: Set(app.allow_client_credentials),
             created_at: Set(crate::store::now()),
         })
         .on_conflict(
@@ -87,6 +128,8 @@ impl Store {
                 oauth_app::Column::ClientId,
                 oauth_app::Column::ClientSecret,
                 oauth_app::Column::Scopes,
+                oauth_app::Column::AllowedHosts,
+                oauth_app::Column::AllowClientCredentials,
             ])
             .to_owned(),
         )
@@ -112,13 +155,7 @@ impl Store {
             .iter()
             .find(|r| r.environment_id == environment_id)
             .or_else(|| rows.iter().find(|r| r.environment_id.is_empty()));
-        Ok(pick.map(|r| OAuthApp {
-            environment_id: (!r.environment_id.is_empty()).then(|| r.environment_id.clone()),
-            provider: r.provider.clone(),
-            client_id: r.client_id.clone(),
-            client_secret: r.client_secret.clone(),
-            scopes: serde_json::from_str(&r.scopes).unwrap_or_default(),
-        }))
+        Ok(pick.cloned().map(app_from_row))
     }
 
     pub async fn insert_oauth_state(&self, s: OAuthState) -> Result<(), StoreError> {
@@ -130,6 +167,8 @@ impl Store {
             code_verifier: Set(s.code_verifier),
             settings: Set(s.settings.to_string()),
             expires_at: Set(crate::store::stored_time(s.expires_at)),
+            authorize_url: Set(Some(s.authorize_url)),
+            browser_hash: Set(None),
         })
         .exec_without_returning(&self.db)
         .await
@@ -141,25 +180,88 @@ impl Store {
         Ok(())
     }
 
-    /// Consumes a state: it is deleted by the first caller, so a replayed callback finds
-    /// nothing. Expired states are returned as `None` too.
-    pub async fn take_oauth_state(&self, state: &str) -> Result<Option<OAuthState>, StoreError> {
+    /// Binds a started authorization to the browser that opens its link first: the state
+    /// takes `browser_hash` (the SHA-256 of the secret that browser gets as a cookie) when
+    /// it has none. The same browser coming back (`presented_hash` matches) is sent on
+    /// again; any other browser is refused.
+    pub async fn claim_oauth_state(
+        &self,
+        state: &str,
+        browser_hash: &str,
+        presented_hash: Option<&str>,
+    ) -> Result<StateClaim, StoreError> {
+        let now = crate::store::now();
+        let claimed = oauth_state::Entity::update_many()
+            .col_expr(
+                oauth_state::Column::BrowserHash,
+                sea_orm::sea_query::Expr::value(browser_hash.to_owned()),
+            )
+            .filter(oauth_state::Column::State.eq(state))
+            .filter(oauth_state::Column::BrowserHash.is_null())
+            .filter(oauth_state::Column::ExpiresAt.gt(now))
+            .exec(&self.db)
+            .await
+            .map_err(StoreError::db("claim an OAuth state"))?;
         let Some(row) = oauth_state::Entity::find_by_id(state.to_owned())
             .one(&self.db)
             .await
             .map_err(StoreError::db("read an OAuth state"))?
         else {
-            return Ok(None);
+            return Ok(StateClaim::Unknown);
         };
+        let Some(authorize_url) = row.authorize_url.filter(|_| row.expires_at > now) else {
+            // Expired, or started before authorizations were bound to browsers.
+            return Ok(StateClaim::Unknown);
+        };
+        let fresh = claimed.rows_affected == 1;
+        let mine = fresh
+            || presented_hash
+                .zip(row.browser_hash.as_deref())
+                .is_some_and(|(a, b)| crate::signing::constant_time_eq(a.as_bytes(), b.as_bytes()));
+        Ok(if mine {
+            StateClaim::Claimed {
+                authorize_url,
+                expires_at: row.expires_at,
+                fresh,
+            }
+        } else {
+            StateClaim::OtherBrowser
+        })
+    }
+
+    /// Consumes a state for the browser that claimed it: deleted by the first caller that
+    /// presents its browser's secret, so a replayed callback finds nothing. A caller
+    /// without it consumes nothing. Expired states are `Unknown` (and deleted).
+    pub async fn take_oauth_state(
+        &self,
+        state: &str,
+        presented_hash: Option<&str>,
+    ) -> Result<StateTake, StoreError> {
+        let Some(row) = oauth_state::Entity::find_by_id(state.to_owned())
+            .one(&self.db)
+            .await
+            .map_err(StoreError::db("read an OAuth state"))?
+        else {
+            return Ok(StateTake::Unknown);
+        };
+        let expired = row.expires_at < crate::store::now();
+        if !expired {
+            let Some((presented, bound)) = presented_hash.zip(row.browser_hash.as_deref()) else {
+                return Ok(StateTake::OtherBrowser);
+            };
+            if !crate::signing::constant_time_eq(presented.as_bytes(), bound.as_bytes()) {
+                return Ok(StateTake::OtherBrowser);
+            }
+        }
         let deleted = oauth_state::Entity::delete_many()
             .filter(oauth_state::Column::State.eq(state))
             .exec(&self.db)
             .await
             .map_err(StoreError::db("consume an OAuth state"))?;
-        if deleted.rows_affected != 1 || row.expires_at < crate::store::now() {
-            return Ok(None);
+        if deleted.rows_affected != 1 || expired {
+            return Ok(StateTake::Unknown);
         }
-        Ok(Some(OAuthState {
+        Ok(StateTake::Taken(Box::new(OAuthState {
             state: row.state,
             environment_id: row.environment_id,
             provider: row.provider,
@@ -167,7 +269,8 @@ impl Store {
             code_verifier: row.code_verifier,
             settings: serde_json::from_str(&row.settings).unwrap_or_default(),
             expires_at: row.expires_at,
-        }))
+            authorize_url: row.authorize_url.unwrap_or_default(),
+        })))
     }
 
     pub async fn insert_account_event(
@@ -261,16 +364,7 @@ impl Store {
             .all(&self.db)
             .await
             .map_err(StoreError::db("read OAuth apps"))?;
-        Ok(rows
-            .into_iter()
-            .map(|r| OAuthApp {
-                environment_id: (!r.environment_id.is_empty()).then(|| r.environment_id.clone()),
-                provider: r.provider,
-                client_id: r.client_id,
-                client_secret: r.client_secret,
-                scopes: serde_json::from_str(&r.scopes).unwrap_or_default(),
-            })
-            .collect())
+        Ok(rows.into_iter().map(app_from_row).collect())
     }
 
     /// Drops pending authorizations: their sealed verifiers do not survive a key change,
@@ -281,5 +375,17 @@ impl Store {
             .await
             .map_err(StoreError::db("clear OAuth states"))?;
         Ok(r.rows_affected)
+    }
+}
+
+fn app_from_row(r: oauth_app::Model) -> OAuthApp {
+    OAuthApp {
+        environment_id: (!r.environment_id.is_empty()).then(|| r.environment_id.clone()),
+        provider: r.provider,
+        client_id: r.client_id,
+        client_secret: r.client_secret,
+        scopes: serde_json::from_str(&r.scopes).unwrap_or_default(),
+        allowed_hosts: serde_json::from_str(&r.allowed_hosts).unwrap_or_default(),
+        allow_client_credentials: r.allow_client_credentials,
     }
 }

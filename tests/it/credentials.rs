@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::common::TestGateway;
+use crate::oauth_apps::Browser;
 
 const CONTACTS: &str =
     "query($a: ID!) { contacts(accountId: $a, first: 1) { edges { node { remoteId } } } }";
@@ -268,22 +269,18 @@ async fn the_authorization_code_flow_creates_a_working_account_and_refuses_repla
             .as_str()
             .unwrap()
             .to_string();
+        // The browser opens the link: the gateway binds the flow to it (a cookie) and
+        // sends it to the vendor, who approves and redirects it to Tessera's callback.
+        let browser = Browser::new();
+        let (vendor, cookie) = browser.open(&url).await;
         if provider == "salesforce" {
             assert!(
-                url.contains("code_challenge_method=S256"),
-                "PKCE for Salesforce: {url}"
+                vendor.contains("code_challenge_method=S256"),
+                "PKCE for Salesforce: {vendor}"
             );
         }
-        // The vendor approves and redirects the browser to Tessera's callback.
-        let no_redirects = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let consent = no_redirects.get(&url).send().await.unwrap();
-        assert_eq!(consent.status(), 302, "{provider}");
-        let location = consent.headers()["location"].to_str().unwrap().to_string();
-        assert!(location.starts_with(&callback), "{location}");
-        let done = t.http.get(&location).send().await.unwrap();
+        let location = browser.approve(&vendor, &callback).await;
+        let done = browser.get(&location, Some(&cookie)).await;
         assert_eq!(done.status(), 200, "{provider}");
         let done: Value = done.json().await.unwrap();
         let account = done["accountId"].as_str().unwrap().to_string();
@@ -313,8 +310,8 @@ async fn the_authorization_code_flow_creates_a_working_account_and_refuses_repla
                 "instance_url from the token response is kept"
             );
         }
-        // The same callback again: the state is spent.
-        let replay = t.http.get(&location).send().await.unwrap();
+        // The same callback again, from the same browser: the state is spent.
+        let replay = browser.get(&location, Some(&cookie)).await;
         assert_eq!(replay.status(), 400);
         assert_eq!(
             replay.json::<Value>().await.unwrap()["error"]["code"],
@@ -402,6 +399,8 @@ async fn rotating_the_secret_key_re_encrypts_every_stored_secret() {
             client_id: "cid".into(),
             client_secret: old_vault.seal_secret("oauth-app:hubspot", &Secret::new("cs-1")),
             scopes: vec![],
+            allowed_hosts: vec![],
+            allow_client_credentials: false,
         })
         .await
         .unwrap();
@@ -493,28 +492,54 @@ async fn an_environment_without_its_own_app_uses_the_platform_default() {
         "{}",
         none.body
     );
+    let set_platform = "mutation($h: [String!]) { setOAuthApp(provider: \"hubspot\", clientId: \"platform-client\", clientSecret: \"platform-secret\", allowedHosts: $h) { clientId allowedHosts } }";
     let set = t
-        .gql(Some(crate::common::ADMIN_KEY), "mutation { setOAuthApp(provider: \"hubspot\", clientId: \"platform-client\", clientSecret: \"platform-secret\") { clientId } }", json!({}))
+        .gql(
+            Some(crate::common::ADMIN_KEY),
+            set_platform,
+            json!({"h": null}),
+        )
         .await;
     assert!(set.body["errors"].is_null(), "{}", set.body);
+    // The sandbox's consent page is not the provider file's own host: not with the
+    // platform app until the admin names it.
     let r = t.gql(Some(&t.env_key), start, vars.clone()).await;
-    assert!(
-        r.body["data"]["startOAuth"]["authorizationUrl"]
-            .as_str()
-            .unwrap()
-            .contains("client_id=platform-client"),
+    assert_eq!(r.code(), Some("BAD_USER_INPUT"), "{}", r.body);
+    let sandbox_host = t
+        .sandbox
+        .base_url()
+        .trim_start_matches("http://")
+        .to_string();
+    let set = t
+        .gql(
+            Some(crate::common::ADMIN_KEY),
+            set_platform,
+            json!({"h": [sandbox_host]}),
+        )
+        .await;
+    assert_eq!(
+        set.body["data"]["setOAuthApp"]["allowedHosts"],
+        json!([sandbox_host]),
         "{}",
-        r.body
+        set.body
     );
+    let r = t.gql(Some(&t.env_key), start, vars.clone()).await;
+    let link = r.body["data"]["startOAuth"]["authorizationUrl"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}", r.body))
+        .to_string();
+    let (vendor, _) = Browser::new().open(&link).await;
+    assert!(vendor.contains("client_id=platform-client"), "{vendor}");
     t.set_app("hubspot").await;
     let r = t.gql(Some(&t.env_key), start, vars).await;
+    let link = r.body["data"]["startOAuth"]["authorizationUrl"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}", r.body))
+        .to_string();
+    let (vendor, _) = Browser::new().open(&link).await;
     assert!(
-        r.body["data"]["startOAuth"]["authorizationUrl"]
-            .as_str()
-            .unwrap()
-            .contains("client_id=sandbox-hubspot-client"),
-        "the environment's own app wins: {}",
-        r.body
+        vendor.contains("client_id=sandbox-hubspot-client"),
+        "the environment's own app wins: {vendor}"
     );
 }
 

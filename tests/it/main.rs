@@ -21,6 +21,7 @@ mod health;
 mod isolation;
 mod jsonata_suite;
 mod mapping;
+mod oauth_apps;
 mod overrides;
 mod ratelimit;
 mod replicas;

@@ -10,6 +10,9 @@ pub struct Model {
     pub client_id: String,
     pub client_secret: Vec<u8>,
     pub scopes: String,
+    /// JSON array of `host` or `host:port`.
+    pub allowed_hosts: String,
+    pub allow_client_credentials: bool,
     pub created_at: DateTimeUtc,
 }
 

@@ -11,6 +11,8 @@ pub struct Model {
     pub code_verifier: Option<Vec<u8>>,
     pub settings: String,
     pub expires_at: DateTimeUtc,
+    pub authorize_url: Option<String>,
+    pub browser_hash: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
