@@ -314,6 +314,9 @@ struct Counters {
     refresh_token: u64,
     client_credentials: u64,
     failed: u64,
+    /// Refresh requests that arrived while another one presenting the same refresh token
+    /// was still being answered: two clients (replicas) refreshing one grant at once.
+    overlapping_refreshes: u64,
 }
 
 struct ProviderState {
@@ -325,6 +328,8 @@ struct ProviderState {
     refresh_tokens: HashMap<String, u64>,
     grants: HashMap<u64, Grant>,
     counters: Counters,
+    /// Refresh requests being answered now, per refresh token presented.
+    refreshing: HashMap<String, u32>,
 }
 
 impl ProviderState {
@@ -348,6 +353,7 @@ impl ProviderState {
             },
             codes: HashMap::new(),
             refresh_tokens: HashMap::new(),
+            refreshing: HashMap::new(),
             grants: HashMap::new(),
             counters: Counters::default(),
         }
@@ -464,6 +470,7 @@ impl OAuthStore {
                     "refresh_token": c.refresh_token,
                     "client_credentials": c.client_credentials,
                     "failed": c.failed,
+                    "overlapping_refreshes": c.overlapping_refreshes,
                 });
                 ((*provider).to_owned(), counts)
             })
@@ -980,6 +987,13 @@ pub(crate) async fn token<V: OAuthShape>(
         .and_then(|r| last_param(&r.params, "grant_type"))
         .and_then(GrantType::parse);
 
+    let presented = request
+        .as_ref()
+        .ok()
+        .filter(|_| grant == Some(GrantType::RefreshToken))
+        .and_then(|r| last_param(&r.params, "refresh_token"))
+        .map(str::to_owned);
+    let _answering = presented.map(|token| Answering::begin(store, profile.provider, token));
     let (delay, outage) = {
         let mut inner = store.lock();
         match inner.providers.get_mut(profile.provider) {
@@ -1016,6 +1030,45 @@ pub(crate) async fn token<V: OAuthShape>(
         Err(error) => {
             store.count_failed(profile.provider);
             v.token_error(&error)
+        }
+    }
+}
+
+/// One refresh request being answered, counted as overlapping when another presenting the
+/// same refresh token is still in progress; the count drops when the answer is sent (or the
+/// client went away).
+struct Answering<'a> {
+    store: &'a OAuthStore,
+    provider: &'static str,
+    token: String,
+}
+
+impl<'a> Answering<'a> {
+    fn begin(store: &'a OAuthStore, provider: &'static str, token: String) -> Answering<'a> {
+        if let Some(state) = store.lock().providers.get_mut(provider) {
+            let n = state.refreshing.entry(token.clone()).or_insert(0);
+            if *n > 0 {
+                state.counters.overlapping_refreshes += 1;
+            }
+            *n += 1;
+        }
+        Answering {
+            store,
+            provider,
+            token,
+        }
+    }
+}
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        if let Some(state) = self.store.lock().providers.get_mut(self.provider)
+            && let Some(n) = state.refreshing.get_mut(&self.token)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                state.refreshing.remove(&self.token);
+            }
         }
     }
 }

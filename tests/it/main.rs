@@ -4,6 +4,7 @@
 
 mod alerts;
 mod architecture;
+mod chaos;
 mod common;
 mod config;
 mod conformance;

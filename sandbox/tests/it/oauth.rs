@@ -1057,7 +1057,7 @@ async fn token_failures_then_recovery() {
     let stats = e.oauth_stats(HUBSPOT).await;
     assert_eq!(
         stats,
-        json!({ "authorization_code": 0, "refresh_token": 3, "client_credentials": 0, "failed": 2 })
+        json!({ "authorization_code": 0, "refresh_token": 3, "client_credentials": 0, "failed": 2, "overlapping_refreshes": 0 })
     );
     // Zoho's 5xx are real statuses, not its HTTP-200 errors.
     e.switch(json!({ "provider": "zoho", "tokenFailures": { "status": 502 } }))
@@ -1092,6 +1092,24 @@ async fn token_delay_slows_the_token_endpoint_only() {
     let started = Instant::now();
     e.refresh(PIPEDRIVE, &text(&grant, "refresh_token")).await;
     assert!(started.elapsed() < Duration::from_millis(400));
+}
+
+/// Two refreshes presenting one refresh token at once (two replicas refreshing one grant)
+/// are counted; one after the other are not.
+#[tokio::test]
+async fn refreshes_of_one_token_at_once_are_counted_as_overlapping() {
+    let e = env().await;
+    let refresh = text(&e.grant(PIPEDRIVE, None).await, "refresh_token");
+    e.refresh(PIPEDRIVE, &refresh).await;
+    assert_eq!(e.oauth_stats(PIPEDRIVE).await["overlapping_refreshes"], 0);
+    e.switch(json!({ "provider": "pipedrive", "tokenDelayMs": 300 }))
+        .await;
+    let (a, b) = tokio::join!(
+        e.refresh(PIPEDRIVE, &refresh),
+        e.refresh(PIPEDRIVE, &refresh)
+    );
+    assert_eq!((a.0, b.0), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(e.oauth_stats(PIPEDRIVE).await["overlapping_refreshes"], 1);
 }
 
 /// Vendors limit per account: a refreshed access token is charged to the same window.
@@ -1361,7 +1379,7 @@ async fn stats_count_token_calls_per_grant_and_reset_clears_everything() {
     let before = e.oauth_stats(ZOHO).await;
     assert_eq!(
         before,
-        json!({ "authorization_code": 0, "refresh_token": 0, "client_credentials": 0, "failed": 0 })
+        json!({ "authorization_code": 0, "refresh_token": 0, "client_credentials": 0, "failed": 0, "overlapping_refreshes": 0 })
     );
     let code = e.code(ZOHO, None, &[]).await;
     let (_, issued) = e.exchange(ZOHO, &code, None).await;
@@ -1373,7 +1391,7 @@ async fn stats_count_token_calls_per_grant_and_reset_clears_everything() {
     e.token(ZOHO, &[("grant_type", "password")]).await;
     assert_eq!(
         e.oauth_stats(ZOHO).await,
-        json!({ "authorization_code": 2, "refresh_token": 3, "client_credentials": 0, "failed": 3 })
+        json!({ "authorization_code": 2, "refresh_token": 3, "client_credentials": 0, "failed": 3, "overlapping_refreshes": 0 })
     );
     // OAuth calls are not API requests.
     let resp = e.http.get(e.url("/_control/stats")).send().await.unwrap();
