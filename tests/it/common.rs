@@ -152,8 +152,8 @@ impl TestGateway {
     }
 
     /// Another gateway on the same database and key as `self` (its own sandbox, no account).
-    /// It runs with the deprecated alias that allows every private address: the accounts in
-    /// the database point at another gateway's sandbox.
+    /// It may call loopback addresses only (`--allow-upstream 127.0.0.0/8`): the accounts in
+    /// the database point at another gateway's sandbox, on a port it cannot know.
     pub async fn replica(
         url: &str,
         key: &SecretKey,
@@ -161,7 +161,7 @@ impl TestGateway {
         providers: &Path,
         refresh_every: Option<std::time::Duration>,
     ) -> RunningGateway {
-        let upstreams = AllowList::any_private();
+        let upstreams = AllowList::parse(["127.0.0.0/8"]).unwrap();
         Self::replica_allowing(url, key, schema, providers, refresh_every, upstreams).await
     }
 
