@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tessera_sandbox::Sandbox;
 
-use crate::replicas::{Replica, spawn_serve};
+use crate::replicas::{Replica, free_port, gql, spawn_serve};
 
 /// A PostgreSQL server started for one test from the machine's binaries, in a temporary
 /// directory, on a free port: restarting it does not disturb the tests that share the
@@ -133,38 +133,19 @@ impl PrivatePostgres {
 
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
-        let _ = Command::new(self.bin.join("pg_ctl"))
-            .args([
-                "-D",
-                self.data.to_str().unwrap_or_default(),
-                "-m",
-                "immediate",
-                "stop",
-            ])
-            .output();
-        if self.as_postgres {
-            let _ = Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(self.bin.join("pg_ctl"))
-                .args([
-                    "-D",
-                    self.data.to_str().unwrap_or_default(),
-                    "-m",
-                    "immediate",
-                    "stop",
-                ])
-                .current_dir("/")
-                .output();
-        }
+        let pg_ctl = self.bin.join("pg_ctl");
+        let data = self.data.to_str().unwrap_or_default();
+        let mut stop = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"])
+                .arg(&pg_ctl)
+                .current_dir("/");
+            c
+        } else {
+            Command::new(&pg_ctl)
+        };
+        let _ = stop.args(["-D", data, "-m", "immediate", "stop"]).output();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 const ACCOUNTS: usize = 5;
@@ -185,18 +166,6 @@ async fn start(url: &str, key: &str, dir: &Path, n: usize, sandbox: &str) -> Rep
         ],
     )
     .await
-}
-
-async fn post(http: &reqwest::Client, url: &str, key: &str, query: &str, vars: Value) -> Value {
-    http.post(format!("{url}/graphql"))
-        .bearer_auth(key)
-        .json(&json!({"query": query, "variables": vars}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 /// One page, asked of the live replicas in turn until one answers it: a replica killed
@@ -274,7 +243,7 @@ async fn replicas_killed_and_postgres_restarted_under_refreshing_traffic_lose_no
     let key = tessera::credentials::SecretKey::generate().to_base64();
 
     let first = start(&pg.url(), &key, dir.path(), 0, &address).await;
-    let created = post(
+    let created = gql(
         &http,
         &first.url,
         "replica-admin-key",
@@ -286,7 +255,7 @@ async fn replicas_killed_and_postgres_restarted_under_refreshing_traffic_lose_no
         .as_str()
         .unwrap()
         .to_string();
-    let app = post(&http, &first.url, &env_key, "mutation { setOAuthApp(provider: \"hubspot\", clientId: \"sandbox-hubspot-client\", clientSecret: \"sandbox-hubspot-secret\") { clientId } }", json!({})).await;
+    let app = gql(&http, &first.url, &env_key, "mutation { setOAuthApp(provider: \"hubspot\", clientId: \"sandbox-hubspot-client\", clientSecret: \"sandbox-hubspot-secret\") { clientId } }", json!({})).await;
     assert!(app["errors"].is_null(), "{app}");
     let mut accounts = Vec::new();
     for _ in 0..ACCOUNTS {
@@ -300,8 +269,7 @@ async fn replicas_killed_and_postgres_restarted_under_refreshing_traffic_lose_no
         .await
         .unwrap();
         let expired = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
-        let connected = post(
-            &http,
+        let connected = gql(&http,
             &first.url,
             &env_key,
             "mutation($c: JSON!, $s: JSON) { connectAccount(provider: \"hubspot\", credentials: $c, settings: $s) { id } }",
@@ -427,7 +395,7 @@ async fn replicas_killed_and_postgres_restarted_under_refreshing_traffic_lose_no
     // Every account ends ACTIVE (a claim a killed replica held is taken over) and answers.
     let url = replicas[0].url.clone();
     for account in &accounts {
-        let r = post(
+        let r = gql(
             &http,
             &url,
             &env_key,
@@ -447,7 +415,7 @@ async fn replicas_killed_and_postgres_restarted_under_refreshing_traffic_lose_no
         page(&http, &live, &env_key, account, None, &turn)
             .await
             .unwrap_or_else(|e| panic!("account {account} does not answer: {e}"));
-        let r = post(
+        let r = gql(
             &http,
             &url,
             &env_key,

@@ -31,7 +31,7 @@ impl Drop for Replica {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -103,7 +103,13 @@ async fn start_replica(
     .await
 }
 
-async fn gql(http: &reqwest::Client, url: &str, key: &str, query: &str, variables: Value) -> Value {
+pub(crate) async fn gql(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    query: &str,
+    variables: Value,
+) -> Value {
     http.post(format!("{url}/graphql"))
         .bearer_auth(key)
         .json(&json!({"query": query, "variables": variables}))
