@@ -115,7 +115,12 @@ pub(crate) enum FaultAction {
         /// Set on the faulted answer over the vendor's own (absurd `Retry-After` values,
         /// reset headers a real vendor might send one day).
         headers: Vec<(HeaderName, HeaderValue)>,
+        /// Sent verbatim as `text/html` instead of a JSON body: what a load balancer or
+        /// proxy in front of the vendor answers (a 502 page, a captive portal's 200).
+        raw_body: Option<String>,
     },
+    /// The vendor's own answer, damaged on the wire.
+    Wire(WireCut),
     /// The vendor's own answer, reshaped as a vendor that silently changes its API would:
     /// top-level keys dropped (`paging`: the cursor stops coming), keys renamed wherever
     /// they appear (`email` -> `email_address`).
@@ -130,12 +135,24 @@ pub(crate) enum FaultAction {
     OutOfRange,
 }
 
+/// How an answer is damaged on its way to the client.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum WireCut {
+    /// The first `keep` bytes of the body, with a `Content-Length` that matches them: a
+    /// complete HTTP answer whose JSON stops in the middle.
+    Truncate { keep: usize },
+    /// The full `Content-Length` is declared, `keep` bytes are sent, then the connection
+    /// is reset: the client's body read fails.
+    Reset { keep: usize },
+}
+
 /// Which fault family a call site consumes: the middleware takes `Respond` faults, list
 /// handlers take `RepeatCursor` and `OutOfRange`, so one kind never eats another's budget.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum FaultKind {
     Respond,
     Reshape,
+    Wire,
     RepeatCursor,
     OutOfRange,
 }
@@ -145,6 +162,7 @@ impl FaultAction {
         match self {
             FaultAction::Respond { .. } => FaultKind::Respond,
             FaultAction::Reshape { .. } => FaultKind::Reshape,
+            FaultAction::Wire(_) => FaultKind::Wire,
             FaultAction::RepeatCursor => FaultKind::RepeatCursor,
             FaultAction::OutOfRange => FaultKind::OutOfRange,
         }
@@ -188,10 +206,12 @@ impl Fault {
                 body,
                 delay,
                 headers,
+                raw_body,
             } => {
                 out["kind"] = json!(if status.is_some() { "status" } else { "delay" });
                 out["status"] = json!(status.map(|s| s.as_u16()));
                 out["body"] = json!(body);
+                out["rawBody"] = json!(raw_body);
                 out["delayMs"] = json!(delay.map(|d| d.as_millis()));
                 out["headers"] = headers
                     .iter()
@@ -210,6 +230,14 @@ impl Fault {
                     .map(|(from, to)| (from.clone(), json!(to)))
                     .collect::<serde_json::Map<_, _>>()
                     .into();
+            }
+            FaultAction::Wire(WireCut::Truncate { keep }) => {
+                out["kind"] = json!("truncate");
+                out["keepBytes"] = json!(keep);
+            }
+            FaultAction::Wire(WireCut::Reset { keep }) => {
+                out["kind"] = json!("reset");
+                out["keepBytes"] = json!(keep);
             }
             FaultAction::RepeatCursor => out["kind"] = json!("repeat_cursor"),
             FaultAction::OutOfRange => out["kind"] = json!("out_of_range"),
@@ -553,6 +581,8 @@ struct FaultSpec {
     headers: Option<std::collections::BTreeMap<String, String>>,
     drop_keys: Option<Vec<String>>,
     rename_keys: Option<std::collections::BTreeMap<String, String>>,
+    raw_body: Option<String>,
+    keep_bytes: Option<usize>,
 }
 
 async fn add_fault(State(api): State<ControlApi>, body: Bytes) -> Result<Response, Reject> {
@@ -566,6 +596,18 @@ async fn add_fault(State(api): State<ControlApi>, body: Bytes) -> Result<Respons
     let action = match spec.kind.as_deref() {
         Some("repeat_cursor") => FaultAction::RepeatCursor,
         Some("out_of_range") => FaultAction::OutOfRange,
+        Some(kind @ ("truncate" | "reset")) => {
+            let Some(keep) = spec.keep_bytes else {
+                return Err(bad(&format!(
+                    "a {kind} fault needs `keepBytes` (how much of the body gets through)"
+                )));
+            };
+            FaultAction::Wire(if kind == "truncate" {
+                WireCut::Truncate { keep }
+            } else {
+                WireCut::Reset { keep }
+            })
+        }
         Some("reshape") => {
             let drop_keys = spec.drop_keys.unwrap_or_default();
             let rename_keys: Vec<(String, String)> =
@@ -582,6 +624,11 @@ async fn add_fault(State(api): State<ControlApi>, body: Bytes) -> Result<Respons
             if status.is_none() && delay.is_none() {
                 return Err(bad("a status fault needs `status` and/or `delayMs`"));
             }
+            if spec.raw_body.is_some() && (status.is_none() || spec.body.is_some()) {
+                return Err(bad(
+                    "`rawBody` goes with a `status` and instead of `body`, not with both",
+                ));
+            }
             let mut headers = Vec::new();
             for (name, value) in spec.headers.unwrap_or_default() {
                 let name = HeaderName::from_bytes(name.as_bytes())
@@ -595,11 +642,12 @@ async fn add_fault(State(api): State<ControlApi>, body: Bytes) -> Result<Respons
                 body: spec.body,
                 delay,
                 headers,
+                raw_body: spec.raw_body,
             }
         }
         Some(other) => {
             return Err(bad(&format!(
-                "unknown fault kind {other:?} (expected status, delay, reshape, repeat_cursor or out_of_range)"
+                "unknown fault kind {other:?} (expected status, delay, reshape, truncate, reset, repeat_cursor or out_of_range)"
             )));
         }
     };

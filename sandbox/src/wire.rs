@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{FromRequestParts, MatchedPath, OriginalUri, Request, State};
 use axum::http::request::Parts;
@@ -15,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::control::{Control, FaultAction, FaultKind, RateDecision, TokenCheck};
+use super::control::{Control, FaultAction, FaultKind, RateDecision, TokenCheck, WireCut};
 
 /// What handlers need to know about the request as the client sent it (before `nest`
 /// stripped the vendor prefix).
@@ -211,6 +212,7 @@ pub(crate) async fn gate<D: Dialect>(
         body,
         delay,
         headers,
+        raw_body,
     }) = d.control().take_fault(
         D::PROVIDER,
         &info.method,
@@ -221,7 +223,10 @@ pub(crate) async fn gate<D: Dialect>(
             tokio::time::sleep(delay).await;
         }
         if let Some(status) = status {
-            let mut response = d.fault_response(&info, status, body);
+            let mut response = match raw_body {
+                Some(raw) => (status, [(header::CONTENT_TYPE, "text/html")], raw).into_response(),
+                None => d.fault_response(&info, status, body),
+            };
             for (name, value) in headers {
                 response.headers_mut().insert(name, value);
             }
@@ -242,14 +247,14 @@ pub(crate) async fn gate<D: Dialect>(
     }
 
     req.extensions_mut().insert(AuthToken(token.clone()));
-    let reshape = d.control().take_fault(
-        D::PROVIDER,
-        &info.method,
-        &info.path_and_query,
-        FaultKind::Reshape,
-    );
+    let take = |kind| {
+        d.control()
+            .take_fault(D::PROVIDER, &info.method, &info.path_and_query, kind)
+    };
+    let reshape = take(FaultKind::Reshape);
+    let cut = take(FaultKind::Wire);
     if !d.charged_at_gate(&info) {
-        return reshaped(next.run(req).await, reshape).await;
+        return damaged(reshaped(next.run(req).await, reshape).await, cut).await;
     }
     let decision = d.control().rate_limit(D::PROVIDER, &token);
     let mut response = if decision.allowed {
@@ -258,7 +263,56 @@ pub(crate) async fn gate<D: Dialect>(
         d.throttled(&info, &decision)
     };
     d.rate_headers(response.headers_mut(), &decision);
-    response
+    damaged(response, cut).await
+}
+
+/// Applies a wire fault to an answer: its body cut short, or its connection reset after
+/// part of it was sent.
+async fn damaged(response: Response, fault: Option<FaultAction>) -> Response {
+    let Some(FaultAction::Wire(cut)) = fault else {
+        return response;
+    };
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 << 20).await else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "wire fault: unreadable body",
+        )
+            .into_response();
+    };
+    match cut {
+        WireCut::Truncate { keep } => {
+            let kept = bytes.slice(..keep.min(bytes.len()));
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, kept.len().into());
+            Response::from_parts(parts, axum::body::Body::from(kept))
+        }
+        WireCut::Reset { keep } => {
+            // The declared length is the whole body's; the stream fails after `keep`
+            // bytes, and the server drops the connection mid-body.
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, bytes.len().into());
+            let kept = bytes.slice(..keep.min(bytes.len().saturating_sub(1)));
+            // The kept part goes out (with the headers) before the failure: the server
+            // flushes what it has while the stream is pending, then drops the connection.
+            let stream = futures_util::stream::unfold(Some(Some(kept)), |left| async move {
+                match left? {
+                    Some(kept) => Some((Ok(kept), Some(None))),
+                    None => {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        let reset = std::io::Error::new(
+                            std::io::ErrorKind::ConnectionReset,
+                            "wire fault: connection reset mid-body",
+                        );
+                        Some((Err(reset), None))
+                    }
+                }
+            });
+            Response::from_parts(parts, axum::body::Body::from_stream(stream))
+        }
+    }
 }
 
 /// Applies a reshape fault to a JSON answer (anything else passes as it is).

@@ -109,6 +109,9 @@ impl Engine {
                     self.breaker_changed(account, permit.success());
                     return Ok(reply);
                 }
+                Err(EngineError::CutOff { what, .. }) if kind == CallKind::Write => {
+                    EngineError::CutOff { what, write: true }
+                }
                 Err(e) => e,
             };
             if let EngineError::RateLimited { rate_limit, .. } = &err {

@@ -14,6 +14,9 @@ pub enum NetworkFailure {
     /// was sent. The engine reports it as [`EngineError::UpstreamRefused`], not as a
     /// failure of the network.
     Refused,
+    /// The vendor started answering and the answer stopped before it ended: the
+    /// connection was reset mid-body, or the body ended inside its JSON document.
+    CutOff,
     Other,
 }
 
@@ -24,6 +27,7 @@ impl NetworkFailure {
             NetworkFailure::Connect => "TCP_CONNECT",
             NetworkFailure::Tls => "TLS",
             NetworkFailure::Refused => "REFUSED",
+            NetworkFailure::CutOff => "CUT_OFF",
             NetworkFailure::Other => "NETWORK",
         }
     }
@@ -87,6 +91,12 @@ pub enum EngineError {
         /// layer's reason: an expired certificate, one for another host).
         detail: Option<String>,
     },
+    /// The answer stopped before it ended. On a write the vendor may have applied it.
+    #[error(
+        "the vendor's answer was cut off before it ended ({what}){}",
+        if *write { "; the write was sent and may have been applied at the vendor: read the record before sending it again" } else { "" }
+    )]
+    CutOff { what: &'static str, write: bool },
     #[error("the vendor answered HTTP {status}{summary}")]
     Upstream { status: u16, summary: String },
     #[error("the vendor refused the data (HTTP {status}{summary})")]
@@ -159,6 +169,7 @@ impl HasCode for EngineError {
             }
             EngineError::Unavailable { .. }
             | EngineError::Network { .. }
+            | EngineError::CutOff { .. }
             | EngineError::CircuitOpen { .. } => ErrorCode::UpstreamUnavailable,
             EngineError::Timeout => ErrorCode::UpstreamTimeout,
             EngineError::Upstream { .. }
@@ -212,8 +223,10 @@ impl EngineError {
                 NetworkFailure::Connect => "connect",
                 NetworkFailure::Tls => "tls",
                 NetworkFailure::Refused => "upstream_refused",
+                NetworkFailure::CutOff => "cut_off",
                 NetworkFailure::Other => "network",
             },
+            EngineError::CutOff { .. } => "cut_off",
             EngineError::Rejected { .. } => "rejected",
             EngineError::Upstream { .. } => "upstream_error",
             EngineError::Drift { .. } => "drift",
@@ -236,6 +249,7 @@ impl EngineError {
                 | EngineError::Unavailable { .. }
                 | EngineError::Timeout
                 | EngineError::Network { .. }
+                | EngineError::CutOff { .. }
                 | EngineError::Upstream { .. }
                 | EngineError::Rejected { .. }
                 | EngineError::EmptyPage
@@ -251,17 +265,20 @@ impl EngineError {
     pub fn is_outage(&self) -> bool {
         matches!(
             self,
-            EngineError::Unavailable { .. } | EngineError::Timeout | EngineError::Network { .. }
+            EngineError::Unavailable { .. }
+                | EngineError::Timeout
+                | EngineError::Network { .. }
+                | EngineError::CutOff { .. }
         )
     }
 
     /// An outage worth retrying on an idempotent read: 502, 503, 504, timeouts, refused or
-    /// reset connections. (A 500 is the vendor's bug; DNS and TLS failures do not heal in
-    /// milliseconds.)
+    /// reset connections, answers cut off mid-body. (A 500 is the vendor's bug; DNS and TLS
+    /// failures do not heal in milliseconds.) Writes are never retried, whatever this says.
     pub fn is_retryable(&self) -> bool {
         match self {
             EngineError::Unavailable { status, .. } => matches!(status, 502..=504),
-            EngineError::Timeout => true,
+            EngineError::Timeout | EngineError::CutOff { .. } => true,
             EngineError::Network { kind, .. } => {
                 matches!(kind, NetworkFailure::Connect | NetworkFailure::Other)
             }
@@ -284,6 +301,7 @@ impl EngineError {
     pub fn network_failure(&self) -> Option<NetworkFailure> {
         match self {
             EngineError::Network { kind, .. } => Some(*kind),
+            EngineError::CutOff { .. } => Some(NetworkFailure::CutOff),
             _ => None,
         }
     }

@@ -208,10 +208,13 @@ pub async fn send(
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let bytes = read_capped(response).await?;
-    let body: Option<Value> = if bytes.is_empty() {
-        Some(Value::Null)
+    let (body, ended_early) = if bytes.is_empty() {
+        (Some(Value::Null), false)
     } else {
-        serde_json::from_slice(&bytes).ok()
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(v) => (Some(v), false),
+            Err(e) => (None, e.is_eof()),
+        }
     };
     let rate_limit = ratelimit::read(&provider.rate_limit, status, &headers, body.as_ref());
     account.spend.note(&rate_limit);
@@ -223,6 +226,14 @@ pub async fn send(
             rate_limit,
             summarise(provider, body.as_ref(), token),
         ));
+    }
+    if success && ended_early {
+        // A body that stops inside its JSON document was cut (a proxy or the vendor
+        // closed early with a Content-Length to match): an outage, not a new shape.
+        return Err(EngineError::CutOff {
+            what: "the body ends inside its JSON document",
+            write: false,
+        });
     }
     if success {
         let body = body.ok_or_else(|| EngineError::Drift {
@@ -379,7 +390,7 @@ fn sensitive(value: &str) -> Result<HeaderValue, EngineError> {
 
 async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, EngineError> {
     let mut out = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+    while let Some(chunk) = response.chunk().await.map_err(body_error)? {
         if out.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(EngineError::Drift {
                 what: format!("the body exceeds {MAX_BODY_BYTES} bytes"),
@@ -388,6 +399,18 @@ async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, EngineE
         out.extend_from_slice(&chunk);
     }
     Ok(out)
+}
+
+/// A failure while the body streams in: the vendor had started answering, so anything but
+/// a timeout is an answer cut off (a reset connection, a body shorter than it declared).
+fn body_error(err: reqwest::Error) -> EngineError {
+    if err.is_timeout() {
+        return EngineError::Timeout;
+    }
+    EngineError::CutOff {
+        what: "the connection closed mid-body",
+        write: false,
+    }
 }
 
 fn transport_error(err: reqwest::Error) -> EngineError {

@@ -292,12 +292,16 @@ pub fn classify(e: &EngineError) -> Failure {
             match kind {
                 NetworkFailure::Dns => "DNS",
                 NetworkFailure::Tls => "TLS",
-                NetworkFailure::Connect | NetworkFailure::Other => "TCP_CONNECT",
+                NetworkFailure::Connect | NetworkFailure::CutOff | NetworkFailure::Other => {
+                    "TCP_CONNECT"
+                }
                 NetworkFailure::Refused => "HTTP_STATUS",
             },
             None,
         ),
         EngineError::Timeout => ("TIMEOUT", None),
+        // The connection broke while the answer came in: a network fault, as a reset is.
+        EngineError::CutOff { .. } => ("TCP_CONNECT", None),
         EngineError::Unauthorized { status, .. } | EngineError::Forbidden { status, .. } => {
             ("AUTH", Some(*status))
         }

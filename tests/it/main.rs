@@ -4,7 +4,6 @@
 
 mod alerts;
 mod architecture;
-mod chaos;
 mod common;
 mod config;
 mod conformance;

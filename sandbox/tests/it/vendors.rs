@@ -748,6 +748,80 @@ async fn reshape_fault_edits_the_vendors_own_answer() {
 }
 
 #[tokio::test]
+async fn wire_faults_cut_the_body_or_reset_the_connection() {
+    let env = env().await;
+    let path = "/crm/v3/objects/contacts?limit=5";
+    let get = || {
+        env.http
+            .get(env.url(&format!("/hubspot{path}")))
+            .bearer_auth(HUBSPOT_DEMO_TOKEN)
+            .send()
+    };
+    for spec in [
+        json!({"provider": "hubspot", "kind": "truncate"}),
+        json!({"provider": "hubspot", "kind": "reset"}),
+        json!({"provider": "hubspot", "status": 200, "rawBody": "<html/>", "body": {}}),
+    ] {
+        let bad = env
+            .control(Method::POST, "/faults", Some(spec.clone()))
+            .await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{spec}: {}", bad.body);
+    }
+
+    // Truncated: a complete answer, its length matching the 30 bytes it carries.
+    env.control(
+        Method::POST,
+        "/faults",
+        Some(json!({"provider": "hubspot", "kind": "truncate", "keepBytes": 30, "times": 1})),
+    )
+    .await;
+    let cut = get().await.unwrap();
+    assert_eq!(cut.status(), StatusCode::OK);
+    assert_eq!(cut.headers()["content-length"], "30");
+    let bytes = cut.bytes().await.unwrap();
+    assert_eq!(bytes.len(), 30);
+    assert!(
+        serde_json::from_slice::<Value>(&bytes)
+            .unwrap_err()
+            .is_eof()
+    );
+
+    // Reset: the headers and 30 bytes arrive, then the body read fails.
+    env.control(
+        Method::POST,
+        "/faults",
+        Some(json!({"provider": "hubspot", "kind": "reset", "keepBytes": 30, "times": 1})),
+    )
+    .await;
+    let reset = get().await.unwrap();
+    assert_eq!(reset.status(), StatusCode::OK);
+    let declared: usize = reset.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(declared > 30, "the whole body's length is declared");
+    assert!(reset.bytes().await.is_err(), "the body never completes");
+
+    // A proxy's page where JSON was due.
+    env.control(
+        Method::POST,
+        "/faults",
+        Some(json!({"provider": "hubspot", "status": 502, "rawBody": "<html>bad gateway</html>", "times": 1})),
+    )
+    .await;
+    let page = get().await.unwrap();
+    assert_eq!(page.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(page.headers()["content-type"], "text/html");
+    assert_eq!(page.text().await.unwrap(), "<html>bad gateway</html>");
+
+    // Each fired once: the vendor answers whole again.
+    let whole = get().await.unwrap();
+    let body: Value = whole.json().await.unwrap();
+    assert_eq!(body["results"].as_array().unwrap().len(), 5);
+}
+
+#[tokio::test]
 async fn rate_limit_window_runs_out_with_429() {
     let env = env().await;
     let set = env

@@ -60,7 +60,7 @@ impl CallSlice {
             Some("unavailable" | "upstream_error") if status >= 500 => {
                 self.server_errors = self.server_errors.saturating_add(n)
             }
-            Some(class @ ("timeout" | "connect" | "dns" | "tls" | "network")) => {
+            Some(class @ ("timeout" | "connect" | "dns" | "tls" | "network" | "cut_off")) => {
                 self.network = self.network.saturating_add(n);
                 self.network_class = Some(class.to_owned());
             }
@@ -386,6 +386,23 @@ mod tests {
         assert_eq!((r.nonempty, r.empty_streak), (1, 2));
         r.fold(&listing(1, false), now);
         assert_eq!(r.empty_streak, 0);
+    }
+
+    #[test]
+    fn answers_cut_off_mid_body_count_as_network_failures() {
+        let tally = |class: &str, calls| crate::store::CallTally {
+            account_id: "a".into(),
+            status: None,
+            error_class: Some(class.into()),
+            calls,
+            min_remaining: None,
+            max_limit: None,
+        };
+        let mut slice = CallSlice::default();
+        slice.add(&tally("connect", 2));
+        slice.add(&tally("cut_off", 3));
+        assert_eq!(slice.network, 5);
+        assert_eq!(slice.network_class.as_deref(), Some("cut_off"));
     }
 
     #[test]

@@ -7,64 +7,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tessera::engine::{BreakerPolicy, Engine, EngineError, EngineOptions, RetryPolicy};
 
+use super::{calls, fault, metrics, request_log};
 use crate::common::TestGateway;
 
-const LIST: &str =
+pub(super) const LIST: &str =
     "query($a: ID!) { contacts(accountId: $a, first: 3) { edges { node { remoteId } } } }";
-
-pub(crate) async fn fault(t: &TestGateway, spec: Value) {
-    let r = t
-        .http
-        .post(format!("{}/_control/faults", t.sandbox.base_url()))
-        .json(&spec)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
-}
-
-async fn calls(t: &TestGateway) -> u64 {
-    t.sandbox_stats().await["requests"].as_u64().unwrap()
-}
-
-async fn request_log(t: &TestGateway, account: &str) -> Vec<Value> {
-    // The log is written behind the request: wait for it briefly.
-    let q = "query($a: ID!) { linkedAccount(id: $a) { requestLog(last: 20) { method path status errorClass retry rateLimitRemaining } } }";
-    for _ in 0..50 {
-        let r = t.gql(Some(&t.env_key), q, json!({"a": account})).await;
-        // Left out: the call made when the account was linked, which learns the key its
-        // webhooks are routed by; these tests are about the calls they make themselves.
-        let log: Vec<Value> = r.body["data"]["linkedAccount"]["requestLog"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|e| {
-                !e["path"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .contains("/account-info/")
-            })
-            .collect();
-        if !log.is_empty() {
-            return log;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the request log stayed empty");
-}
-
-async fn metrics(t: &TestGateway) -> String {
-    t.http
-        .get(format!("{}/metrics", t.gateway.url()))
-        .bearer_auth(crate::common::ADMIN_KEY)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
 
 #[tokio::test]
 async fn a_read_that_gets_503_twice_succeeds_on_the_third_call_and_is_logged() {
