@@ -805,6 +805,20 @@ pub(crate) fn revoke_access_token(
     Some(1)
 }
 
+/// Whether the request's HTTP Basic credentials are a registered client of `provider`
+/// (revocation endpoints that want the app to authenticate).
+pub(crate) fn basic_client_is_known(control: &Control, provider: &str, info: &ReqInfo) -> bool {
+    let Some((id, secret)) = basic_credentials(info) else {
+        return false;
+    };
+    let inner = control.oauth.lock();
+    inner
+        .providers
+        .get(provider)
+        .and_then(|state| state.clients.get(&id))
+        .is_some_and(|client| client.secret == secret)
+}
+
 fn revoke_grant(control: &Control, state: &mut ProviderState, id: u64, kill_access: bool) -> usize {
     let Some(grant) = state.grants.get_mut(&id) else {
         return 0;

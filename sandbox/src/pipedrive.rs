@@ -310,6 +310,7 @@ impl Vendor for Pipedrive {
                 "/oauth/token",
                 axum::routing::post(oauth::token::<Pipedrive>),
             )
+            .route("/oauth/revoke", axum::routing::post(revoke_token))
             .with_state(self)
     }
 }
@@ -2239,6 +2240,30 @@ impl OAuthShape for Pipedrive {
 
     fn token_outage(&self, status: StatusCode) -> Response {
         error(status, status.canonical_reason().unwrap_or("Error"))
+    }
+}
+
+/// `POST /oauth/revoke` (RFC 7009, the app authenticated with HTTP Basic): `token` with
+/// `token_type_hint=refresh_token` ends the whole grant, an access token only itself.
+async fn revoke_token(State(pd): State<Arc<Pipedrive>>, info: ReqInfo, body: Bytes) -> Response {
+    if !oauth::basic_client_is_known(&pd.control, PROVIDER, &info) {
+        return oauth::oauth2_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Invalid client credentials",
+        );
+    }
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let token = last_param(&params, "token").unwrap_or_default();
+    let revoked = oauth::revoke_refresh_token(&pd.control, PROVIDER, token, true)
+        .or_else(|| oauth::revoke_access_token(&pd.control, PROVIDER, token, false));
+    match revoked {
+        Some(_) => StatusCode::OK.into_response(),
+        None => oauth::oauth2_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_token",
+            "Token is invalid or already revoked",
+        ),
     }
 }
 

@@ -247,6 +247,7 @@ impl Vendor for Zoho {
         Router::new()
             .route("/oauth/v2/auth", get(oauth::authorize::<Zoho>))
             .route("/oauth/v2/token", axum::routing::post(oauth::token::<Zoho>))
+            .route("/oauth/v2/token/revoke", axum::routing::post(revoke_token))
             .with_state(self)
     }
 }
@@ -1895,6 +1896,21 @@ impl OAuthShape for Zoho {
             ("location", "us".to_owned()),
             ("accounts-server", format!("{base_url}{PREFIX}")),
         ]
+    }
+}
+
+/// `POST /oauth/v2/token/revoke?token=`: the refresh token's whole grant goes. Zoho answers
+/// its OAuth errors with HTTP 200 and an `error` field, and this endpoint too (the
+/// sandbox's reading: `{"status": "success"}` when revoked, `{"error": "invalid_token"}`
+/// for a token it never issued or already revoked).
+async fn revoke_token(State(z): State<Arc<Zoho>>, info: ReqInfo) -> Response {
+    let params = info.pairs();
+    let token = last_param(&params, "token").unwrap_or_default();
+    let revoked = oauth::revoke_refresh_token(&z.control, PROVIDER, token, true)
+        .or_else(|| oauth::revoke_access_token(&z.control, PROVIDER, token, true));
+    match revoked {
+        Some(_) => axum::Json(serde_json::json!({"status": "success"})).into_response(),
+        None => axum::Json(serde_json::json!({"error": "invalid_token"})).into_response(),
     }
 }
 

@@ -214,6 +214,41 @@ pub struct OAuthConfig {
     pub refresh_buffer: Duration,
     pub token_settings: Vec<(String, String)>,
     pub invalid_grant: Expr,
+    pub revoke: Option<Revocation>,
+}
+
+/// The checked `oauth.revoke`: how a grant is revoked at the vendor.
+#[derive(Debug, Clone)]
+pub struct Revocation {
+    pub url: Template,
+    pub method: reqwest::Method,
+    pub token: RevokeToken,
+    pub token_in: TokenIn,
+    pub param: String,
+    pub params: Vec<(String, String)>,
+    pub client_auth: RevokeClientAuth,
+    pub ok: Option<Expr>,
+    pub already_revoked: Option<Expr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeToken {
+    Refresh,
+    Access,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenIn {
+    Form,
+    Query,
+    Path,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeClientAuth {
+    None,
+    Body,
+    Basic,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -136,6 +136,81 @@ pub struct RawOAuth {
     /// token or code) is dead for good. Default: `body.error = 'invalid_grant'`.
     #[serde(default)]
     pub invalid_grant: Option<String>,
+    /// How the vendor revokes a grant, used when a linked account is deleted. Without it,
+    /// deleting an account forgets its tokens but leaves the grant alive at the vendor.
+    #[serde(default)]
+    pub revoke: Option<RawRevoke>,
+}
+
+/// A vendor's token-revocation endpoint (RFC 7009 and its variants).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RawRevoke {
+    /// The endpoint, a template over settings (`settings.revokeUrl` replaces it).
+    pub url: String,
+    /// `POST` (default), `DELETE` or `GET`.
+    #[serde(default = "default_revoke_method")]
+    pub method: String,
+    /// Which token is sent: `refresh` (default: revoking it ends the whole grant at most
+    /// vendors; the access token when the account has no refresh token) or `access`.
+    #[serde(default)]
+    pub token: RawRevokeToken,
+    /// Where the token goes: `form` (default, field `param`), `query` (parameter `param`)
+    /// or `path` (appended to the URL as its last path segment).
+    #[serde(default)]
+    pub token_in: RawTokenIn,
+    /// The form field or query parameter that carries the token (default `token`).
+    #[serde(default = "default_revoke_param")]
+    pub param: String,
+    /// Fixed parameters sent with it, where the token goes (`token_type_hint`).
+    #[serde(default)]
+    pub params: IndexMap<String, String>,
+    /// How the OAuth app authenticates: `none` (default), `body` (client_id and
+    /// client_secret form fields) or `basic` (HTTP Basic).
+    #[serde(default)]
+    pub client_auth: RawRevokeClientAuth,
+    /// JSONata over `{status, body}`: true when the vendor revoked the token. Default: a
+    /// 2xx status (vendors that answer errors with HTTP 200 need more).
+    #[serde(default)]
+    pub ok: Option<String>,
+    /// JSONata over `{status, body}`: true when the vendor says the token was already
+    /// dead (revoked elsewhere, expired), which is as good as revoked. Default: false.
+    #[serde(default)]
+    pub already_revoked: Option<String>,
+}
+
+fn default_revoke_method() -> String {
+    "POST".into()
+}
+
+fn default_revoke_param() -> String {
+    "token".into()
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RawRevokeToken {
+    #[default]
+    Refresh,
+    Access,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RawTokenIn {
+    #[default]
+    Form,
+    Query,
+    Path,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RawRevokeClientAuth {
+    #[default]
+    None,
+    Body,
+    Basic,
 }
 
 fn default_refresh_buffer() -> u64 {

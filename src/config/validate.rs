@@ -338,7 +338,12 @@ impl Checker<'_> {
                 .as_deref()
                 .unwrap_or("body.error = 'invalid_grant'"),
         )?;
+        let revoke = match raw.revoke {
+            Some(r) => Some(self.revocation(r, &known)?),
+            None => None,
+        };
         Some(OAuthConfig {
+            revoke,
             authorize_url,
             token_url,
             basic_client_auth: raw.client_auth == RawClientAuth::Basic,
@@ -349,6 +354,61 @@ impl Checker<'_> {
             refresh_buffer: Duration::from_secs(raw.refresh_buffer_seconds),
             token_settings,
             invalid_grant,
+        })
+    }
+
+    fn revocation(&mut self, raw: RawRevoke, known: &impl Fn(&str) -> bool) -> Option<Revocation> {
+        let url = self.template("/oauth/revoke/url", &raw.url, known)?;
+        let method = match raw.method.to_ascii_uppercase().as_str() {
+            "POST" => reqwest::Method::POST,
+            "DELETE" => reqwest::Method::DELETE,
+            "GET" => reqwest::Method::GET,
+            other => {
+                self.problem(
+                    "/oauth/revoke/method",
+                    format!("`{other}` is not POST, DELETE or GET"),
+                );
+                return None;
+            }
+        };
+        let token_in = match raw.token_in {
+            RawTokenIn::Form => TokenIn::Form,
+            RawTokenIn::Query => TokenIn::Query,
+            RawTokenIn::Path => TokenIn::Path,
+        };
+        if token_in == TokenIn::Form && method == reqwest::Method::GET {
+            self.problem(
+                "/oauth/revoke/tokenIn",
+                "a GET has no form body: send the token in the `query` or the `path`",
+            );
+            return None;
+        }
+        let param = self.nonempty("/oauth/revoke/param", raw.param)?;
+        let ok = match raw.ok {
+            Some(text) => Some(self.expr("/oauth/revoke/ok", &text)?),
+            None => None,
+        };
+        let already_revoked = match raw.already_revoked {
+            Some(text) => Some(self.expr("/oauth/revoke/alreadyRevoked", &text)?),
+            None => None,
+        };
+        Some(Revocation {
+            url,
+            method,
+            token: match raw.token {
+                RawRevokeToken::Refresh => RevokeToken::Refresh,
+                RawRevokeToken::Access => RevokeToken::Access,
+            },
+            token_in,
+            param,
+            params: raw.params.into_iter().collect(),
+            client_auth: match raw.client_auth {
+                RawRevokeClientAuth::None => RevokeClientAuth::None,
+                RawRevokeClientAuth::Body => RevokeClientAuth::Body,
+                RawRevokeClientAuth::Basic => RevokeClientAuth::Basic,
+            },
+            ok,
+            already_revoked,
         })
     }
 

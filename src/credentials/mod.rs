@@ -5,8 +5,10 @@
 
 pub mod apps;
 mod key;
+mod lifecycle;
 pub mod oauth;
 pub mod refresh;
+mod revoke;
 mod vault;
 
 use chrono::{DateTime, Utc};
@@ -18,6 +20,7 @@ use crate::secret::Secret;
 
 pub use key::{KeyError, SecretKey};
 pub use refresh::{RefreshError, TokenManager, run_scheduler};
+pub use revoke::Revoked;
 pub use vault::Vault;
 
 /// A linked account's credentials. Debug prints no secret.

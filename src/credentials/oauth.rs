@@ -73,12 +73,12 @@ pub enum TokenError {
 }
 
 /// Vendors' token answers are small; anything this large is not one.
-const MAX_TOKEN_BODY: usize = 64 * 1024;
+pub(super) const MAX_TOKEN_BODY: usize = 64 * 1024;
 
 #[derive(Clone, Debug)]
 pub struct TokenClient {
-    http: reqwest::Client,
-    upstreams: Arc<AllowList>,
+    pub(super) http: reqwest::Client,
+    pub(super) upstreams: Arc<AllowList>,
 }
 
 impl TokenClient {
@@ -198,9 +198,13 @@ impl TokenClient {
             .token_settings
             .iter()
             .filter_map(|(name, pointer)| {
-                body.pointer(pointer)
-                    .filter(|v| v.is_string())
-                    .map(|v| (name.clone(), v.clone()))
+                // Settings are text; vendors send ids as numbers too (a portal's id).
+                let value = match body.pointer(pointer)? {
+                    Value::String(s) => Value::String(s.clone()),
+                    Value::Number(n) => Value::String(n.to_string()),
+                    _ => return None,
+                };
+                Some((name.clone(), value))
             })
             .collect();
         Ok(TokenSet {
@@ -232,7 +236,7 @@ fn lifetime(value: Option<&Value>) -> Option<Duration> {
 }
 
 /// A short reason from an error answer, with every secret of the exchange scrubbed.
-fn summary(body: &Value, status: u16, secrets: &[&str], client_secret: &str) -> String {
+pub(super) fn summary(body: &Value, status: u16, secrets: &[&str], client_secret: &str) -> String {
     let pick = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string);
     let mut text = match (pick("error"), pick("error_description").or(pick("message"))) {
         (Some(e), Some(d)) => format!("{e}: {d}"),

@@ -103,6 +103,7 @@ impl HasCode for RefreshError {
 pub enum Endpoint {
     Token,
     Authorize,
+    Revoke,
 }
 
 impl Endpoint {
@@ -112,16 +113,19 @@ impl Endpoint {
             Endpoint::Authorize => {
                 "authorization endpoint (settings.authorizeUrl or the provider's template)"
             }
+            Endpoint::Revoke => {
+                "revocation endpoint (settings.revokeUrl or the provider's template)"
+            }
         }
     }
 }
 
 pub struct TokenManager {
-    store: Store,
-    vault: Vault,
-    providers: Providers,
-    client: TokenClient,
-    upstreams: Arc<AllowList>,
+    pub(super) store: Store,
+    pub(super) vault: Vault,
+    pub(super) providers: Providers,
+    pub(super) client: TokenClient,
+    pub(super) upstreams: Arc<AllowList>,
     claim_ttl: chrono::Duration,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// When each account's last refresh sequence failed, and why: callers that queued
@@ -181,7 +185,7 @@ impl TokenManager {
         }
     }
 
-    fn lock_for(&self, account: &str) -> Arc<tokio::sync::Mutex<()>> {
+    pub(super) fn lock_for(&self, account: &str) -> Arc<tokio::sync::Mutex<()>> {
         match self.locks.lock() {
             Ok(mut m) => m.entry(account.to_string()).or_default().clone(),
             // A poisoned map only loses in-process coalescing; the database claim still holds.
@@ -189,11 +193,11 @@ impl TokenManager {
         }
     }
 
-    fn store_err(e: crate::store::StoreError) -> RefreshError {
+    pub(super) fn store_err(e: crate::store::StoreError) -> RefreshError {
         RefreshError::Store(e.to_string())
     }
 
-    fn open(&self, row: &LinkedAccount) -> Result<Credentials, RefreshError> {
+    pub(super) fn open(&self, row: &LinkedAccount) -> Result<Credentials, RefreshError> {
         self.vault
             .open(&row.id, &row.credentials)
             .map_err(|e| RefreshError::Store(e.to_string()))
@@ -215,7 +219,7 @@ impl TokenManager {
             && expires_at <= utc_after(Utc::now(), oauth.refresh_buffer.as_secs())
     }
 
-    fn claim_is_stale(&self, row: &LinkedAccount) -> bool {
+    pub(super) fn claim_is_stale(&self, row: &LinkedAccount) -> bool {
         row.status == "REFRESHING" && row.updated_at < Utc::now() - self.claim_ttl
     }
 
@@ -886,10 +890,18 @@ impl TokenManager {
         redirect_uri: &str,
         settings: serde_json::Value,
         gateway: &str,
+        renew: Option<&LinkedAccount>,
     ) -> Result<AuthorizationStart, RefreshError> {
         let config = |reason: String| RefreshError::Config {
             account: String::new(),
             reason,
+        };
+        // Re-authorizing in place: the account's own settings, with the caller's on top.
+        let settings = match renew {
+            Some(account) => {
+                super::lifecycle::renewal_settings(account, provider, settings).map_err(config)?
+            }
+            None => settings,
         };
         let model = self
             .providers
@@ -985,6 +997,7 @@ impl TokenManager {
                 settings,
                 expires_at,
                 authorize_url: url.to_string(),
+                account_id: renew.map(|a| a.id.clone()),
             })
             .await
             .map_err(Self::store_err)?;
@@ -1086,6 +1099,11 @@ impl TokenManager {
                     refused,
                 },
             })?;
+        if let Some(account) = &started.account_id {
+            return self
+                .reauthorize(account, &started.environment_id, started.settings, set)
+                .await;
+        }
         self.link_account(
             &started.environment_id,
             &started.provider,

@@ -10,6 +10,7 @@ pub mod cost;
 mod endpoints;
 mod errors;
 mod events;
+mod lifecycle;
 mod loader;
 mod monitoring;
 mod overrides;
@@ -184,6 +185,10 @@ pub fn build_schema_limited(
     builder_types.extend(enums.into_iter().map(Into::into));
     for f in alerts::query_fields() {
         query = query.field(f);
+    }
+    builder_types.extend(lifecycle::types().into_iter().map(Into::into));
+    for f in lifecycle::mutation_fields() {
+        mutation = mutation.field(f);
     }
     let (objects, enums) = endpoints::types();
     builder_types.extend(objects.into_iter().map(Into::into));

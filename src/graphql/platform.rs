@@ -399,9 +399,16 @@ fn oauth_mutations() -> Vec<Field> {
                 if !settings.is_object() {
                     return Err(coded(ErrorCode::BadUserInput, "`settings` must be a JSON object"));
                 }
+                let renew = match ctx.args.get("accountId") {
+                    Some(v) if !v.is_null() => {
+                        let id = v.string()?.to_string();
+                        Some(visible_account(&services, &Caller::Environment { id: environment.clone() }, &id).await.map_err(|e| from_code(&e))?)
+                    }
+                    _ => None,
+                };
                 let start = services
                     .tokens
-                    .start_authorization(&environment, &provider, &redirect_uri, settings, &services.base_url())
+                    .start_authorization(&environment, &provider, &redirect_uri, settings, &services.base_url(), renew.as_ref())
                     .await
                     .map_err(|e| if e.code() == ErrorCode::ConfigError || matches!(e, crate::credentials::RefreshError::Refused { .. }) { coded(ErrorCode::BadUserInput, e.to_string()) } else { from_code(&e) })?;
                 Ok(Some(FieldValue::owned_any(start)))
@@ -410,6 +417,7 @@ fn oauth_mutations() -> Vec<Field> {
         .argument(InputValue::new("provider", TypeRef::named_nn(TypeRef::STRING)))
         .argument(InputValue::new("redirectUri", TypeRef::named_nn(TypeRef::STRING)).description("Tessera's `/oauth/callback` URL as the vendor must call it."))
         .argument(InputValue::new("settings", TypeRef::named("JSON")).description("Settings for the new account (`authorizeUrl`, `tokenUrl`, template values)."))
+        .argument(InputValue::new("accountId", TypeRef::named(TypeRef::ID)).description("Re-authorize this linked account in place instead of linking a new one: same id, same overrides and webhooks; NEEDS_REAUTH becomes ACTIVE. Its settings are kept, `settings` adds to them. A grant for another vendor account is refused."))
         .description("Starts the OAuth authorization-code flow. Send the user's browser to `authorizationUrl` (this gateway's /oauth/start, which binds the flow to that browser with a cookie and redirects to the vendor); the account is created when the vendor redirects that browser to /oauth/callback."),
     ]
 }

@@ -167,9 +167,12 @@ async fn open_sqlite(
         .acquire_timeout(SQLITE_BUSY_TIMEOUT + Duration::from_secs(5))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(move |opts| {
+            // `secure_delete`: a deleted linked account's sealed credentials are zeroed in
+            // the file, not left in its free pages.
             let opts = opts
                 .foreign_keys(foreign_keys)
-                .busy_timeout(SQLITE_BUSY_TIMEOUT);
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                .pragma("secure_delete", "ON");
             let opts = if create {
                 opts.create_if_missing(true)
             } else {

@@ -245,6 +245,88 @@ impl Store {
             .collect()
     }
 
+    /// Deletes the account and everything kept about it: its secrets (the row), overrides,
+    /// request log, budgets, health, probes, alerts, drift observations, watcher state,
+    /// webhook keys, subscriptions, inbox, delivery log, events (and their pending
+    /// deliveries to the customer's endpoints), reconciliation state, started
+    /// re-authorizations. One transaction; every table by hand, so it holds on SQLite
+    /// files opened without foreign-key enforcement too. False when there was no such
+    /// account.
+    pub async fn delete_linked_account(&self, id: &str) -> Result<bool, StoreError> {
+        use crate::store::entities::{
+            account_event, account_health, alert, endpoint_delivery, listing_observation,
+            oauth_state, override_version, probe_result, rate_limit_budget, reconcile_state,
+            unified_event, upstream_call, watch_state, webhook_account_key, webhook_delivery,
+            webhook_inbox, webhook_subscription,
+        };
+        use sea_orm::{QuerySelect, TransactionTrait};
+        let op = "delete a linked account";
+        let txn = self.db.begin().await.map_err(StoreError::db(op))?;
+        let account = id.to_owned();
+        let events = unified_event::Entity::find()
+            .select_only()
+            .column(unified_event::Column::Id)
+            .filter(unified_event::Column::AccountId.eq(id))
+            .into_tuple::<String>()
+            .all(&txn)
+            .await
+            .map_err(StoreError::db(op))?;
+        // A statement has a bound on its parameters.
+        for chunk in events.chunks(500) {
+            endpoint_delivery::Entity::delete_many()
+                .filter(endpoint_delivery::Column::EventId.is_in(chunk.iter().cloned()))
+                .exec(&txn)
+                .await
+                .map_err(StoreError::db(op))?;
+        }
+        macro_rules! purge {
+            ($($entity:ident . $column:ident),* $(,)?) => {$(
+                $entity::Entity::delete_many()
+                    .filter($entity::Column::$column.eq(account.clone()))
+                    .exec(&txn)
+                    .await
+                    .map_err(StoreError::db(op))?;
+            )*};
+        }
+        purge!(
+            unified_event.AccountId,
+            webhook_inbox.AccountId,
+            webhook_delivery.AccountId,
+            webhook_subscription.AccountId,
+            webhook_account_key.AccountId,
+            reconcile_state.AccountId,
+            account_event.AccountId,
+            account_health.AccountId,
+            probe_result.AccountId,
+            alert.AccountId,
+            listing_observation.AccountId,
+            upstream_call.AccountId,
+            rate_limit_budget.AccountId,
+            override_version.AccountId,
+            oauth_state.AccountId,
+            watch_state.Key,
+        );
+        let deleted = linked_account::Entity::delete_by_id(account.clone())
+            .exec(&txn)
+            .await
+            .map_err(StoreError::db(op))?;
+        txn.commit().await.map_err(StoreError::db(op))?;
+        if self.db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {
+            // The deleted pages (zeroed by `secure_delete`) move into the file and the WAL,
+            // which still holds their earlier images, is emptied. Best effort: a busy
+            // checkpoint leaves them to the next one.
+            use sea_orm::ConnectionTrait;
+            if let Err(e) = self
+                .db
+                .execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+                .await
+            {
+                tracing::warn!(error = %e, "cannot checkpoint the SQLite file after deleting an account");
+            }
+        }
+        Ok(deleted.rows_affected == 1)
+    }
+
     /// Compare-and-swap on `version`: writes the update and `version + 1` only if the stored
     /// version is still `expected_version`, and returns the row as written. None when another
     /// writer got there first (or the account is gone): re-read and decide again.
@@ -256,6 +338,30 @@ impl Store {
         id: &str,
         expected_version: i64,
         update: LinkedAccountUpdate,
+    ) -> Result<Option<LinkedAccount>, StoreError> {
+        self.write_linked_account_cas(id, expected_version, update, None)
+            .await
+    }
+
+    /// As [`Self::update_linked_account_cas`], replacing the settings too: a
+    /// re-authorization brings the token response's values (`instanceUrl`, ...).
+    pub async fn reauthorize_linked_account_cas(
+        &self,
+        id: &str,
+        expected_version: i64,
+        update: LinkedAccountUpdate,
+        settings: &serde_json::Value,
+    ) -> Result<Option<LinkedAccount>, StoreError> {
+        self.write_linked_account_cas(id, expected_version, update, Some(settings))
+            .await
+    }
+
+    async fn write_linked_account_cas(
+        &self,
+        id: &str,
+        expected_version: i64,
+        update: LinkedAccountUpdate,
+        settings: Option<&serde_json::Value>,
     ) -> Result<Option<LinkedAccount>, StoreError> {
         check_status(&update.status)?;
         use linked_account::Column;
@@ -273,6 +379,9 @@ impl Store {
             )
             .col_expr(Column::Version, Expr::col(Column::Version).add(1))
             .col_expr(Column::UpdatedAt, Expr::value(crate::store::now()))
+            .apply_if(settings, |q, s| {
+                q.col_expr(Column::Settings, Expr::value(s.to_string()))
+            })
             .filter(Column::Id.eq(id))
             .filter(Column::Version.eq(expected_version))
             .into_query();

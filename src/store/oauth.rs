@@ -54,6 +54,8 @@ pub struct OAuthState {
     pub expires_at: DateTime<Utc>,
     /// The vendor's consent URL, revealed by `GET /oauth/start` to the first browser.
     pub authorize_url: String,
+    /// The linked account this authorization renews in place; None links a new one.
+    pub account_id: Option<String>,
 }
 
 /// What the browser at `GET /oauth/start` gets.
@@ -169,6 +171,7 @@ impl Store {
             expires_at: Set(crate::store::stored_time(s.expires_at)),
             authorize_url: Set(Some(s.authorize_url)),
             browser_hash: Set(None),
+            account_id: Set(s.account_id),
         })
         .exec_without_returning(&self.db)
         .await
@@ -270,6 +273,7 @@ impl Store {
             settings: serde_json::from_str(&row.settings).unwrap_or_default(),
             expires_at: row.expires_at,
             authorize_url: row.authorize_url.unwrap_or_default(),
+            account_id: row.account_id,
         })))
     }
 

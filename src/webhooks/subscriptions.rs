@@ -55,6 +55,13 @@ pub async fn create_on_link(services: &Services, account: &LinkedAccount) -> Res
         .await
         .map_err(|e| e.to_string())?;
     if existing.iter().any(|s| s.state != "DELETED") {
+        // Linked again (re-authorized in place): the subscriptions the dead grant could
+        // not renew are retried now, not at the end of their backoff.
+        let stuck: Vec<&WebhookSubscription> = existing
+            .iter()
+            .filter(|s| matches!(s.state.as_str(), "FAILED" | "LAPSED"))
+            .collect();
+        renew_now(services, &stuck).await;
         return Ok(());
     }
     let now = Utc::now();
@@ -93,6 +100,101 @@ pub async fn create_on_link(services: &Services, account: &LinkedAccount) -> Res
         .await
         .map_err(|e| e.to_string())?;
     outcome
+}
+
+/// Makes the account's subscriptions due now (an account enabled again: their renewals
+/// were put off while it was disabled).
+pub async fn renew_account_now(services: &Services, account: &str) -> Result<(), StoreError> {
+    let subs = services.store.list_webhook_subscriptions(account).await?;
+    let live: Vec<&WebhookSubscription> = subs.iter().filter(|s| s.state != "DELETED").collect();
+    renew_now(services, &live).await;
+    Ok(())
+}
+
+async fn renew_now(services: &Services, subs: &[&WebhookSubscription]) {
+    for sub in subs {
+        if let Err(e) = services.store.renew_webhook_subscription_now(&sub.id).await {
+            tracing::warn!(subscription = %sub.id, error = %e, "cannot make a webhook subscription due");
+        }
+    }
+    if !subs.is_empty() {
+        services.events.subscriptions.notify_one();
+    }
+}
+
+/// Deletes the account's subscriptions at the vendor (when its provider file says how),
+/// before the account itself is deleted: a vendor must not keep delivering to a gateway
+/// that forgot the account. Returns how many the vendor deleted, and why the others were
+/// not (the account's rows go anyway; the vendor's copy expires on its own at most).
+pub async fn delete_for_account(
+    services: &Services,
+    account: &LinkedAccount,
+) -> (usize, Vec<String>) {
+    let live: Vec<WebhookSubscription> =
+        match services.store.list_webhook_subscriptions(&account.id).await {
+            Ok(subs) => subs
+                .into_iter()
+                .filter(|s| s.state != "DELETED" && s.remote_id.is_some())
+                .collect(),
+            Err(e) => return (0, vec![e.to_string()]),
+        };
+    if live.is_empty() {
+        return (0, Vec::new());
+    }
+    let Some(provider) = services.providers.get(&account.provider) else {
+        return (0, vec!["the account's provider is not loaded".into()]);
+    };
+    let Some(call) = provider
+        .webhooks
+        .as_ref()
+        .and_then(|w| w.subscription.as_ref())
+        .and_then(|c| c.delete.as_ref())
+    else {
+        return (
+            0,
+            vec!["the provider file declares no way to delete a subscription: the vendor's copy lapses at its expiry".into()],
+        );
+    };
+    let handle = match handle_for(
+        services,
+        &Caller::Admin,
+        &account.id,
+        Arc::new(RequestSpend::default()),
+    )
+    .await
+    {
+        Ok(h) => h,
+        Err(e) => {
+            return (
+                0,
+                vec![format!(
+                    "the subscriptions could not be deleted at the vendor ({e}): their copies lapse at their expiry"
+                )],
+            );
+        }
+    };
+    let mut deleted = 0;
+    let mut problems = Vec::new();
+    for sub in &live {
+        let secret = open_secret(services, sub);
+        let vars = vars(
+            services,
+            account,
+            provider,
+            secret.as_ref(),
+            None,
+            sub.remote_id.as_deref(),
+        );
+        match send(services, &handle, call, &vars).await {
+            Ok(reply) if reply.ok || reply.gone => deleted += 1,
+            Ok(reply) => problems.push(format!(
+                "the vendor refused to delete subscription `{}`: HTTP {}{}",
+                sub.id, reply.status, reply.summary
+            )),
+            Err(e) => problems.push(format!("subscription `{}`: {e}", sub.id)),
+        }
+    }
+    (deleted, problems)
 }
 
 /// Runs until `stop`: renews what is due, every [`POLL`] or when woken.
@@ -138,6 +240,12 @@ async fn renew_one(services: &Services, sub: &mut WebhookSubscription) {
             .await
             .map_err(|e| e.to_string())?
             .ok_or("the account is gone")?;
+        if account.status == "DISABLED" {
+            // No call for a disabled account: look again in an hour (enabling it does not
+            // wait for that: the vendor's copy is renewed or recreated at the next pass).
+            sub.renew_at = Some(Utc::now() + chrono::Duration::hours(1));
+            return Ok(());
+        }
         let provider = services
             .providers
             .get(&account.provider)

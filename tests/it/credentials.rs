@@ -60,7 +60,7 @@ impl TestGateway {
                 "mutation($c: JSON!, $s: JSON) { connectAccount(provider: \"hubspot\", credentials: $c, settings: $s) { id } }",
                 json!({
                     "c": {"accessToken": grant["access_token"], "refreshToken": grant["refresh_token"], "expiresAt": expires_at},
-                    "s": {"baseUrl": format!("{base}/hubspot"), "tokenUrl": format!("{base}/hubspot/oauth/v1/token")}
+                    "s": {"baseUrl": format!("{base}/hubspot"), "tokenUrl": format!("{base}/hubspot/oauth/v1/token"), "revokeUrl": format!("{base}/hubspot/oauth/v1/refresh-tokens/")}
                 }),
             )
             .await;

@@ -782,6 +782,20 @@ fn cases(t: &TestGateway, schema: &Introspection, a: &Acme, b: &Globex) -> Vec<C
         json!({"c": zoho.credentials, "s": zoho.settings}),
         Clean,
     ));
+    // A's accounts cannot be disabled, enabled, deleted or re-authorized by B.
+    for account in [&a.hubspot, &a.pipedrive] {
+        let v = json!({"a": account});
+        for field in ["disableAccount", "enableAccount", "deleteLinkedAccount"] {
+            c.push(case(field, "(id: $a)", "($a: ID!)", v.clone(), NF));
+        }
+        c.push(case(
+            "startOAuth",
+            "(provider: \"hubspot\", redirectUri: $r, settings: $s, accountId: $a)",
+            "($r: String!, $s: JSON, $a: ID)",
+            json!({"r": format!("{}/oauth/callback", t.gateway.url()), "s": authorize_settings(t), "a": account}),
+            NF,
+        ));
+    }
     let input = |extra: Value| {
         let mut i = json!({"provider": "hubspot", "resource": "contacts", "fields": {"customFields.globex": "'b'"}});
         i.as_object_mut()

@@ -20,6 +20,7 @@ mod hardening;
 mod health;
 mod isolation;
 mod jsonata_suite;
+mod lifecycle;
 mod mapping;
 mod oauth_apps;
 mod overrides;

@@ -993,6 +993,47 @@ async fn vendor_revoke_endpoints() {
     assert_eq!(resp.status(), StatusCode::OK);
     let (status, body) = e.refresh(GOOGLE, &text(&grant, "refresh_token")).await;
     assert_bad_refresh(GOOGLE, status, &body);
+
+    // Zoho: the token in the query; its answers are HTTP 200 either way.
+    let grant = e.grant(ZOHO, None).await;
+    let revoke = |token: String| {
+        e.http
+            .post(e.url("/zoho/oauth/v2/token/revoke"))
+            .query(&[("token", token)])
+            .send()
+    };
+    let resp = revoke(text(&grant, "refresh_token")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(json_body(&resp.bytes().await.unwrap())["status"], "success");
+    let (status, body) = e.refresh(ZOHO, &text(&grant, "refresh_token")).await;
+    assert_bad_refresh(ZOHO, status, &body);
+    let resp = revoke("bogus".into()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        json_body(&resp.bytes().await.unwrap())["error"],
+        "invalid_token"
+    );
+
+    // Pipedrive: the app authenticates with HTTP Basic; the refresh token ends the grant.
+    let grant = e.grant(PIPEDRIVE, None).await;
+    let send = |user: &str, secret: &str| {
+        e.http
+            .post(e.url("/pipedrive/oauth/revoke"))
+            .basic_auth(user, Some(secret))
+            .form(&[
+                ("token", text(&grant, "refresh_token")),
+                ("token_type_hint", "refresh_token".into()),
+            ])
+            .send()
+    };
+    let resp = send(PIPEDRIVE.client_id, "wrong").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let resp = send(PIPEDRIVE.client_id, PIPEDRIVE.client_secret)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (status, body) = e.refresh(PIPEDRIVE, &text(&grant, "refresh_token")).await;
+    assert_bad_refresh(PIPEDRIVE, status, &body);
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     pub authorize_url: Option<String>,
     pub browser_hash: Option<String>,
+    pub account_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
