@@ -21,6 +21,7 @@ mod endpoints;
 mod entities;
 mod environments;
 mod error;
+mod group_commit;
 mod health;
 mod idempotency;
 mod linked_accounts;
@@ -60,6 +61,8 @@ pub use webhooks::{
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    /// Webhook deliveries share transactions (see `group_commit`).
+    intake: std::sync::Arc<group_commit::GroupCommit>,
 }
 
 tokio::task_local! {
@@ -97,7 +100,10 @@ impl Store {
         db.set_metric_callback(|_| {
             let _ = STATEMENTS.try_with(|n| n.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         });
-        Ok(Store { db })
+        Ok(Store {
+            db,
+            intake: Default::default(),
+        })
     }
 
     pub fn backend(&self) -> Backend {

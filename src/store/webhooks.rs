@@ -179,6 +179,12 @@ fn events_matching(q: &EventQuery) -> sea_orm::Select<unified_event::Entity> {
 
 /// Puts events in an account's inbox, inside the caller's transaction; rows whose key is
 /// already there are skipped. Returns how many were new.
+/// One webhook delivery's events, per account, waiting to be stored.
+pub(super) struct Accepting {
+    provider: String,
+    accounts: Vec<(String, Vec<InboxEvent>)>,
+}
+
 async fn insert_inbox<C: sea_orm::ConnectionTrait>(
     db: &C,
     account_id: &str,
@@ -249,54 +255,79 @@ impl Store {
         Ok(())
     }
 
-    /// Stores a verified delivery's events, per account, with one log entry per account, in
-    /// one transaction. Events already in an account's inbox (a redelivery) are skipped; an
-    /// account whose events were all seen is logged `REPLAYED`. Returns how many events were
-    /// new per account, in the order given.
+    /// Stores one delivery's events in the accounts' inboxes (new ones only: an event key
+    /// already there is a repeat) and logs the delivery per account; returns how many
+    /// events were new per account. Concurrent deliveries share a transaction (group
+    /// commit); this returns once the one holding this delivery committed.
     pub async fn accept_webhook_events(
         &self,
         provider: &str,
         accounts: Vec<(String, Vec<InboxEvent>)>,
     ) -> Result<Vec<usize>, StoreError> {
+        let delivery = Accepting {
+            provider: provider.to_owned(),
+            accounts,
+        };
+        self.intake.clone().accept(self, delivery).await
+    }
+
+    /// A store on the same pool without a group-commit writer of its own (the writer's).
+    pub(super) fn without_writer(&self) -> Store {
+        Store {
+            db: self.db.clone(),
+            intake: Default::default(),
+        }
+    }
+
+    /// Writes deliveries in one transaction; per delivery, the counts of new events per
+    /// account.
+    pub(super) async fn accept_together(
+        &self,
+        deliveries: &[Accepting],
+    ) -> Result<Vec<Vec<usize>>, StoreError> {
         let op = "store a webhook delivery";
         let now = crate::store::now();
         let txn = self.db.begin().await.map_err(StoreError::db(op))?;
-        let mut counts = Vec::with_capacity(accounts.len());
-        for (account_id, events) in accounts {
-            let total = events.len();
-            let fresh = insert_inbox(&txn, &account_id, events, now).await?;
-            let (outcome, reason) = if total > 0 && fresh == 0 {
-                (
-                    "REPLAYED",
-                    Some(format!("all {total} events were delivered before")),
-                )
-            } else if fresh < total {
-                (
-                    "ACCEPTED",
-                    Some(format!(
-                        "{} of {total} events were delivered before",
-                        total - fresh
-                    )),
-                )
-            } else {
-                ("ACCEPTED", None)
-            };
-            webhook_delivery::Entity::insert(webhook_delivery::ActiveModel {
-                id: Set(crate::store::new_id()),
-                provider: Set(provider.to_owned()),
-                account_id: Set(Some(account_id)),
-                received_at: Set(now),
-                outcome: Set(outcome.into()),
-                reason: Set(reason),
-                event_count: Set(i32::try_from(fresh).unwrap_or(i32::MAX)),
-            })
-            .exec_without_returning(&txn)
-            .await
-            .map_err(StoreError::db(op))?;
-            counts.push(fresh);
+        let mut out = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            let mut counts = Vec::with_capacity(delivery.accounts.len());
+            for (account_id, events) in &delivery.accounts {
+                let total = events.len();
+                let fresh = insert_inbox(&txn, account_id, events.clone(), now).await?;
+                let (outcome, reason) = if total > 0 && fresh == 0 {
+                    (
+                        "REPLAYED",
+                        Some(format!("all {total} events were delivered before")),
+                    )
+                } else if fresh < total {
+                    (
+                        "ACCEPTED",
+                        Some(format!(
+                            "{} of {total} events were delivered before",
+                            total - fresh
+                        )),
+                    )
+                } else {
+                    ("ACCEPTED", None)
+                };
+                webhook_delivery::Entity::insert(webhook_delivery::ActiveModel {
+                    id: Set(crate::store::new_id()),
+                    provider: Set(delivery.provider.clone()),
+                    account_id: Set(Some(account_id.clone())),
+                    received_at: Set(now),
+                    outcome: Set(outcome.into()),
+                    reason: Set(reason),
+                    event_count: Set(i32::try_from(fresh).unwrap_or(i32::MAX)),
+                })
+                .exec_without_returning(&txn)
+                .await
+                .map_err(StoreError::db(op))?;
+                counts.push(fresh);
+            }
+            out.push(counts);
         }
         txn.commit().await.map_err(StoreError::db(op))?;
-        Ok(counts)
+        Ok(out)
     }
 
     /// Puts changes found by reconciliation in the account's inbox (no delivery log: no

@@ -134,6 +134,7 @@ on_both_backends!(
     corrupt_settings_are_reported,
     concurrent_writers_wait,
     idempotency_keys_claim_once,
+    concurrent_deliveries_share_commits_and_fail_alone,
 );
 
 fn new_account(environment_id: &str, credentials: &[u8]) -> NewLinkedAccount {
@@ -544,6 +545,56 @@ async fn concurrent_writers_wait(url: String) {
         a.list_linked_accounts(Some(&env.id)).await.unwrap().len(),
         40
     );
+}
+
+/// Many deliveries at once (they share transactions): each is told exactly how many of
+/// its events were new, every event is stored once, and a delivery that cannot be stored
+/// (its account is gone) fails alone while the others in its batch are stored.
+async fn concurrent_deliveries_share_commits_and_fail_alone(url: String) {
+    let store = Store::connect(&url).await.unwrap();
+    let env = store.create_environment("acme").await.unwrap();
+    let account = store
+        .insert_linked_account(new_account(&env.id, b"sealed"))
+        .await
+        .unwrap();
+    let event = |key: String| tessera::store::InboxEvent {
+        dedup_key: key,
+        event: "{}".into(),
+        source: "WEBHOOK".into(),
+    };
+    let mut deliveries = tokio::task::JoinSet::new();
+    for i in 0..40usize {
+        let store = store.clone();
+        // Delivery i carries events i..i+10: each overlaps its neighbours.
+        let account = if i == 7 {
+            "no-such-account".to_owned()
+        } else {
+            account.id.clone()
+        };
+        deliveries.spawn(async move {
+            let events: Vec<_> = (i..i + 10).map(|k| event(format!("e{k}"))).collect();
+            (
+                i,
+                store
+                    .accept_webhook_events("hubspot", vec![(account, events)])
+                    .await,
+            )
+        });
+    }
+    let mut fresh = 0;
+    for (i, outcome) in deliveries.join_all().await {
+        match outcome {
+            Ok(counts) => {
+                assert_ne!(i, 7, "a delivery for a missing account is refused");
+                assert!(counts[0] <= 10);
+                fresh += counts[0];
+            }
+            Err(e) => assert_eq!(i, 7, "only the bad delivery fails: {e}"),
+        }
+    }
+    // Keys e0..e48 (e7..e16 are covered by neighbours of the failed delivery too).
+    assert_eq!(fresh, 49, "every distinct event stored once, counted once");
+    assert_eq!(store.pending_inbox().await.unwrap(), 49);
 }
 
 #[tokio::test]
