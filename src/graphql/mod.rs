@@ -15,6 +15,7 @@ mod loader;
 mod monitoring;
 mod overrides;
 mod platform;
+mod preview;
 mod resources;
 mod tenants;
 mod values;
@@ -185,6 +186,10 @@ pub fn build_schema_limited(
     builder_types.extend(enums.into_iter().map(Into::into));
     for f in alerts::query_fields() {
         query = query.field(f);
+    }
+    builder_types.extend(preview::types().into_iter().map(Into::into));
+    for f in preview::mutation_fields() {
+        mutation = mutation.field(f);
     }
     builder_types.extend(lifecycle::types().into_iter().map(Into::into));
     for f in lifecycle::mutation_fields() {

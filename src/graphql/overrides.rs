@@ -234,12 +234,12 @@ fn author(caller: &Caller) -> String {
     }
 }
 
-fn bad(message: impl Into<String>) -> Error {
+pub(super) fn bad(message: impl Into<String>) -> Error {
     coded(ErrorCode::BadUserInput, message)
 }
 
 /// The scope an input names, if the caller may act on it.
-async fn authorize(
+pub(super) async fn authorize(
     services: &crate::services::SharedServices,
     caller: &Caller,
     level: Level,
@@ -348,7 +348,7 @@ fn may_touch(caller: &Caller, scope_env: Option<&str>, level: &str) -> bool {
 }
 
 /// Reads the spec parts of an `OverrideInput` into an [`OverrideSpec`].
-fn spec_from_input(input: &Map<String, Value>) -> Result<OverrideSpec, Error> {
+pub(super) fn spec_from_input(input: &Map<String, Value>) -> Result<OverrideSpec, Error> {
     let mut doc = Map::new();
     for key in [
         "fields",
@@ -384,7 +384,7 @@ fn spec_from_input(input: &Map<String, Value>) -> Result<OverrideSpec, Error> {
     })
 }
 
-fn samples_from_input(input: &Map<String, Value>) -> Result<Option<Vec<Value>>, Error> {
+pub(super) fn samples_from_input(input: &Map<String, Value>) -> Result<Option<Vec<Value>>, Error> {
     match input.get("sample") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(list)) if list.iter().all(Value::is_object) => Ok(Some(list.clone())),
@@ -429,7 +429,7 @@ async fn store_version(
     Ok(stored)
 }
 
-fn override_error(e: OverrideError) -> Error {
+pub(super) fn override_error(e: OverrideError) -> Error {
     coded(e.code(), e.to_string())
 }
 
@@ -489,7 +489,7 @@ pub fn query_fields() -> Vec<Field> {
 
 /// Validates an override on the mapping pool: validation evaluates the tenant's expressions
 /// on the samples, which must not hold up an async worker.
-async fn validate_off_the_workers(
+pub(super) async fn validate_off_the_workers(
     services: &SharedServices,
     scope: &Scope,
     spec: &OverrideSpec,

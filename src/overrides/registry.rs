@@ -250,6 +250,39 @@ impl OverrideRegistry {
         Ok(model)
     }
 
+    /// The provider model an account would use with `spec` stored at `scope` (replacing
+    /// what is there now), for `previewOverride`: compiled, never cached, never stored.
+    pub fn effective_with(
+        &self,
+        scope: &Scope,
+        spec: &OverrideSpec,
+        environment: &str,
+        account: &str,
+    ) -> Result<Arc<ProviderModel>, OverrideError> {
+        let base = self.base(&scope.provider)?;
+        let mut layers: Vec<Current> = self
+            .layers_for(&scope.provider, environment, account)
+            .into_iter()
+            .filter(|c| c.scope != *scope)
+            .collect();
+        layers.push(Current {
+            scope: scope.clone(),
+            version: 0,
+            spec: spec.clone(),
+        });
+        layers.sort_by(|a, b| {
+            (a.scope.level, &a.scope.resource).cmp(&(b.scope.level, &b.scope.resource))
+        });
+        let (mut model, merged) = self
+            .compile(base, &layers)
+            .map_err(|problems| OverrideError::invalid(problems.join("; ")))?;
+        if let Some(note) = merged.notes.first() {
+            return Err(OverrideError::invalid(note.clone()));
+        }
+        model.tenant_mappings = layers.iter().any(|c| c.scope.level != Level::Platform);
+        Ok(Arc::new(model))
+    }
+
     fn compile(
         &self,
         base: &ProviderModel,

@@ -789,6 +789,13 @@ fn cases(t: &TestGateway, schema: &Introspection, a: &Acme, b: &Globex) -> Vec<C
             c.push(case(field, "(id: $a)", "($a: ID!)", v.clone(), NF));
         }
         c.push(case(
+            "previewOverride",
+            "(input: $i, accountId: $a)",
+            "($i: OverrideInput!, $a: ID!)",
+            json!({"a": account, "i": {"level": "ENVIRONMENT", "provider": "hubspot", "resource": "contacts", "fields": {"customFields.globex": "'b'"}}}),
+            NF,
+        ));
+        c.push(case(
             "startOAuth",
             "(provider: \"hubspot\", redirectUri: $r, settings: $s, accountId: $a)",
             "($r: String!, $s: JSON, $a: ID)",

@@ -712,3 +712,89 @@ async fn an_override_patches_the_request_body_of_writes() {
         r.body
     );
 }
+
+const PREVIEW: &str = "mutation($i: OverrideInput!, $a: ID!) { previewOverride(input: $i, accountId: $a, first: 3) { accountId resource valid errors records { remoteId error warnings changes { field before after } } } }";
+
+#[tokio::test]
+async fn a_preview_shows_each_changed_field_on_the_accounts_records_and_stores_nothing() {
+    let t = TestGateway::start().await;
+    let input = json!({
+        "level": "ACCOUNT", "accountId": t.account_id, "provider": "hubspot", "resource": "contacts",
+        "fields": {"customFields.tier": "'gold'", "firstName": "properties.firstname ? $uppercase(properties.firstname)"}
+    });
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            PREVIEW,
+            json!({"i": input, "a": t.account_id}),
+        )
+        .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    let preview = &r.body["data"]["previewOverride"];
+    assert_eq!(preview["valid"], true, "{preview}");
+    let records = preview["records"].as_array().unwrap();
+    assert_eq!(records.len(), 3, "{preview}");
+    let mut uppercased = 0;
+    for record in records {
+        let changes = record["changes"].as_array().unwrap();
+        let tier = changes
+            .iter()
+            .find(|c| c["field"] == "customFields.tier")
+            .unwrap_or_else(|| panic!("{record}"));
+        assert_eq!(
+            (&tier["before"], &tier["after"]),
+            (&Value::Null, &json!("gold"))
+        );
+        if let Some(first) = changes.iter().find(|c| c["field"] == "firstName") {
+            let before = first["before"].as_str().unwrap();
+            assert_eq!(first["after"], before.to_uppercase(), "{first}");
+            uppercased += 1;
+        }
+        assert!(
+            changes.iter().all(|c| c["before"] != c["after"]),
+            "only changed fields: {record}"
+        );
+    }
+    assert!(uppercased > 0, "{preview}");
+
+    // Nothing was stored: no override, and the account maps as before.
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "query($a: ID!) { overrides(accountId: $a) { id } contacts(accountId: $a, first: 3) { edges { node { firstName customFields } } } }",
+            json!({"a": t.account_id}),
+        )
+        .await;
+    assert_eq!(r.body["data"]["overrides"], json!([]), "{}", r.body);
+    for edge in r.body["data"]["contacts"]["edges"].as_array().unwrap() {
+        assert!(edge["node"]["customFields"].get("tier").is_none(), "{edge}");
+    }
+
+    // One setOverride would refuse: said, with no record read.
+    let bad = json!({"level": "ACCOUNT", "accountId": t.account_id, "provider": "hubspot", "resource": "contacts", "fields": {"firstName": "$$$("}});
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            PREVIEW,
+            json!({"i": bad, "a": t.account_id}),
+        )
+        .await;
+    let preview = &r.body["data"]["previewOverride"];
+    assert_eq!(preview["valid"], false, "{}", r.body);
+    assert!(
+        preview["errors"][0].as_str().unwrap().contains("firstName"),
+        "{preview}"
+    );
+    assert_eq!(preview["records"], json!([]));
+
+    // An override of another provider changes nothing of this account.
+    let other = json!({"level": "ENVIRONMENT", "provider": "pipedrive", "resource": "contacts", "fields": {"customFields.x": "'y'"}});
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            PREVIEW,
+            json!({"i": other, "a": t.account_id}),
+        )
+        .await;
+    assert_eq!(r.code(), Some("BAD_USER_INPUT"), "{}", r.body);
+}
