@@ -16,8 +16,8 @@ use crate::mapping::{MappingError, Vars, default_engine};
 /// Arguments of `tessera map`.
 #[derive(clap::Args, Debug)]
 pub struct MapArgs {
-    /// The JSONata expression to evaluate.
-    #[arg(long, value_name = "EXPR")]
+    /// The JSONata expression to evaluate (it may start with `-`: `--expr '-5 ?: 99'`).
+    #[arg(long, value_name = "EXPR", allow_hyphen_values = true)]
     pub expr: String,
     /// JSON document to evaluate the expression on [default: standard input; empty input means
     /// no input document]

@@ -287,6 +287,20 @@ fn tessera_map_evaluates_with_the_gateways_engine() {
         Some(""),
     );
     assert_eq!(stdout(&out).trim(), "42");
+    // Expressions that start with `-` are expressions, not flags.
+    let out = tessera(&["map", "--expr", "-5 ?: 99"], Some(""));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout(&out).trim(), "-5");
+    let out = tessera(&["map", "--expr", "-x"], Some(""));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = tessera(&["map", "--expr", "nothing"], Some("{}"));
     assert!(out.status.success());
     assert_eq!(stdout(&out), "", "undefined prints nothing");
