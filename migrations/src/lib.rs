@@ -22,6 +22,7 @@ mod m20261202_000009_reconcile;
 mod m20261202_000010_account_health;
 mod m20261202_000011_alerts;
 mod m20261210_000012_oauth_binding;
+mod m20261216_000013_sync_tokens;
 mod m20261217_000014_reauthorize;
 
 /// The migrations of Tessera's schema, oldest first.
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_account_health::Migration),
             Box::new(m20261202_000011_alerts::Migration),
             Box::new(m20261210_000012_oauth_binding::Migration),
+            Box::new(m20261216_000013_sync_tokens::Migration),
             Box::new(m20261217_000014_reauthorize::Migration),
         ]
     }

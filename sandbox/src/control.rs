@@ -53,6 +53,12 @@ pub(crate) trait Vendor: Send + Sync + 'static {
     fn webhooks(self: Arc<Self>) -> Option<Arc<dyn WebhookDialect>> {
         None
     }
+
+    /// Control routes of this vendor's own, nested under `/_control` (paths start with
+    /// `/{provider}/`): knobs of behaviour only it has.
+    fn control_router(self: Arc<Self>) -> Router {
+        Router::new()
+    }
 }
 
 /// An early-exit HTTP answer. Boxed because handlers pass it through `?` a lot and a bare
@@ -516,6 +522,9 @@ struct ControlApi {
 pub(crate) fn router(control: Arc<Control>, vendors: Vec<Arc<dyn Vendor>>) -> Router {
     let oauth = super::oauth::control_router(control.clone(), vendors.clone());
     let webhooks = super::webhooks::control_router(control.clone(), vendors.clone());
+    let own = vendors
+        .iter()
+        .fold(Router::new(), |r, v| r.merge(v.clone().control_router()));
     Router::new()
         .route("/stats", get(stats))
         .route("/reset", post(reset))
@@ -530,6 +539,7 @@ pub(crate) fn router(control: Arc<Control>, vendors: Vec<Arc<dyn Vendor>>) -> Ro
         .with_state(ControlApi { control, vendors })
         .merge(oauth)
         .merge(webhooks)
+        .merge(own)
 }
 
 pub(crate) fn control_error(status: StatusCode, message: impl Into<String>) -> Reject {

@@ -18,10 +18,24 @@
 //!   fields and zero counts are omitted, as proto3 JSON does.
 //! - Paths no method matches get Google's HTML 404 page, not JSON.
 //! - `sortOrder` is honoured (default `LAST_MODIFIED_ASCENDING`); page tokens are opaque
-//!   keyset positions tied to the sort order (another order is 400 `INVALID_ARGUMENT`).
-//! - Sync tokens are not modelled: no `nextSyncToken` is issued and any `syncToken` is
-//!   answered as expired (400 `FAILED_PRECONDITION`, reason `EXPIRED_SYNC_TOKEN`), which
-//!   sends a client down its full-resync path.
+//!   keyset positions bound to every other parameter of the call that started the
+//!   listing: a page token sent with other parameters (another sort order, page size or
+//!   mask) is 400 `INVALID_ARGUMENT` "Request contains an invalid argument." (vendors.md
+//!   says the parameters must match, not what the refusal says).
+//! - Sync tokens: with `requestSyncToken=true` the last page carries `nextSyncToken`, a
+//!   position in the contacts' change log taken when the listing's first page was served.
+//!   `syncToken=` lists every contact written since (each once, in the order of its last
+//!   write, with the requested fields) and every contact deleted since (`resourceName`,
+//!   `etag` and `metadata` with `deleted: true`, whatever the mask), paged like a full
+//!   listing, `totalItems` counting the changes; its last page carries the next token.
+//!   Every other parameter must equal the call that asked for the token (400
+//!   `INVALID_ARGUMENT` as above otherwise); a token that is not one is the same 400. A
+//!   token older than its lifetime (7 days; `PUT /_control/google/sync-tokens`
+//!   `{"lifetimeSeconds"}`), issued before `POST /_control/google/sync-tokens/expire` or
+//!   before `/_control/reset` is 400 `FAILED_PRECONDITION` with `ErrorInfo.reason =
+//!   "EXPIRED_SYNC_TOKEN"`. Writes show up in sync at once (Google can take minutes).
+//!   `GET /_control/google/sync-tokens` counts the tokens issued, the listings of changes
+//!   served and the expired tokens refused.
 //! - Stored fields: names, emailAddresses, phoneNumbers, organizations, addresses,
 //!   biographies, userDefined (plus the fixed `myContacts` membership and metadata). Other
 //!   valid person fields are accepted in writes and ignored; unknown keys are 400 with
@@ -31,7 +45,7 @@
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -43,15 +57,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use super::DemoAccount;
 use super::GOOGLE_DEMO_TOKEN;
-use super::control::{Control, FaultKind, RateDecision, RateLimitConfig, Reject, Vendor};
+use super::control::{
+    Control, FaultKind, RateDecision, RateLimitConfig, Reject, Vendor, control_error, parse_body,
+};
 use super::google_data::{
-    PERSON_FIELDS, Person, SINGLE_ITEM_FIELDS, STORED_FIELDS, Store, UPDATABLE_FIELDS, contact_id,
-    stored_field,
+    PERSON_FIELDS, Person, SINGLE_ITEM_FIELDS, STORED_FIELDS, Store, Tombstone, UPDATABLE_FIELDS,
+    contact_id, stored_field,
 };
 use super::oauth::{
     self, AuthorizeError, Issued, OAuthShape, Prefixes, Profile, RefreshRule, TokenError,
@@ -79,12 +95,62 @@ const READ_SOURCES: [&str; 4] = [
     "READ_SOURCE_TYPE_OTHER_CONTACT",
 ];
 const LIST_DOCS: &str = "https://developers.google.com/people/api/rest/v1/people.connections/list";
+/// "Sync tokens expire 7 days after the full sync."
+const SYNC_TOKEN_LIFETIME_SECS: i64 = 7 * 24 * 3600;
+/// Standard query parameters of every Google API, not the method's: they take no part in
+/// what a page or sync token is bound to.
+const SYSTEM_PARAMS: [&str; 11] = [
+    "$.xgafv",
+    "access_token",
+    "alt",
+    "callback",
+    "fields",
+    "key",
+    "oauth_token",
+    "prettyPrint",
+    "quotaUser",
+    "uploadType",
+    "upload_protocol",
+];
 const UPDATE_DOCS: &str = "https://developers.google.com/people/api/rest/v1/people/updateContact";
 
 pub(crate) struct Google {
     control: Arc<Control>,
     store: RwLock<Store>,
+    sync: Mutex<SyncTokens>,
     templates: HashSet<String>,
+}
+
+/// Which sync tokens are still honoured, and what was done with them.
+#[derive(Debug)]
+struct SyncTokens {
+    /// Tokens of an earlier generation are expired (`/expire`, `/_control/reset`).
+    generation: u64,
+    lifetime: chrono::Duration,
+    issued: u64,
+    change_listings: u64,
+    expired_refusals: u64,
+}
+
+impl SyncTokens {
+    fn new(generation: u64) -> SyncTokens {
+        SyncTokens {
+            generation,
+            lifetime: chrono::Duration::seconds(SYNC_TOKEN_LIFETIME_SECS),
+            issued: 0,
+            change_listings: 0,
+            expired_refusals: 0,
+        }
+    }
+
+    fn report(&self) -> Value {
+        json!({
+            "lifetimeSeconds": self.lifetime.num_seconds(),
+            "issued": self.issued,
+            "changeListings": self.change_listings,
+            "expiredRefusals": self.expired_refusals,
+        })
+    }
 }
 
 fn route_templates() -> [&'static str; 4] {
@@ -101,6 +167,7 @@ impl Google {
         Google {
             control,
             store: RwLock::new(Store::seed()),
+            sync: Mutex::new(SyncTokens::new(0)),
             templates: route_templates()
                 .into_iter()
                 .map(|p| format!("{MOUNT}{p}"))
@@ -114,6 +181,10 @@ impl Google {
 
     fn write(&self) -> RwLockWriteGuard<'_, Store> {
         self.store.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn sync(&self) -> MutexGuard<'_, SyncTokens> {
+        self.sync.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -136,6 +207,20 @@ impl Vendor for Google {
 
     fn reset_data(&self) {
         *self.write() = Store::seed();
+        // Tokens point into the old data's change log: they are expired, as a real
+        // account's would be after its data changed under them.
+        let mut sync = self.sync();
+        *sync = SyncTokens::new(sync.generation.saturating_add(1));
+    }
+
+    fn control_router(self: Arc<Self>) -> Router {
+        Router::new()
+            .route(
+                "/google/sync-tokens",
+                get(sync_tokens_report).put(set_sync_tokens),
+            )
+            .route("/google/sync-tokens/expire", post(expire_sync_tokens))
+            .with_state(self)
     }
 
     fn router(self: Arc<Self>) -> Router {
@@ -540,33 +625,123 @@ fn sort_key(person: &Person, order: &str) -> String {
     }
 }
 
-/// Position after which a page starts.
+/// Where a page starts.
+#[derive(Debug, PartialEq)]
 enum Position {
     Start,
+    /// After this sort key and contact id (a full listing).
     After(String, u64),
+    /// After this position of the change log (a listing of changes).
+    AfterChange(u64),
 }
 
-fn encode_token(order: &str, last: Option<(&str, u64)>) -> String {
-    let body = match last {
-        Some((key, id)) => json!({ "o": order, "k": key, "i": id.to_string() }),
-        None => json!({ "o": order, "k": null, "i": null }),
-    };
+/// A page token: the position, and what the listing it belongs to is bound to.
+#[derive(Debug, PartialEq)]
+struct PageToken {
+    order: String,
+    position: Position,
+    /// Digest of the listing's parameters but `pageToken`.
+    params: String,
+    /// The end of the change log when the listing began, when it issues or uses a sync
+    /// token: what its last page's `nextSyncToken` points at.
+    snapshot: Option<u64>,
+}
+
+fn encode_token(token: &PageToken) -> String {
+    let mut body = json!({
+        "o": token.order,
+        "p": token.params,
+        "s": token.snapshot.map(|s| s.to_string()),
+        "k": null,
+        "i": null,
+    });
+    match &token.position {
+        Position::Start => {}
+        Position::After(key, id) => {
+            body["k"] = json!(key);
+            body["i"] = json!(id.to_string());
+        }
+        Position::AfterChange(change) => body["c"] = json!(change.to_string()),
+    }
     URL_SAFE_NO_PAD.encode(body.to_string())
 }
 
-fn decode_token(raw: &str, order: &str) -> Option<Position> {
+fn decode_token(raw: &str) -> Option<PageToken> {
+    let value = decode_json(raw)?;
+    let number = |key: &str| -> Option<Option<u64>> {
+        match value.get(key)? {
+            Value::Null => Some(None),
+            Value::String(s) => s.parse().ok().map(Some),
+            _ => None,
+        }
+    };
+    let position = match value.get("c") {
+        Some(Value::String(c)) => Position::AfterChange(c.parse().ok()?),
+        Some(_) => return None,
+        None => match (value.get("k")?, value.get("i")?) {
+            (Value::Null, Value::Null) => Position::Start,
+            (Value::String(k), Value::String(i)) => Position::After(k.clone(), i.parse().ok()?),
+            _ => return None,
+        },
+    };
+    Some(PageToken {
+        order: value.get("o")?.as_str()?.to_owned(),
+        position,
+        params: value.get("p")?.as_str()?.to_owned(),
+        snapshot: number("s")?,
+    })
+}
+
+fn decode_json(raw: &str) -> Option<Value> {
     let bytes = URL_SAFE_NO_PAD
         .decode(raw.trim().trim_end_matches('=').as_bytes())
         .ok()?;
-    let value: Value = serde_json::from_slice(&bytes).ok()?;
-    if value.get("o")?.as_str()? != order {
-        return None;
-    }
-    match (value.get("k")?, value.get("i")?) {
-        (Value::Null, Value::Null) => Some(Position::Start),
-        (Value::String(k), Value::String(i)) => Some(Position::After(k.clone(), i.parse().ok()?)),
-        _ => None,
-    }
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// A sync token: a position in the change log, and the call that asked for it.
+#[derive(Debug, PartialEq)]
+struct SyncToken {
+    generation: u64,
+    change: u64,
+    issued_at: DateTime<Utc>,
+    /// Digest of that call's parameters but `pageToken` and `syncToken`.
+    params: String,
+}
+
+fn encode_sync_token(token: &SyncToken) -> String {
+    let body = json!({
+        "g": token.generation.to_string(),
+        "c": token.change.to_string(),
+        "t": token.issued_at.timestamp_millis().to_string(),
+        "p": token.params,
+    });
+    URL_SAFE_NO_PAD.encode(body.to_string())
+}
+
+fn decode_sync_token(raw: &str) -> Option<SyncToken> {
+    let value = decode_json(raw)?;
+    let number = |key: &str| value.get(key)?.as_str()?.parse::<u64>().ok();
+    let millis = value.get("t")?.as_str()?.parse::<i64>().ok()?;
+    Some(SyncToken {
+        generation: number("g")?,
+        change: number("c")?,
+        issued_at: DateTime::from_timestamp_millis(millis)?,
+        params: value.get("p")?.as_str()?.to_owned(),
+    })
+}
+
+/// What a token is bound to: the call's parameters but `without` and the system ones, in
+/// a canonical order, digested.
+fn params_digest(pairs: &[(String, String)], without: &[&str]) -> String {
+    use sha2::Digest as _;
+    let mut kept: Vec<&(String, String)> = pairs
+        .iter()
+        .filter(|(k, _)| !without.contains(&k.as_str()) && !SYSTEM_PARAMS.contains(&k.as_str()))
+        .collect();
+    kept.sort();
+    let canonical = serde_json::to_string(&kept).unwrap_or_default();
+    URL_SAFE_NO_PAD.encode(&sha2::Sha256::digest(canonical.as_bytes())[..12])
 }
 
 fn compare(order: &str, a: (&str, u64), b: (&str, u64)) -> CmpOrdering {
@@ -782,7 +957,135 @@ impl Google {
                 ));
             }
         }
-        if last_param(&pairs, "syncToken").is_some_and(|t| !t.is_empty()) {
+        let request_sync = match last_param(&pairs, "requestSyncToken") {
+            None => false,
+            Some(raw) => match raw.trim() {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(invalid_argument(
+                        info,
+                        &format!("Invalid value at 'request_sync_token' (TYPE_BOOL), \"{raw}\""),
+                    ));
+                }
+            },
+        };
+        let sync = match last_param(&pairs, "syncToken").filter(|t| !t.trim().is_empty()) {
+            None => None,
+            Some(raw) => Some(self.accept_sync_token(info, &pairs, raw)?),
+        };
+        let bound_to = params_digest(&pairs, &["pageToken"]);
+        let page_token = match last_param(&pairs, "pageToken").filter(|t| !t.trim().is_empty()) {
+            None => None,
+            Some(raw) => Some(
+                decode_token(raw)
+                    .filter(|t| t.order == order && t.params == bound_to)
+                    .ok_or_else(|| {
+                        invalid_argument(info, "Request contains an invalid argument.")
+                    })?,
+            ),
+        };
+        let repeat = self
+            .control
+            .take_fault(
+                PROVIDER,
+                &info.method,
+                &info.path_and_query,
+                FaultKind::RepeatCursor,
+            )
+            .is_some();
+
+        let store = self.read();
+        // The end of the change log when the listing began: later writes are the next
+        // token's.
+        let snapshot = match &page_token {
+            Some(t) => t.snapshot,
+            None => (request_sync || sync.is_some()).then(|| store.last_change()),
+        };
+        let (connections, last, total) = match &sync {
+            Some(since) => {
+                let after = match page_token.as_ref().map(|t| &t.position) {
+                    Some(Position::AfterChange(c)) => *c,
+                    None | Some(Position::Start) => since.change,
+                    Some(Position::After(..)) => {
+                        return Err(invalid_argument(
+                            info,
+                            "Request contains an invalid argument.",
+                        ));
+                    }
+                };
+                changes_page(&store, &fields, since.change, after, snapshot, page_size)
+            }
+            None => {
+                let position = match page_token.map(|t| t.position) {
+                    None | Some(Position::Start) => Position::Start,
+                    Some(Position::AfterChange(_)) => {
+                        return Err(invalid_argument(
+                            info,
+                            "Request contains an invalid argument.",
+                        ));
+                    }
+                    Some(p) => p,
+                };
+                full_page(&store, &fields, order, &position, page_size)
+            }
+        };
+        drop(store);
+        let token = |position: Position| {
+            encode_token(&PageToken {
+                order: order.to_owned(),
+                position,
+                params: bound_to.clone(),
+                snapshot,
+            })
+        };
+        let next = if repeat {
+            let sent = last_param(&pairs, "pageToken").filter(|t| !t.trim().is_empty());
+            Some(sent.map_or_else(|| token(Position::Start), str::to_owned))
+        } else {
+            last.map(token)
+        };
+        let next_sync = match (next.is_none() && request_sync, snapshot) {
+            (true, Some(change)) => Some(self.issue_sync_token(&pairs, change)),
+            _ => None,
+        };
+
+        let mut body = Map::new();
+        if !connections.is_empty() {
+            body.insert("connections".into(), Value::Array(connections));
+        }
+        if let Some(next) = next {
+            body.insert("nextPageToken".into(), json!(next));
+        }
+        if let Some(next_sync) = next_sync {
+            body.insert("nextSyncToken".into(), json!(next_sync));
+        }
+        if total > 0 {
+            body.insert("totalPeople".into(), json!(total));
+            body.insert("totalItems".into(), json!(total));
+        }
+        Ok(respond(info, StatusCode::OK, &Value::Object(body)))
+    }
+
+    /// A `syncToken` that may be used: one this sandbox issued, still alive, sent with the
+    /// parameters of the call that asked for it.
+    fn accept_sync_token(
+        &self,
+        info: &ReqInfo,
+        pairs: &[(String, String)],
+        raw: &str,
+    ) -> Result<SyncToken, Reject> {
+        let token = decode_sync_token(raw)
+            .ok_or_else(|| invalid_argument(info, "Request contains an invalid argument."))?;
+        let mut sync = self.sync();
+        let dead = token.generation < sync.generation
+            || token
+                .issued_at
+                .checked_add_signed(sync.lifetime)
+                .is_none_or(|end| end <= Utc::now());
+        if dead {
+            sync.expired_refusals = sync.expired_refusals.saturating_add(1);
+            drop(sync);
             let details = json!([{
                 "@type": "type.googleapis.com/google.rpc.ErrorInfo",
                 "reason": "EXPIRED_SYNC_TOKEN",
@@ -800,64 +1103,25 @@ impl Google {
             )
             .into());
         }
-        let raw_token = last_param(&pairs, "pageToken")
-            .filter(|t| !t.trim().is_empty())
-            .map(str::to_owned);
-        let position = match &raw_token {
-            None => Position::Start,
-            Some(raw) => decode_token(raw, order)
-                .ok_or_else(|| invalid_argument(info, "Request contains an invalid argument."))?,
-        };
-        let repeat = self
-            .control
-            .take_fault(
-                PROVIDER,
-                &info.method,
-                &info.path_and_query,
-                FaultKind::RepeatCursor,
-            )
-            .is_some();
+        if token.params != params_digest(pairs, &["pageToken", "syncToken"]) {
+            return Err(invalid_argument(
+                info,
+                "Request contains an invalid argument.",
+            ));
+        }
+        sync.change_listings = sync.change_listings.saturating_add(1);
+        Ok(token)
+    }
 
-        let store = self.read();
-        let mut rows: Vec<(String, &Person)> = store
-            .people
-            .values()
-            .map(|p| (sort_key(p, order), p))
-            .collect();
-        rows.sort_by(|a, b| compare(order, (&a.0, a.1.id), (&b.0, b.1.id)));
-        let start = match &position {
-            Position::Start => 0,
-            Position::After(key, id) => rows
-                .iter()
-                .position(|(k, p)| compare(order, (k, p.id), (key, *id)) == CmpOrdering::Greater)
-                .unwrap_or(rows.len()),
-        };
-        let page: Vec<&(String, &Person)> = rows.iter().skip(start).take(page_size).collect();
-        let more = start.saturating_add(page.len()) < rows.len();
-        let connections: Vec<Value> = page.iter().map(|(_, p)| p.render(&fields)).collect();
-        let total = rows.len();
-        let next = if repeat {
-            Some(raw_token.unwrap_or_else(|| encode_token(order, None)))
-        } else if more {
-            page.last()
-                .map(|(k, p)| encode_token(order, Some((k, p.id))))
-        } else {
-            None
-        };
-        drop(store);
-
-        let mut body = Map::new();
-        if !connections.is_empty() {
-            body.insert("connections".into(), Value::Array(connections));
-        }
-        if let Some(next) = next {
-            body.insert("nextPageToken".into(), json!(next));
-        }
-        if total > 0 {
-            body.insert("totalPeople".into(), json!(total));
-            body.insert("totalItems".into(), json!(total));
-        }
-        Ok(respond(info, StatusCode::OK, &Value::Object(body)))
+    fn issue_sync_token(&self, pairs: &[(String, String)], change: u64) -> String {
+        let mut sync = self.sync();
+        sync.issued = sync.issued.saturating_add(1);
+        encode_sync_token(&SyncToken {
+            generation: sync.generation,
+            change,
+            issued_at: Utc::now(),
+            params: params_digest(pairs, &["pageToken", "syncToken"]),
+        })
     }
 
     fn batch_get(&self, info: &ReqInfo) -> Result<Response, Reject> {
@@ -935,6 +1199,7 @@ impl Google {
                 .filter(|(_, items)| !items.is_empty())
                 .map(|(name, items)| (name.to_owned(), items))
                 .collect(),
+            changed: store.next_change(),
         };
         let rendered = person.render(&fields);
         store.people.insert(id, person);
@@ -1043,6 +1308,10 @@ impl Google {
         person.version = person.version.saturating_add(1);
         person.update_time = Utc::now().max(person.update_time);
         let rendered = person.render(&fields);
+        let change = store.next_change();
+        if let Some(person) = store.people.get_mut(&id) {
+            person.changed = change;
+        }
         drop(store);
         Ok(respond(info, StatusCode::OK, &rendered))
     }
@@ -1050,10 +1319,132 @@ impl Google {
     fn delete(&self, info: &ReqInfo, id: &str) -> Result<Response, Reject> {
         let id = self.lookup_id(info, id)?;
         let mut store = self.write();
-        store.people.remove(&id).ok_or_else(|| not_found(info))?;
+        store.delete(id).ok_or_else(|| not_found(info))?;
         drop(store);
         Ok(respond(info, StatusCode::OK, &json!({})))
     }
+}
+
+/// A page of the full listing from `position`: its connections, the position after its
+/// last one when more follow, and the size of the listing.
+fn full_page(
+    store: &Store,
+    fields: &[&str],
+    order: &str,
+    position: &Position,
+    page_size: usize,
+) -> (Vec<Value>, Option<Position>, usize) {
+    let mut rows: Vec<(String, &Person)> = store
+        .people
+        .values()
+        .map(|p| (sort_key(p, order), p))
+        .collect();
+    rows.sort_by(|a, b| compare(order, (&a.0, a.1.id), (&b.0, b.1.id)));
+    let start = match position {
+        Position::After(key, id) => rows
+            .iter()
+            .position(|(k, p)| compare(order, (k, p.id), (key, *id)) == CmpOrdering::Greater)
+            .unwrap_or(rows.len()),
+        Position::Start | Position::AfterChange(_) => 0,
+    };
+    let page: Vec<&(String, &Person)> = rows.iter().skip(start).take(page_size).collect();
+    let more = start.saturating_add(page.len()) < rows.len();
+    let connections = page.iter().map(|(_, p)| p.render(fields)).collect();
+    let last = if more {
+        page.last().map(|(k, p)| Position::After(k.clone(), p.id))
+    } else {
+        None
+    };
+    (connections, last, rows.len())
+}
+
+/// One entry of a listing of changes.
+enum Changed<'a> {
+    Written(&'a Person),
+    Deleted(&'a Tombstone),
+}
+
+impl Changed<'_> {
+    fn at(&self) -> u64 {
+        match self {
+            Changed::Written(p) => p.changed,
+            Changed::Deleted(t) => t.changed,
+        }
+    }
+}
+
+/// A page of the changes after position `since` of the change log, up to `snapshot`, in
+/// log order, from position `after`: as [`full_page`].
+fn changes_page(
+    store: &Store,
+    fields: &[&str],
+    since: u64,
+    after: u64,
+    snapshot: Option<u64>,
+    page_size: usize,
+) -> (Vec<Value>, Option<Position>, usize) {
+    let end = snapshot.unwrap_or(u64::MAX);
+    let mut entries: Vec<Changed<'_>> = store
+        .people
+        .values()
+        .map(Changed::Written)
+        .chain(store.tombstones.iter().map(Changed::Deleted))
+        .filter(|c| c.at() > since && c.at() <= end)
+        .collect();
+    entries.sort_by_key(Changed::at);
+    let total = entries.len();
+    let rest: Vec<&Changed<'_>> = entries.iter().filter(|c| c.at() > after).collect();
+    let page = &rest[..rest.len().min(page_size)];
+    let connections = page
+        .iter()
+        .map(|c| match c {
+            Changed::Written(p) => p.render(fields),
+            Changed::Deleted(t) => t.render(),
+        })
+        .collect();
+    let last = if rest.len() > page.len() {
+        page.last().map(|c| Position::AfterChange(c.at()))
+    } else {
+        None
+    };
+    (connections, last, total)
+}
+
+// ---------------------------------------------------------------------------------------
+// /_control/google/sync-tokens
+
+async fn sync_tokens_report(State(g): State<Arc<Google>>) -> Response {
+    axum::Json(g.sync().report()).into_response()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SyncTokenSettings {
+    lifetime_seconds: i64,
+}
+
+/// `PUT {"lifetimeSeconds": N}`: tokens older than N seconds are expired (0: all of them).
+async fn set_sync_tokens(State(g): State<Arc<Google>>, body: Bytes) -> Result<Response, Reject> {
+    let settings: SyncTokenSettings = parse_body(&body)?;
+    let lifetime = (settings.lifetime_seconds >= 0)
+        .then(|| chrono::Duration::try_seconds(settings.lifetime_seconds))
+        .flatten()
+        .ok_or_else(|| {
+            control_error(
+                StatusCode::BAD_REQUEST,
+                "lifetimeSeconds must be a number of seconds, 0 or more",
+            )
+        })?;
+    let mut sync = g.sync();
+    sync.lifetime = lifetime;
+    Ok(axum::Json(sync.report()).into_response())
+}
+
+/// Every sync token issued so far is expired from now on.
+async fn expire_sync_tokens(State(g): State<Arc<Google>>) -> Response {
+    let mut sync = g.sync();
+    sync.generation = sync.generation.saturating_add(1);
+    axum::Json(sync.report()).into_response()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1238,26 +1629,51 @@ mod tests {
     use super::*;
 
     #[test]
-    fn page_tokens_are_bound_to_their_sort_order() {
-        let token = encode_token("LAST_MODIFIED_ASCENDING", Some(("00000000001", 42)));
-        assert!(matches!(
-            decode_token(&token, "LAST_MODIFIED_ASCENDING"),
-            Some(Position::After(k, 42)) if k == "00000000001"
-        ));
-        assert!(decode_token(&token, "FIRST_NAME_ASCENDING").is_none());
-        assert!(matches!(
-            decode_token(
-                &encode_token("LAST_NAME_ASCENDING", None),
-                "LAST_NAME_ASCENDING"
-            ),
-            Some(Position::Start)
-        ));
-        for junk in ["", "GgYKAghkEAI", "e30", "!!"] {
-            assert!(
-                decode_token(junk, "LAST_MODIFIED_ASCENDING").is_none(),
-                "{junk}"
-            );
+    fn page_tokens_round_trip_and_refuse_junk() {
+        for position in [
+            Position::Start,
+            Position::After("00000000001".into(), 42),
+            Position::AfterChange(7),
+        ] {
+            let token = PageToken {
+                order: "LAST_MODIFIED_ASCENDING".into(),
+                position,
+                params: "abc".into(),
+                snapshot: Some(9),
+            };
+            assert_eq!(decode_token(&encode_token(&token)), Some(token));
         }
+        for junk in ["", "GgYKAghkEAI", "e30", "!!"] {
+            assert!(decode_token(junk).is_none(), "{junk}");
+            assert!(decode_sync_token(junk).is_none(), "{junk}");
+        }
+        let sync = SyncToken {
+            generation: 3,
+            change: 12,
+            issued_at: DateTime::from_timestamp_millis(1_700_000_000_123).unwrap(),
+            params: "xyz".into(),
+        };
+        assert_eq!(decode_sync_token(&encode_sync_token(&sync)), Some(sync));
+    }
+
+    #[test]
+    fn tokens_are_bound_to_every_other_parameter_but_system_ones() {
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let first = pairs(&[("personFields", "names"), ("pageSize", "5")]);
+        let reordered = pairs(&[
+            ("pageSize", "5"),
+            ("prettyPrint", "false"),
+            ("personFields", "names"),
+            ("pageToken", "x"),
+        ]);
+        let other = pairs(&[("personFields", "names"), ("pageSize", "6")]);
+        let digest = |p: &[(String, String)]| params_digest(p, &["pageToken"]);
+        assert_eq!(digest(&first), digest(&reordered));
+        assert_ne!(digest(&first), digest(&other));
     }
 
     #[test]

@@ -8,6 +8,11 @@
 //!
 //! Items are stored as the writable keys a client may set; output-only keys
 //! (`displayName`, `formattedType`, `canonicalForm`, ...) are derived when rendering.
+//!
+//! Every write takes the next position of a change log (`Person::changed`, and a
+//! [`Tombstone`] for each deletion), which is what sync tokens point into: a listing of
+//! changes is everything whose position lies between the token's and the log's end when
+//! the listing began.
 
 use std::collections::BTreeMap;
 
@@ -158,6 +163,36 @@ pub(crate) struct Person {
     pub update_time: DateTime<Utc>,
     /// Stored fields (see `STORED_FIELDS`) → items of writable keys.
     pub fields: BTreeMap<String, Vec<Map<String, Value>>>,
+    /// The position of the person's last write in the change log (0: seeded).
+    pub changed: u64,
+}
+
+/// A deleted contact, kept for listings of changes.
+#[derive(Clone, Debug)]
+pub(crate) struct Tombstone {
+    pub id: u64,
+    /// The position of the deletion in the change log.
+    pub changed: u64,
+}
+
+impl Tombstone {
+    /// A deleted person as a listing of changes returns it: its name, an etag and metadata
+    /// saying it is deleted, whatever `personFields` asked for.
+    pub(crate) fn render(&self) -> Value {
+        let mut etag = vec![
+            0x12, 0x07, 0x01, 0x02, 0x3d, 0x09, 0x3e, 0x37, 0x2e, 0x1a, 0x0c,
+        ];
+        etag.extend_from_slice(&mix(self.id ^ self.changed).to_be_bytes());
+        json!({
+            "resourceName": resource_name(self.id),
+            "etag": format!("%{}", STANDARD.encode(etag)),
+            "metadata": {
+                "sources": [{ "type": "CONTACT", "id": format!("{:x}", self.id) }],
+                "objectType": "PERSON",
+                "deleted": true,
+            },
+        })
+    }
 }
 
 pub(crate) fn resource_name(id: u64) -> String {
@@ -378,10 +413,31 @@ impl Person {
 #[derive(Clone, Debug)]
 pub(crate) struct Store {
     pub people: BTreeMap<u64, Person>,
+    pub tombstones: Vec<Tombstone>,
     next_seq: u64,
+    /// The last position taken in the change log.
+    last_change: u64,
 }
 
 impl Store {
+    /// Takes the next position of the change log, for a write about to be made.
+    pub(crate) fn next_change(&mut self) -> u64 {
+        self.last_change = self.last_change.saturating_add(1);
+        self.last_change
+    }
+
+    pub(crate) fn last_change(&self) -> u64 {
+        self.last_change
+    }
+
+    /// Deletes a person, leaving its tombstone in the change log.
+    pub(crate) fn delete(&mut self, id: u64) -> Option<Person> {
+        let person = self.people.remove(&id)?;
+        let changed = self.next_change();
+        self.tombstones.push(Tombstone { id, changed });
+        Some(person)
+    }
+
     pub(crate) fn allocate_id(&mut self) -> u64 {
         loop {
             let id = contact_id(self.next_seq);
@@ -399,7 +455,9 @@ impl Store {
             .collect();
         Store {
             people,
+            tombstones: Vec::new(),
             next_seq: CONNECTION_COUNT,
+            last_change: 0,
         }
     }
 }
@@ -626,6 +684,7 @@ fn seed_person(i: u64) -> Person {
         version: 0,
         update_time,
         fields,
+        changed: 0,
     }
 }
 

@@ -40,6 +40,10 @@
 //! `.../touch` (a change made in the vendor's own UI), `.../faults` (wrong signature,
 //! dropped deliveries, failing renewal or validation), `.../expire` and, for Graph,
 //! `.../lifecycle`; `/_control/reset` clears all of it.
+//!
+//! A vendor's own knobs live under `/_control/{provider}/` (`Vendor::control_router`):
+//! Google's sync tokens (`/_control/google/sync-tokens`: counts, a lifetime, and
+//! `.../expire`, which expires every token issued so far).
 
 mod control;
 mod google;

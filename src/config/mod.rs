@@ -5,12 +5,14 @@
 //! expression compiled, so the engine never asks "is this set?" at request time. This folder
 //! does no network I/O and knows nothing of GraphQL.
 
+pub mod changes;
 pub mod model;
 pub mod raw;
 mod samples;
 mod validate;
 pub mod webhooks;
 
+pub use changes::ChangeFeed;
 pub use model::*;
 pub use samples::{SAMPLES_DIR, Samples};
 pub use validate::{load_dir, load_file_text};

@@ -331,6 +331,24 @@ impl Pagination {
             _ => 1,
         }
     }
+
+    /// The query parameters the strategy sends itself.
+    pub fn param_names(&self) -> Vec<&str> {
+        match self {
+            Pagination::None => Vec::new(),
+            Pagination::Cursor(c) | Pagination::PageToken(c) => {
+                vec![c.cursor_param.as_str(), c.limit_param.as_str()]
+            }
+            Pagination::NextUrl(n) => n.limit_param.iter().map(String::as_str).collect(),
+            Pagination::Offset(o) => vec![o.offset_param.as_str(), o.limit_param.as_str()],
+            Pagination::PageNumber(p) => {
+                let mut names = vec![p.page_param.as_str(), p.size_param.as_str()];
+                names.extend(p.next_token.iter().map(|(_, param)| param.as_str()));
+                names
+            }
+            Pagination::LinkHeader(l) => vec![l.limit_param.as_str()],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -395,6 +413,8 @@ pub struct ResourceModel {
     pub create: Option<WriteOperation>,
     pub update: Option<WriteOperation>,
     pub delete: Option<DeleteOperation>,
+    /// The vendor's own change feed, read through `list` (see `config/changes/`).
+    pub changes: Option<super::ChangeFeed>,
 }
 
 /// The response mapping of a resource: one expression per output field (kept for

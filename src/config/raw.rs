@@ -437,6 +437,11 @@ pub struct RawResource {
     #[serde(default)]
     pub custom_field_types: IndexMap<String, RawCustomFieldType>,
     pub operations: RawOperations,
+    /// How reconciliation learns what changed, for a vendor that tracks changes itself (a
+    /// sync token). Without it, the resource is reconciled through its listing's
+    /// `updatedSince` filter, when it has one.
+    #[serde(default)]
+    pub changes: Option<super::changes::RawChanges>,
 }
 
 /// The type a custom field's values are coerced to.

@@ -201,7 +201,7 @@ impl Checker<'_> {
                 );
                 continue;
             };
-            if let Some(r) = self.resource(&at, def, res) {
+            if let Some(r) = self.resource(&at, def, res, pagination.as_ref()) {
                 resources.insert(name, r);
             }
         }
@@ -713,7 +713,14 @@ impl Checker<'_> {
         }
     }
 
-    fn resource(&mut self, at: &str, def: &ResourceDef, raw: RawResource) -> Option<ResourceModel> {
+    /// `pagination` is the provider's, when it is valid.
+    fn resource(
+        &mut self,
+        at: &str,
+        def: &ResourceDef,
+        raw: RawResource,
+        pagination: Option<&Pagination>,
+    ) -> Option<ResourceModel> {
         let before = self.problems.len();
         let id = match &raw.id_expr {
             Some(e) => self.expr(&format!("{at}/idExpr"), e).map(IdSource::Expr),
@@ -723,6 +730,7 @@ impl Checker<'_> {
         };
         let mapping = self.mapping(at, def, &raw);
         let ops = raw.operations;
+        let declares_list = ops.list.is_some();
         let list = ops
             .list
             .and_then(|op| self.list(&format!("{at}/operations/list"), op, &def.resource));
@@ -755,6 +763,16 @@ impl Checker<'_> {
                 query: op.query.into_iter().collect(),
             })
         });
+        let changes = match raw.changes {
+            Some(c) => {
+                let paging = list
+                    .as_ref()
+                    .and_then(|l| l.pagination.as_ref())
+                    .or(pagination);
+                self.changes(at, c, declares_list, paging)
+            }
+            None => None,
+        };
         if self.problems.len() > before {
             return None;
         }
@@ -769,6 +787,7 @@ impl Checker<'_> {
             create,
             update,
             delete,
+            changes,
         })
     }
 

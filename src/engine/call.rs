@@ -60,6 +60,18 @@ impl Engine {
         target: Target,
         kind: CallKind,
     ) -> Result<Reply, EngineError> {
+        self.call_expecting(account, target, kind, None).await
+    }
+
+    /// As [`Engine::call`]; a refusal `expired` (JSONata over `{status, body, headers}`)
+    /// matches is [`EngineError::FeedExpired`], whatever the error rules say of it.
+    pub(super) async fn call_expecting(
+        &self,
+        account: &AccountHandle,
+        target: Target,
+        kind: CallKind,
+        expired: Option<&crate::mapping::Expr>,
+    ) -> Result<Reply, EngineError> {
         let key = format!("{}/{}", account.provider.name, account.id);
         let mut permit = match self.breakers.admit(&key) {
             Ok(permit) => permit,
@@ -94,7 +106,7 @@ impl Engine {
                 Err(refused) => Err(EngineError::UpstreamRefused(refused)),
                 Ok(()) => match tokio::time::timeout(
                     left,
-                    upstream::send(&self.http, handle, target.clone()),
+                    upstream::send(&self.http, handle, target.clone(), expired),
                 )
                 .await
                 {

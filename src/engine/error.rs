@@ -99,6 +99,10 @@ pub enum EngineError {
     CutOff { what: &'static str, write: bool },
     #[error("the vendor answered HTTP {status}{summary}")]
     Upstream { status: u16, summary: String },
+    /// The vendor no longer knows the change feed's token (the provider file's
+    /// `changes.expired` matched its refusal): the feed starts over with a full listing.
+    #[error("the vendor no longer knows the change feed's token (HTTP {status}{summary})")]
+    FeedExpired { status: u16, summary: String },
     #[error("the vendor refused the data (HTTP {status}{summary})")]
     Rejected { status: u16, summary: String },
     #[error("a request mapping failed: {0}")]
@@ -173,6 +177,7 @@ impl HasCode for EngineError {
             | EngineError::CircuitOpen { .. } => ErrorCode::UpstreamUnavailable,
             EngineError::Timeout => ErrorCode::UpstreamTimeout,
             EngineError::Upstream { .. }
+            | EngineError::FeedExpired { .. }
             | EngineError::PaginationLoop
             | EngineError::EmptyPage
             | EngineError::DuplicateRecord { .. }
@@ -200,6 +205,7 @@ impl EngineError {
             | EngineError::RateLimited { status, .. }
             | EngineError::Unavailable { status, .. }
             | EngineError::Upstream { status, .. }
+            | EngineError::FeedExpired { status, .. }
             | EngineError::Rejected { status, .. } => Some(*status),
             EngineError::NotFound { .. } => Some(404),
             _ => None,
@@ -229,6 +235,7 @@ impl EngineError {
             EngineError::CutOff { .. } => "cut_off",
             EngineError::Rejected { .. } => "rejected",
             EngineError::Upstream { .. } => "upstream_error",
+            EngineError::FeedExpired { .. } => "feed_expired",
             EngineError::Drift { .. } => "drift",
             EngineError::CallCeiling { .. } => "call_ceiling",
             EngineError::MappingBudget { .. } => "mapping_budget",
@@ -251,6 +258,7 @@ impl EngineError {
                 | EngineError::Network { .. }
                 | EngineError::CutOff { .. }
                 | EngineError::Upstream { .. }
+                | EngineError::FeedExpired { .. }
                 | EngineError::Rejected { .. }
                 | EngineError::EmptyPage
                 | EngineError::DuplicateRecord { .. }

@@ -7,6 +7,7 @@
 mod breaker;
 mod budget;
 mod call;
+mod changes;
 mod coerce;
 mod cursor;
 mod error;
@@ -35,6 +36,7 @@ use crate::secret::Secret;
 pub use breaker::BreakerPolicy;
 pub use budget::WindowBudget;
 pub use call::RetryPolicy;
+pub use changes::{Change, ChangePage};
 pub use cursor::{CursorCodec, Position};
 pub use error::{EngineError, NetworkFailure};
 pub use observe::{CallObserver, CallRecord, ListingOutcome, ListingRecord};

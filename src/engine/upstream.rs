@@ -10,7 +10,7 @@ use super::AccountHandle;
 use super::error::{EngineError, NetworkFailure};
 use super::ratelimit::{self, RateLimit};
 use crate::config::{Auth, ErrorClass, PathSegment, PathTemplate, ProviderModel};
-use crate::mapping::Vars;
+use crate::mapping::{Expr, Vars};
 
 /// Vendor bodies above this are refused rather than buffered: a list page is kilobytes, so
 /// a body this large is a fault, and reading it would put the whole gateway at risk.
@@ -184,10 +184,13 @@ pub fn query_text(v: &Value) -> String {
     }
 }
 
+/// Sends a request and classifies the answer. A refusal `expired` matches (a change feed's
+/// token the vendor no longer knows) is [`EngineError::FeedExpired`].
 pub async fn send(
     http: &reqwest::Client,
     account: &AccountHandle,
     mut target: Target,
+    expired: Option<&Expr>,
 ) -> Result<Reply, EngineError> {
     let provider = &account.provider;
     let token = account.token.expose();
@@ -219,6 +222,21 @@ pub async fn send(
     let rate_limit = ratelimit::read(&provider.rate_limit, status, &headers, body.as_ref());
     account.spend.note(&rate_limit);
     let success = (200..300).contains(&status);
+    if !success
+        && let Some(expired) = expired
+        && matches!(
+            expired.evaluate(
+                Some(&response_input(status, &headers, body.as_ref())),
+                &Vars::none()
+            ),
+            Ok(Some(Value::Bool(true)))
+        )
+    {
+        return Err(EngineError::FeedExpired {
+            status,
+            summary: summarise(provider, body.as_ref(), token),
+        });
+    }
     if let Some(class) = rule_class(provider, status, &headers, body.as_ref(), success) {
         return Err(error_of(
             class,
@@ -324,17 +342,7 @@ fn rule_class(
     if rules.is_empty() || (success && !rules.iter().any(|r| r.on_success)) {
         return None;
     }
-    let headers: serde_json::Map<String, Value> = headers
-        .iter()
-        .filter_map(|(k, v)| {
-            Some((
-                k.as_str().to_string(),
-                Value::String(v.to_str().ok()?.to_string()),
-            ))
-        })
-        .collect();
-    let input =
-        json!({"status": status, "body": body.cloned().unwrap_or(Value::Null), "headers": headers});
+    let input = response_input(status, headers, body);
     rules
         .iter()
         .filter(|r| !success || r.on_success)
@@ -345,6 +353,21 @@ fn rule_class(
             )
         })
         .map(|r| r.class)
+}
+
+/// `{status, body, headers}` (header names lower-case), what the provider file's tests of
+/// a response read.
+fn response_input(status: u16, headers: &HeaderMap, body: Option<&Value>) -> Value {
+    let headers: serde_json::Map<String, Value> = headers
+        .iter()
+        .filter_map(|(k, v)| {
+            Some((
+                k.as_str().to_string(),
+                Value::String(v.to_str().ok()?.to_string()),
+            ))
+        })
+        .collect();
+    json!({"status": status, "body": body.cloned().unwrap_or(Value::Null), "headers": headers})
 }
 
 fn error_of(

@@ -50,7 +50,7 @@ pub use linked_accounts::{
 pub use oauth::{AccountEvent, OAuthApp, OAuthState, StateClaim, StateTake};
 pub use overrides::{NewOverrideVersion, OverrideQuery, OverrideVersion};
 pub use rate_limit_budgets::ExhaustedWindow;
-pub use reconcile::ReconcileState;
+pub use reconcile::{FeedToken, ReconcileState};
 pub use upstream_calls::UpstreamCall;
 pub use webhooks::{
     EventListener, EventQuery, InboxEvent, InboxItem, UnifiedEvent, WebhookDelivery,

@@ -1,5 +1,6 @@
 //! Reconciliation watermarks: how far each (account, resource) has been polled for
-//! changes, claimed by one replica at a time.
+//! changes (a vendor time, and the vendor's change-feed token where it has one), claimed by
+//! one replica at a time.
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -18,6 +19,18 @@ pub struct ReconcileState {
     /// Changes at or before this vendor time have been looked at.
     pub watermark: DateTime<Utc>,
     pub next_run_at: DateTime<Utc>,
+    /// The vendor's change-feed token: what changed since the last pass (none before the
+    /// first full listing, or after the vendor refused it as expired).
+    pub sync_token: Option<FeedToken>,
+}
+
+/// A change feed's token and the request it was taken with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedToken {
+    /// The vendor's token, as it sent it.
+    pub token: String,
+    /// A digest of the request that made it: vendors refuse a token with other parameters.
+    pub request: String,
 }
 
 impl From<row::Model> for ReconcileState {
@@ -27,6 +40,10 @@ impl From<row::Model> for ReconcileState {
             resource: m.resource,
             watermark: m.watermark,
             next_run_at: m.next_run_at,
+            sync_token: match (m.sync_token, m.sync_request) {
+                (Some(token), Some(request)) => Some(FeedToken { token, request }),
+                _ => None,
+            },
         }
     }
 }
@@ -47,6 +64,8 @@ impl Store {
             next_run_at: Set(crate::store::stored_time(next_run_at)),
             claim: Set(None),
             claimed_until: Set(None),
+            sync_token: Set(None),
+            sync_request: Set(None),
         })
         .on_conflict(
             OnConflict::columns([row::Column::AccountId, row::Column::Resource])
@@ -125,7 +144,8 @@ impl Store {
             .collect())
     }
 
-    /// Moves the watermark and schedules the next run; frees the claim.
+    /// Moves the watermark (and stores the feed token) and schedules the next run; frees
+    /// the claim.
     pub async fn save_reconcile_state(
         &self,
         s: &ReconcileState,
@@ -139,6 +159,14 @@ impl Store {
             .col_expr(
                 row::Column::NextRunAt,
                 Expr::value(crate::store::stored_time(s.next_run_at)),
+            )
+            .col_expr(
+                row::Column::SyncToken,
+                Expr::value(s.sync_token.as_ref().map(|t| t.token.clone())),
+            )
+            .col_expr(
+                row::Column::SyncRequest,
+                Expr::value(s.sync_token.as_ref().map(|t| t.request.clone())),
             )
             .col_expr(row::Column::Claim, Expr::value(Option::<String>::None))
             .col_expr(
@@ -190,6 +218,28 @@ impl Store {
             .count(&self.db)
             .await
             .map_err(StoreError::db("look for a webhook event"))?;
+        Ok(n > 0)
+    }
+
+    /// Whether a webhook already brought the deletion of this record (a deletion is final,
+    /// so any time will do).
+    pub async fn webhook_saw_deletion(
+        &self,
+        account_id: &str,
+        resource: &str,
+        remote_id: &str,
+    ) -> Result<bool, StoreError> {
+        use crate::store::entities::unified_event;
+        use sea_orm::PaginatorTrait;
+        let n = unified_event::Entity::find()
+            .filter(unified_event::Column::AccountId.eq(account_id))
+            .filter(unified_event::Column::Resource.eq(resource))
+            .filter(unified_event::Column::RemoteId.eq(remote_id))
+            .filter(unified_event::Column::Source.eq("WEBHOOK"))
+            .filter(unified_event::Column::Kind.ends_with(".deleted"))
+            .count(&self.db)
+            .await
+            .map_err(StoreError::db("look for a webhook deletion"))?;
         Ok(n > 0)
     }
 }

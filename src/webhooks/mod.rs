@@ -14,8 +14,8 @@
 //!   lifetime and created again, claimed with leases across replicas;
 //! - `outbound`: each event delivered to the customer's endpoints, signed, retried for
 //!   24 h, then dead-lettered;
-//! - `reconcile`: polling for changes since a watermark; what no webhook brought becomes a
-//!   `POLL` event, counted as missed;
+//! - `reconcile`: polling for changes since a watermark, or since the vendor's own
+//!   change-feed token; what no webhook brought becomes a `POLL` event, counted as missed;
 //! - `linking`: what an account needs when it is linked (its app-level key indexed).
 //!
 //! Nothing here names a vendor: schemes live in `crate::signing`, everything else in the

@@ -18,10 +18,18 @@ fn the_shipped_schema_and_providers_pass_check() {
 
 /// A copy of the shipped providers with `hubspot.json` edited by `edit`.
 fn broken_copy(edit: impl Fn(&mut serde_json::Value)) -> (tempfile::TempDir, std::process::Output) {
+    broken_copy_of("hubspot.json", edit)
+}
+
+/// A copy of the shipped providers with `file` edited by `edit`, and what `check` says.
+fn broken_copy_of(
+    file: &str,
+    edit: impl Fn(&mut serde_json::Value),
+) -> (tempfile::TempDir, std::process::Output) {
     let dir = tempfile::tempdir().unwrap();
     let providers = dir.path().join("providers");
     copy_dir(&repo_path("providers"), &providers);
-    let path = providers.join("hubspot.json");
+    let path = providers.join(file);
     let mut doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     edit(&mut doc);
@@ -85,6 +93,71 @@ fn check_points_at_an_unknown_auth_kind_and_unknown_fields() {
         "{}",
         stdout(&out)
     );
+}
+
+#[test]
+fn check_points_into_a_bad_change_feed() {
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let at = "google.json: /resources/contacts/changes";
+    let cases: Vec<(Edit, String)> = vec![
+        (
+            Box::new(|d| {
+                d["resources"]["contacts"]["changes"]["nextTokenPath"] = json!("nextSyncToken")
+            }),
+            format!("{at}/nextTokenPath: `nextSyncToken` is not a JSON pointer"),
+        ),
+        (
+            Box::new(|d| {
+                d["resources"]["contacts"]["changes"]["deleted"] = json!("metadata.deleted =")
+            }),
+            format!("{at}/deleted: invalid JSONata"),
+        ),
+        (
+            Box::new(|d| d["resources"]["contacts"]["changes"]["expired"] = json!("body.error[")),
+            format!("{at}/expired: invalid JSONata"),
+        ),
+        (
+            Box::new(|d| d["resources"]["contacts"]["changes"]["tokenParam"] = json!("pageToken")),
+            format!(
+                "{at}/tokenParam: `pageToken` is also a paging parameter of the `list` operation"
+            ),
+        ),
+        (
+            Box::new(|d| d["resources"]["contacts"]["changes"]["query"]["pageSize"] = json!("10")),
+            format!("{at}/query/pageSize: `pageSize` is a paging parameter"),
+        ),
+        (
+            Box::new(|d| {
+                d["resources"]["contacts"]["changes"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("expired");
+            }),
+            format!("{at}: missing field `expired`"),
+        ),
+        (
+            Box::new(|d| d["resources"]["contacts"]["changes"]["type"] = json!("delta_link")),
+            format!("{at}/type: unknown variant `delta_link`"),
+        ),
+        (
+            Box::new(|d| {
+                d["resources"]["contacts"]["operations"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("list");
+            }),
+            format!("{at}: a change feed is read through the resource's `list` operation"),
+        ),
+    ];
+    for (edit, expected) in cases {
+        let (_dir, out) = broken_copy_of("google.json", edit);
+        assert_eq!(out.status.code(), Some(1), "{expected}");
+        let text = stdout(&out);
+        assert!(
+            text.contains(&expected),
+            "expected `{expected}` in:\n{text}"
+        );
+    }
 }
 
 #[test]

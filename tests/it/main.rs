@@ -4,6 +4,7 @@
 
 mod alerts;
 mod architecture;
+mod change_feed;
 mod common;
 mod config;
 mod conformance;

@@ -135,6 +135,7 @@ on_both_backends!(
     concurrent_writers_wait,
     idempotency_keys_claim_once,
     concurrent_deliveries_share_commits_and_fail_alone,
+    reconcile_state_keeps_the_feed_token,
 );
 
 fn new_account(environment_id: &str, credentials: &[u8]) -> NewLinkedAccount {
@@ -732,4 +733,62 @@ async fn idempotency_keys_claim_once(url: String) {
             .unwrap(),
         Claim::Done { .. }
     ));
+}
+
+/// A change feed's token (and the request it was taken with) is stored with the
+/// watermark, read back by the next claim, and cleared when the pass drops it.
+async fn reconcile_state_keeps_the_feed_token(url: String) {
+    let store = Store::connect(&url).await.unwrap();
+    let env = store.create_environment("acme").await.unwrap();
+    let account = store
+        .insert_linked_account(new_account(&env.id, b"one"))
+        .await
+        .unwrap();
+    let linked = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+    let past = Utc::now() - chrono::Duration::minutes(1);
+    store
+        .ensure_reconcile_state(&account.id, "contacts", linked, past)
+        .await
+        .unwrap();
+    let lease = chrono::Duration::minutes(5);
+    let mut claimed = store
+        .claim_due_reconciles(Some(&account.id), 10, lease)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let (mut state, claim) = claimed.remove(0);
+    assert_eq!(
+        state.sync_token, None,
+        "no token before the first full listing"
+    );
+    assert_eq!(state.watermark, linked);
+    // A token as long and odd as vendors make them.
+    let token = tessera::store::FeedToken {
+        token: format!("EgQI{}+/=~", "x".repeat(2000)),
+        request: "3f2a9c".to_owned(),
+    };
+    state.sync_token = Some(token.clone());
+    state.next_run_at = past;
+    assert!(store.save_reconcile_state(&state, &claim).await.unwrap());
+    // Enrolling the account again (every replica does, every minute) leaves it alone.
+    store
+        .ensure_reconcile_state(&account.id, "contacts", Utc::now(), Utc::now())
+        .await
+        .unwrap();
+    let (mut again, claim) = store
+        .claim_due_reconciles(Some(&account.id), 10, lease)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(again.sync_token, Some(token));
+    again.sync_token = None;
+    again.next_run_at = past;
+    assert!(store.save_reconcile_state(&again, &claim).await.unwrap());
+    let (last, _) = store
+        .claim_due_reconciles(Some(&account.id), 10, lease)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(last.sync_token, None);
+    assert_eq!(last.watermark, linked);
 }

@@ -3693,6 +3693,301 @@ async fn google_repeat_cursor_fault() {
     );
 }
 
+impl Env {
+    /// Walks a Google listing from `first` (a path with its query) to its last page,
+    /// checking that only the last page carries `nextSyncToken`: every connection seen,
+    /// that token, and the number of pages.
+    async fn google_sync_walk(&self, first: &str) -> (Vec<Value>, Option<String>, usize) {
+        let mut records = Vec::new();
+        let mut pages = 0;
+        let mut token: Option<String> = None;
+        loop {
+            let path = match &token {
+                Some(t) => format!("{first}&pageToken={t}"),
+                None => first.to_owned(),
+            };
+            let reply = self.google(Method::GET, &path, None).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            pages += 1;
+            assert!(pages < 500, "paging did not terminate");
+            if let Some(list) = reply.body.get("connections") {
+                records.extend(list.as_array().unwrap().iter().cloned());
+            }
+            match reply.body.get("nextPageToken") {
+                Some(t) => {
+                    assert!(
+                        reply.body.get("nextSyncToken").is_none(),
+                        "a sync token before the last page: {}",
+                        reply.body
+                    );
+                    token = Some(t.as_str().unwrap().to_owned());
+                }
+                None => {
+                    let sync = reply.body.get("nextSyncToken").map(|t| {
+                        let t = t.as_str().unwrap();
+                        assert!(!t.is_empty());
+                        t.to_owned()
+                    });
+                    return (records, sync, pages);
+                }
+            }
+        }
+    }
+
+    /// The etag of a Google contact, for an update.
+    async fn google_etag(&self, resource: &str) -> String {
+        let reply = self
+            .google(
+                Method::GET,
+                &format!("/{resource}?personFields=names"),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.body["etag"].as_str().unwrap().to_owned()
+    }
+
+    async fn google_rename(&self, resource: &str, given: &str) {
+        let etag = self.google_etag(resource).await;
+        let reply = self
+            .google(
+                Method::PATCH,
+                &format!("/{resource}:updateContact?updatePersonFields=names&personFields=names"),
+                Some(
+                    json!({"etag": etag, "names": [{"givenName": given, "familyName": "Changed"}]}),
+                ),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+}
+
+fn resource_names(records: &[Value]) -> Vec<&str> {
+    records
+        .iter()
+        .map(|r| r["resourceName"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn google_sync_token_lists_what_changed_and_was_deleted_since() {
+    let env = env().await;
+    // Two contacts a page: the walks below are long.
+    env.control(
+        Method::POST,
+        "/ratelimit",
+        Some(json!({"provider": "google", "max": 100000, "intervalMs": 60000})),
+    )
+    .await;
+    let base =
+        "/people/me/connections?personFields=names,metadata&pageSize=2&requestSyncToken=true";
+    let (everyone, token, pages) = env.google_sync_walk(base).await;
+    assert_eq!(everyone.len(), 260);
+    assert_eq!(pages, 130);
+    let token = token.expect("the last page of a full sync carries nextSyncToken");
+    let (_, none, _) = env
+        .google_sync_walk("/people/me/connections?personFields=names,metadata&pageSize=100")
+        .await;
+    assert!(none.is_none(), "no sync token unless asked for");
+
+    let since = format!("{base}&syncToken={token}");
+    let (unchanged, quiet_token, _) = env.google_sync_walk(&since).await;
+    assert!(unchanged.is_empty(), "{unchanged:?}");
+    assert!(quiet_token.is_some());
+
+    let names = resource_names(&everyone);
+    let (renamed, deleted) = (names[10].to_owned(), names[20].to_owned());
+    env.google_rename(&renamed, "First").await;
+    let created = env
+        .google(
+            Method::POST,
+            "/people:createContact?personFields=names",
+            Some(json!({"names": [{"givenName": "New", "familyName": "Contact"}]})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let created = created.body["resourceName"].as_str().unwrap().to_owned();
+    let gone = env
+        .google(Method::DELETE, &format!("/{deleted}:deleteContact"), None)
+        .await;
+    assert_eq!(gone.status, StatusCode::OK);
+    // Written twice: listed once, where its last write is.
+    env.google_rename(&renamed, "Second").await;
+
+    let (changes, next, pages) = env.google_sync_walk(&since).await;
+    assert_eq!(pages, 2, "three changes, two a page");
+    assert_eq!(
+        resource_names(&changes),
+        [created.as_str(), deleted.as_str(), renamed.as_str()]
+    );
+    assert_eq!(changes[0]["names"][0]["givenName"], "New");
+    assert_eq!(changes[2]["names"][0]["givenName"], "Second");
+    assert!(changes[2]["metadata"].get("deleted").is_none());
+    let tombstone = &changes[1];
+    assert_eq!(tombstone["metadata"]["deleted"], true);
+    assert_eq!(tombstone["metadata"]["objectType"], "PERSON");
+    assert!(
+        tombstone.get("names").is_none(),
+        "only metadata: {tombstone}"
+    );
+    assert!(tombstone["etag"].as_str().unwrap().starts_with('%'));
+    let first_page = env.google(Method::GET, &since, None).await;
+    assert_eq!(first_page.body["totalItems"], 3);
+
+    // The newer token lists nothing; the older one, still alive, the same changes again.
+    let (after_next, _, _) = env
+        .google_sync_walk(&format!("{base}&syncToken={}", next.unwrap()))
+        .await;
+    assert!(after_next.is_empty(), "{after_next:?}");
+    let (again, _, _) = env
+        .google_sync_walk(&format!("{base}&syncToken={}", quiet_token.unwrap()))
+        .await;
+    assert_eq!(resource_names(&again), resource_names(&changes));
+    let counts = env.control(Method::GET, "/google/sync-tokens", None).await;
+    assert_eq!(counts.status, StatusCode::OK);
+    // Every walk to its last page (full or of changes) hands out a token.
+    assert_eq!(counts.body["issued"], 5);
+    assert_eq!(counts.body["expiredRefusals"], 0);
+    assert!(counts.body["changeListings"].as_u64().unwrap() >= 4);
+}
+
+#[tokio::test]
+async fn google_page_and_sync_tokens_need_the_first_calls_parameters() {
+    let env = env().await;
+    let base = "/people/me/connections?personFields=names&pageSize=5";
+    let first = env.google(Method::GET, base, None).await;
+    let page = first.body["nextPageToken"].as_str().unwrap().to_owned();
+    let refused = |reply: &Reply| {
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        assert_eq!(
+            reply.body,
+            json!({"error": {"code": 400, "message": "Request contains an invalid argument.", "status": "INVALID_ARGUMENT"}})
+        );
+    };
+    for other in [
+        format!("/people/me/connections?personFields=names&pageSize=6&pageToken={page}"),
+        format!("/people/me/connections?personFields=names,metadata&pageSize=5&pageToken={page}"),
+        format!("{base}&sortOrder=LAST_MODIFIED_ASCENDING&pageToken={page}"),
+        format!("{base}&requestSyncToken=true&pageToken={page}"),
+    ] {
+        refused(&env.google(Method::GET, &other, None).await);
+    }
+    let same = env
+        .google(
+            Method::GET,
+            &format!("{base}&prettyPrint=false&pageToken={page}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        same.status,
+        StatusCode::OK,
+        "system parameters do not count"
+    );
+
+    let sync_base = "/people/me/connections?personFields=names&requestSyncToken=true&pageSize=1000";
+    let full = env.google(Method::GET, sync_base, None).await;
+    let token = full.body["nextSyncToken"].as_str().unwrap().to_owned();
+    for other in [
+        format!("/people/me/connections?personFields=names&pageSize=1000&syncToken={token}"),
+        format!(
+            "/people/me/connections?personFields=names&requestSyncToken=true&syncToken={token}"
+        ),
+        format!("{sync_base}&sortOrder=FIRST_NAME_ASCENDING&syncToken={token}"),
+        format!("{sync_base}&syncToken=not-a-token"),
+    ] {
+        refused(&env.google(Method::GET, &other, None).await);
+    }
+    let ok = env
+        .google(Method::GET, &format!("{sync_base}&syncToken={token}"), None)
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    let bad_flag = env
+        .google(
+            Method::GET,
+            "/people/me/connections?personFields=names&requestSyncToken=yes",
+            None,
+        )
+        .await;
+    assert_eq!(bad_flag.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad_flag.body["error"]["status"], "INVALID_ARGUMENT");
+}
+
+#[tokio::test]
+async fn google_sync_tokens_expire_with_googles_refusal() {
+    let env = env().await;
+    let base = "/people/me/connections?personFields=names&requestSyncToken=true&pageSize=1000";
+    let token = |reply: &Reply| reply.body["nextSyncToken"].as_str().unwrap().to_owned();
+    let first = token(&env.google(Method::GET, base, None).await);
+    let expired = |reply: &Reply| {
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        assert_eq!(
+            reply.body,
+            json!({"error": {
+                "code": 400,
+                "message": "Sync token is expired. Clear local cache and retry call without the sync token.",
+                "status": "FAILED_PRECONDITION",
+                "details": [{
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "EXPIRED_SYNC_TOKEN",
+                    "domain": "people.googleapis.com",
+                }],
+            }})
+        );
+    };
+    let with = |t: &str| format!("{base}&syncToken={t}");
+    assert_eq!(
+        env.google(Method::GET, &with(&first), None).await.status,
+        StatusCode::OK
+    );
+    let control = env
+        .control(Method::POST, "/google/sync-tokens/expire", None)
+        .await;
+    assert_eq!(control.status, StatusCode::OK, "{}", control.body);
+    expired(&env.google(Method::GET, &with(&first), None).await);
+
+    // A full sync gives a token that works again.
+    let second = token(&env.google(Method::GET, base, None).await);
+    assert_eq!(
+        env.google(Method::GET, &with(&second), None).await.status,
+        StatusCode::OK
+    );
+    // A lifetime of 0 s: every token is too old; a longer one revives the recent ones.
+    let set = env
+        .control(
+            Method::PUT,
+            "/google/sync-tokens",
+            Some(json!({"lifetimeSeconds": 0})),
+        )
+        .await;
+    assert_eq!(set.body["lifetimeSeconds"], 0);
+    expired(&env.google(Method::GET, &with(&second), None).await);
+    env.control(
+        Method::PUT,
+        "/google/sync-tokens",
+        Some(json!({"lifetimeSeconds": 3600})),
+    )
+    .await;
+    assert_eq!(
+        env.google(Method::GET, &with(&second), None).await.status,
+        StatusCode::OK
+    );
+    for bad in [json!({"lifetimeSeconds": -1}), json!({"lifetime": 5})] {
+        let reply = env
+            .control(Method::PUT, "/google/sync-tokens", Some(bad))
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    }
+    let counts = env.control(Method::GET, "/google/sync-tokens", None).await;
+    assert_eq!(counts.body["expiredRefusals"], 2);
+    // Two full syncs and the three listings of changes that were served.
+    assert_eq!(counts.body["issued"], 5);
+
+    // A reset is new data: its tokens are gone too.
+    env.control(Method::POST, "/reset", None).await;
+    expired(&env.google(Method::GET, &with(&second), None).await);
+}
+
 #[tokio::test]
 async fn new_vendors_have_demo_accounts_and_stats() {
     let env = env().await;

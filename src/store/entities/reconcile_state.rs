@@ -11,6 +11,8 @@ pub struct Model {
     pub next_run_at: DateTimeUtc,
     pub claim: Option<String>,
     pub claimed_until: Option<DateTimeUtc>,
+    pub sync_token: Option<String>,
+    pub sync_request: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -47,7 +47,15 @@ async fn a_read_whose_connection_resets_mid_body_is_retried_and_answers() {
         3
     );
     assert_eq!(sent, 2, "the cut answer and the retry");
-    let log = request_log(&t, &t.account_id).await;
+    // The log is written behind the request, one entry after the other: wait for both.
+    let mut log = request_log(&t, &t.account_id).await;
+    for _ in 0..50 {
+        if log.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        log = request_log(&t, &t.account_id).await;
+    }
     let classes: Vec<&Value> = log.iter().take(2).map(|e| &e["errorClass"]).collect();
     assert_eq!(classes, [&Value::Null, &json!("cut_off")], "{log:?}");
 }
