@@ -45,6 +45,16 @@ pub(crate) enum ObjectType {
     Leads,
 }
 
+/// HubSpot's default contact lifecycle stages.
+const LIFECYCLE_STAGES: &[&str] = &[
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+];
+
 const CONTACT_PROPERTIES: &[&str] = &[
     "address",
     "associatedcompanyid",
@@ -1152,6 +1162,11 @@ fn seed_contact(i: u64, companies: &BTreeMap<u64, Record>) -> Record {
     set(
         "hubspot_owner_id",
         (i % 10 != 7).then(|| owner_id(i * 3).to_string()),
+    );
+    // Not in the provider file's property list: an override asks for it when it wants it.
+    set(
+        "lifecyclestage",
+        Some(LIFECYCLE_STAGES[index_of(i, 6)].to_owned()),
     );
     // A postal address for most; some have only a city and country, some none.
     if i % 5 != 2 {

@@ -110,6 +110,30 @@ pub async fn handle_for_row(
     handle_of_row(services, row, spend, Token::Fresh).await
 }
 
+/// The handle a deletion cleans up with: for an account its environment has disabled on
+/// the way out, with the token as stored (never refreshed). The caller has checked the row
+/// is visible to it.
+pub async fn handle_for_cleanup(
+    services: &Services,
+    row: LinkedAccount,
+) -> Result<Arc<AccountHandle>, AccountError> {
+    let row = if row.status == "DISABLED" {
+        LinkedAccount {
+            status: "ACTIVE".into(),
+            ..row
+        }
+    } else {
+        row
+    };
+    handle_of_row(
+        services,
+        row,
+        Arc::new(RequestSpend::default()),
+        Token::AsStored,
+    )
+    .await
+}
+
 async fn handle_of_row(
     services: &Services,
     row: LinkedAccount,

@@ -88,21 +88,36 @@ pub fn request_hash(
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A write's idempotency key (if the caller sent one), its operation and the hash of its
+/// input: a key reused for another request is refused.
+pub struct Keyed<'a> {
+    pub key: Option<String>,
+    pub operation: &'a str,
+    pub hash: String,
+}
+
 /// Runs `write` at most once per key: returns the stored response of an earlier run, or
 /// runs it and stores what it returns. Without a key, just runs it. The outer error is a
 /// key that could not be claimed (the write did not run); the inner one is the write's.
+/// A failure `maybe_applied` says the vendor may have acted on (its answer was cut off)
+/// keeps the key claimed, so a retry with it is refused as in progress instead of writing
+/// a second time.
 pub async fn once<F, E>(
     services: &Services,
     caller: &Caller,
     account_id: &str,
-    key: Option<String>,
-    operation: &str,
-    hash: String,
+    keyed: Keyed<'_>,
     write: F,
+    maybe_applied: fn(&E) -> bool,
 ) -> Result<Result<Value, E>, IdempotencyError>
 where
     F: Future<Output = Result<Value, E>>,
 {
+    let Keyed {
+        key,
+        operation,
+        hash,
+    } = keyed;
     let Some(key) = key else {
         return Ok(write.await);
     };
@@ -154,8 +169,9 @@ where
                     .map_err(|e| from(&e))?;
                 Ok(Ok(response))
             }
+            Err(e) if maybe_applied(&e) => Ok(Err(e)),
             Err(e) => {
-                // A failed write did not happen (or not for sure): the caller may retry.
+                // The write did not happen: the caller may retry with the same key.
                 let _ = store.release_idempotency_key(&environment, &key).await;
                 Ok(Err(e))
             }

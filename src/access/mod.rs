@@ -13,6 +13,8 @@ mod caller;
 pub mod idempotency;
 pub mod keys;
 
-pub use accounts::{AccountError, handle_as_stored, handle_for, handle_for_row, visible_account};
+pub use accounts::{
+    AccountError, handle_as_stored, handle_for, handle_for_cleanup, handle_for_row, visible_account,
+};
 pub use caller::{AuthError, Caller, bearer_key, caller_for, caller_for_key};
-pub use idempotency::{IdempotencyError, once, request_hash};
+pub use idempotency::{IdempotencyError, Keyed, once, request_hash};

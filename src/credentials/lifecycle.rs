@@ -26,6 +26,12 @@ pub(super) fn renewal_settings(
     provider: &str,
     given: Value,
 ) -> Result<Value, String> {
+    if account.status == "DISABLED" {
+        return Err(format!(
+            "linked account `{}` is DISABLED: enable it (enableAccount) before re-authorizing it",
+            account.id
+        ));
+    }
     if account.provider != provider {
         return Err(format!(
             "linked account `{}` is a `{}` account; re-authorize it with provider `{}`",
@@ -132,9 +138,12 @@ impl TokenManager {
             )));
         }
         let settings = Value::Object(merged);
+        // A vendor that issues a refresh token only on first consent (a re-consent without
+        // asking for one) leaves the stored one in force.
+        let kept = self.open(&current).ok().and_then(|c| c.refresh_token);
         let creds = Credentials {
             access_token: Some(set.access_token),
-            refresh_token: set.refresh_token,
+            refresh_token: set.refresh_token.or(kept),
             api_key: None,
             expires_at: set.expires_at,
             client_credentials: false,

@@ -343,6 +343,14 @@ impl TokenManager {
                             .unwrap_or_else(|| current.status.clone()),
                     });
                 }
+                // Parked by an operator (disabled, or being deleted): never refreshed, and
+                // never claimed, which would write it back ACTIVE.
+                "DISABLED" | "ERROR" => {
+                    return Err(RefreshError::Config {
+                        account: current.id.clone(),
+                        reason: format!("the account is {}: it is not refreshed", current.status),
+                    });
+                }
                 "REFRESHING" if !self.claim_is_stale(&current) => {
                     // A peer holds the claim: wait for it to finish.
                     if tokio::time::Instant::now() >= deadline {

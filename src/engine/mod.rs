@@ -235,6 +235,19 @@ impl Engine {
 
     /// Lists `first` records after the Relay cursor `after`, walking as many upstream pages
     /// as needed (never more than [`MAX_PAGES_PER_REQUEST`]).
+    /// As [`Engine::list`], unseen by the observer: a listing made with an override nobody
+    /// stored yet (`previewOverride`) is no evidence of how the account's listings look.
+    pub async fn list_unobserved(
+        &self,
+        account: &AccountHandle,
+        resource: &str,
+        first: usize,
+    ) -> Result<ListPage, EngineError> {
+        let mut shape = None;
+        self.list_pages(account, resource, first, None, &Map::new(), &mut shape)
+            .await
+    }
+
     pub async fn list(
         &self,
         account: &AccountHandle,

@@ -31,12 +31,22 @@ pub async fn delete_account(
     let account = visible_account(services, caller, id)
         .await
         .map_err(|e| from_code(&e))?;
+    // Disabled first, after any refresh in flight (on any replica) has written its token
+    // set: from here nothing refreshes or rotates the grant, so the credentials read next
+    // are the ones the vendor knows, and those are revoked.
+    let account = services
+        .tokens
+        .set_disabled(&account.id, true)
+        .await
+        .map_err(|e| from_code(&e))?;
     let (subscriptions_deleted, mut warnings) =
         crate::webhooks::subscriptions::delete_for_account(services, &account).await;
     let revoked = services.tokens.revoke_at_vendor(&account).await;
     if !revoked.is_dead() {
         warnings.push(revoked.describe());
     }
+    // The request log of the calls just made is written before the rows it refers to go.
+    services.monitor.flush().await;
     services
         .store
         .delete_linked_account(&account.id)

@@ -64,7 +64,7 @@ pub fn types() -> (Vec<Object>, Vec<Enum>, Vec<InputObject>) {
         .field(InputValue::new("fields", TypeRef::named("JSON")).description("Output field path -> JSONata on the upstream record, e.g. `{\"customFields.industry\": \"Industry__c\", \"phones\": \"Phone_Primary__c ? [{'number': Phone_Primary__c}] : []\"}`."))
         .field(InputValue::new("remove", TypeRef::named_list(TypeRef::STRING)).description("Output fields to drop."))
         .field(InputValue::new("responseMapping", TypeRef::named(TypeRef::STRING)).description("One JSONata expression replacing the whole response mapping."))
-        .field(InputValue::new("request", TypeRef::named("JSON")).description("Merged (RFC 7386) into the resource's operations, e.g. `{\"list\": {\"query\": {\"properties\": \"...\"}}}`."))
+        .field(InputValue::new("request", TypeRef::named("JSON")).description("Merged (RFC 7386) into the resource's operations, e.g. `{\"list\": {\"query\": {\"properties\": \"...\"}}}`; `{\"$append\": [\"industry\"]}` in place of a value adds to a comma-separated list parameter instead of restating it."))
         .field(InputValue::new("customFieldTypes", TypeRef::named("JSON")).description("Custom field -> String, Int, Float, Boolean, DateTime or JSON: values are coerced; a misfit is null plus a warning."))
         .field(InputValue::new("sample", TypeRef::named("JSON")).description("Upstream record(s) to try the merged mapping on, instead of the provider's samples."));
     let ov = Object::new("Override")

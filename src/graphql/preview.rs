@@ -17,7 +17,7 @@ use super::overrides::{
 };
 use super::platform::getter;
 use crate::access::{handle_for, visible_account};
-use crate::engine::{AccountHandle, RequestSpend};
+use crate::engine::AccountHandle;
 use crate::overrides::Level;
 
 /// Records a preview maps by default, and at most.
@@ -170,16 +170,20 @@ pub fn mutation_fields() -> Vec<Field> {
                 preview.errors.push(e.message);
                 return Ok(Some(FieldValue::owned_any(preview)));
             }
-            let candidate = match services.overrides.effective_with(&scope, &spec, &account.environment_id, &account.id) {
+            // Compiling the candidate runs the tenant's expressions' compiler: on the pool.
+            let (registry, s, c, env, acc) = (Arc::clone(&services.overrides), scope.clone(), spec.clone(), account.environment_id.clone(), account.id.clone());
+            let compiled = services.engine.off_the_workers(move || registry.effective_with(&s, &c, &env, &acc)).await.map_err(|e| from_code(&e))?;
+            let candidate = match compiled {
                 Ok(model) => model,
                 Err(e) => {
                     preview.errors.push(e.to_string());
                     return Ok(Some(FieldValue::owned_any(preview)));
                 }
             };
-            let now = handle_for(&services, &caller, &account.id, Arc::new(RequestSpend::default())).await.map_err(|e| from_code(&e))?;
+            // The request's own spend: its call ceiling and mapping budget hold across aliases.
+            let now = handle_for(&services, &caller, &account.id, super::resources::request_spend(&ctx)).await.map_err(|e| from_code(&e))?;
             let with = AccountHandle { provider: candidate, ..(*now).clone() };
-            let page = services.engine.list(&with, &scope.resource, first, None, &Map::new()).await.map_err(|e| from_code(&e))?;
+            let page = services.engine.list_unobserved(&with, &scope.resource, first).await.map_err(|e| from_code(&e))?;
             for edge in page.edges {
                 let record = edge.record;
                 let before = services.engine.record_from_raw(&now, &scope.resource, record.raw.clone()).await.map_err(|e| from_code(&e))?;

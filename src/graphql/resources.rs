@@ -11,7 +11,7 @@ use async_graphql::{Error, Value as GqlValue};
 use super::context::{caller, services};
 use super::errors::{coded, from_code, from_code_at, from_engine};
 use super::values::{Shape, to_field_value};
-use crate::access::{handle_for, once, request_hash};
+use crate::access::{Keyed, handle_for, once, request_hash};
 use crate::engine::{AccountHandle, EngineError, Record};
 use crate::error::ErrorCode;
 use crate::ids::GlobalId;
@@ -71,8 +71,17 @@ fn request_state(ctx: &ResolverContext<'_>) -> Arc<super::context::RequestState>
         .unwrap_or_default()
 }
 
+/// A write error after which the vendor may have applied the write: its answer was cut
+/// off mid-body (`extensions.failure: CUT_OFF`).
+fn maybe_applied(e: &Error) -> bool {
+    e.extensions
+        .as_ref()
+        .and_then(|x| x.get("failure"))
+        .is_some_and(|f| *f == async_graphql::Value::from("CUT_OFF"))
+}
+
 /// The request's rate-limit log.
-fn request_spend(ctx: &ResolverContext<'_>) -> Arc<crate::engine::RequestSpend> {
+pub(super) fn request_spend(ctx: &ResolverContext<'_>) -> Arc<crate::engine::RequestSpend> {
     request_state(ctx).spend.clone()
 }
 
@@ -708,10 +717,13 @@ pub fn mutation_fields(def: &ResourceDef) -> Vec<Field> {
                         &services,
                         &caller,
                         &account_id,
-                        idempotency_key(&ctx)?,
-                        &operation,
-                        hash,
+                        Keyed {
+                            key: idempotency_key(&ctx)?,
+                            operation: &operation,
+                            hash,
+                        },
                         write,
+                        maybe_applied,
                     )
                     .await
                     .map_err(|e| from_code(&e))??;
@@ -761,10 +773,13 @@ pub fn mutation_fields(def: &ResourceDef) -> Vec<Field> {
                         &services,
                         &caller,
                         &gid.account,
-                        idempotency_key(&ctx)?,
-                        &operation,
-                        hash,
+                        Keyed {
+                            key: idempotency_key(&ctx)?,
+                            operation: &operation,
+                            hash,
+                        },
                         write,
+                        maybe_applied,
                     )
                     .await
                     .map_err(|e| from_code(&e))??;
@@ -817,10 +832,13 @@ pub fn mutation_fields(def: &ResourceDef) -> Vec<Field> {
                         &services,
                         &caller,
                         &gid.account,
-                        idempotency_key(&ctx)?,
-                        &operation,
-                        hash,
+                        Keyed {
+                            key: idempotency_key(&ctx)?,
+                            operation: &operation,
+                            hash,
+                        },
                         write,
+                        maybe_applied,
                     )
                     .await
                     .map_err(|e| from_code(&e))??;

@@ -89,7 +89,8 @@ pub struct OverrideSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_mapping: Option<String>,
     /// Merged (RFC 7386) into the resource's `operations`: query parameters, requested
-    /// property lists, page size, a renamed path, write bodies.
+    /// property lists, page size, a renamed path, write bodies; `{"$append": [...]}` adds
+    /// to a list parameter (see [`merge_patch`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<Value>,
     /// Declared types of custom fields: values are coerced, misfits become null + warning.
@@ -104,8 +105,15 @@ impl OverrideSpec {
 }
 
 /// RFC 7386 JSON merge patch: objects merge key by key, `null` deletes, anything else
-/// replaces.
+/// replaces; with one addition, `{"$append": ["a", "b"]}`, which adds items to a list
+/// parameter instead of restating it: to a comma-separated string (`properties=`,
+/// `$select=`, `fields=`) or an array, each item once, keeping what is there. A provider
+/// file that later adds an item of its own keeps it under such a patch.
 pub fn merge_patch(target: &mut Value, patch: &Value) {
+    if let Some(items) = append_items(patch) {
+        append(target, &items);
+        return;
+    }
     let Value::Object(patch) = patch else {
         *target = patch.clone();
         return;
@@ -124,10 +132,64 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
+/// The items of an `{"$append": [...]}` patch (its only key; text items).
+fn append_items(patch: &Value) -> Option<Vec<String>> {
+    let map = patch.as_object().filter(|m| m.len() == 1)?;
+    let items = map.get("$append")?.as_array()?;
+    items
+        .iter()
+        .map(|i| i.as_str().map(|s| s.trim().to_owned()))
+        .collect::<Option<Vec<String>>>()
+}
+
+fn append(target: &mut Value, items: &[String]) {
+    match target {
+        Value::Array(list) => {
+            for item in items {
+                if !list.iter().any(|v| v.as_str() == Some(item)) {
+                    list.push(Value::String(item.clone()));
+                }
+            }
+        }
+        Value::String(text) => {
+            let mut parts: Vec<String> = text
+                .split(',')
+                .map(|p| p.trim().to_owned())
+                .filter(|p| !p.is_empty())
+                .collect();
+            for item in items {
+                if !item.is_empty() && !parts.contains(item) {
+                    parts.push(item.clone());
+                }
+            }
+            *text = parts.join(",");
+        }
+        // Nothing there yet: the items are the list.
+        other => *other = Value::String(items.join(",")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn append_adds_list_items_once_and_keeps_the_rest() {
+        let mut doc = json!({"query": {"properties": "a, b", "tags": ["x"], "keep": "k"}});
+        merge_patch(
+            &mut doc,
+            &json!({"query": {"properties": {"$append": ["c", "a"]}, "tags": {"$append": ["y", "x"]}, "new": {"$append": ["n1", "n2"]}}}),
+        );
+        assert_eq!(
+            doc,
+            json!({"query": {"properties": "a,b,c", "tags": ["x", "y"], "keep": "k", "new": "n1,n2"}})
+        );
+        // Not an append (another key beside it, or items that are not text): a plain merge.
+        let mut doc = json!({"q": "a"});
+        merge_patch(&mut doc, &json!({"q": {"$append": [1]}}));
+        assert_eq!(doc, json!({"q": {"$append": [1]}}));
+    }
 
     #[test]
     fn merge_patch_merges_objects_deletes_nulls_and_replaces_the_rest() {

@@ -66,6 +66,12 @@ fn spawn(store: Store) -> mpsc::UnboundedSender<(Accepting, Reply)> {
                     Err(_) => break,
                 }
             }
+            // A delivery whose request is gone (the vendor hung up) is not written: nobody
+            // acknowledged it, and the vendor delivers it again.
+            batch.retain(|(_, reply)| !reply.is_closed());
+            if batch.is_empty() {
+                continue;
+            }
             let (deliveries, replies): (Vec<Accepting>, Vec<Reply>) = batch.into_iter().unzip();
             match store.accept_together(&deliveries).await {
                 Ok(counts) => {

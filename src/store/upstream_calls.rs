@@ -52,6 +52,24 @@ impl Store {
         if calls.is_empty() {
             return Ok(());
         }
+        // Calls of an account deleted meanwhile are left out: one such row would fail the
+        // whole batch on its foreign key, and with it every other tenant's entries.
+        let mut ids: Vec<String> = calls.iter().map(|c| c.account_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        let live: std::collections::HashSet<String> = self
+            .get_linked_accounts(&ids)
+            .await?
+            .into_iter()
+            .map(|a| a.id)
+            .collect();
+        let calls: Vec<UpstreamCall> = calls
+            .into_iter()
+            .filter(|c| live.contains(&c.account_id))
+            .collect();
+        if calls.is_empty() {
+            return Ok(());
+        }
         let rows = calls.into_iter().map(|c| row::ActiveModel {
             account_id: Set(c.account_id),
             provider: Set(c.provider),

@@ -155,14 +155,8 @@ pub async fn delete_for_account(
             vec!["the provider file declares no way to delete a subscription: the vendor's copy lapses at its expiry".into()],
         );
     };
-    let handle = match handle_for(
-        services,
-        &Caller::Admin,
-        &account.id,
-        Arc::new(RequestSpend::default()),
-    )
-    .await
-    {
+    // The account is disabled on its way out: a handle that still reaches the vendor.
+    let handle = match crate::access::handle_for_cleanup(services, account.clone()).await {
         Ok(h) => h,
         Err(e) => {
             return (

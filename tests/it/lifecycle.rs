@@ -107,6 +107,12 @@ async fn a_disabled_account_makes_no_call_refresh_or_probe_until_enabled() {
         "no refresh for a disabled account"
     );
 
+    // A refresh that read the account before it was disabled does not bring it back.
+    let row = stored(&t, &account).await;
+    assert!(t.gateway.services.tokens.fresh(row).await.is_err());
+    assert_eq!(stored(&t, &account).await.status, "DISABLED");
+    assert_eq!(t.oauth_stats("hubspot").await["refresh_token"], 0);
+
     let enabled = toggle(&t, "enableAccount", &account).await;
     assert_eq!(enabled["status"], "ACTIVE", "{enabled}");
     assert!(enabled["statusReason"].is_null());

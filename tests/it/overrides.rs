@@ -798,3 +798,56 @@ async fn a_preview_shows_each_changed_field_on_the_accounts_records_and_stores_n
         .await;
     assert_eq!(r.code(), Some("BAD_USER_INPUT"), "{}", r.body);
 }
+
+#[tokio::test]
+async fn a_request_patch_can_append_to_the_providers_property_list() {
+    let t = TestGateway::start().await;
+    let r = set(
+        &t,
+        &t.env_key,
+        json!({
+            "level": "ENVIRONMENT", "provider": "hubspot", "resource": "contacts",
+            "fields": {"customFields.owner": "properties.hubspot_owner_id", "customFields.stage": "properties.lifecyclestage"},
+            "request": {"list": {"query": {"properties": {"$append": ["hubspot_owner_id", "lifecyclestage"]}}}}
+        }),
+    )
+    .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    // The provider file's own list is kept, each name once, the new ones after it.
+    let explained = explain(&t, &t.env_key, &t.account_id).await;
+    let properties = explained["request"]["list"]["query"]["properties"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{explained}"))
+        .to_string();
+    assert!(
+        properties.starts_with("firstname,lastname,email"),
+        "{properties}"
+    );
+    assert_eq!(
+        properties.matches("hubspot_owner_id").count(),
+        1,
+        "{properties}"
+    );
+    assert!(properties.ends_with(",lifecyclestage"), "{properties}");
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "query($a: ID!) { contacts(accountId: $a, first: 20) { edges { node { firstName customFields } } } }",
+            json!({"a": t.account_id}),
+        )
+        .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    let edges = r.body["data"]["contacts"]["edges"].as_array().unwrap();
+    assert!(
+        edges
+            .iter()
+            .any(|e| e["node"]["customFields"]["stage"].is_string()),
+        "the appended property (not in the file's list) was asked for and came back: {}",
+        r.body
+    );
+    assert!(
+        edges.iter().any(|e| e["node"]["firstName"].is_string()),
+        "the file's own properties still come: {}",
+        r.body
+    );
+}

@@ -108,6 +108,29 @@ async fn a_write_whose_answer_is_cut_off_is_sent_once_and_says_it_may_have_lande
     assert_eq!(calls(&t).await - before, 1, "a write is sent once");
     // The vendor did apply it: the caller was told to look before sending it again.
     assert_eq!(t.all_contact_ids(100).await.len(), before_ids + 1);
+
+    // With an idempotency key, a retry with the same key does not write a second time.
+    fault(
+        &t,
+        json!({"provider": "hubspot", "kind": "reset", "keepBytes": 10, "times": 1, "method": "POST", "pathContains": CONTACTS}),
+    )
+    .await;
+    let keyed = "mutation($a: ID!) { createContact(accountId: $a, input: {firstName: \"Keyed\"}, idempotencyKey: \"cut-1\") { remoteId } }";
+    let r = t
+        .gql(Some(&t.env_key), keyed, json!({"a": t.account_id}))
+        .await;
+    assert_eq!(failure(&r.body), "CUT_OFF", "{}", r.body);
+    let before = calls(&t).await;
+    let again = t
+        .gql(Some(&t.env_key), keyed, json!({"a": t.account_id}))
+        .await;
+    assert_eq!(again.code(), Some("BAD_USER_INPUT"), "{}", again.body);
+    assert_eq!(
+        calls(&t).await,
+        before,
+        "not written again under the same key"
+    );
+    assert_eq!(t.all_contact_ids(100).await.len(), before_ids + 2);
 }
 
 #[tokio::test]
