@@ -5,8 +5,8 @@
 //! what is acknowledged is stored.
 //!
 //! One writer task per store, started on first use. A batch that fails is written again
-//! one delivery per transaction, so one bad delivery fails alone. If the writer is gone
-//! (its runtime shut down), each delivery writes on its own.
+//! one delivery per transaction (for at most `ALONE_RETRIES`), so one bad delivery fails
+//! alone. If the writer is gone (its runtime shut down), each delivery writes on its own.
 
 use std::sync::OnceLock;
 
@@ -18,6 +18,9 @@ use super::{Store, StoreError};
 /// The most deliveries one transaction takes: enough for a burst, few enough that the
 /// first of them is not kept waiting behind a long statement list.
 const MAX_BATCH: usize = 64;
+
+/// How long a failed batch's deliveries are retried one by one.
+const ALONE_RETRIES: std::time::Duration = std::time::Duration::from_secs(10);
 
 type Reply = oneshot::Sender<Result<Vec<usize>, StoreError>>;
 
@@ -85,9 +88,21 @@ fn spawn(store: Store) -> mpsc::UnboundedSender<(Accepting, Reply)> {
                     }
                 }
                 Err(_) => {
+                    // One at a time, within a bound: when the database itself is down every
+                    // retry would wait its whole timeout, and the deliveries behind this
+                    // batch with it. Past the bound the rest are refused (the vendor
+                    // delivers them again).
+                    let until = tokio::time::Instant::now() + ALONE_RETRIES;
                     for (reply, delivery) in replies.into_iter().zip(deliveries.iter()) {
-                        let alone = store.accept_together(std::slice::from_ref(delivery)).await;
-                        let _ = reply.send(only_one(alone));
+                        let alone = if tokio::time::Instant::now() < until {
+                            only_one(store.accept_together(std::slice::from_ref(delivery)).await)
+                        } else {
+                            Err(StoreError::Database {
+                                operation: "store a webhook delivery",
+                                detail: "the database did not take the delivery in time".into(),
+                            })
+                        };
+                        let _ = reply.send(alone);
                     }
                 }
             }
