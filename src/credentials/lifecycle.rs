@@ -45,6 +45,15 @@ pub(super) fn renewal_settings(
     Ok(Value::Object(merged))
 }
 
+/// A routing key as text, whether the vendor sent it as a string or a number.
+fn key_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 impl TokenManager {
     /// DISABLED: no upstream call, no refresh, no probe, until enabled. Enabling makes
     /// the account ACTIVE; credentials that died meanwhile are found out by the first
@@ -129,13 +138,24 @@ impl TokenManager {
             _ => None,
         });
         if let Some(setting) = identity
-            && let (Some(was), Some(now)) = (current.settings.get(&setting), merged.get(&setting))
-            && was != now
+            && let Some(now) = merged.get(&setting).and_then(key_text)
         {
-            return Err(config(format!(
-                "the authorization is for another {} account than `{account}` (its `{setting}` differs): nothing changed; sign in as the account's own user, or link the other one as a new account",
-                current.provider
-            )));
+            // What the account is known by: its setting, else the key its webhooks were
+            // routed by (learned from the vendor when the setting was missing).
+            let known: Vec<String> = match current.settings.get(&setting).and_then(key_text) {
+                Some(was) => vec![was],
+                None => self
+                    .store
+                    .webhook_keys_of_account(account)
+                    .await
+                    .map_err(Self::store_err)?,
+            };
+            if !known.is_empty() && !known.contains(&now) {
+                return Err(config(format!(
+                    "the authorization is for another {} account than `{account}` (its `{setting}` differs): nothing changed; sign in as the account's own user, or link the other one as a new account",
+                    current.provider
+                )));
+            }
         }
         let settings = Value::Object(merged);
         // A vendor that issues a refresh token only on first consent (a re-consent without

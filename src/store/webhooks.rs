@@ -577,6 +577,22 @@ impl Store {
         Ok(seq.map(i64::from).unwrap_or(0))
     }
 
+    /// The keys app-level deliveries are routed to `account_id` by (learned from the
+    /// vendor, or taken from its settings).
+    pub async fn webhook_keys_of_account(
+        &self,
+        account_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        webhook_account_key::Entity::find()
+            .select_only()
+            .column(webhook_account_key::Column::Key)
+            .filter(webhook_account_key::Column::AccountId.eq(account_id))
+            .into_tuple::<String>()
+            .all(&self.db)
+            .await
+            .map_err(StoreError::db("read an account's webhook keys"))
+    }
+
     /// Routes app-level deliveries carrying `key` to `account_id`.
     pub async fn put_webhook_account_key(
         &self,

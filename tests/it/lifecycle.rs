@@ -383,3 +383,48 @@ async fn a_grant_for_another_vendor_account_is_refused_and_changes_nothing() {
     assert_eq!(after.credentials, before.credentials, "nothing changed");
     assert_eq!(after.settings["portalId"], "1");
 }
+
+/// The account's portal was never in its settings: its webhooks were routed by a key the
+/// gateway indexed. A grant for another portal is refused all the same.
+#[tokio::test]
+async fn a_grant_for_another_portal_than_the_indexed_one_is_refused() {
+    let t = TestGateway::start().await;
+    t.set_app("hubspot").await;
+    // The vendor's account-info call fails at link time: no key is learned then.
+    crate::faults::fault(
+        &t,
+        json!({"provider": "hubspot", "status": 500, "times": 10, "pathContains": "/account-info"}),
+    )
+    .await;
+    let (account, _) = t.oauth_account(3600).await;
+    let store = &t.gateway.services.store;
+    assert!(
+        store
+            .webhook_keys_of_account(&account)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        stored(&t, &account)
+            .await
+            .settings
+            .get("portalId")
+            .is_none()
+    );
+    store
+        .put_webhook_account_key("hubspot", "1", &account)
+        .await
+        .unwrap();
+    let before = stored(&t, &account).await;
+    let (status, done) = authorize(&t, Some(&account)).await;
+    assert_eq!(status, 400, "{done}");
+    assert!(
+        done["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("another hubspot account"),
+        "{done}"
+    );
+    assert_eq!(stored(&t, &account).await.credentials, before.credentials);
+}
