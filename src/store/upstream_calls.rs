@@ -46,14 +46,17 @@ impl From<row::Model> for UpstreamCall {
 }
 
 impl Store {
-    /// Appends attempts (their `id` is ignored). Rows of accounts deleted meanwhile fail
-    /// their foreign key; the caller drops the batch rather than retrying it.
+    /// Appends attempts (their `id` is ignored). A row of an account deleted meanwhile
+    /// fails its foreign key and with it the whole batch, every other tenant's entries
+    /// included: then the batch is written again without the accounts that are gone. The
+    /// common case costs one statement.
     pub async fn insert_upstream_calls(&self, calls: Vec<UpstreamCall>) -> Result<(), StoreError> {
         if calls.is_empty() {
             return Ok(());
         }
-        // Calls of an account deleted meanwhile are left out: one such row would fail the
-        // whole batch on its foreign key, and with it every other tenant's entries.
+        if self.write_upstream_calls(&calls).await.is_ok() {
+            return Ok(());
+        }
         let mut ids: Vec<String> = calls.iter().map(|c| c.account_id.clone()).collect();
         ids.sort();
         ids.dedup();
@@ -70,7 +73,11 @@ impl Store {
         if calls.is_empty() {
             return Ok(());
         }
-        let rows = calls.into_iter().map(|c| row::ActiveModel {
+        self.write_upstream_calls(&calls).await
+    }
+
+    async fn write_upstream_calls(&self, calls: &[UpstreamCall]) -> Result<(), StoreError> {
+        let rows = calls.iter().cloned().map(|c| row::ActiveModel {
             account_id: Set(c.account_id),
             provider: Set(c.provider),
             method: Set(c.method),
