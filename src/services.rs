@@ -73,6 +73,62 @@ pub struct EventSignals {
     pub outbound: tokio::sync::Notify,
     /// Every new unified event, in order, for this replica's subscriptions.
     pub feed: tokio::sync::broadcast::Sender<Arc<UnifiedEvent>>,
+    /// Deliveries being taken in right now, which the inbox processor gives way to.
+    pub intake: IntakeActivity,
+}
+
+/// How many webhook deliveries this replica is taking in. A vendor waits on the answer to
+/// each delivery (and retries, or after enough slow answers disables the webhook), while
+/// processing is deferred by design: so the processor waits for a quiet moment before it
+/// claims more work, for a bounded time, and a burst is acknowledged first and processed
+/// right after.
+#[derive(Default)]
+pub struct IntakeActivity {
+    in_flight: std::sync::atomic::AtomicUsize,
+    quiet: tokio::sync::Notify,
+}
+
+impl IntakeActivity {
+    /// Counts a delivery in until the guard is dropped.
+    pub fn enter(&self) -> IntakeGuard<'_> {
+        self.in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        IntakeGuard(self)
+    }
+
+    /// Returns once no delivery is being taken in, or after `at_most`.
+    pub async fn quiet(&self, at_most: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + at_most;
+        loop {
+            let quiet = self.quiet.notified();
+            tokio::pin!(quiet);
+            // Registered before the check, so a guard dropped in between still wakes us.
+            quiet.as_mut().enable();
+            if self.in_flight.load(std::sync::atomic::Ordering::Acquire) == 0 {
+                return;
+            }
+            tokio::select! {
+                () = &mut quiet => {}
+                () = tokio::time::sleep_until(deadline) => return,
+            }
+        }
+    }
+}
+
+/// One delivery being taken in (see [`IntakeActivity`]).
+pub struct IntakeGuard<'a>(&'a IntakeActivity);
+
+impl Drop for IntakeGuard<'_> {
+    fn drop(&mut self) {
+        if self
+            .0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            == 1
+        {
+            self.0.quiet.notify_waiters();
+        }
+    }
 }
 
 impl Default for EventSignals {
@@ -84,6 +140,7 @@ impl Default for EventSignals {
             outbound: tokio::sync::Notify::new(),
             // A subscriber that falls this far behind is told it lagged and goes on.
             feed: tokio::sync::broadcast::channel(4096).0,
+            intake: IntakeActivity::default(),
         }
     }
 }

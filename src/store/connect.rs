@@ -168,11 +168,14 @@ async fn open_sqlite(
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(move |opts| {
             // `secure_delete`: a deleted linked account's sealed credentials are zeroed in
-            // the file, not left in its free pages.
+            // the file, not left in its free pages. `temp_store`: the statement journal of
+            // a multi-row insert (a webhook delivery's 100 events) stays in memory instead
+            // of spilling to a temporary file inside the write lock.
             let opts = opts
                 .foreign_keys(foreign_keys)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
-                .pragma("secure_delete", "ON");
+                .pragma("secure_delete", "ON")
+                .pragma("temp_store", "MEMORY");
             let opts = if create {
                 opts.create_if_missing(true)
             } else {

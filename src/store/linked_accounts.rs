@@ -190,7 +190,25 @@ impl Store {
             "a linked account with this id",
             "environment",
         ))?;
+        self.recent.accounts.forget(&row.id);
         Ok(row)
+    }
+
+    /// As [`Self::get_linked_account`], possibly up to a second old (the intake's read on
+    /// every delivery; a change written through this store is seen at once).
+    pub async fn recent_linked_account(
+        &self,
+        id: &str,
+    ) -> Result<Option<LinkedAccount>, StoreError> {
+        if let Some(account) = self.recent.accounts.get(&id.to_owned()) {
+            return Ok(account);
+        }
+        let generation = self.recent.accounts.generation();
+        let account = self.get_linked_account(id).await?;
+        self.recent
+            .accounts
+            .put(generation, id.to_owned(), account.clone());
+        Ok(account)
     }
 
     pub async fn get_linked_account(&self, id: &str) -> Result<Option<LinkedAccount>, StoreError> {
@@ -311,6 +329,8 @@ impl Store {
             .await
             .map_err(StoreError::db(op))?;
         txn.commit().await.map_err(StoreError::db(op))?;
+        self.recent.accounts.forget(&account);
+        self.recent.webhook_keys.forget_all();
         if self.db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {
             // The deleted pages (zeroed by `secure_delete`) move into the file and the WAL,
             // which still holds their earlier images, is emptied. Best effort: a busy
@@ -393,6 +413,9 @@ impl Store {
             .all(&self.db)
             .await
             .map_err(StoreError::db("update a linked account"))?;
+        // Forgotten whether or not the swap won (a lost swap means another write did), and
+        // after the write: a read that raced it cannot store what it replaced.
+        self.recent.accounts.forget(&id.to_owned());
         rows.pop().map(LinkedAccount::try_from).transpose()
     }
 }

@@ -28,6 +28,7 @@ mod linked_accounts;
 mod oauth;
 mod overrides;
 mod rate_limit_budgets;
+mod recent;
 mod reconcile;
 mod upstream_calls;
 mod webhooks;
@@ -63,6 +64,17 @@ pub struct Store {
     db: DatabaseConnection,
     /// Webhook deliveries share transactions (see `group_commit`).
     intake: std::sync::Arc<group_commit::GroupCommit>,
+    /// Reads the hot paths may take up to a second old (see `recent`).
+    recent: std::sync::Arc<RecentReads>,
+}
+
+/// The cached reads, each forgotten by the writes through this store that change it.
+#[derive(Default)]
+struct RecentReads {
+    oauth_apps: recent::Recent<(), Vec<OAuthApp>>,
+    /// (provider, routing key) -> account ids.
+    webhook_keys: recent::Recent<(String, String), Vec<String>>,
+    accounts: recent::Recent<String, Option<LinkedAccount>>,
 }
 
 tokio::task_local! {
@@ -103,6 +115,7 @@ impl Store {
         Ok(Store {
             db,
             intake: Default::default(),
+            recent: Default::default(),
         })
     }
 
@@ -152,6 +165,14 @@ fn stored_time(t: DateTime<Utc>) -> DateTime<Utc> {
 
 fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+/// An id that sorts by creation time (UUIDv7: 48 bits of milliseconds, then 74 random),
+/// for the rows written by the thousand (inbox, delivery log, events): each insert lands
+/// at the end of the key's index, touching a page or two, where a random id touches one
+/// page per row and rewrites each into the log.
+pub fn new_ordered_id() -> String {
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// The columns a claimable job table has: its key, the column it is taken in order of, and

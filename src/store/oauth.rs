@@ -138,6 +138,7 @@ impl Store {
         .exec_without_returning(&self.db)
         .await
         .map_err(StoreError::db("store an OAuth app"))?;
+        self.recent.oauth_apps.forget_all();
         Ok(())
     }
 
@@ -369,6 +370,18 @@ impl Store {
             .await
             .map_err(StoreError::db("read OAuth apps"))?;
         Ok(rows.into_iter().map(app_from_row).collect())
+    }
+
+    /// As [`Self::list_oauth_apps`], possibly up to a second old (the intake's read of the
+    /// signing secrets on every delivery; an app set through this store is seen at once).
+    pub async fn recent_oauth_apps(&self) -> Result<Vec<OAuthApp>, StoreError> {
+        if let Some(apps) = self.recent.oauth_apps.get(&()) {
+            return Ok(apps);
+        }
+        let generation = self.recent.oauth_apps.generation();
+        let apps = self.list_oauth_apps().await?;
+        self.recent.oauth_apps.put(generation, (), apps.clone());
+        Ok(apps)
     }
 
     /// Drops pending authorizations: their sealed verifiers do not survive a key change,

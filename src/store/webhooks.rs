@@ -197,7 +197,7 @@ async fn insert_inbox<C: sea_orm::ConnectionTrait>(
     let rows: Vec<webhook_inbox::ActiveModel> = events
         .into_iter()
         .map(|e| webhook_inbox::ActiveModel {
-            id: Set(crate::store::new_id()),
+            id: Set(crate::store::new_ordered_id()),
             account_id: Set(account_id.to_owned()),
             dedup_key: Set(e.dedup_key),
             event: Set(e.event),
@@ -241,7 +241,7 @@ impl Store {
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
         webhook_delivery::Entity::insert(webhook_delivery::ActiveModel {
-            id: Set(crate::store::new_id()),
+            id: Set(crate::store::new_ordered_id()),
             provider: Set(provider.to_owned()),
             account_id: Set(account_id.map(str::to_owned)),
             received_at: Set(crate::store::now()),
@@ -276,6 +276,7 @@ impl Store {
         Store {
             db: self.db.clone(),
             intake: Default::default(),
+            recent: self.recent.clone(),
         }
     }
 
@@ -311,7 +312,7 @@ impl Store {
                     ("ACCEPTED", None)
                 };
                 webhook_delivery::Entity::insert(webhook_delivery::ActiveModel {
-                    id: Set(crate::store::new_id()),
+                    id: Set(crate::store::new_ordered_id()),
                     provider: Set(delivery.provider.clone()),
                     account_id: Set(Some(account_id.clone())),
                     received_at: Set(now),
@@ -609,7 +610,29 @@ impl Store {
         .exec_without_returning(&self.db)
         .await
         .map_err(StoreError::db("store a webhook account key"))?;
+        self.recent
+            .webhook_keys
+            .forget(&(provider.to_owned(), key.to_owned()));
         Ok(())
+    }
+
+    /// As [`Self::accounts_for_webhook_key`], possibly up to a second old (the intake's
+    /// read on every delivery; a key learned through this store is seen at once).
+    pub async fn recent_accounts_for_webhook_key(
+        &self,
+        provider: &str,
+        key: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let cache_key = (provider.to_owned(), key.to_owned());
+        if let Some(ids) = self.recent.webhook_keys.get(&cache_key) {
+            return Ok(ids);
+        }
+        let generation = self.recent.webhook_keys.generation();
+        let ids = self.accounts_for_webhook_key(provider, key).await?;
+        self.recent
+            .webhook_keys
+            .put(generation, cache_key, ids.clone());
+        Ok(ids)
     }
 
     /// The accounts an app-level delivery carrying `key` belongs to.

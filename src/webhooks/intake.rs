@@ -73,6 +73,7 @@ enum Scope {
 impl Intake<'_> {
     /// Verifies, routes and stores the delivery.
     pub async fn receive(self, services: &Services) -> IntakeReply {
+        let _taking_in = services.events.intake.enter();
         match self.run(services).await {
             Ok(reply) | Err(reply) => reply,
         }
@@ -259,7 +260,7 @@ impl Intake<'_> {
         };
         let account = services
             .store
-            .get_linked_account(id)
+            .recent_linked_account(id)
             .await
             .map_err(unavailable)?;
         match account {
@@ -288,7 +289,7 @@ impl Intake<'_> {
             KeySource::ClientSecret => {
                 let apps = services
                     .store
-                    .list_oauth_apps()
+                    .recent_oauth_apps()
                     .await
                     .map_err(unavailable)?;
                 let own: BTreeSet<Option<String>> = apps
@@ -408,7 +409,7 @@ impl Intake<'_> {
                         None => {
                             let ids = services
                                 .store
-                                .accounts_for_webhook_key(self.provider, key)
+                                .recent_accounts_for_webhook_key(self.provider, key)
                                 .await
                                 .map_err(unavailable)?;
                             by_key.insert(key.clone(), ids.clone());
@@ -442,7 +443,7 @@ impl Intake<'_> {
                 if !accounts.contains_key(&id) {
                     let row = services
                         .store
-                        .get_linked_account(&id)
+                        .recent_linked_account(&id)
                         .await
                         .map_err(unavailable)?;
                     accounts.insert(id.clone(), row);
@@ -608,14 +609,19 @@ impl Intake<'_> {
             })?;
         let ids = services
             .store
-            .accounts_for_webhook_key(self.provider, &key)
+            .recent_accounts_for_webhook_key(self.provider, &key)
             .await
             .ok()?;
         // One account only: a key several accounts share names none of them for sure.
         let [id] = ids.as_slice() else {
             return None;
         };
-        services.store.get_linked_account(id).await.ok().flatten()
+        services
+            .store
+            .recent_linked_account(id)
+            .await
+            .ok()
+            .flatten()
     }
 
     async fn refuse(

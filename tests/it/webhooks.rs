@@ -283,6 +283,75 @@ async fn hubspot_v3_delivery_is_stored_completed_and_deduplicated() {
     assert_eq!(log[4]["eventCount"], 3);
 }
 
+/// The intake keeps its lookups (the apps' secrets, the account a portal routes to, that
+/// account) for up to a second; a change made through the gateway is seen by the very next
+/// delivery all the same.
+#[tokio::test]
+async fn a_rotated_app_secret_and_a_disabled_account_hold_from_the_next_delivery() {
+    let t = TestGateway::start().await;
+    set_platform_app(&t, "hubspot", CLIENT_SECRET).await;
+    let portal = portal_id(&t).await;
+    let ids = some_contact_ids(&t, 2).await;
+    let first = post_v3(
+        &t,
+        &hubspot_events(&portal, &ids, 5000),
+        CLIENT_SECRET,
+        now_ms(),
+    )
+    .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.body["accepted"], 2, "{}", first.body);
+
+    set_platform_app(&t, "hubspot", "rotated-app-secret").await;
+    let old = post_v3(
+        &t,
+        &hubspot_events(&portal, &ids, 5100),
+        CLIENT_SECRET,
+        now_ms(),
+    )
+    .await;
+    assert_eq!(
+        old.status, 401,
+        "the replaced secret still verifies: {}",
+        old.body
+    );
+    let new = post_v3(
+        &t,
+        &hubspot_events(&portal, &ids, 5200),
+        "rotated-app-secret",
+        now_ms(),
+    )
+    .await;
+    assert_eq!(new.status, 200, "{}", new.body);
+    assert_eq!(new.body["accepted"], 2, "{}", new.body);
+
+    let r = t
+        .gql(
+            Some(&t.env_key),
+            "mutation($a: ID!) { disableAccount(id: $a) { status } }",
+            json!({"a": t.account_id}),
+        )
+        .await;
+    assert_eq!(
+        r.body["data"]["disableAccount"]["status"], "DISABLED",
+        "{}",
+        r.body
+    );
+    let after = post_v3(
+        &t,
+        &hubspot_events(&portal, &ids, 5300),
+        "rotated-app-secret",
+        now_ms(),
+    )
+    .await;
+    assert_eq!(after.status, 200, "{}", after.body);
+    assert_eq!(
+        after.body["accepted"], 0,
+        "a disabled account took events: {}",
+        after.body
+    );
+}
+
 #[tokio::test]
 async fn hubspot_v1_and_v2_signatures_are_checked_for_old_apps() {
     let t = TestGateway::start().await;
