@@ -200,15 +200,10 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<Option<LinkedAccount>, StoreError> {
-        if let Some(account) = self.recent.accounts.get(&id.to_owned()) {
-            return Ok(account);
-        }
-        let generation = self.recent.accounts.generation();
-        let account = self.get_linked_account(id).await?;
         self.recent
             .accounts
-            .put(generation, id.to_owned(), account.clone());
-        Ok(account)
+            .read_through(id.to_owned(), self.get_linked_account(id))
+            .await
     }
 
     pub async fn get_linked_account(&self, id: &str) -> Result<Option<LinkedAccount>, StoreError> {

@@ -375,13 +375,10 @@ impl Store {
     /// As [`Self::list_oauth_apps`], possibly up to a second old (the intake's read of the
     /// signing secrets on every delivery; an app set through this store is seen at once).
     pub async fn recent_oauth_apps(&self) -> Result<Vec<OAuthApp>, StoreError> {
-        if let Some(apps) = self.recent.oauth_apps.get(&()) {
-            return Ok(apps);
-        }
-        let generation = self.recent.oauth_apps.generation();
-        let apps = self.list_oauth_apps().await?;
-        self.recent.oauth_apps.put(generation, (), apps.clone());
-        Ok(apps)
+        self.recent
+            .oauth_apps
+            .read_through((), self.list_oauth_apps())
+            .await
     }
 
     /// Drops pending authorizations: their sealed verifiers do not survive a key change,

@@ -39,19 +39,36 @@ impl<K, V> Default for Recent<K, V> {
 
 impl<K: Eq + Hash, V: Clone> Recent<K, V> {
     /// The cached value, if younger than [`TTL`].
-    pub(super) fn get(&self, key: &K) -> Option<V> {
+    fn get(&self, key: &K) -> Option<V> {
         let entries = self.entries.lock().ok()?;
         let (at, value) = entries.get(key)?;
         (at.elapsed() < TTL).then(|| value.clone())
     }
 
+    /// The cached value of `key`, else what `read` answers (then cached). `read` is a
+    /// future, so it queries nothing until it is awaited here, after the generation was
+    /// taken: a write that lands meanwhile keeps its answer out of the cache.
+    pub(super) async fn read_through<E>(
+        &self,
+        key: K,
+        read: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, E> {
+        if let Some(value) = self.get(&key) {
+            return Ok(value);
+        }
+        let generation = self.generation();
+        let value = read.await?;
+        self.put(generation, key, value.clone());
+        Ok(value)
+    }
+
     /// Taken before reading the database; [`Self::put`] stores the answer only if no
     /// write forgot anything meanwhile.
-    pub(super) fn generation(&self) -> u64 {
+    fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
-    pub(super) fn put(&self, read_at_generation: u64, key: K, value: V) {
+    fn put(&self, read_at_generation: u64, key: K, value: V) {
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };

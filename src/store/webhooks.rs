@@ -623,16 +623,13 @@ impl Store {
         provider: &str,
         key: &str,
     ) -> Result<Vec<String>, StoreError> {
-        let cache_key = (provider.to_owned(), key.to_owned());
-        if let Some(ids) = self.recent.webhook_keys.get(&cache_key) {
-            return Ok(ids);
-        }
-        let generation = self.recent.webhook_keys.generation();
-        let ids = self.accounts_for_webhook_key(provider, key).await?;
         self.recent
             .webhook_keys
-            .put(generation, cache_key, ids.clone());
-        Ok(ids)
+            .read_through(
+                (provider.to_owned(), key.to_owned()),
+                self.accounts_for_webhook_key(provider, key),
+            )
+            .await
     }
 
     /// The accounts an app-level delivery carrying `key` belongs to.

@@ -292,36 +292,23 @@ async fn a_rotated_app_secret_and_a_disabled_account_hold_from_the_next_delivery
     set_platform_app(&t, "hubspot", CLIENT_SECRET).await;
     let portal = portal_id(&t).await;
     let ids = some_contact_ids(&t, 2).await;
-    let first = post_v3(
-        &t,
-        &hubspot_events(&portal, &ids, 5000),
-        CLIENT_SECRET,
-        now_ms(),
-    )
-    .await;
+    let deliver = |first_event: u64, secret: &'static str| {
+        let body = hubspot_events(&portal, &ids, first_event);
+        let t = &t;
+        async move { post_v3(t, &body, secret, now_ms()).await }
+    };
+    let first = deliver(5000, CLIENT_SECRET).await;
     assert_eq!(first.status, 200, "{}", first.body);
     assert_eq!(first.body["accepted"], 2, "{}", first.body);
 
     set_platform_app(&t, "hubspot", "rotated-app-secret").await;
-    let old = post_v3(
-        &t,
-        &hubspot_events(&portal, &ids, 5100),
-        CLIENT_SECRET,
-        now_ms(),
-    )
-    .await;
+    let old = deliver(5100, CLIENT_SECRET).await;
     assert_eq!(
         old.status, 401,
         "the replaced secret still verifies: {}",
         old.body
     );
-    let new = post_v3(
-        &t,
-        &hubspot_events(&portal, &ids, 5200),
-        "rotated-app-secret",
-        now_ms(),
-    )
-    .await;
+    let new = deliver(5200, "rotated-app-secret").await;
     assert_eq!(new.status, 200, "{}", new.body);
     assert_eq!(new.body["accepted"], 2, "{}", new.body);
 
@@ -337,13 +324,7 @@ async fn a_rotated_app_secret_and_a_disabled_account_hold_from_the_next_delivery
         "{}",
         r.body
     );
-    let after = post_v3(
-        &t,
-        &hubspot_events(&portal, &ids, 5300),
-        "rotated-app-secret",
-        now_ms(),
-    )
-    .await;
+    let after = deliver(5300, "rotated-app-secret").await;
     assert_eq!(after.status, 200, "{}", after.body);
     assert_eq!(
         after.body["accepted"], 0,
