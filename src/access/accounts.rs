@@ -43,16 +43,34 @@ pub async fn visible_account(
     caller: &Caller,
     id: &str,
 ) -> Result<LinkedAccount, AccountError> {
+    let row = services.store.get_linked_account(id).await;
+    visible(caller, id, row)
+}
+
+/// As [`visible_account`], read through the store's one-second cache: the row every
+/// request to an account needs. A change written on this replica is seen at once, one
+/// written on another within a second (a disabled account, a rotated token).
+async fn recently_visible_account(
+    services: &Services,
+    caller: &Caller,
+    id: &str,
+) -> Result<LinkedAccount, AccountError> {
+    let row = services.store.recent_linked_account(id).await;
+    visible(caller, id, row)
+}
+
+fn visible(
+    caller: &Caller,
+    id: &str,
+    row: Result<Option<LinkedAccount>, crate::store::StoreError>,
+) -> Result<LinkedAccount, AccountError> {
     let not_found = || {
         fail(
             ErrorCode::NotFound,
             format!("linked account `{id}` not found"),
         )
     };
-    let row = services
-        .store
-        .get_linked_account(id)
-        .await
+    let row = row
         .map_err(|e| fail(e.code(), e.to_string()))?
         .ok_or_else(not_found)?;
     match caller.environment() {
@@ -96,7 +114,7 @@ async fn handle(
     spend: Arc<RequestSpend>,
     token: Token,
 ) -> Result<Arc<AccountHandle>, AccountError> {
-    let row = visible_account(services, caller, id).await?;
+    let row = recently_visible_account(services, caller, id).await?;
     handle_of_row(services, row, spend, token).await
 }
 

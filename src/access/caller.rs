@@ -49,10 +49,11 @@ pub fn bearer_key(authorization: Option<&str>) -> Result<&str, AuthError> {
     Ok(key)
 }
 
-/// The caller a key belongs to.
+/// The caller a key belongs to (a key revoked on another replica is refused within a
+/// second; see `Store::recent_api_key`).
 pub async fn caller_for_key(store: &Store, key: &str) -> Result<Caller, AuthError> {
     let found = store
-        .find_api_key(&keys::hash(key))
+        .recent_api_key(&keys::hash(key))
         .await
         .map_err(|_| AuthError::Store)?;
     match found {

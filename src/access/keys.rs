@@ -16,10 +16,15 @@ pub fn generate() -> Secret {
 }
 
 pub fn hash(key: &str) -> String {
-    Sha256::digest(key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    // Every request hashes its key: written into one buffer, not a string per byte.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::digest(key.as_bytes());
+    let mut out = String::with_capacity(digest.len() * 2);
+    for b in digest {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
 }
 
 /// The first characters, enough to recognise a key in a list without revealing it.
@@ -53,6 +58,11 @@ mod tests {
         assert!(a.expose().starts_with("tsk_"));
         assert_eq!(hash("demo-key"), hash("demo-key"));
         assert_eq!(hash("demo-key").len(), 64);
+        // Lowercase hex of SHA-256, as stored by every earlier version.
+        assert_eq!(
+            hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(prefix("tsk_abcdefgh"), "tsk_abcd");
     }
 }

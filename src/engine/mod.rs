@@ -298,9 +298,9 @@ impl Engine {
         }
         let res = Self::resource(account, resource, "list")?;
         // A filtered listing goes to the vendor's search endpoint when the file has one.
-        let op = match (&res.search, &res.list) {
-            (Some(search), _) if !filter.is_empty() => search,
-            (_, Some(list)) => list,
+        let (op, searched) = match (&res.search, &res.list) {
+            (Some(search), _) if !filter.is_empty() => (search, true),
+            (_, Some(list)) => (list, false),
             _ => return Err(unsupported(account, resource, "list")),
         };
         // A filter the provider cannot translate is refused, never silently dropped.
@@ -380,8 +380,12 @@ impl Engine {
                 page_size,
                 records: count,
             });
+            // The shape baseline is the list endpoint's: a search endpoint answers in an
+            // envelope of its own (a `total`, another cursor), and comparing the two would
+            // page someone for drift every time reconciliation polls.
             if after.is_none()
                 && !followed_more
+                && !searched
                 && let Some(o) = &self.observer
             {
                 *shape = o.first_page(

@@ -59,8 +59,8 @@ pub trait CallObserver: Send + Sync {
     /// A rate-limit window of `account` is used up for `reset_in` seconds (seen here, to be
     /// shared with the other replicas).
     fn exhausted(&self, _account: &str, _window: &str, _limit: Option<u64>, _reset_in: u64) {}
-    /// The first page of a listing that starts from the beginning, before its records are
-    /// read: the observer may summarise its shape (for drift detection); what it returns
+    /// The first page of a listing that starts from the beginning at the resource's list
+    /// endpoint (not its search endpoint), before its records are read: the observer may summarise its shape (for drift detection); what it returns
     /// comes back in the listing's [`ListingRecord::shape`]. Called for every such page:
     /// sample inside.
     fn first_page(

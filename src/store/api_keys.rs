@@ -76,6 +76,16 @@ impl Store {
         Ok(found.map(ApiKey::from))
     }
 
+    /// As [`Self::find_api_key`], possibly up to a second old (every request's read): a
+    /// key revoked through this store is refused at once, one revoked on another replica
+    /// within a second.
+    pub async fn recent_api_key(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        self.recent
+            .api_keys
+            .read_through_found(key_hash.to_owned(), self.find_api_key(key_hash))
+            .await
+    }
+
     /// Whether a non-revoked platform admin key exists (`serve` generates one when not).
     pub async fn has_admin_key(&self) -> Result<bool, StoreError> {
         api_key::Entity::find()
@@ -115,6 +125,7 @@ impl Store {
             .exec(&self.db)
             .await
             .map_err(StoreError::db("revoke old admin keys"))?;
+        self.recent.api_keys.forget_all();
         Ok(result.rows_affected)
     }
 
@@ -137,6 +148,8 @@ impl Store {
             .exec(&self.db)
             .await
             .map_err(StoreError::db("revoke an API key"))?;
+        // By id, and the cache is keyed by hash.
+        self.recent.api_keys.forget_all();
         Ok(result.rows_affected > 0)
     }
 }

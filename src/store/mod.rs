@@ -75,6 +75,8 @@ struct RecentReads {
     /// (provider, routing key) -> account ids.
     webhook_keys: recent::Recent<(String, String), Vec<String>>,
     accounts: recent::Recent<String, Option<LinkedAccount>>,
+    /// Key hash -> the non-revoked key (keys not found are not kept).
+    api_keys: recent::Recent<String, ApiKey>,
 }
 
 tokio::task_local! {

@@ -1,6 +1,7 @@
 //! Reads that may be up to a second old, for the hot paths that would otherwise ask the
 //! database the same question on every request (webhook intake asks for the provider's
-//! apps, the account a routing key names and that account, on every delivery).
+//! apps, the account a routing key names and that account, on every delivery; every
+//! GraphQL request asks for its API key and its linked account).
 //!
 //! A write through this store forgets what it changes at once, so on one replica a cached
 //! read is never older than the last local write. Another replica's write is seen once the
@@ -60,6 +61,25 @@ impl<K: Eq + Hash, V: Clone> Recent<K, V> {
         let value = read.await?;
         self.put(generation, key, value.clone());
         Ok(value)
+    }
+
+    /// As [`Self::read_through`], for a lookup that may find nothing: only what was found
+    /// is kept, so a row created on another replica (a new API key) is usable at once
+    /// rather than refused for a second.
+    pub(super) async fn read_through_found<E>(
+        &self,
+        key: K,
+        read: impl Future<Output = Result<Option<V>, E>>,
+    ) -> Result<Option<V>, E> {
+        if let Some(value) = self.get(&key) {
+            return Ok(Some(value));
+        }
+        let generation = self.generation();
+        let found = read.await?;
+        if let Some(value) = &found {
+            self.put(generation, key, value.clone());
+        }
+        Ok(found)
     }
 
     /// Taken before reading the database; [`Self::put`] stores the answer only if no

@@ -770,16 +770,48 @@ async fn webhooks_that_stop_against_the_accounts_rhythm_open_webhooks_silent() {
     );
 }
 
-#[tokio::test]
-async fn a_renamed_field_opens_schema_drift_with_both_payloads_redacted() {
+/// A gateway whose every listing is sampled for its shape, and a baseline learned from a
+/// few pages of contacts as the gateway asks for them.
+async fn with_shape_baseline() -> (TestGateway, Watch) {
     let t = TestGateway::start().await;
     t.gateway.services.monitor.sample_shapes_every(1);
     let mut watch = Watch::new();
-    // The baseline: a few pages of contacts, as the gateway asks for them.
     for _ in 0..3 {
         assert!(read(&t, &t.account_id, 1000).await["errors"].is_null());
     }
     assert!(watch.tick(&t, 0).await.opened.is_empty());
+    (t, watch)
+}
+
+/// Reconciliation polls with `updatedSince`, which HubSpot serves from its search endpoint
+/// in an envelope of its own (`total`, no `paging` on a last page). Those answers are not
+/// the list endpoint's shape and must not page anyone as drift.
+#[tokio::test]
+async fn a_filtered_listing_from_the_search_endpoint_is_not_schema_drift() {
+    let (t, mut watch) = with_shape_baseline().await;
+    let since = (Utc::now() - chrono::Duration::days(3650)).to_rfc3339();
+    for since in [since, Utc::now().to_rfc3339()] {
+        let r = t
+            .gql(
+                Some(&t.env_key),
+                "query($a: ID!, $s: DateTime) { contacts(accountId: $a, first: 50, filter: {updatedSince: $s}) { edges { node { id } } } }",
+                json!({"a": t.account_id, "s": since}),
+            )
+            .await;
+        assert!(r.body["errors"].is_null(), "{}", r.body);
+    }
+    let stats = t.sandbox_stats().await;
+    assert_eq!(
+        stats["byRoute"]["POST /hubspot/crm/v3/objects/contacts/search"], 2,
+        "the filtered listings went to the search endpoint: {stats}"
+    );
+    let report = watch.tick(&t, 60).await;
+    assert!(report.opened.is_empty(), "{report:?}");
+}
+
+#[tokio::test]
+async fn a_renamed_field_opens_schema_drift_with_both_payloads_redacted() {
+    let (t, mut watch) = with_shape_baseline().await;
 
     // The vendor renames `email` in every record, silently (same status, same envelope).
     let properties = "firstname,lastname,email,phone,jobtitle,associatedcompanyid,customer_tier,hubspot_owner_id,address,city,state,zip,country,notes_last_updated";

@@ -405,3 +405,73 @@ async fn a_process_killed_during_refreshes_never_strands_an_account() {
         other => panic!("the account was left {other}: {r}"),
     }
 }
+
+/// The request path reads its API key and its linked account through a one-second cache.
+/// A key created on one replica works on the other at once (unknown keys are never
+/// cached); a key revoked and an account disabled on one replica are refused by the other
+/// once its cached read expires, even though that replica served both a moment before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_or_an_account_disabled_on_one_replica_is_refused_by_the_other() {
+    let (url, a, b) = crate::common::TestGateway::two_replicas().await;
+    let b_url = format!("http://{}", b.addr);
+    let http = reqwest::Client::new();
+    let contacts = "query($a: ID!) { contacts(accountId: $a, first: 1) { edges { node { id } } } }";
+    let vars = json!({"a": a.account_id});
+
+    let r = a
+        .gql(
+            Some(&a.env_key),
+            "mutation { createApiKey { key { id } apiKey } }",
+            json!({}),
+        )
+        .await;
+    let key_id = r.body["data"]["createApiKey"]["key"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = r.body["data"]["createApiKey"]["apiKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Served by the other replica on its first use, and again (now from its cache).
+    for _ in 0..2 {
+        let r = gql(&http, &b_url, &key, contacts, vars.clone()).await;
+        assert!(r["errors"].is_null(), "{r}");
+    }
+
+    let r = a
+        .gql(
+            Some(&a.env_key),
+            "mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }",
+            json!({"id": key_id}),
+        )
+        .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    crate::common::wait_for("the other replica to refuse the revoked key", || async {
+        let r = gql(&http, &b_url, &key, contacts, vars.clone()).await;
+        r["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    })
+    .await;
+
+    let r = a
+        .gql(
+            Some(&a.env_key),
+            "mutation($a: ID!) { disableAccount(id: $a) { id } }",
+            vars.clone(),
+        )
+        .await;
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    crate::common::wait_for(
+        "the other replica to refuse the disabled account",
+        || async {
+            let r = gql(&http, &b_url, &a.env_key, contacts, vars.clone()).await;
+            r["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+        },
+    )
+    .await;
+    // And on the replica that wrote it, from the next request.
+    let r = a.gql(Some(&a.env_key), contacts, vars.clone()).await;
+    assert_eq!(r.code(), Some("FORBIDDEN"), "{}", r.body);
+    drop((a, b));
+    drop_postgres_database(&url).await;
+}
