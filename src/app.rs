@@ -231,6 +231,7 @@ impl Gateway {
         Ok(Gateway {
             refresh_every: cfg.refresh_every,
             state: AppState {
+                planner: Arc::new(crate::graphql::Planner::new(&services.model, limit)),
                 services,
                 schema,
                 playground_key: cfg.playground_key.map(Into::into),
@@ -500,6 +501,9 @@ async fn poll_changes(services: SharedServices, stop: tokio::sync::watch::Receiv
 pub struct RunningGateway {
     pub addr: SocketAddr,
     pub services: SharedServices,
+    /// The planned execution path (switched off by the tests that compare it with
+    /// async-graphql).
+    pub planner: Arc<crate::graphql::Planner>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -509,6 +513,7 @@ impl RunningGateway {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let services = gateway.state.services.clone();
+        let planner = gateway.state.planner.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(gateway.serve(listener, async move {
             let _ = rx.await;
@@ -516,6 +521,7 @@ impl RunningGateway {
         Ok(RunningGateway {
             addr,
             services,
+            planner,
             stop: Some(tx),
             task,
         })

@@ -14,6 +14,7 @@ mod lifecycle;
 mod loader;
 mod monitoring;
 mod overrides;
+mod plan;
 mod platform;
 mod preview;
 mod resources;
@@ -29,6 +30,7 @@ use async_graphql::dynamic::{
 
 pub use context::RequestState;
 pub use errors::PATH_EXTENSION;
+pub use plan::{Lookup, Planner};
 
 use crate::schema::{ObjectDef, UnifiedModel};
 use crate::services::SharedServices;

@@ -29,9 +29,9 @@ pub struct RecordNode {
 }
 
 #[derive(Clone)]
-struct EdgeNode {
-    cursor: String,
-    node: Arc<RecordNode>,
+pub(super) struct EdgeNode {
+    pub cursor: String,
+    pub node: Arc<RecordNode>,
 }
 
 #[derive(Clone)]
@@ -318,6 +318,56 @@ pub(super) async fn resolve_link<'a>(
     }
 }
 
+/// What a listing is read with, besides its account and resource.
+pub(super) struct ListingArgs<'a> {
+    pub first: usize,
+    pub after: Option<&'a str>,
+    pub filter: &'a serde_json::Map<String, serde_json::Value>,
+}
+
+/// One listing of the request: read once however many fields ask for it with the same
+/// arguments (aliases here; the planned path and then async-graphql, when the planned path
+/// hands a request over after reading).
+pub(super) async fn read_listing(
+    services: &SharedServices,
+    state: &super::context::RequestState,
+    account: &Arc<AccountHandle>,
+    resource: &Arc<str>,
+    args: &ListingArgs<'_>,
+) -> Result<(Vec<EdgeNode>, bool), Arc<EngineError>> {
+    let key = format!(
+        "{}\u{0}{resource}\u{0}{}\u{0}{:?}\u{0}{}",
+        account.id,
+        args.first,
+        args.after,
+        serde_json::Value::Object(args.filter.clone())
+    );
+    let read = || async {
+        let page = services
+            .engine
+            .list(account, resource, args.first, args.after, args.filter)
+            .await
+            .map_err(Arc::new)?;
+        let edges = page
+            .edges
+            .into_iter()
+            .map(|e| EdgeNode {
+                cursor: e.cursor,
+                node: Arc::new(RecordNode {
+                    account: account.clone(),
+                    resource: resource.clone(),
+                    record: e.record,
+                }),
+            })
+            .collect();
+        Ok::<_, Arc<EngineError>>((edges, page.has_next_page))
+    };
+    match state.listings.shared(key) {
+        Some(cell) => cell.get_or_init(read).await.clone(),
+        None => read().await,
+    }
+}
+
 /// `contacts(accountId:, first:, after:)`.
 pub fn list_root_field(def: &ResourceDef, has_filter: bool) -> Field {
     let resource: Arc<str> = def.resource.as_str().into();
@@ -357,35 +407,18 @@ pub fn list_root_field(def: &ResourceDef, has_filter: bool) -> Field {
                     .await
                     .map_err(|e| from_code_at(&ctx, &e))?;
                 let state = request_state(&ctx);
-                let key = format!(
-                    "{account_id}\u{0}{resource}\u{0}{first}\u{0}{after:?}\u{0}{}",
-                    serde_json::Value::Object(filter.clone())
-                );
-                let shared = state.listings.shared(key);
-                let read = || async {
-                    let page = services
-                        .engine
-                        .list(&account, &resource, first, after.as_deref(), &filter)
-                        .await
-                        .map_err(Arc::new)?;
-                    let edges = page
-                        .edges
-                        .into_iter()
-                        .map(|e| EdgeNode {
-                            cursor: e.cursor,
-                            node: Arc::new(RecordNode {
-                                account: account.clone(),
-                                resource: resource.clone(),
-                                record: e.record,
-                            }),
-                        })
-                        .collect();
-                    Ok::<_, Arc<EngineError>>((edges, page.has_next_page))
-                };
-                let (edges, has_next_page) = match shared {
-                    Some(cell) => cell.get_or_init(read).await.clone(),
-                    None => read().await,
-                }
+                let (edges, has_next_page) = read_listing(
+                    &services,
+                    &state,
+                    &account,
+                    &resource,
+                    &ListingArgs {
+                        first,
+                        after: after.as_deref(),
+                        filter: &filter,
+                    },
+                )
+                .await
                 .map_err(|e| from_engine(&ctx, &e))?;
                 // One batch per link field the query selects, before the nodes resolve.
                 let nodes = edges.iter().map(|e| e.node.clone()).collect();

@@ -13,7 +13,7 @@ use super::AppState;
 use super::auth::authenticate;
 use crate::access::{AuthError, Caller};
 use crate::engine::RateLimit;
-use crate::graphql::{PATH_EXTENSION, RequestState};
+use crate::graphql::{Lookup, PATH_EXTENSION, RequestState};
 
 /// The most a request body may be: a GraphQL document and its variables, not an upload.
 const MAX_BODY: usize = 1024 * 1024;
@@ -125,10 +125,47 @@ async fn caller_of(state: &AppState, headers: &HeaderMap) -> Result<Caller, Resp
 
 async fn execute(state: &AppState, caller: Caller, request: async_graphql::Request) -> Response {
     let request_state = Arc::new(RequestState::default());
+    let operation = request.operation_name.clone();
+    let unseen = match state.planner.lookup(&request.query, operation.as_deref()) {
+        Lookup::Plan(plan) => {
+            let body = state
+                .planner
+                .answer(
+                    &plan,
+                    &state.services,
+                    &caller,
+                    &request.variables,
+                    &request_state,
+                )
+                .await;
+            if let Some(body) = body {
+                let mut http = (
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    )],
+                    body,
+                )
+                    .into_response();
+                if let Some(rl) = request_state.spend.most_constrained() {
+                    set_rate_limit_headers(http.headers_mut(), &rl, false);
+                }
+                return http;
+            }
+            None
+        }
+        Lookup::Unseen(key) => Some((key, request.query.clone())),
+        Lookup::Declined => None,
+    };
     let mut response = state
         .schema
         .execute(request.data(caller).data(request_state.clone()))
         .await;
+    if let Some((key, query)) = unseen
+        && response.errors.is_empty()
+    {
+        state.planner.learn(key, &query, operation.as_deref());
+    }
     let mut rate_limited = false;
     for error in &mut response.errors {
         let ext = error.extensions.get_or_insert_with(Default::default);

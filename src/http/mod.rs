@@ -24,6 +24,8 @@ pub use auth::authenticate;
 pub struct AppState {
     pub services: SharedServices,
     pub schema: async_graphql::dynamic::Schema,
+    /// Answers the queries it covers without async-graphql (see `graphql::plan`).
+    pub planner: Arc<crate::graphql::Planner>,
     /// Pre-filled in GraphiQL's Authorization header (the demo's key; never a real one).
     pub playground_key: Option<Arc<str>>,
     /// The hash of `TESSERA_METRICS_TOKEN`: a bearer token that may read `/metrics` (the

@@ -154,9 +154,16 @@ const ARROWS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// The only names `http` takes from `graphql`: the schema it serves and what a request
-/// leaves behind for the HTTP answer (rate-limit figures, warnings, error paths).
-const HTTP_FROM_GRAPHQL: &[&str] = &["RequestState", "PATH_EXTENSION", "build_schema_with"];
+/// The only names `http` takes from `graphql`: the schema it serves, the planned path in
+/// front of it, and what a request leaves behind for the HTTP answer (rate-limit figures,
+/// warnings, error paths).
+const HTTP_FROM_GRAPHQL: &[&str] = &[
+    "RequestState",
+    "PATH_EXTENSION",
+    "build_schema_with",
+    "Planner",
+    "Lookup",
+];
 
 /// External crates a module must not name, for the reason given.
 const FOREIGN: &[(&str, &[&str], &str)] = &[

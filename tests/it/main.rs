@@ -25,6 +25,7 @@ mod lifecycle;
 mod mapping;
 mod oauth_apps;
 mod overrides;
+mod planned;
 mod ratelimit;
 mod replicas;
 mod simulate;
