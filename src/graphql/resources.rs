@@ -44,23 +44,36 @@ struct ConnectionNode {
 /// arguments (they would read the same pages twice otherwise).
 type SharedListing = Arc<tokio::sync::OnceCell<Result<(Vec<EdgeNode>, bool), Arc<EngineError>>>>;
 
-/// The listings of one request, by their arguments.
+/// One single read of a request, shared the same way.
+type SharedRead = Arc<tokio::sync::OnceCell<Result<Option<Arc<RecordNode>>, Arc<EngineError>>>>;
+
+/// The listings and single reads of one request, by their arguments.
 #[derive(Default)]
-pub struct Listings(std::sync::Mutex<std::collections::HashMap<String, SharedListing>>);
+pub struct Listings {
+    listings: std::sync::Mutex<std::collections::HashMap<String, SharedListing>>,
+    reads: std::sync::Mutex<std::collections::HashMap<String, SharedRead>>,
+}
 
 impl Listings {
     /// The listing for `key`, made empty if it is the first ask (`None` if the lock is
     /// poisoned: the caller then reads alone).
     fn shared(&self, key: String) -> Option<SharedListing> {
-        let mut map = self.0.lock().ok()?;
+        let mut map = self.listings.lock().ok()?;
+        Some(map.entry(key).or_default().clone())
+    }
+
+    /// As [`Self::shared`], for a single read.
+    fn shared_read(&self, key: String) -> Option<SharedRead> {
+        let mut map = self.reads.lock().ok()?;
         Some(map.entry(key).or_default().clone())
     }
 }
 
 impl std::fmt::Debug for Listings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.0.lock().map(|m| m.len()).unwrap_or(0);
-        write!(f, "Listings({n})")
+        let n = self.listings.lock().map(|m| m.len()).unwrap_or(0);
+        let r = self.reads.lock().map(|m| m.len()).unwrap_or(0);
+        write!(f, "Listings({n} listings, {r} reads)")
     }
 }
 
@@ -522,18 +535,46 @@ async fn fetch_node<'a>(
     let account = handle_for(&services, &caller, account_id, request_spend(ctx))
         .await
         .map_err(|e| from_code_at(ctx, &e))?;
-    let record = services
-        .engine
-        .get(&account, resource, remote_id)
-        .await
-        .map_err(|e| from_engine(ctx, &e))?;
-    Ok(record.map(|record| {
-        FieldValue::owned_any(Arc::new(RecordNode {
-            account,
-            resource: resource.clone(),
-            record,
+    let node = read_one(
+        &services,
+        &request_state(ctx),
+        &account,
+        resource,
+        remote_id,
+    )
+    .await
+    .map_err(|e| from_engine(ctx, &e))?;
+    Ok(node.map(FieldValue::owned_any))
+}
+
+/// One record of the request by its vendor id, read once however many fields ask for it
+/// (the planned path and then async-graphql, when the planned path hands a request over).
+pub(super) async fn read_one(
+    services: &SharedServices,
+    state: &super::context::RequestState,
+    account: &Arc<AccountHandle>,
+    resource: &Arc<str>,
+    remote_id: &str,
+) -> Result<Option<Arc<RecordNode>>, Arc<EngineError>> {
+    let key = format!("{}\u{0}{resource}\u{0}{remote_id}", account.id);
+    let read = || async {
+        let record = services
+            .engine
+            .get(account, resource, remote_id)
+            .await
+            .map_err(Arc::new)?;
+        Ok::<_, Arc<EngineError>>(record.map(|record| {
+            Arc::new(RecordNode {
+                account: account.clone(),
+                resource: resource.clone(),
+                record,
+            })
         }))
-    }))
+    };
+    match state.listings.shared_read(key) {
+        Some(cell) => cell.get_or_init(read).await.clone(),
+        None => read().await,
+    }
 }
 
 /// `node(id:)`: refetches any record by its global id.
@@ -663,7 +704,7 @@ fn input_json(ctx: &ResolverContext<'_>) -> Result<serde_json::Value, Error> {
 }
 
 /// The account and remote id of a global id, checked to be a record of `resource`.
-fn decode_id(id: &str, resource: &str) -> Result<GlobalId, Error> {
+pub(super) fn decode_id(id: &str, resource: &str) -> Result<GlobalId, Error> {
     let gid = GlobalId::decode(id)
         .ok_or_else(|| coded(ErrorCode::NotFound, format!("no record has the id `{id}`")))?;
     if gid.resource != resource {

@@ -4,8 +4,9 @@
 //! statuses must be identical, and the planner must have answered the queries it covers
 //! and handed over the ones whose answer has errors.
 //!
-//! The queries: one per resource of every provider over the sandbox, selecting every field
-//! the served schema (read by introspection) gives its type, value objects included; and
+//! The queries: one listing per resource of every provider over the sandbox, and a single
+//! read of its first record, selecting every field the served schema (read by
+//! introspection) gives its type, value objects included; and
 //! hand-written ones for aliases, fragments, `@skip`/`@include`, variables, `__typename`,
 //! paging with cursors, operation names, and errors.
 
@@ -155,7 +156,7 @@ async fn every_resource_of_every_provider_answers_the_same_planned() {
         "google",
         "zoho",
     ];
-    let mut planned = 0;
+    let (mut planned, mut singles) = (0, 0);
     for provider in providers {
         let account = if provider == "hubspot" {
             t.account_id.clone()
@@ -189,9 +190,35 @@ async fn every_resource_of_every_provider_answers_the_same_planned() {
                 both_ways(&t, body, Expect::Planned).await;
             }
             planned += 1;
+            // The first record again, by its global id and by account and vendor id.
+            let first = &v["data"]["page"]["edges"][0]["node"];
+            if res.get.is_none() || first.is_null() {
+                continue;
+            }
+            let fields = selection(&types, &def.type_name, 0);
+            let by_id = format!(
+                "query($id: ID!) {{ one: {}(id: $id) {{ {fields} }} }}",
+                def.single_field
+            );
+            let body = json!({"query": by_id, "variables": {"id": first["id"]}});
+            let a = both_ways(&t, body, Expect::Planned).await;
+            assert!(
+                a.body.contains(first["remoteId"].as_str().unwrap()),
+                "{}",
+                a.body
+            );
+            let by_remote = format!(
+                "query($a: ID!, $r: ID!) {{ one: {}(accountId: $a, remoteId: $r) {{ {fields} }} }}",
+                def.single_field
+            );
+            let body =
+                json!({"query": by_remote, "variables": {"a": account, "r": first["remoteId"]}});
+            both_ways(&t, body, Expect::Planned).await;
+            singles += 1;
         }
     }
     assert!(planned >= 10, "only {planned} listings compared");
+    assert!(singles >= 5, "only {singles} single reads compared");
 }
 
 const FIELDS: &str = "id remoteId firstName lastName emails { address type } phones { number }";
@@ -294,8 +321,38 @@ async fn errors_and_what_is_not_planned_answer_the_same() {
         let v: Value = serde_json::from_str(&answer.body).unwrap();
         assert!(v["errors"].is_array(), "{body}: {v}");
     }
-    // Not covered: related records, filters, single reads, introspection, other
-    // environments' accounts.
+    // Single reads: planned while valid, handed over on a bad or foreign id.
+    let one = "query($id: ID, $a: ID, $r: ID) { contact(id: $id, accountId: $a, remoteId: $r) { id firstName } }";
+    both_ways(
+        &t,
+        json!({"query": one, "variables": {"a": a, "r": "1001"}}),
+        Expect::Planned,
+    )
+    .await;
+    // A record the vendor does not have is null, planned.
+    both_ways(
+        &t,
+        json!({"query": one, "variables": {"a": a, "r": "999999999"}}),
+        Expect::Planned,
+    )
+    .await;
+    let company = tessera::ids::GlobalId::encode(&a, "companies", "1");
+    for variables in [
+        json!({"id": "not-an-id"}),
+        json!({"id": company}),
+        json!({"id": company, "a": a, "r": "1001"}),
+        json!({"a": a}),
+        json!({"a": "no-such-account", "r": "1001"}),
+    ] {
+        let body = json!({"query": one, "variables": variables});
+        let answer = both_ways(&t, body.clone(), Expect::HandedOver).await;
+        assert!(
+            answer.body.contains("\"errors\""),
+            "{body}: {}",
+            answer.body
+        );
+    }
+    // Not covered: related records, filters, introspection, other environments' accounts.
     let other = t.create_environment("other").await;
     let not_planned = [
         format!(

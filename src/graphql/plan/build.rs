@@ -2,11 +2,12 @@
 //! request then goes through async-graphql, which covers everything).
 //!
 //! Covered: a query whose root fields are resource listings (`contacts(accountId:, first:,
-//! after:)`) and `__typename`, selecting edges, cursors, nodes, page info, the record's own
+//! after:)`), single reads (`contact(id:)`, `contact(accountId:, remoteId:)`) and
+//! `__typename`, selecting edges, cursors, nodes, page info, the record's own
 //! fields and the value objects inside them (`emails { address }`), through aliases,
 //! fragments and `@skip`/`@include`, with arguments as literals or variables of scalar
 //! types. Not covered yet, so planned as `None`: related records (`company`), filters,
-//! single reads, `node`, introspection, mutations and subscriptions, a response key selected
+//! `node`, introspection, mutations and subscriptions, a response key selected
 //! twice at one level (GraphQL merges those; the planner does not try), any other directive.
 //!
 //! The document was validated by async-graphql before it is planned (see
@@ -24,7 +25,7 @@ use async_graphql::{Positioned, Value as ConstValue};
 
 use super::{
     Arg, Condition, ConnectionItem, EdgeItem, Item, ListRoot, NodeItem, ObjectItem, PageInfoItem,
-    Plan, Root, ScalarVar, VariableDef,
+    Plan, Root, ScalarVar, SingleRoot, VariableDef,
 };
 use crate::graphql::values::{ScalarKind, Shape};
 use crate::schema::{FieldDef, ResourceDef, UnifiedModel};
@@ -67,10 +68,13 @@ pub fn plan(
     for (key, field, conditions) in builder.flatten(&op.selection_set.node, &["Query"])? {
         let root = match field.name.node.as_str() {
             "__typename" => Root::Typename,
-            name => {
-                let def = model.resources.iter().find(|r| r.resource == name)?;
-                Root::List(builder.list_root(def, field)?)
-            }
+            name => match model.resources.iter().find(|r| r.resource == name) {
+                Some(def) => Root::List(builder.list_root(def, field)?),
+                None => {
+                    let def = model.resources.iter().find(|r| r.single_field == name)?;
+                    Root::Single(builder.single_root(def, field)?)
+                }
+            },
         };
         roots.push(Item {
             key,
@@ -243,6 +247,31 @@ impl<'a> Builder<'a> {
             first,
             after,
             items,
+        })
+    }
+
+    fn single_root(
+        &self,
+        def: &ResourceDef,
+        field: &'a async_graphql::parser::types::Field,
+    ) -> Option<SingleRoot> {
+        let (mut id, mut account, mut remote_id) = (Arg::Absent, Arg::Absent, Arg::Absent);
+        for (name, value) in &field.arguments {
+            let arg = arg_of(literal_or_variable!(value.node))?;
+            match name.node.as_str() {
+                "id" => id = arg,
+                "accountId" => account = arg,
+                "remoteId" => remote_id = arg,
+                _ => return None,
+            }
+        }
+        Some(SingleRoot {
+            resource: def.resource.as_str().into(),
+            type_name: def.type_name.as_str().into(),
+            id,
+            account,
+            remote_id,
+            items: self.node(def, field)?,
         })
     }
 

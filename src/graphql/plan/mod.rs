@@ -194,6 +194,17 @@ struct Item<T> {
 enum Root {
     Typename,
     List(ListRoot),
+    Single(SingleRoot),
+}
+
+/// `contact(id:)` or `contact(accountId:, remoteId:)`.
+struct SingleRoot {
+    resource: Arc<str>,
+    type_name: Arc<str>,
+    id: Arg,
+    account: Arg,
+    remote_id: Arg,
+    items: Vec<Item<NodeItem>>,
 }
 
 struct ListRoot {

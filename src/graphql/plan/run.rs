@@ -1,4 +1,4 @@
-//! Executing a plan: the variables coerced, the listings read (all at once, as
+//! Executing a plan: the variables coerced, the listings and records read (all at once, as
 //! async-graphql resolves root fields), then the response written straight from the
 //! records into one buffer.
 //!
@@ -14,11 +14,13 @@ use serde_json::Value;
 use super::build::base_shape;
 use super::{
     Arg, Condition, ConnectionItem, EdgeItem, Item, ListRoot, NodeItem, ObjectItem, PageInfoItem,
-    Plan, Root, ScalarVar,
+    Plan, Root, ScalarVar, SingleRoot,
 };
 use crate::access::{Caller, handle_for};
 use crate::graphql::RequestState;
-use crate::graphql::resources::{DEFAULT_FIRST, EdgeNode, ListingArgs, read_listing};
+use crate::graphql::resources::{
+    DEFAULT_FIRST, EdgeNode, ListingArgs, RecordNode, decode_id, read_listing, read_one,
+};
 use crate::graphql::values::{Shape, scalar};
 use crate::ids::GlobalId;
 use crate::services::SharedServices;
@@ -45,18 +47,26 @@ pub(super) async fn run(
     state: &Arc<RequestState>,
 ) -> Option<Vec<u8>> {
     let inputs = coerce(plan, variables)?;
-    // Read every listing first, concurrently, as async-graphql resolves root fields.
+    // Read everything first, concurrently, as async-graphql resolves root fields.
     let mut reads = Vec::new();
+    let mut singles = Vec::new();
     for root in &plan.roots {
         if !included(&root.conditions, &inputs)? {
             continue;
         }
-        if let Root::List(list) = &root.what {
-            reads.push(read(list, &inputs, services, caller, state));
+        match &root.what {
+            Root::List(list) => reads.push(read(list, &inputs, services, caller, state)),
+            Root::Single(one) => singles.push(read_single(one, &inputs, services, caller, state)),
+            Root::Typename => {}
         }
     }
-    let pages: Vec<Option<(Vec<EdgeNode>, bool)>> = futures_util::future::join_all(reads).await;
+    let (pages, singles) = futures_util::future::join(
+        futures_util::future::join_all(reads),
+        futures_util::future::join_all(singles),
+    )
+    .await;
     let mut pages = pages.into_iter();
+    let mut singles = singles.into_iter();
     let mut out = Vec::with_capacity(16 * 1024);
     out.extend_from_slice(b"{\"data\":{");
     let mut comma = Comma::default();
@@ -71,6 +81,12 @@ pub(super) async fn run(
                 let (edges, more) = pages.next()??;
                 connection(&mut out, list, &edges, more, &inputs).ok()?;
             }
+            Root::Single(one) => match singles.next()?? {
+                Some(record) => {
+                    node(&mut out, &one.type_name, &record, &one.items, &inputs).ok()?
+                }
+                None => out.extend_from_slice(b"null"),
+            },
         }
     }
     out.extend_from_slice(b"}}");
@@ -110,6 +126,37 @@ async fn read(
         filter: &filter,
     };
     read_listing(services, state, &account, &list.resource, &args)
+        .await
+        .ok()
+}
+
+/// The record a single read asks for (`None` inside: the vendor has no such record).
+async fn read_single(
+    one: &SingleRoot,
+    inputs: &Inputs,
+    services: &SharedServices,
+    caller: &Caller,
+    state: &Arc<RequestState>,
+) -> Option<Option<Arc<RecordNode>>> {
+    let text = |arg: &Arg| match value(arg, inputs)? {
+        Input::Null => Some(None),
+        Input::String(s) => Some(Some(s)),
+        Input::Int(n) => Some(Some(n.to_string())),
+        Input::Bool(_) => None,
+    };
+    let (account_id, remote_id) = match (text(&one.id)?, text(&one.account)?, text(&one.remote_id)?)
+    {
+        (Some(id), None, None) => {
+            let gid = decode_id(&id, &one.resource).ok()?;
+            (gid.account, gid.remote_id)
+        }
+        (None, Some(account), Some(remote)) => (account, remote),
+        _ => return None,
+    };
+    let account = handle_for(services, caller, &account_id, state.spend.clone())
+        .await
+        .ok()?;
+    read_one(services, state, &account, &one.resource, &remote_id)
         .await
         .ok()
 }
@@ -185,7 +232,9 @@ fn connection(
                         match what {
                             EdgeItem::Typename => string(out, &format!("{}Edge", list.type_name)),
                             EdgeItem::Cursor => string(out, &edge.cursor),
-                            EdgeItem::Node(items) => node(out, list, edge, items, inputs)?,
+                            EdgeItem::Node(items) => {
+                                node(out, &list.type_name, &edge.node, items, inputs)?
+                            }
                         }
                         Ok(())
                     })?;
@@ -232,16 +281,15 @@ fn object<T>(
 
 fn node(
     out: &mut Vec<u8>,
-    list: &ListRoot,
-    edge: &EdgeNode,
+    type_name: &str,
+    n: &RecordNode,
     items: &[Item<NodeItem>],
     inputs: &Inputs,
 ) -> Result<(), HandOver> {
-    let n = &edge.node;
     let record = &n.record;
     object(out, items, inputs, |out, what| {
         match what {
-            NodeItem::Typename => string(out, &list.type_name),
+            NodeItem::Typename => string(out, type_name),
             NodeItem::Id => string(
                 out,
                 &GlobalId::encode(&n.account.id, &n.resource, &record.remote_id),
