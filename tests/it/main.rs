@@ -9,6 +9,7 @@ mod common;
 mod config;
 mod conformance;
 mod credentials;
+mod crm_attio;
 mod crm_hubspot;
 mod crm_people;
 mod crm_pipedrive;

@@ -3,6 +3,7 @@
 //! files own.
 #![allow(clippy::unwrap_used)]
 
+mod attio;
 mod oauth;
 mod samples;
 mod vendors;

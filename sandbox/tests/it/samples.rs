@@ -17,6 +17,7 @@ const PROVIDERS: &[&str] = &[
     "google",
     "salesforce",
     "zoho",
+    "attio",
 ];
 const RESOURCES: &[&str] = &[
     "contacts",
