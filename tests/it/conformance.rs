@@ -387,6 +387,11 @@ async fn attio_conforms() {
     check_provider("attio").await;
 }
 
+#[tokio::test]
+async fn close_conforms() {
+    check_provider("close").await;
+}
+
 #[test]
 fn every_provider_file_has_a_conformance_fixture_and_test() {
     let source = std::fs::read_to_string(repo_path("tests/it/conformance.rs")).unwrap();

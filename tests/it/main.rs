@@ -10,6 +10,7 @@ mod config;
 mod conformance;
 mod credentials;
 mod crm_attio;
+mod crm_close;
 mod crm_hubspot;
 mod crm_people;
 mod crm_pipedrive;

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod attio;
+mod close;
 mod oauth;
 mod samples;
 mod vendors;

@@ -18,6 +18,7 @@ const PROVIDERS: &[&str] = &[
     "salesforce",
     "zoho",
     "attio",
+    "close",
 ];
 const RESOURCES: &[&str] = &[
     "contacts",
