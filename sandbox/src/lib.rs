@@ -51,6 +51,8 @@ mod attio_data;
 mod close;
 mod close_data;
 mod control;
+mod copper;
+mod copper_data;
 mod google;
 mod google_data;
 mod hubspot;
@@ -117,6 +119,10 @@ pub const ATTIO_DEMO_TOKEN: &str = "sandbox-attio-key";
 /// empty password).
 pub const CLOSE_DEMO_KEY: &str = "sandbox-close-api-key";
 
+/// The API key the sandbox Copper accepts out of the box (`X-PW-AccessToken`, with
+/// `X-PW-Application: developer_api` and `X-PW-UserEmail` naming the key owner).
+pub const COPPER_DEMO_KEY: &str = "sandbox-copper-api-key";
+
 /// The OAuth client seeded for the sandbox HubSpot (any loopback redirect URI).
 pub const HUBSPOT_CLIENT_ID: &str = "sandbox-hubspot-client";
 pub const HUBSPOT_CLIENT_SECRET: &str = "sandbox-hubspot-secret";
@@ -177,6 +183,7 @@ fn vendors(control: &Arc<Control>, base_url: &str) -> Vec<Arc<dyn Vendor>> {
         Arc::new(zoho::Zoho::new(control.clone())),
         Arc::new(attio::Attio::new(control.clone())),
         Arc::new(close::Close::new(control.clone())),
+        Arc::new(copper::Copper::new(control.clone())),
     ]
 }
 
@@ -316,6 +323,7 @@ pub fn sample_records(provider: &str, resource: &str) -> Option<Vec<Value>> {
         zoho::PROVIDER => zoho::sample_records(resource),
         attio::PROVIDER => attio::sample_records(resource),
         close::PROVIDER => close::sample_records(resource),
+        copper::PROVIDER => copper::sample_records(resource),
         _ => None,
     }
 }

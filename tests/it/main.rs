@@ -11,6 +11,7 @@ mod conformance;
 mod credentials;
 mod crm_attio;
 mod crm_close;
+mod crm_copper;
 mod crm_hubspot;
 mod crm_people;
 mod crm_pipedrive;

@@ -5,6 +5,7 @@
 
 mod attio;
 mod close;
+mod copper;
 mod oauth;
 mod samples;
 mod vendors;

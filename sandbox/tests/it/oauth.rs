@@ -1481,7 +1481,7 @@ async fn demo_tokens_and_accounts_are_unchanged() {
     assert_eq!(e.api(GOOGLE, GOOGLE_DEMO_TOKEN).await.0, StatusCode::OK);
     assert_eq!(e.api(ZOHO, ZOHO_DEMO_TOKEN).await.0, StatusCode::OK);
     let accounts = e.sandbox.demo_accounts();
-    assert_eq!(accounts.len(), 8);
+    assert_eq!(accounts.len(), 9);
     let attio = accounts.iter().find(|a| a.provider == "attio").unwrap();
     assert_eq!(
         attio.credentials,

@@ -19,6 +19,7 @@ const PROVIDERS: &[&str] = &[
     "zoho",
     "attio",
     "close",
+    "copper",
 ];
 const RESOURCES: &[&str] = &[
     "contacts",
