@@ -9,7 +9,8 @@
 //! - Paths end in a slash (`/contact/`, `/contact/{id}/`). Lists take `_skip`, `_limit`
 //!   and `_fields` and answer `{"has_more", "data"}` (leads add `total_results`); a
 //!   `_limit` above 100 is a 400. Contacts and opportunities filter on `lead_id`,
-//!   opportunities on `status_type`.
+//!   opportunities on `status_type`; leads take a search `query`, of which only
+//!   `date_updated > "<time>"` (or `>=`) is understood (anything else is a 400).
 //! - Leads are the company-level object and embed their `contacts` and `opportunities`;
 //!   an opportunity's `value` is in cents, with `value_formatted`, `expected_value` and
 //!   `annualized_value` derived as Close does.
@@ -43,7 +44,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine as _;
-use chrono::Utc;
+use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Map, Value, json};
 
 use super::CLOSE_DEMO_KEY;
@@ -328,6 +329,29 @@ impl Dialect for Close {
 // ---------------------------------------------------------------------------------------
 // Records
 
+/// The lead search `query` the sandbox understands: `date_updated > "<RFC 3339>"` (or
+/// `>=`); anything else is a 400, never a silently ignored filter.
+fn parse_query(q: &str) -> Result<(bool, DateTime<FixedOffset>), Reject> {
+    let refuse = || {
+        field_error(
+            "query",
+            "The sandbox understands only date_updated > \"<time>\".",
+        )
+    };
+    let rest = q
+        .trim()
+        .strip_prefix("date_updated")
+        .ok_or_else(refuse)?
+        .trim_start();
+    let (inclusive, value) = match rest.strip_prefix(">=") {
+        Some(v) => (true, v),
+        None => (false, rest.strip_prefix('>').ok_or_else(refuse)?),
+    };
+    let value = value.trim().trim_matches('"');
+    let t = DateTime::parse_from_rfc3339(value).map_err(|_| refuse())?;
+    Ok((inclusive, t))
+}
+
 fn only_fields(value: Value, fields: Option<&[String]>) -> Value {
     match (value, fields) {
         (Value::Object(m), Some(fields)) => Value::Object(
@@ -489,6 +513,10 @@ impl Close {
         let fields = fields_param(info);
         let lead = last_param(&pairs, "lead_id").filter(|_| kind != Kind::Lead);
         let status = last_param(&pairs, "status_type").filter(|_| kind == Kind::Opportunity);
+        let since = match last_param(&pairs, "query").filter(|_| kind == Kind::Lead) {
+            Some(q) => Some(parse_query(q)?),
+            None => None,
+        };
         let store = self.read();
         let matched: Vec<&Map<String, Value>> = store
             .table(kind)
@@ -496,6 +524,15 @@ impl Close {
             .filter(|r| lead.is_none_or(|l| r.get("lead_id").and_then(Value::as_str) == Some(l)))
             .filter(|r| {
                 status.is_none_or(|s| r.get("status_type").and_then(Value::as_str) == Some(s))
+            })
+            .filter(|r| {
+                since.is_none_or(|(inclusive, t)| {
+                    let updated = r
+                        .get("date_updated")
+                        .and_then(Value::as_str)
+                        .and_then(|u| DateTime::parse_from_rfc3339(u).ok());
+                    updated.is_some_and(|u| if inclusive { u >= t } else { u > t })
+                })
             })
             .collect();
         let total = matched.len();

@@ -91,6 +91,24 @@ async fn contacts_page_with_skip_and_has_more() {
 }
 
 #[tokio::test]
+async fn a_lead_query_on_date_updated_narrows_the_listing_and_others_are_refused() {
+    let (s, http) = sandbox().await;
+    let (status, _, all) = call(&s, &http, Method::GET, "/lead/?_limit=100&_fields=id,date_updated&query=date_updated%20%3E%20%222024-05-01T00%3A00%3A00Z%22", None).await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    let total = all["total_results"].as_u64().unwrap();
+    assert!(total > 0 && total < 260, "{total}");
+    for lead in all["data"].as_array().unwrap() {
+        assert!(
+            lead["date_updated"].as_str().unwrap() > "2024-05-01",
+            "{lead}"
+        );
+    }
+    let (status, _, body) = call(&s, &http, Method::GET, "/lead/?query=name%3Afoo", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["field-errors"]["query"].is_string(), "{body}");
+}
+
+#[tokio::test]
 async fn the_key_goes_as_the_basic_user_name() {
     let (s, http) = sandbox().await;
     let r = http
