@@ -33,7 +33,8 @@
 //! Webhooks (`webhooks.rs`, with each vendor's wire format in `<vendor>_webhooks.rs`):
 //! HubSpot (app-level, signed v1/v2/v3), Microsoft Graph (subscriptions with the
 //! validation handshake and lifecycle events), Pipedrive (webhooks with Basic auth) and
-//! Zoho (watch channels with a token) POST every change made through their API to their
+//! Zoho (watch channels with a token), Attio (webhooks signed with a hex HMAC of the
+//! body) and Close (hex HMAC of timestamp and body under a hex key) POST every change made through their API to their
 //! subscribers, asynchronously, in order per vendor, retried with backoff. Salesforce and
 //! Google push nothing. The control plane adds `/_control/webhooks/{provider}` (`PUT`
 //! configuration, `GET` configuration, subscriptions and the log of everything sent),
@@ -45,7 +46,13 @@
 //! Google's sync tokens (`/_control/google/sync-tokens`: counts, a lifetime, and
 //! `.../expire`, which expires every token issued so far).
 
+mod attio;
+mod attio_data;
+mod close;
+mod close_data;
 mod control;
+mod copper;
+mod copper_data;
 mod google;
 mod google_data;
 mod hubspot;
@@ -105,6 +112,17 @@ pub const SALESFORCE_DEMO_TOKEN: &str = "sandbox-salesforce-token";
 /// `Authorization: Zoho-oauthtoken <token>`).
 pub const ZOHO_DEMO_TOKEN: &str = "sandbox-zoho-token";
 
+/// The workspace API key the sandbox Attio accepts out of the box (`Authorization: Bearer`).
+pub const ATTIO_DEMO_TOKEN: &str = "sandbox-attio-key";
+
+/// The API key the sandbox Close accepts out of the box (the HTTP Basic user name, with an
+/// empty password).
+pub const CLOSE_DEMO_KEY: &str = "sandbox-close-api-key";
+
+/// The API key the sandbox Copper accepts out of the box (`X-PW-AccessToken`, with
+/// `X-PW-Application: developer_api` and `X-PW-UserEmail` naming the key owner).
+pub const COPPER_DEMO_KEY: &str = "sandbox-copper-api-key";
+
 /// The OAuth client seeded for the sandbox HubSpot (any loopback redirect URI).
 pub const HUBSPOT_CLIENT_ID: &str = "sandbox-hubspot-client";
 pub const HUBSPOT_CLIENT_SECRET: &str = "sandbox-hubspot-secret";
@@ -163,6 +181,9 @@ fn vendors(control: &Arc<Control>, base_url: &str) -> Vec<Arc<dyn Vendor>> {
         Arc::new(google::Google::new(control.clone())),
         Arc::new(salesforce::Salesforce::new(control.clone())),
         Arc::new(zoho::Zoho::new(control.clone())),
+        Arc::new(attio::Attio::new(control.clone())),
+        Arc::new(close::Close::new(control.clone())),
+        Arc::new(copper::Copper::new(control.clone())),
     ]
 }
 
@@ -300,6 +321,9 @@ pub fn sample_records(provider: &str, resource: &str) -> Option<Vec<Value>> {
         google::PROVIDER => google::sample_records(resource),
         salesforce::PROVIDER => salesforce::sample_records(resource),
         zoho::PROVIDER => zoho::sample_records(resource),
+        attio::PROVIDER => attio::sample_records(resource),
+        close::PROVIDER => close::sample_records(resource),
+        copper::PROVIDER => copper::sample_records(resource),
         _ => None,
     }
 }

@@ -18,8 +18,9 @@ pub struct RawWebhooks {
     /// Accepted signature schemes, tried in order: the first whose header is present
     /// decides (list the strongest first). A delivery no scheme applies to is refused.
     pub signatures: Vec<RawSignature>,
-    /// JSONata over `{body, headers, query, accountId}` (header names lower-case; `body` the
-    /// parsed JSON) giving the delivery's events: an array of objects with `resource` (a
+    /// JSONata over `{body, headers, query, accountId, settings}` (header names lower-case;
+    /// `body` the parsed JSON; `settings` the linked account's settings when the delivery URL
+    /// names the account) giving the delivery's events: an array of objects with `resource` (a
     /// unified resource of this provider, e.g. `contacts`), `action` (`created`, `updated`
     /// or `deleted`), `remoteId`, and optionally `id` (the vendor's event id, for
     /// deduplication; default a hash of the event), `occurredAt` (epoch milliseconds or

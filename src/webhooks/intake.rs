@@ -148,11 +148,13 @@ impl Intake<'_> {
                 }
             }
         };
-        let events = self.read(cfg, now).map_err(|reason| IntakeReply::Refused {
-            status: 400,
-            outcome: "MALFORMED",
-            reason,
-        });
+        let events =
+            self.read(cfg, now, url_account.as_ref())
+                .map_err(|reason| IntakeReply::Refused {
+                    status: 400,
+                    outcome: "MALFORMED",
+                    reason,
+                });
         let items = match events {
             Ok(e) => e,
             Err(reply) => {
@@ -359,6 +361,7 @@ impl Intake<'_> {
         &self,
         cfg: &WebhookConfig,
         now: chrono::DateTime<chrono::Utc>,
+        url_account: Option<&LinkedAccount>,
     ) -> Result<Vec<Item>, String> {
         let body: Value = if self.body.iter().all(u8::is_ascii_whitespace) {
             Value::Null
@@ -374,6 +377,9 @@ impl Intake<'_> {
             "headers": self.headers,
             "query": query,
             "accountId": self.account_id,
+            // The account's settings, when the URL names the account: vendors whose events
+            // name objects by per-workspace ids are mapped through them.
+            "settings": url_account.map_or(Value::Null, |a| a.settings.clone()),
         });
         let output = cfg
             .events
@@ -600,7 +606,7 @@ impl Intake<'_> {
             return None;
         }
         let key = self
-            .read(cfg, now)
+            .read(cfg, now, None)
             .ok()?
             .into_iter()
             .find_map(|item| match item {

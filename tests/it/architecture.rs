@@ -849,6 +849,8 @@ fn no_vendor_name_in_engine_code() {
         "zoho",
         "microsoft",
         "google",
+        "attio",
+        "copper",
     ];
     let mut hits = Vec::new();
     for file in rust_files(&repo_path("src")) {

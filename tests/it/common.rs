@@ -278,7 +278,12 @@ impl TestGateway {
                 .resolve_base_url(&demo.settings, &self.gateway.services.upstreams)
                 .unwrap(),
             provider: model,
-            token: tessera::secret::Secret::new(demo.credentials["accessToken"].as_str().unwrap()),
+            token: tessera::secret::Secret::new(
+                demo.credentials["accessToken"]
+                    .as_str()
+                    .or(demo.credentials["apiKey"].as_str())
+                    .unwrap(),
+            ),
             settings: demo.settings.clone(),
             spend: Default::default(),
         }

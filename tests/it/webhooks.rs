@@ -18,13 +18,13 @@ const CLIENT_SECRET: &str = "hubspot-app-secret-for-webhooks";
 
 /// HMAC-SHA256, written here against the `hmac` crate rather than through the gateway's
 /// signer, so a bug there cannot hide in both.
-fn hmac256(key: &[u8], message: &[u8]) -> Vec<u8> {
+pub(crate) fn hmac256(key: &[u8], message: &[u8]) -> Vec<u8> {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
     mac.update(message);
     mac.finalize().into_bytes().to_vec()
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -114,7 +114,12 @@ async fn post_v3_to(
     Posted { status, body }
 }
 
-async fn send(t: &TestGateway, url: &str, body: &str, headers: &[(&str, String)]) -> Posted {
+pub(crate) async fn send(
+    t: &TestGateway,
+    url: &str,
+    body: &str,
+    headers: &[(&str, String)],
+) -> Posted {
     let mut req = t
         .http
         .post(url)
@@ -431,6 +436,12 @@ fn test_vendor_providers() -> tempfile::TempDir {
                          "timestamp": {"header": "close-sig-timestamp", "unit": "seconds", "toleranceSeconds": 300}}),
         ),
     ] {
+        // The test vendor replaces the real provider file of that name: its samples are the
+        // real vendor's records, not HubSpot's.
+        let samples = dir.path().join("samples").join(name);
+        if samples.exists() {
+            std::fs::remove_dir_all(&samples).unwrap();
+        }
         let mut p = hubspot.clone();
         p["name"] = json!(name);
         p["displayName"] = json!(format!("{name} (test vendor)"));

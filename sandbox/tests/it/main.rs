@@ -3,6 +3,9 @@
 //! files own.
 #![allow(clippy::unwrap_used)]
 
+mod attio;
+mod close;
+mod copper;
 mod oauth;
 mod samples;
 mod vendors;

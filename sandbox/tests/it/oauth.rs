@@ -1481,7 +1481,13 @@ async fn demo_tokens_and_accounts_are_unchanged() {
     assert_eq!(e.api(GOOGLE, GOOGLE_DEMO_TOKEN).await.0, StatusCode::OK);
     assert_eq!(e.api(ZOHO, ZOHO_DEMO_TOKEN).await.0, StatusCode::OK);
     let accounts = e.sandbox.demo_accounts();
-    assert_eq!(accounts.len(), 6);
+    assert_eq!(accounts.len(), 9);
+    let attio = accounts.iter().find(|a| a.provider == "attio").unwrap();
+    assert_eq!(
+        attio.credentials,
+        json!({ "apiKey": tessera_sandbox::ATTIO_DEMO_TOKEN }),
+        "Attio has API keys that never expire"
+    );
     let hubspot = accounts.iter().find(|a| a.provider == "hubspot").unwrap();
     assert_eq!(
         hubspot.credentials,

@@ -17,6 +17,9 @@ const PROVIDERS: &[&str] = &[
     "google",
     "salesforce",
     "zoho",
+    "attio",
+    "close",
+    "copper",
 ];
 const RESOURCES: &[&str] = &[
     "contacts",
