@@ -148,14 +148,16 @@ fn selection(types: &Value, type_name: &str, depth: usize) -> String {
 async fn every_resource_of_every_provider_answers_the_same_planned() {
     let t = TestGateway::start().await;
     let types = object_types(&t).await;
-    let providers = [
-        "hubspot",
-        "salesforce",
-        "pipedrive",
-        "msgraph",
-        "google",
-        "zoho",
-    ];
+    // Every provider the sandbox serves a demo account of.
+    let mut providers: Vec<&str> = t
+        .sandbox
+        .demo_accounts()
+        .into_iter()
+        .map(|a| a.provider)
+        .collect();
+    providers.sort();
+    providers.dedup();
+    assert!(providers.len() >= 9, "{providers:?}");
     let (mut planned, mut singles) = (0, 0);
     for provider in providers {
         let account = if provider == "hubspot" {
