@@ -354,7 +354,8 @@ async fn errors_and_what_is_not_planned_answer_the_same() {
             answer.body
         );
     }
-    // Not covered: related records, filters, introspection, other environments' accounts.
+    // Not covered: related records, filters, introspection, long documents, other
+    // environments' accounts.
     let other = t.create_environment("other").await;
     let not_planned = [
         format!(
@@ -364,6 +365,11 @@ async fn errors_and_what_is_not_planned_answer_the_same() {
             "{{ contacts(accountId: \"{a}\", first: 3, filter: {{ updatedSince: \"2020-01-01T00:00:00Z\" }}) {{ edges {{ node {{ id }} }} }} }}"
         ),
         "{ __type(name: \"Contact\") { name } }".to_owned(),
+        // A plannable listing in a document too long to keep a plan of.
+        format!(
+            "{{ contacts(accountId: \"{a}\", first: 1) {{ edges {{ cursor }} }} }}\n#{}",
+            "x".repeat(17_000)
+        ),
     ];
     for query in not_planned {
         both_ways(&t, json!({"query": query}), Expect::HandedOver).await;

@@ -37,6 +37,9 @@ use crate::services::SharedServices;
 /// Documents whose plan (or whose not being plannable) is remembered; past this many the
 /// cache starts again, so a client sending endless distinct documents costs bounded memory.
 const MAX_PLANS: usize = 1024;
+/// Longer documents are not planned: a plan keeps its document, and 1,024 of the largest
+/// body the gateway takes (1 MiB) would be a gigabyte. Queries are a few hundred bytes.
+const MAX_PLANNED_DOCUMENT: usize = 16 * 1024;
 
 /// A document's plan, by the SHA-256 of its text and the operation's name.
 type PlanKey = [u8; 32];
@@ -101,8 +104,9 @@ impl Planner {
 
     /// Plans a document async-graphql has just answered without errors (so it is valid).
     pub fn learn(&self, key: PlanKey, query: &str, operation_name: Option<&str>) {
-        let planned = async_graphql::parser::parse_query(query)
-            .ok()
+        let planned = (query.len() <= MAX_PLANNED_DOCUMENT)
+            .then(|| async_graphql::parser::parse_query(query).ok())
+            .flatten()
             .and_then(|doc| build::plan(&self.model, Arc::new(doc), operation_name))
             .map(Arc::new);
         if let Ok(mut plans) = self.plans.lock() {
