@@ -157,6 +157,7 @@ async fn execute(state: &AppState, caller: Caller, request: async_graphql::Reque
         Lookup::Unseen(key) => Some((key, request.query.clone())),
         Lookup::Declined => None,
     };
+    state.planner.count_executed();
     let mut response = state
         .schema
         .execute(request.data(caller).data(request_state.clone()))

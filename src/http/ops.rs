@@ -101,6 +101,15 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
             samples: open,
         },
         crate::monitor::Gauge {
+            name: "tessera_graphql_requests_total",
+            help: "GraphQL requests over HTTP by what answered them: the planned path, or async-graphql (everything it does not cover, and every answer with errors).",
+            kind: "counter",
+            samples: vec![
+                ("path=\"planned\"".to_owned(), state.planner.answered() as f64),
+                ("path=\"executor\"".to_owned(), state.planner.executed() as f64),
+            ],
+        },
+        crate::monitor::Gauge {
             name: "tessera_token_refreshes_total",
             help: "Token refreshes done by this replica, by outcome.",
             kind: "counter",

@@ -421,4 +421,25 @@ async fn a_planned_answer_has_the_rate_limit_headers() {
         assert!(planned.headers().contains_key(name), "{name}");
     }
     assert_eq!(planned.headers()["content-type"], "application/json");
+    // `/metrics` counts both paths.
+    let metrics = t
+        .http
+        .get(format!("{}/metrics", t.gateway.url()))
+        .bearer_auth(crate::common::ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |path: &str| -> f64 {
+        let line = format!("tessera_graphql_requests_total{{path=\"{path}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&line))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {path} count in {metrics}"))
+    };
+    assert!(count("planned") >= 1.0);
+    assert!(count("executor") >= 1.0);
 }

@@ -53,6 +53,7 @@ pub struct Planner {
     enabled: AtomicBool,
     plans: Mutex<HashMap<PlanKey, Option<Arc<Plan>>>>,
     answered: AtomicU64,
+    executed: AtomicU64,
 }
 
 /// What the planner knows about a request's document.
@@ -74,6 +75,7 @@ impl Planner {
             enabled: AtomicBool::new(true),
             plans: Mutex::new(HashMap::new()),
             answered: AtomicU64::new(0),
+            executed: AtomicU64::new(0),
         }
     }
 
@@ -85,6 +87,16 @@ impl Planner {
     /// Requests the planned path has answered since the start.
     pub fn answered(&self) -> u64 {
         self.answered.load(Ordering::Relaxed)
+    }
+
+    /// Counts a request answered by async-graphql instead.
+    pub fn count_executed(&self) {
+        self.executed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests async-graphql answered since the start (`/metrics` shows both counts).
+    pub fn executed(&self) -> u64 {
+        self.executed.load(Ordering::Relaxed)
     }
 
     pub fn lookup(&self, query: &str, operation_name: Option<&str>) -> Lookup {
